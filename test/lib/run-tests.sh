@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs every pg_regress test (sql/ + expected/) and every pgTAP suite
+# (test/t/*.sql, one fresh database each, through pg_prove) against the
+# cluster in PGHOST/PGPORT, prints the diffs of what failed and ends with
+# one line "N passed, M failed". Exits non-zero on any failure.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+
+passed=0
+failed=0
+
+# pg_regress, through PGXS's installcheck.
+rm -f regression.diffs regression.out
+make -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config installcheck >"$top/regress.log" 2>&1
+grep -E '^(test| ) .*\.\.\. ' "$top/regress.log" || true
+p=$(grep -cE '\.\.\. ok' "$top/regress.log" || true)
+f=$(grep -cE '\.\.\. FAILED' "$top/regress.log" || true)
+passed=$((passed + p)); failed=$((failed + f))
+if [ "$f" != 0 ] || ! grep -qE 'All [0-9]+ tests passed' "$top/regress.log"; then
+	[ "$f" != 0 ] || { cat "$top/regress.log"; failed=$((failed + 1)); }
+	[ -f regression.diffs ] && cat regression.diffs
+fi
+rm -f "$top/regress.log"
+
+# pgTAP: a template with the extensions every suite may use, then one copy of
+# it per suite so suites cannot see each other's leftovers.
+psql -qX -v ON_ERROR_STOP=1 -d postgres -c 'CREATE DATABASE tforge_tap_template' >/dev/null
+psql -qX -v ON_ERROR_STOP=1 -d tforge_tap_template >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION pgtap;
+CREATE EXTENSION dblink;
+CREATE EXTENSION semver;
+CREATE EXTENSION tforge;
+-- Connection string a suite passes to dblink to open another session on the
+-- same database (the server's own environment does not know our socket).
+CREATE FUNCTION public.tap_connstr() RETURNS text LANGUAGE sql STABLE AS $$
+  SELECT format('host=%s port=%s dbname=%s user=%s',
+                split_part(current_setting('unix_socket_directories'), ',', 1),
+                current_setting('port'), current_database(), current_user)
+$$;
+SQL
+for t in $(ls test/t/*.sql 2>/dev/null | sort); do
+	name=$(basename "$t" .sql)
+	db="tap_$name"
+	psql -qX -d postgres -c "CREATE DATABASE \"$db\" TEMPLATE tforge_tap_template" >/dev/null
+	if pg_prove -f -d "$db" "$t" >"$top/tap.log" 2>&1; then
+		echo "tap  $name ... ok"
+		passed=$((passed + 1))
+	else
+		echo "tap  $name ... FAILED"
+		cat "$top/tap.log"
+		failed=$((failed + 1))
+	fi
+	psql -qX -d postgres -c "DROP DATABASE \"$db\" WITH (FORCE)" >/dev/null
+done
+rm -f "$top/tap.log"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
