@@ -264,12 +264,10 @@ SELECT pg_catalog.pg_extension_config_dump('tforge.tasks_task_id_seq', '');
 -- Numeric value of a usage field: NULL when absent, NaN when not a usable number.
 CREATE FUNCTION tforge._usage_number(usage jsonb, key text) RETURNS float8
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE pg_catalog.jsonb_typeof($1 -> $2)
-           WHEN 'number' THEN
-             CASE WHEN pg_catalog.abs(($1 ->> $2)::numeric) < 1e300 THEN ($1 ->> $2)::float8 ELSE 'NaN'::float8 END
-           WHEN 'null' THEN NULL
-           WHEN NULL THEN NULL
-           ELSE 'NaN'::float8
+  SELECT CASE WHEN ($1 -> $2) IS NULL OR pg_catalog.jsonb_typeof($1 -> $2) = 'null' THEN NULL
+              WHEN pg_catalog.jsonb_typeof($1 -> $2) <> 'number' THEN 'NaN'::float8
+              WHEN pg_catalog.abs(($1 ->> $2)::numeric) < 1e300 THEN ($1 ->> $2)::float8
+              ELSE 'NaN'::float8
          END
 $$;
 COMMENT ON FUNCTION tforge._usage_number(jsonb, text) IS
@@ -306,7 +304,8 @@ BEGIN
   IF attempts IS NULL OR attempts < 1 THEN
     RAISE EXCEPTION 'max_attempts must be at least 1, got %', attempts USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  IF resources IS NOT NULL THEN
+  -- (a row IS NOT NULL only when every field is: test the negation instead)
+  IF NOT (resources IS NULL) THEN
     PERFORM tforge._check_resources(resources);
   END IF;
 
@@ -377,7 +376,7 @@ BEGIN
     RAISE EXCEPTION 'lease must be a positive interval, got %', coalesce(lease::text, 'NULL')
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  IF capacity IS NOT NULL THEN
+  IF NOT (capacity IS NULL) THEN
     PERFORM tforge._check_resources(capacity);
   END IF;
 
