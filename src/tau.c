@@ -1,5 +1,6 @@
 /*
- * tau.c: the learned runtime of a task type (tau, seconds).
+ * tau.c: the learned runtime of a task type (tau, seconds), and the queue's
+ * settings.
  *
  * Tau follows an exponential moving average of observed runtimes. The state
  * itself lives in the table tforge.task_types (WAL-logged, updated in the
@@ -16,6 +17,9 @@
 
 static double tforge_ema_lambda = 0.2;
 static double tforge_sla_multiplier = 2.0;
+static int	tforge_max_attempts = 3;
+static double tforge_retry_backoff_base = 1.0;
+static double tforge_retry_backoff_max = 3600.0;
 
 void
 TauInit(void)
@@ -33,6 +37,27 @@ TauInit(void)
 							 "deadline = arrival + sla_multiplier * tau at submit time.",
 							 &tforge_sla_multiplier,
 							 2.0, 0.0001, 1.0e6,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("tforge.max_attempts",
+							"Default number of claims a task may use before it is dead.",
+							NULL,
+							&tforge_max_attempts,
+							3, 1, 1000000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomRealVariable("tforge.retry_backoff_base",
+							 "Delay before the first retry of a failed task, in seconds.",
+							 "The n-th retry waits base * 2^(n-1) seconds, at most tforge.retry_backoff_max.",
+							 &tforge_retry_backoff_base,
+							 1.0, 0.0, 86400.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomRealVariable("tforge.retry_backoff_max",
+							 "Longest delay before a retry of a failed task, in seconds.",
+							 NULL,
+							 &tforge_retry_backoff_max,
+							 3600.0, 0.0, 31536000.0,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 }

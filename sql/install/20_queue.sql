@@ -1,0 +1,543 @@
+-- Tasks, tau and the deadline queue (DESIGN.md component 1).
+--
+-- A task type's learned runtime (tau, seconds) follows an exponential moving
+-- average of the runtimes its completions report. A task's deadline is fixed
+-- at submit: deadline = arrival + sla_multiplier * tau. Workers claim the
+-- task with the least laxity first: laxity = deadline - now() - predicted,
+-- and since now() is common to every candidate this orders exactly like
+-- laxity_key = deadline - predicted, which is stored and indexed, so a claim
+-- is an index scan whatever the queue's length.
+
+CREATE FUNCTION tforge.ema(old float8, sample float8, lambda float8) RETURNS float8
+  AS 'MODULE_PATHNAME', 'tforge_ema'
+  LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.ema(float8, float8, float8) IS
+  'exponential moving average step: lambda * sample + (1 - lambda) * old; lambda in [0,1], finite inputs';
+
+-- Task types -----------------------------------------------------------------
+
+CREATE TABLE tforge.task_types (
+  name          text PRIMARY KEY CHECK (name <> ''),
+  default_tau_s float8 NOT NULL CHECK (default_tau_s > 0 AND default_tau_s < 'infinity'),
+  lambda        float8 CHECK (lambda >= 0 AND lambda <= 1),
+  builtin       boolean NOT NULL DEFAULT false,
+  created_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE tforge.task_types IS
+  'task types: default runtime (tau before any completion, seconds) and an optional per-type EMA lambda';
+COMMENT ON COLUMN tforge.task_types.lambda IS 'EMA weight for this type; NULL uses tforge.ema_lambda';
+COMMENT ON COLUMN tforge.task_types.builtin IS 'one of the six types the extension creates (not dumped: CREATE EXTENSION makes them)';
+
+INSERT INTO tforge.task_types (name, default_tau_s, builtin) VALUES
+  ('cpu-light', 5, true), ('cpu-heavy', 15, true), ('memory-heavy', 20, true),
+  ('gpu-inference', 10, true), ('gpu-training', 60, true), ('mixed', 10, true);
+
+-- Learned state apart from the definitions, so that pg_dump keeps every
+-- learned tau while the built-in definitions come from CREATE EXTENSION.
+CREATE TABLE tforge.task_tau (
+  task_type  text PRIMARY KEY REFERENCES tforge.task_types (name) ON DELETE CASCADE,
+  tau_s      float8 NOT NULL CHECK (tau_s > 0 AND tau_s < 'infinity'),
+  samples    bigint NOT NULL DEFAULT 0,
+  updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE tforge.task_tau IS
+  'learned tau per task type (seconds) and how many runtimes it has absorbed; a type without a row uses its default';
+
+SELECT pg_catalog.pg_extension_config_dump('tforge.task_types', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('tforge.task_tau', '');
+
+-- Raise 42704 unless the task type exists.
+CREATE FUNCTION tforge._task_type(task_type text) RETURNS tforge.task_types
+  LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t tforge.task_types;
+BEGIN
+  SELECT * INTO t FROM tforge.task_types tt WHERE tt.name = task_type;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'task type "%" does not exist', task_type
+      USING ERRCODE = 'undefined_object',
+            HINT = 'Define it with tforge.define_task_type(name, default_tau_s).';
+  END IF;
+  RETURN t;
+END
+$$;
+COMMENT ON FUNCTION tforge._task_type(text) IS 'internal: the task type''s definition, or error 42704';
+
+-- Raise 22023 unless value is a positive finite number.
+CREATE FUNCTION tforge._check_positive(value float8, what text) RETURNS float8
+  LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF value IS NULL OR value = 'NaN' OR value <= 0 OR value = 'Infinity' THEN
+    RAISE EXCEPTION '% must be a positive finite number, got %', what, coalesce(value::text, 'NULL')
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN value;
+END
+$$;
+COMMENT ON FUNCTION tforge._check_positive(float8, text) IS 'internal: returns value, or error 22023 if it is not a positive finite number';
+
+CREATE FUNCTION tforge.define_task_type(name text, default_tau_s float8, lambda float8 DEFAULT NULL)
+  RETURNS tforge.task_types
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t tforge.task_types;
+BEGIN
+  IF name IS NULL OR name = '' THEN
+    RAISE EXCEPTION 'task type name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  PERFORM tforge._check_positive(default_tau_s, 'default_tau_s');
+  IF lambda IS NOT NULL AND (lambda = 'NaN' OR lambda < 0 OR lambda > 1) THEN
+    RAISE EXCEPTION 'lambda must be between 0 and 1, got %', lambda
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  INSERT INTO tforge.task_types AS tt (name, default_tau_s, lambda)
+  VALUES (define_task_type.name, define_task_type.default_tau_s, define_task_type.lambda)
+  ON CONFLICT ON CONSTRAINT task_types_pkey DO NOTHING
+  RETURNING * INTO t;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'task type "%" already exists', name
+      USING ERRCODE = 'duplicate_object',
+            HINT = 'Use tforge.set_tau() to change its runtime.';
+  END IF;
+  RETURN t;
+END
+$$;
+COMMENT ON FUNCTION tforge.define_task_type(text, float8, float8) IS
+  'defines a task type with its default runtime in seconds and an optional EMA lambda in [0,1]';
+
+CREATE FUNCTION tforge.get_tau(task_type text) RETURNS float8
+  LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t tforge.task_types := tforge._task_type(task_type);
+  tau float8;
+BEGIN
+  SELECT s.tau_s INTO tau FROM tforge.task_tau s WHERE s.task_type = t.name;
+  RETURN coalesce(tau, t.default_tau_s);
+END
+$$;
+COMMENT ON FUNCTION tforge.get_tau(text) IS
+  'current learned runtime (tau, seconds) of a task type; its default until a runtime has been learned';
+
+CREATE FUNCTION tforge.set_tau(task_type text, tau float8) RETURNS float8
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t tforge.task_types := tforge._task_type(task_type);
+BEGIN
+  PERFORM tforge._check_positive(tau, 'tau');
+  INSERT INTO tforge.task_tau AS s (task_type, tau_s) VALUES (t.name, tau)
+  ON CONFLICT ON CONSTRAINT task_tau_pkey DO UPDATE SET tau_s = excluded.tau_s, updated_at = pg_catalog.now();
+  RETURN tau;
+END
+$$;
+COMMENT ON FUNCTION tforge.set_tau(text, float8) IS
+  'overrides a task type''s tau (seconds, positive and finite); later completions keep learning from it';
+
+CREATE FUNCTION tforge.update_tau(task_type text, runtime_s float8) RETURNS float8
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t tforge.task_types := tforge._task_type(task_type);
+  lambda float8;
+  tau float8;
+BEGIN
+  PERFORM tforge._check_positive(runtime_s, 'runtime_s');
+  lambda := coalesce(t.lambda, tforge._setting('tforge.ema_lambda')::float8);
+  -- The first sample starts from the default, as if the default were tau.
+  INSERT INTO tforge.task_tau AS s (task_type, tau_s, samples)
+  VALUES (t.name, tforge.ema(t.default_tau_s, runtime_s, lambda), 1)
+  ON CONFLICT ON CONSTRAINT task_tau_pkey DO UPDATE
+    SET tau_s = tforge.ema(s.tau_s, runtime_s, lambda),
+        samples = s.samples + 1,
+        updated_at = pg_catalog.now()
+  RETURNING s.tau_s INTO tau;
+  RETURN tau;
+END
+$$;
+COMMENT ON FUNCTION tforge.update_tau(text, float8) IS
+  'absorbs one observed runtime (seconds) into the type''s tau: lambda * runtime + (1 - lambda) * tau; returns the new tau';
+
+CREATE FUNCTION tforge.reset_tau(task_type text DEFAULT NULL) RETURNS integer
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  n integer;
+BEGIN
+  IF task_type IS NULL THEN
+    DELETE FROM tforge.task_tau;
+  ELSE
+    PERFORM tforge._task_type(task_type);
+    DELETE FROM tforge.task_tau s WHERE s.task_type = reset_tau.task_type;
+  END IF;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$$;
+COMMENT ON FUNCTION tforge.reset_tau(text) IS
+  'forgets the learned tau of one task type (or of all when NULL), returning to defaults; returns how many were reset';
+
+-- Resources ------------------------------------------------------------------
+
+CREATE TYPE tforge.resources AS (
+  cpu              float8,
+  memory_bytes     bigint,
+  gpu_count        integer,
+  gpu_memory_bytes bigint
+);
+COMMENT ON TYPE tforge.resources IS
+  'resources a task needs or a worker offers; a NULL field means "not needed" in a requirement and "unlimited" in a capacity';
+
+-- Raise 22023 on a negative or NaN field.
+CREATE FUNCTION tforge._check_resources(r tforge.resources) RETURNS tforge.resources
+  LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF r.cpu = 'NaN' OR r.cpu < 0 OR r.cpu = 'Infinity' OR r.memory_bytes < 0
+     OR r.gpu_count < 0 OR r.gpu_memory_bytes < 0 THEN
+    RAISE EXCEPTION 'invalid resources %', r
+      USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'Every field must be NULL or a finite number not below zero.';
+  END IF;
+  RETURN r;
+END
+$$;
+COMMENT ON FUNCTION tforge._check_resources(tforge.resources) IS 'internal: returns r, or error 22023 if a field is negative, NaN or infinite';
+
+CREATE FUNCTION tforge.resources_fit(requirement tforge.resources, capacity tforge.resources) RETURNS boolean
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT (($1).cpu IS NULL OR ($2).cpu IS NULL OR ($1).cpu <= ($2).cpu)
+     AND (($1).memory_bytes IS NULL OR ($2).memory_bytes IS NULL OR ($1).memory_bytes <= ($2).memory_bytes)
+     AND (($1).gpu_count IS NULL OR ($2).gpu_count IS NULL OR ($1).gpu_count <= ($2).gpu_count)
+     AND (($1).gpu_memory_bytes IS NULL OR ($2).gpu_memory_bytes IS NULL OR ($1).gpu_memory_bytes <= ($2).gpu_memory_bytes)
+$$;
+COMMENT ON FUNCTION tforge.resources_fit(tforge.resources, tforge.resources) IS
+  'true when every non-NULL field of the requirement is at most the capacity''s field (NULL capacity = unlimited)';
+
+-- The queue ------------------------------------------------------------------
+
+CREATE TYPE tforge.task_status AS ENUM ('pending', 'running', 'done', 'dead');
+COMMENT ON TYPE tforge.task_status IS
+  'pending (claimable once available_at has passed), running (leased to a worker), done, dead (attempts exhausted or failed without retry)';
+
+CREATE TABLE tforge.tasks (
+  task_id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  task_type             text NOT NULL REFERENCES tforge.task_types (name),
+  task_key              text,
+  payload               jsonb NOT NULL DEFAULT '{}',
+  resources             tforge.resources,
+  priority              integer NOT NULL DEFAULT 0,
+  status                tforge.task_status NOT NULL DEFAULT 'pending',
+  submitted_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  deadline              timestamptz NOT NULL,
+  predicted_runtime_s   float8 NOT NULL,
+  laxity_key            timestamptz NOT NULL,
+  prediction_strategy   text NOT NULL DEFAULT 'tau',
+  prediction_confidence float8,
+  prediction_source     text NOT NULL DEFAULT 'type',
+  available_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  attempts              integer NOT NULL DEFAULT 0,
+  max_attempts          integer NOT NULL CHECK (max_attempts >= 1),
+  worker_id             text,
+  claimed_at            timestamptz,
+  lease_s               float8,
+  lease_expires_at      timestamptz,
+  completed_at          timestamptz,
+  runtime_s             float8,
+  usage                 jsonb,
+  deadline_met          boolean,
+  last_error            text
+);
+COMMENT ON TABLE tforge.tasks IS 'the task queue: one row per task, from submit to done or dead';
+COMMENT ON COLUMN tforge.tasks.laxity_key IS 'deadline - predicted runtime: orders tasks by least laxity, independent of the clock';
+COMMENT ON COLUMN tforge.tasks.predicted_runtime_s IS 'runtime predicted at submit (tau, or the learned estimate), seconds';
+COMMENT ON COLUMN tforge.tasks.prediction_strategy IS 'what produced predicted_runtime_s: tau, or an estimation strategy';
+COMMENT ON COLUMN tforge.tasks.available_at IS 'not claimable before this time (retry backoff)';
+COMMENT ON COLUMN tforge.tasks.attempts IS 'how many times the task has been claimed';
+COMMENT ON COLUMN tforge.tasks.runtime_s IS 'observed runtime: usage->runtime_s when the worker reported it, else claim to completion';
+
+-- The claim's scan: least laxity, then priority (higher first), then arrival.
+CREATE INDEX tasks_claim_idx ON tforge.tasks (laxity_key, priority DESC, submitted_at, task_id)
+  WHERE status = 'pending';
+-- Expired leases are found without scanning running tasks.
+CREATE INDEX tasks_lease_idx ON tforge.tasks (lease_expires_at) WHERE status = 'running';
+CREATE INDEX tasks_type_status_idx ON tforge.tasks (task_type, status);
+
+SELECT pg_catalog.pg_extension_config_dump('tforge.tasks', '');
+SELECT pg_catalog.pg_extension_config_dump('tforge.tasks_task_id_seq', '');
+
+-- Numeric value of a usage field: NULL when absent, NaN when not a usable number.
+CREATE FUNCTION tforge._usage_number(usage jsonb, key text) RETURNS float8
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN ($1 -> $2) IS NULL OR pg_catalog.jsonb_typeof($1 -> $2) = 'null' THEN NULL
+              WHEN pg_catalog.jsonb_typeof($1 -> $2) <> 'number' THEN 'NaN'::float8
+              WHEN pg_catalog.abs(($1 ->> $2)::numeric) < 1e300 THEN ($1 ->> $2)::float8
+              ELSE 'NaN'::float8
+         END
+$$;
+COMMENT ON FUNCTION tforge._usage_number(jsonb, text) IS
+  'internal: a usage field as float8: NULL if absent, NaN if it is not a number PostgreSQL can use';
+
+CREATE FUNCTION tforge.submit_task(
+    task_type      text,
+    payload        jsonb DEFAULT '{}',
+    resources      tforge.resources DEFAULT NULL,
+    priority       integer DEFAULT 0,
+    task_key       text DEFAULT NULL,
+    sla_multiplier float8 DEFAULT NULL,
+    max_attempts   integer DEFAULT NULL)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t          tforge.task_types;
+  tau        float8;
+  sla        float8 := coalesce(sla_multiplier, tforge._setting('tforge.sla_multiplier')::float8);
+  attempts   integer := coalesce(max_attempts, tforge._setting('tforge.max_attempts')::integer);
+  predicted  float8;
+  strategy   text := 'tau';
+  confidence float8;
+  source     text := 'type';
+  arrival    timestamptz := pg_catalog.now();
+  deadline   timestamptz;
+  id         bigint;
+BEGIN
+  IF task_type IS NULL THEN
+    RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  t := tforge._task_type(task_type);
+  PERFORM tforge._check_positive(sla, 'sla_multiplier');
+  IF attempts IS NULL OR attempts < 1 THEN
+    RAISE EXCEPTION 'max_attempts must be at least 1, got %', attempts USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  -- (a row IS NOT NULL only when every field is: test the negation instead)
+  IF NOT (resources IS NULL) THEN
+    PERFORM tforge._check_resources(resources);
+  END IF;
+
+  SELECT coalesce(s.tau_s, t.default_tau_s) INTO tau
+    FROM (SELECT 1) one LEFT JOIN tforge.task_tau s ON s.task_type = t.name;
+  predicted := tau;
+
+  -- deadline = arrival + sla_multiplier * tau
+  deadline := arrival + pg_catalog.make_interval(secs => sla * tau);
+
+  INSERT INTO tforge.tasks AS k (task_type, task_key, payload, resources, priority, submitted_at,
+                                 deadline, predicted_runtime_s, laxity_key, prediction_strategy,
+                                 prediction_confidence, prediction_source, available_at, max_attempts)
+  VALUES (t.name, task_key, coalesce(payload, '{}'), resources, coalesce(priority, 0), arrival,
+          deadline, predicted, deadline - pg_catalog.make_interval(secs => predicted), strategy,
+          confidence, source, arrival, attempts)
+  RETURNING k.task_id INTO id;
+  RETURN id;
+END
+$$;
+COMMENT ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer) IS
+  'queues a task; its deadline is now() + sla_multiplier (default tforge.sla_multiplier) * tau of its type; returns task_id';
+
+-- Requeue (or bury) tasks whose lease has expired; called by every claim.
+CREATE FUNCTION tforge.expire_leases() RETURNS integer
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  n integer;
+BEGIN
+  WITH expired AS (
+    SELECT k.task_id FROM tforge.tasks k
+     WHERE k.status = 'running' AND k.lease_expires_at < pg_catalog.clock_timestamp()
+     FOR UPDATE SKIP LOCKED
+  )
+  UPDATE tforge.tasks k
+     SET status = CASE WHEN k.attempts >= k.max_attempts THEN 'dead' ELSE 'pending' END::tforge.task_status,
+         last_error = pg_catalog.format('lease of worker "%s" expired at %s', k.worker_id, k.lease_expires_at),
+         worker_id = NULL, lease_expires_at = NULL,
+         completed_at = CASE WHEN k.attempts >= k.max_attempts THEN pg_catalog.clock_timestamp() END
+    FROM expired e
+   WHERE k.task_id = e.task_id;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$$;
+COMMENT ON FUNCTION tforge.expire_leases() IS
+  'makes tasks whose lease expired claimable again (or dead once max_attempts claims were used); returns how many';
+
+CREATE FUNCTION tforge.claim_tasks(
+    worker_id text,
+    max_tasks integer DEFAULT 1,
+    capacity  tforge.resources DEFAULT NULL,
+    lease     interval DEFAULT '5 min')
+  RETURNS SETOF tforge.tasks
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp ROWS 1 AS $$
+DECLARE
+  v_lease_s float8 := extract(epoch FROM lease);
+  at        timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+  IF worker_id IS NULL OR worker_id = '' THEN
+    RAISE EXCEPTION 'worker_id must not be empty' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF max_tasks IS NULL OR max_tasks < 1 THEN
+    RAISE EXCEPTION 'max_tasks must be at least 1, got %', coalesce(max_tasks::text, 'NULL')
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF v_lease_s IS NULL OR v_lease_s <= 0 THEN
+    RAISE EXCEPTION 'lease must be a positive interval, got %', coalesce(lease::text, 'NULL')
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF NOT (capacity IS NULL) THEN
+    PERFORM tforge._check_resources(capacity);
+  END IF;
+
+  PERFORM tforge.expire_leases();
+
+  RETURN QUERY
+  WITH picked AS (
+    SELECT k.task_id FROM tforge.tasks k
+     WHERE k.status = 'pending' AND k.available_at <= at
+       AND (capacity IS NULL OR k.resources IS NULL OR tforge.resources_fit(k.resources, capacity))
+     ORDER BY k.laxity_key, k.priority DESC, k.submitted_at, k.task_id
+     LIMIT max_tasks
+     FOR UPDATE SKIP LOCKED
+  )
+  UPDATE tforge.tasks k
+     SET status = 'running', worker_id = claim_tasks.worker_id, claimed_at = at,
+         lease_s = v_lease_s, lease_expires_at = at + lease, attempts = k.attempts + 1
+    FROM picked p
+   WHERE k.task_id = p.task_id
+  RETURNING k.*;
+END
+$$;
+COMMENT ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval) IS
+  'leases up to max_tasks pending tasks that fit capacity, least laxity first, then priority, then arrival; concurrent claimers never get the same task';
+
+-- The running task held by worker, locked; 55000 otherwise.
+CREATE FUNCTION tforge._held_task(task_id bigint, worker_id text) RETURNS tforge.tasks
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  k tforge.tasks;
+BEGIN
+  SELECT * INTO k FROM tforge.tasks t WHERE t.task_id = _held_task.task_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'task % does not exist', task_id USING ERRCODE = 'undefined_object';
+  END IF;
+  IF k.status <> 'running' OR k.worker_id IS DISTINCT FROM _held_task.worker_id THEN
+    RAISE EXCEPTION 'task % is not held by worker "%"', task_id, worker_id
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = CASE WHEN k.status = 'running'
+                          THEN pg_catalog.format('The task is running for worker "%s".', k.worker_id)
+                          ELSE pg_catalog.format('The task is %s.', k.status) END,
+            HINT = 'A worker may only heartbeat, complete or fail a task it has claimed and whose lease has not been given to another worker.';
+  END IF;
+  RETURN k;
+END
+$$;
+COMMENT ON FUNCTION tforge._held_task(bigint, text) IS 'internal: locks and returns the running task held by worker_id, or raises 42704/55000';
+
+CREATE FUNCTION tforge.heartbeat(task_id bigint, worker_id text) RETURNS timestamptz
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  k tforge.tasks := tforge._held_task(task_id, worker_id);
+  expires timestamptz := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => k.lease_s);
+BEGIN
+  UPDATE tforge.tasks t SET lease_expires_at = expires WHERE t.task_id = k.task_id;
+  RETURN expires;
+END
+$$;
+COMMENT ON FUNCTION tforge.heartbeat(bigint, text) IS
+  'extends the lease of a running task held by worker_id by the lease it was claimed with; returns the new expiry';
+
+CREATE FUNCTION tforge.complete_task(task_id bigint, worker_id text, usage jsonb DEFAULT NULL)
+  RETURNS tforge.tasks
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  k        tforge.tasks := tforge._held_task(task_id, worker_id);
+  at       timestamptz := pg_catalog.clock_timestamp();
+  reported float8 := tforge._usage_number(usage, 'runtime_s');
+  runtime  float8;
+BEGIN
+  IF usage IS NOT NULL AND pg_catalog.jsonb_typeof(usage) <> 'object' THEN
+    RAISE WARNING 'usage of task % ignored: not a JSON object', k.task_id;
+    usage := NULL;
+    reported := NULL;
+  END IF;
+  -- A worker's own runtime wins over the wall clock (that is also how a trace is replayed).
+  runtime := coalesce(reported, extract(epoch FROM at - k.claimed_at)::float8);
+
+  UPDATE tforge.tasks t
+     SET status = 'done', completed_at = at, usage = complete_task.usage, lease_expires_at = NULL,
+         runtime_s = CASE WHEN runtime > 0 AND runtime < 'Infinity' THEN runtime END,
+         deadline_met = (at <= k.deadline)
+   WHERE t.task_id = k.task_id
+  RETURNING * INTO k;
+
+  -- A bad runtime never loses the completion: the task is done, tau is left alone.
+  IF runtime > 0 AND runtime < 'Infinity' THEN
+    PERFORM tforge.update_tau(k.task_type, runtime);
+  ELSE
+    RAISE WARNING 'runtime of task % not learned: % is not a positive finite number of seconds',
+      k.task_id, coalesce(usage -> 'runtime_s', pg_catalog.to_jsonb(runtime));
+  END IF;
+  RETURN k;
+END
+$$;
+COMMENT ON FUNCTION tforge.complete_task(bigint, text, jsonb) IS
+  'marks a task held by worker_id done, records its runtime (usage->runtime_s, else claim to now) and, in the same transaction, updates tau';
+
+CREATE FUNCTION tforge.fail_task(task_id bigint, worker_id text, error text, retry boolean DEFAULT true)
+  RETURNS tforge.task_status
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  k       tforge.tasks := tforge._held_task(task_id, worker_id);
+  at      timestamptz := pg_catalog.clock_timestamp();
+  base    float8 := tforge._setting('tforge.retry_backoff_base')::float8;
+  cap     float8 := tforge._setting('tforge.retry_backoff_max')::float8;
+  backoff float8;
+  result  tforge.task_status;
+BEGIN
+  IF coalesce(retry, true) AND k.attempts < k.max_attempts THEN
+    -- backoff = base * 2^(attempts - 1), at most cap (seconds)
+    backoff := least(cap, base * pg_catalog.power(2::float8, least(k.attempts - 1, 1000)));
+    result := 'pending';
+  ELSE
+    result := 'dead';
+  END IF;
+  UPDATE tforge.tasks t
+     SET status = result, last_error = error, worker_id = NULL, lease_expires_at = NULL,
+         available_at = CASE WHEN result = 'pending' THEN at + pg_catalog.make_interval(secs => backoff) ELSE t.available_at END,
+         completed_at = CASE WHEN result = 'dead' THEN at END
+   WHERE t.task_id = k.task_id;
+  RETURN result;
+END
+$$;
+COMMENT ON FUNCTION tforge.fail_task(bigint, text, text, boolean) IS
+  'records a failure of a task held by worker_id: retried after exponential backoff while attempts remain, else dead; returns the new status';
+
+CREATE FUNCTION tforge.purge_tasks(older_than interval DEFAULT '7 days') RETURNS bigint
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  n bigint;
+BEGIN
+  DELETE FROM tforge.tasks k
+   WHERE k.status IN ('done', 'dead') AND k.completed_at < pg_catalog.now() - older_than;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$$;
+COMMENT ON FUNCTION tforge.purge_tasks(interval) IS
+  'deletes done and dead tasks completed longer than older_than ago; returns how many';
+
+CREATE VIEW tforge.queue_status AS
+SELECT tt.name AS task_type,
+       count(k.task_id) FILTER (WHERE k.status = 'pending') AS pending,
+       count(k.task_id) FILTER (WHERE k.status = 'running') AS running,
+       count(k.task_id) FILTER (WHERE k.status = 'done') AS done,
+       count(k.task_id) FILTER (WHERE k.status = 'dead') AS dead,
+       count(k.task_id) FILTER (WHERE k.status = 'done' AND NOT k.deadline_met) AS deadline_misses,
+       coalesce(s.tau_s, tt.default_tau_s) AS tau_s,
+       coalesce(s.samples, 0) AS tau_samples
+  FROM tforge.task_types tt
+  LEFT JOIN tforge.task_tau s ON s.task_type = tt.name
+  LEFT JOIN tforge.tasks k ON k.task_type = tt.name
+ GROUP BY tt.name, s.tau_s, tt.default_tau_s, s.samples;
+COMMENT ON VIEW tforge.queue_status IS
+  'per task type: tasks pending, running, done, dead, deadlines missed by done tasks, and the current tau (seconds)';
+
+GRANT EXECUTE ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer),
+                          tforge.claim_tasks(text, integer, tforge.resources, interval),
+                          tforge.heartbeat(bigint, text),
+                          tforge.complete_task(bigint, text, jsonb),
+                          tforge.fail_task(bigint, text, text, boolean),
+                          tforge.expire_leases()
+   TO tforge_worker;
