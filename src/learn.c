@@ -10,6 +10,12 @@
 
 #include <limits.h>
 
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "estimate.h"
@@ -98,4 +104,107 @@ LearnInit(void)
 							10, 1, 1000000,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+}
+
+/*
+ * _csv_records(text) -> SETOF text[]: the records of an RFC 4180 document.
+ *
+ * An unquoted empty field is NULL, a quoted one ("") the empty string, so
+ * tforge.export_profiles('csv') can tell a missing statistic from an empty
+ * key. Any deviation (a quote inside an unquoted field, text after a
+ * closing quote, an unterminated quote) is a 22P02 error naming the line.
+ */
+PG_FUNCTION_INFO_V1(tforge_csv_records);
+Datum
+tforge_csv_records(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	text	   *doc = PG_GETARG_TEXT_PP(0);
+	const char *p = VARDATA_ANY(doc);
+	const char *end = p + VARSIZE_ANY_EXHDR(doc);
+	int			line = 1;
+	ArrayBuildState *fields = NULL;
+	StringInfoData field;
+
+	InitMaterializedSRF(fcinfo, 0);
+	initStringInfo(&field);
+
+	while (p < end)
+	{
+		bool		quoted = false;
+		bool		eol = false;
+		Datum		value;
+		bool		isnull;
+
+		resetStringInfo(&field);
+		if (*p == '"')
+		{
+			quoted = true;
+			p++;
+			for (;;)
+			{
+				if (p >= end)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+							 errmsg("invalid CSV: unterminated quoted field at line %d", line)));
+				if (*p == '"')
+				{
+					if (p + 1 < end && p[1] == '"')
+					{
+						appendStringInfoChar(&field, '"');
+						p += 2;
+						continue;
+					}
+					p++;
+					break;
+				}
+				if (*p == '\n')
+					line++;
+				appendStringInfoChar(&field, *p++);
+			}
+		}
+		else
+		{
+			while (p < end && *p != ',' && *p != '\n' && *p != '\r')
+			{
+				if (*p == '"')
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+							 errmsg("invalid CSV: quote inside an unquoted field at line %d", line)));
+				appendStringInfoChar(&field, *p++);
+			}
+		}
+
+		/* what ends the field: a comma, the end of the record, or junk */
+		if (p < end && *p == ',')
+			p++;
+		else if (p >= end || *p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n'))
+		{
+			eol = true;
+			p += (p >= end) ? 0 : (*p == '\r' ? 2 : 1);
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid CSV: unexpected character after a field at line %d", line)));
+
+		isnull = !quoted && field.len == 0;
+		value = isnull ? (Datum) 0 : PointerGetDatum(cstring_to_text_with_len(field.data, field.len));
+		fields = accumArrayResult(fields, value, isnull, TEXTOID, CurrentMemoryContext);
+
+		if (eol || p >= end)
+		{
+			Datum		rec;
+			bool		recnull = false;
+
+			/* a comma at the very end of the document opens one last, empty field */
+			if (!eol)
+				fields = accumArrayResult(fields, (Datum) 0, true, TEXTOID, CurrentMemoryContext);
+			rec = makeArrayResult(fields, CurrentMemoryContext);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &rec, &recnull);
+			fields = NULL;
+			line++;
+		}
+	}
+	return (Datum) 0;
 }

@@ -295,6 +295,7 @@ DECLARE
   arrival    timestamptz := pg_catalog.now();
   deadline   timestamptz;
   id         bigint;
+  learned    record;
 BEGIN
   IF task_type IS NULL THEN
     RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = 'invalid_parameter_value';
@@ -313,6 +314,16 @@ BEGIN
     FROM (SELECT 1) one LEFT JOIN tforge.task_tau s ON s.task_type = t.name;
   predicted := tau;
 
+  -- learning (30_learning.sql): a confident estimate replaces tau and fills undeclared resources
+  SELECT * INTO learned FROM tforge._learning_submit(t.name, task_key, resources, payload);
+  IF learned.applies THEN
+    predicted := learned.runtime_s;
+    strategy := learned.strategy;
+    confidence := learned.confidence;
+    source := learned.source;
+    resources := learned.estimated_resources;
+  END IF;
+
   -- deadline = arrival + sla_multiplier * tau
   deadline := arrival + pg_catalog.make_interval(secs => sla * tau);
 
@@ -323,6 +334,9 @@ BEGIN
           deadline, predicted, deadline - pg_catalog.make_interval(secs => predicted), strategy,
           confidence, source, arrival, attempts)
   RETURNING k.task_id INTO id;
+  -- learning (30_learning.sql): keep every strategy's prediction for the completion to score
+  PERFORM tforge._learning_submitted(id, learned.source, learned.bound, learned.predictions,
+                                     learned.confidences, strategy);
   RETURN id;
 END
 $$;
@@ -461,6 +475,9 @@ BEGIN
          deadline_met = (at <= k.deadline)
    WHERE t.task_id = k.task_id
   RETURNING * INTO k;
+
+  -- learning (30_learning.sql): profiles and prediction scoring, same transaction
+  PERFORM tforge._learning_complete(k.task_id, k.task_type, k.task_key, k.runtime_s, usage, k.payload);
 
   -- A bad runtime never loses the completion: the task is done, tau is left alone.
   IF runtime > 0 AND runtime < 'Infinity' THEN
