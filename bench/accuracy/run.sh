@@ -40,7 +40,7 @@ else
 	echo "trace: $(basename "$trace"), no .swf.gz beside it: every wait assumed 0 (a job finishes runtime_s after its submit)"
 fi
 
-echo "replaying (one transaction; a few minutes on a shared machine)..."
+echo "replaying $(psql -qAtX -c 'SELECT count(*) FROM trace WHERE runtime_s > 0') jobs (a few minutes on a shared machine)..."
 psql -qX -v ON_ERROR_STOP=1 -f "$here/replay.sql"
 psql -qX -v ON_ERROR_STOP=1 -f "$here/report.sql"
 psql -qX -v ON_ERROR_STOP=1 -f "$here/timing.sql"

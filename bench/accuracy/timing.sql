@@ -5,7 +5,7 @@
 -- excludes only client round trips that both would pay.
 \pset footer off
 SET client_min_messages = warning;
-SELECT FROM tforge.define_task_type('timing', 60);
+DO $$ BEGIN PERFORM tforge.define_task_type('timing', 60); END $$;
 CREATE TABLE history (task_type text, task_key text, runtime_s float8);
 CREATE INDEX ON history (task_type, task_key);
 

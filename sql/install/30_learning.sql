@@ -498,7 +498,7 @@ BEGIN
   END IF;
   IF version::integer > 1 THEN
     RAISE EXCEPTION 'profile document version % is newer than the supported version 1', version
-      USING ERRCODE = 'feature_not_supported',
+      USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Upgrade tforge on this server to the version that exported the document.';
   END IF;
   IF version::integer < 1 THEN
@@ -507,7 +507,7 @@ BEGIN
   END IF;
 END
 $$;
-COMMENT ON FUNCTION tforge._import_version(text) IS 'internal: accepts a profile document version this tforge reads (1), else 22P02 or 0A000';
+COMMENT ON FUNCTION tforge._import_version(text) IS 'internal: accepts a profile document version this tforge reads (1), else 22P02 (malformed) or 22023 (newer)';
 
 CREATE FUNCTION tforge.import_profiles(data text, format text DEFAULT 'json') RETURNS bigint
   LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
@@ -612,7 +612,7 @@ CREATE FUNCTION tforge._import_csv_row(r text[], line bigint) RETURNS boolean
   LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF pg_catalog.cardinality(r) <> 11 THEN
-    RAISE EXCEPTION 'invalid profile document: CSV line % has % fields, expected 11', line, pg_catalog.cardinality(r)
+    RAISE EXCEPTION 'invalid profile document: CSV record % has % fields, expected 11', line, pg_catalog.cardinality(r)
       USING ERRCODE = 'invalid_text_representation';
   END IF;
   PERFORM tforge._import_version(r[1]);
