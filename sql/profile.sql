@@ -31,7 +31,7 @@ SELECT g AS i, ((g * 7919 % 1000) / 7.0 + 1e6)::float8 AS x FROM generate_series
 WITH s AS (SELECT tforge.rolling_stats_agg(x ORDER BY i) AS s FROM samples),
      recent AS (SELECT x FROM samples ORDER BY i DESC LIMIT 64)
 SELECT tforge.rolling_stats_count(s) = (SELECT count(*) FROM samples) AS count_ok,
-       abs(tforge.rolling_stats_mean(s) - (SELECT avg(x) FROM samples)) < 1e-9 AS mean_ok,
+       abs(tforge.rolling_stats_mean(s) / (SELECT avg(x) FROM samples) - 1) < 1e-12 AS mean_ok,
        abs(tforge.rolling_stats_variance(s) / (SELECT var_samp(x) FROM samples) - 1) < 1e-9 AS variance_ok,
        abs(tforge.rolling_stats_stddev(s) / (SELECT stddev_samp(x) FROM samples) - 1) < 1e-9 AS stddev_ok,
        tforge.rolling_stats_min(s) = (SELECT min(x) FROM samples) AS min_ok,
@@ -46,7 +46,7 @@ WITH a AS (SELECT tforge.rolling_stats_agg(x ORDER BY i) s FROM samples WHERE i 
      b AS (SELECT tforge.rolling_stats_agg(x ORDER BY i) s FROM samples WHERE i > 300),
      m AS (SELECT tforge.rolling_stats_merge(a.s, b.s) s FROM a, b)
 SELECT tforge.rolling_stats_count(m.s) AS n,
-       abs(tforge.rolling_stats_mean(m.s) - (SELECT avg(x) FROM samples)) < 1e-9 AS mean_ok,
+       abs(tforge.rolling_stats_mean(m.s) / (SELECT avg(x) FROM samples) - 1) < 1e-12 AS mean_ok,
        abs(tforge.rolling_stats_variance(m.s) / (SELECT var_samp(x) FROM samples) - 1) < 1e-9 AS variance_ok,
        tforge.rolling_stats_min(m.s) = (SELECT min(x) FROM samples) AS min_ok,
        tforge.rolling_stats_recent(m.s) = (SELECT array_agg(x ORDER BY i) FROM (SELECT * FROM samples ORDER BY i DESC LIMIT 64) r) AS recent_ok

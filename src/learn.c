@@ -126,7 +126,7 @@ tforge_csv_records(PG_FUNCTION_ARGS)
 	ArrayBuildState *fields = NULL;
 	StringInfoData field;
 
-	InitMaterializedSRF(fcinfo, 0);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	initStringInfo(&field);
 
 	while (p < end)

@@ -228,6 +228,28 @@ COMMENT ON FUNCTION tforge.expire_profiles(interval) IS
 
 -- Estimation -------------------------------------------------------------------
 
+-- The fallback chain key -> type in one index probe: the key's profile when
+-- it has runtimes, else the type's (task_key NULL), else NULL.
+CREATE FUNCTION tforge._profile_for(task_type text, task_key text) RETURNS tforge.profiles
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT q.* FROM tforge.profiles q
+   WHERE q.task_type = $1 AND (q.task_key IS NULL OR q.task_key = $2) AND q.runtime IS NOT NULL
+   ORDER BY q.task_key IS NULL
+   LIMIT 1
+$$;
+COMMENT ON FUNCTION tforge._profile_for(text, text) IS
+  'internal: the profile an estimate uses: the key''s, else the type''s, else NULL';
+
+-- payload->requested_s, the runtime the submitter asked for (a kill limit),
+-- bounds every prediction; anything but a positive finite number is no bound.
+CREATE FUNCTION tforge._requested_bound(payload jsonb) RETURNS float8
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN b > 0 AND b < 'Infinity' THEN b END
+    FROM (SELECT tforge._usage_number($1, 'requested_s') AS b) x
+$$;
+COMMENT ON FUNCTION tforge._requested_bound(jsonb) IS
+  'internal: payload->requested_s as an upper bound on predictions, NULL unless a positive finite number';
+
 CREATE FUNCTION tforge.estimate(task_type text, task_key text DEFAULT NULL, strategy_name text DEFAULT NULL,
                                 bound float8 DEFAULT NULL,
                                 OUT runtime_s float8, OUT cpu float8, OUT memory_bytes bigint,
@@ -244,14 +266,8 @@ BEGIN
     RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   strategy := coalesce(strategy_name, tforge._setting('tforge.learning_strategy'));
-  -- key first, then the type (task_key NULL); the fallback chain in one index probe
-  SELECT * INTO p FROM tforge.profiles q
-   WHERE q.task_type = estimate.task_type
-     AND (q.task_key IS NULL OR q.task_key = estimate.task_key)
-     AND q.runtime IS NOT NULL
-   ORDER BY q.task_key IS NULL
-   LIMIT 1;
-  IF NOT FOUND THEN
+  p := tforge._profile_for(estimate.task_type, estimate.task_key);
+  IF p IS NULL THEN
     -- no profile: the type's tau, with no confidence (both calls validate their argument)
     PERFORM tforge.estimate_from(NULL, strategy);
     runtime_s := tforge.get_tau(estimate.task_type);
@@ -285,7 +301,7 @@ COMMENT ON FUNCTION tforge.estimate(text, text, text, float8) IS
 
 -- Predictions made at submit, waiting for the completion that scores them.
 CREATE TABLE tforge.task_predictions (
-  task_id     bigint PRIMARY KEY REFERENCES tforge.tasks (task_id) ON DELETE CASCADE,
+  task_id     bigint PRIMARY KEY,
   source      text NOT NULL,
   bound       float8,
   predictions float8[] NOT NULL,
@@ -295,6 +311,27 @@ CREATE TABLE tforge.task_predictions (
 COMMENT ON TABLE tforge.task_predictions IS
   'what every estimation strategy predicted for a task at submit (order of tforge.estimation_strategies()), scored and removed at completion';
 SELECT pg_catalog.pg_extension_config_dump('tforge.task_predictions', '');
+
+-- Predictions follow their tasks out (purge_tasks, DELETE, TRUNCATE). A
+-- trigger rather than a foreign key, so that TRUNCATE tforge.tasks keeps
+-- working on its own.
+CREATE FUNCTION tforge._task_predictions_forget() RETURNS trigger
+  LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF TG_OP = 'TRUNCATE' THEN
+    TRUNCATE tforge.task_predictions;
+  ELSE
+    DELETE FROM tforge.task_predictions p USING gone g WHERE p.task_id = g.task_id;
+  END IF;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION tforge._task_predictions_forget() IS
+  'internal trigger: removes the pending predictions of deleted or truncated tasks';
+CREATE TRIGGER task_predictions_delete AFTER DELETE ON tforge.tasks
+  REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION tforge._task_predictions_forget();
+CREATE TRIGGER task_predictions_truncate AFTER TRUNCATE ON tforge.tasks
+  FOR EACH STATEMENT EXECUTE FUNCTION tforge._task_predictions_forget();
 
 CREATE TABLE tforge.prediction_outcomes (
   task_id      bigint NOT NULL,
@@ -323,7 +360,7 @@ SELECT o.task_type, o.strategy,
        avg(CASE WHEN greatest(o.predicted_s, o.actual_s) > 0
                 THEN greatest(least(o.predicted_s, o.actual_s), 0) / greatest(o.predicted_s, o.actual_s)
                 ELSE 1 END) AS accuracy,
-       avg((o.predicted_s < o.actual_s)::int) AS under_rate,
+       avg((o.predicted_s < o.actual_s)::int::float8) AS under_rate,
        avg(o.confidence) AS mean_confidence
   FROM tforge.prediction_outcomes o
  GROUP BY o.task_type, o.strategy;
@@ -349,19 +386,10 @@ BEGIN
   IF NOT tforge._setting('tforge.learning_enabled')::boolean THEN
     RETURN;
   END IF;
-  -- payload->requested_s, the runtime the submitter asked for, caps every prediction
-  bound := tforge._usage_number(payload, 'requested_s');
-  IF NOT (bound > 0 AND bound < 'Infinity') THEN
-    bound := NULL;
-  END IF;
+  bound := tforge._requested_bound(payload);
   strategy := tforge._setting('tforge.learning_strategy');
-  SELECT * INTO p FROM tforge.profiles q
-   WHERE q.task_type = _learning_submit.task_type
-     AND (q.task_key IS NULL OR q.task_key = _learning_submit.task_key)
-     AND q.runtime IS NOT NULL
-   ORDER BY q.task_key IS NULL
-   LIMIT 1;
-  IF NOT FOUND THEN
+  p := tforge._profile_for(_learning_submit.task_type, _learning_submit.task_key);
+  IF p IS NULL THEN
     -- Nothing learned yet: every strategy falls back to tau, so that this
     -- task's completion is scored like any other.
     source := 'default';
@@ -398,8 +426,11 @@ CREATE FUNCTION tforge._learning_submitted(task_id bigint, source text, bound fl
                                            predictions float8[], confidences float8[], used text)
   RETURNS void
   LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-  INSERT INTO tforge.task_predictions (task_id, source, bound, predictions, confidences, used)
+  INSERT INTO tforge.task_predictions AS p (task_id, source, bound, predictions, confidences, used)
   SELECT $1, $2, $3, $4, $5, $6 WHERE $4 IS NOT NULL
+  ON CONFLICT (task_id) DO UPDATE
+    SET source = excluded.source, bound = excluded.bound, predictions = excluded.predictions,
+        confidences = excluded.confidences, used = excluded.used
 $$;
 COMMENT ON FUNCTION tforge._learning_submitted(bigint, text, float8, float8[], float8[], text) IS
   'internal (submit_task): keeps the predictions made for a task until its completion scores them';
@@ -410,12 +441,9 @@ CREATE FUNCTION tforge._learning_complete(task_id bigint, task_type text, task_k
   RETURNS void
   LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  bound float8 := tforge._usage_number(payload, 'requested_s');
+  bound float8 := tforge._requested_bound(payload);
   tp tforge.task_predictions;
 BEGIN
-  IF NOT (bound > 0 AND bound < 'Infinity') THEN
-    bound := NULL;
-  END IF;
   PERFORM tforge._profile_record(task_type, task_key, runtime_s,
                                  tforge._usage_sample(task_id, usage, 'cpu_s'),
                                  tforge._usage_sample(task_id, usage, 'memory_bytes'),
@@ -519,9 +547,11 @@ BEGIN
   IF data IS NULL THEN
     RAISE EXCEPTION 'profile document must not be NULL' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  CREATE TEMP TABLE IF NOT EXISTS pg_temp.tforge_import (
+  IF pg_catalog.to_regclass('pg_temp.tforge_import') IS NULL THEN
+    CREATE TEMP TABLE tforge_import (
     task_type text, task_key text, runtime text, cpu text, memory text, gpu_memory text,
-    scores text, completions text, created_at text, updated_at text) ON COMMIT DROP;
+      scores text, completions text, created_at text, updated_at text) ON COMMIT DROP;
+  END IF;
   TRUNCATE pg_temp.tforge_import;
 
   IF format = 'json' THEN

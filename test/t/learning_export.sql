@@ -19,15 +19,15 @@ CREATE TEMP TABLE before AS SELECT p.*::text AS r FROM tforge.profiles p;
 CREATE FUNCTION pg_temp.same() RETURNS boolean LANGUAGE sql AS $$
   SELECT (SELECT array_agg(r ORDER BY r) FROM before) = (SELECT array_agg(p.*::text ORDER BY p.*::text) FROM tforge.profiles p)
 $$;
-SELECT is((SELECT count(*) FROM before), 6::bigint, 'six profiles to export');
+SELECT is((SELECT count(*) FROM before), 5::bigint, 'five profiles to export: three keys and the type of cpu-light, the type of gpu-training');
 
 -- json
 SELECT tforge.export_profiles('json') AS doc \gset
 SELECT is((:'doc'::jsonb ->> 'version'), '1', 'json carries its schema version');
 DELETE FROM tforge.profiles;
-SELECT is(tforge.import_profiles(:'doc', 'json'), 6::bigint, 'json import loads six profiles');
+SELECT is(tforge.import_profiles(:'doc', 'json'), 5::bigint, 'json import loads five profiles');
 SELECT ok(pg_temp.same(), 'json round trip is exact (every statistic, scoreboard and timestamp)');
-SELECT is(tforge.import_profiles(:'doc'), 6::bigint, 'importing again replaces, json is the default format');
+SELECT is(tforge.import_profiles(:'doc'), 5::bigint, 'importing again replaces, json is the default format');
 SELECT ok(pg_temp.same(), 'still exact after a second import');
 
 -- csv
@@ -35,7 +35,7 @@ SELECT tforge.export_profiles('csv') AS csv \gset
 SELECT is(split_part(:'csv', E'\n', 1),
           'version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at', 'csv header');
 DELETE FROM tforge.profiles;
-SELECT is(tforge.import_profiles(:'csv', 'csv'), 6::bigint, 'csv import loads six profiles');
+SELECT is(tforge.import_profiles(:'csv', 'csv'), 5::bigint, 'csv import loads five profiles');
 SELECT ok(pg_temp.same(), 'csv round trip is exact');
 SELECT is(tforge.export_profiles('csv'), :'csv', 'csv export of the import is byte-identical');
 
@@ -59,7 +59,7 @@ SELECT throws_ok(format($$ SELECT tforge.import_profiles(%L, 'csv') $$, regexp_r
 SELECT throws_ok(format($$ SELECT tforge.import_profiles(%L, 'csv') $$, regexp_replace(:'csv', '^[^\n]*\n', '')),
                  '22P02', NULL, 'csv without its header refused');
 SELECT throws_ok(format($$ SELECT tforge.import_profiles(%L, 'csv') $$, :'csv' || E'1,"cpu-light"\n'),
-                 '22P02', 'invalid profile document: CSV record 8 has 2 fields, expected 11', 'short csv record refused');
+                 '22P02', 'invalid profile document: CSV record 7 has 2 fields, expected 11', 'short csv record refused');
 SELECT throws_ok(format($$ SELECT tforge.import_profiles(%L, 'csv') $$, :'csv' || E'1,"cpu-light,\n'),
                  '22P02', NULL, 'unterminated csv quote refused');
 SELECT throws_ok($$ SELECT tforge.import_profiles('x', 'xml') $$, '22023', 'unknown profile import format "xml"', 'unknown format refused');
