@@ -40,7 +40,7 @@ COMMENT ON TYPE tforge.rolling_stats IS
   'rolling statistics of a series: count, mean and variance (Welford), min, max, and a bounded ring of the most recent samples for quantiles';
 
 CREATE FUNCTION tforge.rolling_stats_add(stats tforge.rolling_stats, sample float8) RETURNS tforge.rolling_stats
-  AS 'MODULE_PATHNAME', 'rolling_stats_add' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+  AS 'MODULE_PATHNAME', 'rolling_stats_add' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION tforge.rolling_stats_add(tforge.rolling_stats, float8) IS
   'stats with one more sample (finite, else 22023); NULL stats starts a new series with tforge.profile_window recent samples; a NULL sample changes nothing';
 
