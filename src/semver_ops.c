@@ -161,20 +161,58 @@ typedef struct SemverSortState
 	hyperLogLogState abbr_card; /* distinct abbreviations seen */
 } SemverSortState;
 
-/* Full comparison of two Datums, for sorts (detoasts packed values only). */
+/*
+ * The key of a value as stored: sorts hand us in-line values (short or
+ * 4-byte header, never compressed at these sizes), so the common case reads
+ * the key in place, and the one-byte key length is decoded inline; anything
+ * else goes through detoasting. Returns the detoasted copy to free, or NULL.
+ */
+static inline struct varlena *
+DatumKey(Datum d, const uint8 **key, int *keylen)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(d);
+	SemverParts parts;
+
+	if (!VARATT_IS_EXTENDED(v) || VARATT_IS_SHORT(v))
+	{
+		const uint8 *p = (const uint8 *) VARDATA_ANY(v);
+
+		if (p[0] < 0x80)
+		{
+			*key = p + 1;
+			*keylen = p[0];
+			return NULL;
+		}
+		SemverGetParts(v, &parts);
+		*key = parts.key;
+		*keylen = parts.keylen;
+		return NULL;
+	}
+	v = pg_detoast_datum_packed(v);
+	SemverGetParts(v, &parts);
+	*key = parts.key;
+	*keylen = parts.keylen;
+	return v;
+}
+
+/* Full comparison of two Datums, for sorts and index builds. */
 static int
 SemverFastCmp(Datum x, Datum y, SortSupport ssup)
 {
-	struct varlena *a = (struct varlena *) DatumGetPointer(x);
-	struct varlena *b = (struct varlena *) DatumGetPointer(y);
-	struct varlena *da = pg_detoast_datum_packed(a);
-	struct varlena *db = pg_detoast_datum_packed(b);
-	int			cmp = KeyCompare(da, db);
+	const uint8 *ka;
+	const uint8 *kb;
+	int			la;
+	int			lb;
+	struct varlena *fa = DatumKey(x, &ka, &la);
+	struct varlena *fb = DatumKey(y, &kb, &lb);
+	int			cmp = memcmp(ka, kb, Min(la, lb));
 
-	if (da != a)
-		pfree(da);
-	if (db != b)
-		pfree(db);
+	if (cmp == 0)
+		cmp = (la > lb) - (la < lb);
+	if (fa)
+		pfree(fa);
+	if (fb)
+		pfree(fb);
 	return cmp;
 }
 
@@ -183,17 +221,15 @@ static Datum
 SemverAbbrevConvert(Datum original, SortSupport ssup)
 {
 	SemverSortState *state = (SemverSortState *) ssup->ssup_extra;
-	struct varlena *v = (struct varlena *) DatumGetPointer(original);
-	struct varlena *dv = pg_detoast_datum_packed(v);
-	SemverParts parts;
+	const uint8 *key;
+	int			keylen;
+	struct varlena *copy = DatumKey(original, &key, &keylen);
 	Datum		res = 0;
 	int			i;
-	int			n;
+	int			n = Min(keylen, SIZEOF_DATUM);
 
-	SemverGetParts(dv, &parts);
-	n = Min(parts.keylen, SIZEOF_DATUM);
 	for (i = 0; i < n; i++)
-		res |= ((Datum) parts.key[i]) << (8 * (SIZEOF_DATUM - 1 - i));
+		res |= ((Datum) key[i]) << (8 * (SIZEOF_DATUM - 1 - i));
 
 	if (state->estimating)
 	{
@@ -208,8 +244,8 @@ SemverAbbrevConvert(Datum original, SortSupport ssup)
 	}
 	state->input_count++;
 
-	if (dv != v)
-		pfree(dv);
+	if (copy)
+		pfree(copy);
 	return res;
 }
 
