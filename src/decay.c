@@ -381,7 +381,7 @@ decay_score_send(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
-/* decay_score(half_life): an empty score */
+/* decay_empty(half_life): an empty score */
 PG_FUNCTION_INFO_V1(decay_empty);
 Datum
 decay_empty(PG_FUNCTION_ARGS)

@@ -31,9 +31,9 @@ COMMENT ON FUNCTION tforge.decay_score_out(tforge.decay_score) IS 'text output o
 COMMENT ON FUNCTION tforge.decay_score_recv(internal) IS 'binary input of decay_score';
 COMMENT ON FUNCTION tforge.decay_score_send(tforge.decay_score) IS 'binary output of decay_score';
 
-CREATE FUNCTION tforge.decay_score(half_life interval) RETURNS tforge.decay_score
-  AS 'MODULE_PATHNAME', 'decay_empty' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION tforge.decay_score(interval) IS
+CREATE FUNCTION tforge.decay_empty(half_life interval) RETURNS tforge.decay_score
+  AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.decay_empty(interval) IS
   'an empty decay score (value 0, no update yet) with the given half-life';
 
 CREATE FUNCTION tforge.decay_score(weight float8, at timestamptz, half_life interval) RETURNS tforge.decay_score
@@ -114,9 +114,9 @@ COMMENT ON FUNCTION tforge.window_counter_out(tforge.window_counter) IS 'text ou
 COMMENT ON FUNCTION tforge.window_counter_recv(internal) IS 'binary input of window_counter';
 COMMENT ON FUNCTION tforge.window_counter_send(tforge.window_counter) IS 'binary output of window_counter';
 
-CREATE FUNCTION tforge.window_counter() RETURNS tforge.window_counter
-  AS 'MODULE_PATHNAME', 'window_empty' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION tforge.window_counter() IS 'an empty window counter';
+CREATE FUNCTION tforge.window_empty() RETURNS tforge.window_counter
+  AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.window_empty() IS 'an empty window counter';
 
 CREATE FUNCTION tforge.window_add(counter tforge.window_counter, at timestamptz, n bigint DEFAULT 1)
   RETURNS tforge.window_counter
@@ -221,13 +221,16 @@ BEGIN
       USING ERRCODE = '55000',
             HINT = 'Stored scores decay with the old half-life; define a new signal type instead.';
   END IF;
-  IF NEW.half_life IS NULL
-     OR pg_catalog.date_part('epoch', NEW.half_life) OPERATOR(pg_catalog.<=) 0 THEN
+  IF NEW.half_life IS NULL THEN
+    RAISE EXCEPTION 'half-life of signal type "%" must not be null', NEW.name
+      USING ERRCODE = '22023';
+  END IF;
+  IF pg_catalog.date_part('epoch', NEW.half_life) OPERATOR(pg_catalog.<=) 0 THEN
     RAISE EXCEPTION 'half-life must be positive, got "%"', NEW.half_life
       USING ERRCODE = '22023';
   END IF;
   -- the decay type has its own checks (range, microsecond precision)
-  PERFORM tforge.decay_score(NEW.half_life);
+  PERFORM tforge.decay_empty(NEW.half_life);
   IF NEW.windows IS NULL OR pg_catalog.array_position(NEW.windows, NULL) IS NOT NULL THEN
     RAISE EXCEPTION 'windows of signal type "%" must not be null', NEW.name
       USING ERRCODE = '22023';
@@ -302,7 +305,7 @@ BEGIN
   INSERT INTO tforge.signals AS s (entity_id, signal_type, score, counts)
   SELECT record_signal.entity_id, t.name,
          tforge.decay_score(record_signal.weight, record_signal.at, t.half_life),
-         tforge.window_add(tforge.window_counter(), record_signal.at)
+         tforge.window_add(tforge.window_empty(), record_signal.at)
     FROM tforge.signal_types t
    WHERE t.name OPERATOR(pg_catalog.=) record_signal.signal_type
   ON CONFLICT ON CONSTRAINT signals_pkey DO UPDATE
@@ -381,7 +384,7 @@ CREATE FUNCTION tforge.signal_count(entity_id bigint, signal_type text, window_l
   SELECT COALESCE((SELECT tforge.window_count(s.counts, $3, $4) FROM tforge.signals s
                     WHERE s.signal_type OPERATOR(pg_catalog.=) tforge._known_signal_type($2)
                       AND s.entity_id OPERATOR(pg_catalog.=) $1),
-                  tforge.window_count(tforge.window_counter(), $3, $4))
+                  tforge.window_count(tforge.window_empty(), $3, $4))
 $$;
 COMMENT ON FUNCTION tforge.signal_count(bigint, text, interval, timestamptz) IS
   'events of an entity''s signal in the window (1-60 minutes or 1-168 hours) ending at a time';
@@ -393,7 +396,7 @@ CREATE FUNCTION tforge.signal_velocity(entity_id bigint, signal_type text, windo
   SELECT COALESCE((SELECT tforge.window_velocity(s.counts, $3, $4) FROM tforge.signals s
                     WHERE s.signal_type OPERATOR(pg_catalog.=) tforge._known_signal_type($2)
                       AND s.entity_id OPERATOR(pg_catalog.=) $1),
-                  tforge.window_velocity(tforge.window_counter(), $3, $4))
+                  tforge.window_velocity(tforge.window_empty(), $3, $4))
 $$;
 COMMENT ON FUNCTION tforge.signal_velocity(bigint, text, interval, timestamptz) IS
   'events per second of an entity''s signal over the window ending at a time';
