@@ -91,25 +91,14 @@ registry_can_transition(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(Transitions[from][to]);
 }
 
-/* Refuse a value that is not a finite number. */
-static void
-CheckFinite(double value, const char *what)
-{
-	if (isnan(value) || isinf(value))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a finite number, got \"%g\"", what, value)));
-}
-
 /* Refuse a value that is not a finite number >= 0. */
 static void
 CheckNonNegative(double value, const char *what)
 {
-	CheckFinite(value, what);
-	if (value < 0.0)
+	if (isnan(value) || isinf(value) || value < 0.0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be negative, got \"%g\"", what, value)));
+				 errmsg("%s must be a finite number >= 0, got \"%g\"", what, value)));
 }
 
 /* Refuse an accuracy outside [0, 1]. */
