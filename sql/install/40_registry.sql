@@ -344,8 +344,9 @@ BEGIN
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
   IF register_model.tags IS NULL OR pg_catalog.jsonb_typeof(register_model.tags) <> 'object' THEN
-    RAISE EXCEPTION 'tags must be a JSON object, got "%"', register_model.tags
-      USING ERRCODE = 'invalid_parameter_value';
+    RAISE EXCEPTION 'tags must be a JSON object, got %', coalesce('JSON ' || pg_catalog.jsonb_typeof(register_model.tags), 'NULL')
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass key/value pairs, e.g. ''{"dataset": "imagenet"}''.';
   END IF;
   PERFORM tforge._check_shape(coalesce(register_model.input_shape, '{}'), 'input shape'),
           tforge._check_shape(coalesce(register_model.output_shape, '{}'), 'output shape');

@@ -38,7 +38,7 @@ SELECT throws_ok($$SELECT tforge.register_model('m', '1.0.0', NULL)$$, '22023',
 SELECT throws_ok($$SELECT tforge.register_model('m', '1.0.0', 'onnx', size_bytes => -1)$$, '22023',
                  'size_bytes must not be negative or NULL, got "-1"', 'negative size');
 SELECT throws_ok($$SELECT tforge.register_model('m', '1.0.0', 'onnx', tags => '[1]')$$, '22023',
-                 'tags must be a JSON object, got "[1]"', 'tags must be an object');
+                 'tags must be a JSON object, got JSON array', 'tags must be an object');
 SELECT throws_ok($$SELECT tforge.register_model('m', '1.0.0', 'onnx', '{1,-3}')$$, '22023',
                  'input shape must not contain a negative dimension, got "-3" (element 2)', 'negative dimension');
 SELECT throws_ok($$SELECT tforge.register_model('m', '1.0.0', 'onnx', '{1}', '{{1,2},{3,4}}')$$, '22023',
