@@ -3,6 +3,8 @@
 \pset null '<NULL>'
 SET client_min_messages = warning;
 \set SHOW_CONTEXT never
+-- tforge's operators (semver =) without schema-qualifying each one.
+SET search_path = public, tforge;
 
 -- Runs a statement; its single value, or its SQLSTATE and message.
 CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -111,7 +113,7 @@ SELECT pg_temp.try($$SELECT tforge.record_validation('rg_resnet', '1.0.0', '{1}'
 SELECT pg_temp.try($$SELECT tforge.record_validation('rg_resnet', '1.0.0', '{1}', -0.5)$$);
 SELECT pg_temp.try($$SELECT tforge.record_validation('rg_resnet', '1.0.0', '{1}', 0.5, '{ok,NULL}')$$);
 SELECT pg_temp.try($$SELECT tforge.record_validation('rg_resnet', '1.0.0', '{1}', 0.5, max_latency_ms => -1)$$);
-SELECT pg_temp.try($$SELECT tforge.rollback_priority('rg_resnet', '1.0.0', '1.1.0-rc.1')$$);
+SELECT pg_temp.try($$SELECT tforge.model_rollback_priority('rg_resnet', '1.0.0', '1.1.0-rc.1')$$);
 -- latencies 1, 2, ..., 10: p50 = rank 5 = 5, p99 = rank ceil(9.9) = 10.
 SELECT passed, latency_p50_ms, latency_p99_ms, accuracy_score, errors, sample_count
   FROM tforge.record_validation('rg_resnet', '1.0.0', '{10,9,8,7,6,5,4,3,2,1}', 0.91);

@@ -210,7 +210,7 @@ DECLARE
   r tforge.model_versions;
 BEGIN
   SELECT * INTO r FROM tforge.model_versions v
-   WHERE v.model_id = get_model_version.model_id AND v.version = get_model_version.version;
+   WHERE v.model_id = get_model_version.model_id AND v.version OPERATOR(tforge.=) get_model_version.version;
   IF NOT FOUND THEN
     IF NOT EXISTS (SELECT 1 FROM tforge.models m WHERE m.model_id = get_model_version.model_id) THEN
       RAISE EXCEPTION 'model "%" does not exist', get_model_version.model_id
@@ -292,7 +292,7 @@ DECLARE
 BEGIN
   PERFORM tforge.get_model_version(get_validation.model_id, get_validation.version);
   SELECT * INTO r FROM tforge.model_validations mv
-   WHERE mv.model_id = get_validation.model_id AND mv.version = get_validation.version
+   WHERE mv.model_id = get_validation.model_id AND mv.version OPERATOR(tforge.=) get_validation.version
    ORDER BY mv.validation_id DESC LIMIT 1;
   RETURN r;
 END
@@ -364,7 +364,7 @@ BEGIN
   RETURNING * INTO r;
   IF NOT FOUND THEN
     SELECT v.version INTO existing FROM tforge.model_versions v
-     WHERE v.model_id = register_model.model_id AND v.version = register_model.version;
+     WHERE v.model_id = register_model.model_id AND v.version OPERATOR(tforge.=) register_model.version;
     RAISE EXCEPTION 'version % of model "%" is already registered', register_model.version, register_model.model_id
       USING ERRCODE = 'unique_violation',
             DETAIL = pg_catalog.format('The registered version is %s; versions that differ only in build metadata are the same version.', existing),
@@ -399,7 +399,7 @@ BEGIN
   -- Lock the version before reading its state, so a concurrent transition
   -- of the same version waits here and then sees the committed result.
   PERFORM 1 FROM tforge.model_versions v
-    WHERE v.model_id = transition_model.model_id AND v.version = transition_model.version
+    WHERE v.model_id = transition_model.model_id AND v.version OPERATOR(tforge.=) transition_model.version
     FOR UPDATE;
   r := tforge.get_model_version(transition_model.model_id, transition_model.version);
   -- The lifecycle trigger refuses bad edges; staying put is refused here
@@ -411,23 +411,23 @@ BEGIN
                                        r.version, r.model_id, r.state);
   END IF;
   UPDATE tforge.model_versions v SET state = transition_model.state
-   WHERE v.model_id = transition_model.model_id AND v.version = transition_model.version
+   WHERE v.model_id = transition_model.model_id AND v.version OPERATOR(tforge.=) transition_model.version
   RETURNING * INTO r;
 
   IF transition_model.state = 'production' AND transition_model.previous_production <> 'keep' THEN
     FOR prev IN
       SELECT * FROM tforge.model_versions v
        WHERE v.model_id = transition_model.model_id AND v.state = 'production'
-         AND v.version <> transition_model.version
+         AND v.version OPERATOR(tforge.<>) transition_model.version
        ORDER BY v.version
        FOR UPDATE
     LOOP
       -- Through the lifecycle, so history shows production -> deprecated -> archived.
       UPDATE tforge.model_versions v SET state = 'deprecated'
-       WHERE v.model_id = prev.model_id AND v.version = prev.version;
+       WHERE v.model_id = prev.model_id AND v.version OPERATOR(tforge.=) prev.version;
       IF transition_model.previous_production = 'archive' THEN
         UPDATE tforge.model_versions v SET state = 'archived'
-         WHERE v.model_id = prev.model_id AND v.version = prev.version;
+         WHERE v.model_id = prev.model_id AND v.version OPERATOR(tforge.=) prev.version;
       END IF;
     END LOOP;
   END IF;
@@ -481,21 +481,21 @@ $$;
 COMMENT ON FUNCTION tforge.record_validation(text, tforge.semver, double precision[], double precision, text[], double precision, double precision) IS
   'records a validation run: p50 and p99 of latencies_ms by nearest rank (tforge.latency_percentile), accuracy in [0, 1], errors; passed when there are no errors and the optional max_latency_ms / min_accuracy are met';
 
-CREATE FUNCTION tforge.meets_sla(model_id text, version tforge.semver,
+CREATE FUNCTION tforge.model_meets_sla(model_id text, version tforge.semver,
                                  max_latency_ms double precision, min_accuracy double precision)
   RETURNS boolean
   LANGUAGE plpgsql STABLE AS $$
 DECLARE
   lv tforge.model_validations;
 BEGIN
-  lv := tforge.get_validation(meets_sla.model_id, meets_sla.version);
+  lv := tforge.get_validation(model_meets_sla.model_id, model_meets_sla.version);
   IF lv.validation_id IS NULL THEN
     RETURN false;
   END IF;
-  RETURN tforge.meets_sla(lv.latency_p99_ms, lv.accuracy_score, meets_sla.max_latency_ms, meets_sla.min_accuracy);
+  RETURN tforge.meets_sla(lv.latency_p99_ms, lv.accuracy_score, model_meets_sla.max_latency_ms, model_meets_sla.min_accuracy);
 END
 $$;
-COMMENT ON FUNCTION tforge.meets_sla(text, tforge.semver, double precision, double precision) IS
+COMMENT ON FUNCTION tforge.model_meets_sla(text, tforge.semver, double precision, double precision) IS
   'true when the latest validation of the version meets the SLA (p99 <= max_latency_ms, accuracy >= min_accuracy); false when it has never been validated';
 
 CREATE FUNCTION tforge.select_best_model(model_id text) RETURNS tforge.semver
@@ -505,7 +505,7 @@ BEGIN
   RETURN (SELECT v.version
             FROM tforge.model_versions v
             JOIN tforge.latest_validations lv
-              ON lv.model_id = v.model_id AND lv.version = v.version
+              ON lv.model_id = v.model_id AND lv.version OPERATOR(tforge.=) v.version
            WHERE v.model_id = select_best_model.model_id
              AND v.state IN ('production', 'canary')
            ORDER BY lv.accuracy_score DESC, lv.latency_p99_ms ASC, v.version DESC
@@ -515,7 +515,7 @@ $$;
 COMMENT ON FUNCTION tforge.select_best_model(text) IS
   'best serving version of a model: among validated versions in production or canary, the highest accuracy of the latest validation, then the lowest p99, then the highest version; NULL when there is none';
 
-CREATE FUNCTION tforge.rollback_priority(model_id text, current_version tforge.semver,
+CREATE FUNCTION tforge.model_rollback_priority(model_id text, current_version tforge.semver,
                                          baseline_version tforge.semver,
                                          error_weight double precision DEFAULT 1.0,
                                          latency_weight double precision DEFAULT 1.0,
@@ -526,24 +526,24 @@ DECLARE
   cur tforge.model_validations;
   base tforge.model_validations;
 BEGIN
-  cur := tforge.get_validation(rollback_priority.model_id, rollback_priority.current_version);
-  base := tforge.get_validation(rollback_priority.model_id, rollback_priority.baseline_version);
+  cur := tforge.get_validation(model_rollback_priority.model_id, model_rollback_priority.current_version);
+  base := tforge.get_validation(model_rollback_priority.model_id, model_rollback_priority.baseline_version);
   IF cur.validation_id IS NULL OR base.validation_id IS NULL THEN
     RAISE EXCEPTION 'version % of model "%" has no validation',
-      CASE WHEN cur.validation_id IS NULL THEN rollback_priority.current_version
-           ELSE rollback_priority.baseline_version END,
-      rollback_priority.model_id
+      CASE WHEN cur.validation_id IS NULL THEN model_rollback_priority.current_version
+           ELSE model_rollback_priority.baseline_version END,
+      model_rollback_priority.model_id
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'Record one with tforge.record_validation.';
   END IF;
   RETURN tforge.rollback_priority(cur.latency_p99_ms, cur.accuracy_score, pg_catalog.cardinality(cur.errors),
                                   base.latency_p99_ms, base.accuracy_score, pg_catalog.cardinality(base.errors),
-                                  rollback_priority.error_weight, rollback_priority.latency_weight,
-                                  rollback_priority.accuracy_weight);
+                                  model_rollback_priority.error_weight, model_rollback_priority.latency_weight,
+                                  model_rollback_priority.accuracy_weight);
 END
 $$;
-COMMENT ON FUNCTION tforge.rollback_priority(text, tforge.semver, tforge.semver, double precision, double precision, double precision) IS
-  'rollback urgency of current_version against baseline_version from their latest validations (see the numeric form); 55000 when either has no validation';
+COMMENT ON FUNCTION tforge.model_rollback_priority(text, tforge.semver, tforge.semver, double precision, double precision, double precision) IS
+  'rollback urgency of current_version against baseline_version from their latest validations (the formula of tforge.rollback_priority); 55000 when either has no validation';
 
 -- ---------------------------------------------------------------- privileges
 

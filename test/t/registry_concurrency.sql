@@ -10,6 +10,8 @@
 \pset pager off
 \set ON_ERROR_STOP true
 SET client_min_messages = warning;
+-- tforge's operators (semver =) without schema-qualifying each one.
+SET search_path = public, tforge;
 
 -- B's call, with its outcome as text so an error is a value, not an abort.
 CREATE FUNCTION public.reg_try(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -37,7 +39,7 @@ BEGIN
 END
 $$;
 
-SELECT count(tforge.register_model('conc_test', v, 'onnx'))
+SELECT count(tforge.register_model('conc_test', v::tforge.semver, 'onnx'))
   FROM unnest(ARRAY['1.0.0', '2.0.0']) v;
 SELECT count(tforge.transition_model('conc_test', '1.0.0', s))
   FROM unnest(ARRAY['validating', 'staging']::tforge.deployment_state[]) WITH ORDINALITY s(s, o);
@@ -46,6 +48,8 @@ SELECT count(tforge.transition_model('conc_test', '2.0.0', s))
 
 SELECT dblink_connect('reg_a', tap_connstr());
 SELECT dblink_connect('reg_b', tap_connstr());
+SELECT dblink_exec('reg_a', 'SET search_path = public, tforge');
+SELECT dblink_exec('reg_b', 'SET search_path = public, tforge');
 CREATE TEMP TABLE pids AS
   SELECT (SELECT p FROM dblink('reg_a', 'SELECT pg_backend_pid()') t(p int)) AS a,
          (SELECT p FROM dblink('reg_b', 'SELECT pg_backend_pid()') t(p int)) AS b;

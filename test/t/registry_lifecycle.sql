@@ -10,6 +10,8 @@
 \set ON_ERROR_STOP true
 BEGIN;
 SELECT plan(152);
+-- tforge's operators (semver =) without schema-qualifying each one.
+SET search_path = public, tforge;
 
 -- The seed (002, task 1, can_transition_state):
 --   Registered -> Validating

@@ -11,6 +11,8 @@
 \set ON_ERROR_STOP true
 BEGIN;
 SELECT plan(77);
+-- tforge's operators (semver =) without schema-qualifying each one.
+SET search_path = public, tforge;
 
 -- ------------------------------------------------------------ registration
 SELECT is((tforge.register_model('resnet', '1.0.0', 'pytorch', '{1,3,224,224}', '{1,1000}', 102400,
@@ -53,7 +55,7 @@ SELECT is((SELECT count(*) FROM tforge.models WHERE model_id = 'm'), 0::bigint,
 
 -- ------------------------------------------------------------ lookups
 -- SemVer precedence, by hand: 0.9.0 < 1.0.0 < 1.9.0 < 1.10.0-rc.1 < 1.10.0 < 2.0.0+build.1
-SELECT tforge.register_model('resnet', v, 'pytorch') FROM unnest(ARRAY['1.10.0', '0.9.0', '1.10.0-rc.1', '1.9.0']) v;
+SELECT tforge.register_model('resnet', v::tforge.semver, 'pytorch') FROM unnest(ARRAY['1.10.0', '0.9.0', '1.10.0-rc.1', '1.9.0']) v;
 SELECT is(tforge.latest_version('resnet')::text, '2.0.0+build.1', 'latest_version by precedence');
 SELECT is(ARRAY(SELECT tforge.list_versions('resnet')::text),
           ARRAY['0.9.0', '1.0.0', '1.9.0', '1.10.0-rc.1', '1.10.0', '2.0.0+build.1'],
@@ -189,10 +191,10 @@ SELECT throws_ok($$SELECT tforge.meets_sla('NaN', 0.9, 10, 0.9)$$, '22023',
 SELECT throws_ok($$SELECT tforge.meets_sla(1, 0.9, 10, 2)$$, '22023',
                  'minimum accuracy must be between 0 and 1, got "2"', 'meets_sla refuses an accuracy floor above 1');
 -- sel 1.2.0: p99 50, accuracy 0.96.
-SELECT ok(tforge.meets_sla('sel', '1.2.0', 50, 0.96), 'meets_sla of a version uses its latest validation');
-SELECT ok(NOT tforge.meets_sla('sel', '1.2.0', 49.9, 0.5), 'meets_sla of a version: too slow');
-SELECT ok(NOT tforge.meets_sla('sel', '1.5.0', 1000, 0), 'a never-validated version does not meet any SLA');
-SELECT throws_ok($$SELECT tforge.meets_sla('sel', '9.9.9', 1, 1)$$, '42704',
+SELECT ok(tforge.model_meets_sla('sel', '1.2.0', 50, 0.96), 'meets_sla of a version uses its latest validation');
+SELECT ok(NOT tforge.model_meets_sla('sel', '1.2.0', 49.9, 0.5), 'meets_sla of a version: too slow');
+SELECT ok(NOT tforge.model_meets_sla('sel', '1.5.0', 1000, 0), 'a never-validated version does not meet any SLA');
+SELECT throws_ok($$SELECT tforge.model_meets_sla('sel', '9.9.9', 1, 1)$$, '42704',
                  'version 9.9.9 of model "sel" does not exist', 'meets_sla of an unknown version');
 
 -- ------------------------------------------------------------ rollback scoring
@@ -210,14 +212,14 @@ SELECT throws_ok($$SELECT tforge.rollback_priority(1, 0.5, 0, 1, 0.5, 0, latency
 -- From validations: current 1.1.0 (p99 30, accuracy 0.5, 3 errors), baseline 1.0.0 (p99 20, 0.75, 1 error).
 SELECT tforge.record_validation('sel', '1.1.0', '{30}', 0.5, '{a,b,c}');
 SELECT tforge.record_validation('sel', '1.0.0', '{20}', 0.75, '{a}');
-SELECT is(tforge.rollback_priority('sel', '1.1.0', '1.0.0'), 5::float8, 'rollback_priority of two versions');
-SELECT throws_ok($$SELECT tforge.rollback_priority('sel', '1.5.0', '1.0.0')$$, '55000',
+SELECT is(tforge.model_rollback_priority('sel', '1.1.0', '1.0.0'), 5::float8, 'rollback_priority of two versions');
+SELECT throws_ok($$SELECT tforge.model_rollback_priority('sel', '1.5.0', '1.0.0')$$, '55000',
                  'version 1.5.0 of model "sel" has no validation', 'rollback_priority needs validations');
 
 -- ------------------------------------------------------------ retiring the previous production version
 -- "promo": 1.0.0 in production, 1.1.0 and 1.2.0 and 1.3.0 in canary.
-SELECT tforge.register_model('promo', v, 'onnx') FROM unnest(ARRAY['1.0.0', '1.1.0', '1.2.0', '1.3.0']) v;
-SELECT tforge.transition_model('promo', v, s)
+SELECT tforge.register_model('promo', v::tforge.semver, 'onnx') FROM unnest(ARRAY['1.0.0', '1.1.0', '1.2.0', '1.3.0']) v;
+SELECT tforge.transition_model('promo', v::tforge.semver, s)
   FROM unnest(ARRAY['1.0.0', '1.1.0', '1.2.0', '1.3.0']) v,
        unnest(ARRAY['validating', 'staging', 'canary']::tforge.deployment_state[]) WITH ORDINALITY s(s, o)
  ORDER BY v, o;

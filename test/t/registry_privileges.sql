@@ -9,6 +9,8 @@
 \set ON_ERROR_STOP true
 BEGIN;
 SELECT plan(36);
+-- tforge's operators (semver =) without schema-qualifying each one.
+SET search_path = public, tforge;
 
 CREATE ROLE reg_nobody NOLOGIN;
 
