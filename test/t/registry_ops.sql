@@ -10,7 +10,7 @@
 \pset pager off
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(77);
+SELECT plan(80);
 -- tforge's operators (semver =) without schema-qualifying each one.
 SET search_path = public, tforge;
 
@@ -141,6 +141,31 @@ SELECT is((SELECT count(*) FROM samples s, unnest(ARRAY[0.01, 0.25, 0.5, 0.9, 0.
             WHERE tforge.latency_percentile(s.xs, f * 100) IS DISTINCT FROM
                   (SELECT percentile_disc(f) WITHIN GROUP (ORDER BY x) FROM unnest(s.xs) x)),
           0::bigint, 'latency_percentile equals percentile_disc');
+
+-- ------------------------------------------------------------ shape compatibility
+-- Against a SQL reading of the definition on 500 random shape pairs (ranks
+-- 0 to 4, dimensions 1 to 3 so that positions often agree):
+-- (equal positions / larger rank of the inputs + the same for the outputs) / 2.
+CREATE TEMP TABLE shapes AS
+  SELECT i,
+         ARRAY(SELECT 1 + floor(random() * 3)::int FROM generate_series(1, (i * 7) % 5) WHERE i > 0) AS ia,
+         ARRAY(SELECT 1 + floor(random() * 3)::int FROM generate_series(1, (i * 11) % 4) WHERE i > 0) AS oa,
+         ARRAY(SELECT 1 + floor(random() * 3)::int FROM generate_series(1, (i * 13) % 5) WHERE i > 0) AS ib,
+         ARRAY(SELECT 1 + floor(random() * 3)::int FROM generate_series(1, (i * 3) % 4) WHERE i > 0) AS ob
+    FROM generate_series(1, 500) i;
+CREATE FUNCTION pg_temp.sim(a int[], b int[]) RETURNS float8 LANGUAGE sql AS $$
+  SELECT CASE WHEN greatest(cardinality(a), cardinality(b)) = 0 THEN 1.0
+              ELSE (SELECT count(*) FROM generate_subscripts(a, 1) k WHERE k <= cardinality(b) AND a[k] = b[k])::float8
+                   / greatest(cardinality(a), cardinality(b)) END
+$$;
+SELECT is((SELECT count(*) FROM shapes
+            WHERE tforge.shape_compatibility(ia, oa, ib, ob)
+                  <> (pg_temp.sim(ia, ib) + pg_temp.sim(oa, ob)) / 2),
+          0::bigint, 'shape_compatibility agrees with the definition on 500 random pairs');
+SELECT ok((SELECT count(DISTINCT tforge.shape_compatibility(ia, oa, ib, ob)) FROM shapes) >= 5,
+          'the random pairs cover several distinct scores');
+SELECT is((SELECT count(*) FROM shapes WHERE tforge.shape_compatibility(ia, oa, ia, oa) <> 1), 0::bigint,
+          'every shape pair is fully compatible with itself');
 
 -- ------------------------------------------------------------ selection
 -- Model "sel": versions in every state, latest validations (accuracy, p99):
