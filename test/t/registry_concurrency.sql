@@ -45,6 +45,13 @@ SELECT count(tforge.transition_model('conc_test', '1.0.0', s))
   FROM unnest(ARRAY['validating', 'staging']::tforge.deployment_state[]) WITH ORDINALITY s(s, o);
 SELECT count(tforge.transition_model('conc_test', '2.0.0', s))
   FROM unnest(ARRAY['validating', 'staging', 'canary']::tforge.deployment_state[]) WITH ORDINALITY s(s, o);
+-- Model conc_promo: 1.0.0 in production, 1.1.0 and 1.2.0 in canary.
+SELECT count(tforge.register_model('conc_promo', v::tforge.semver, 'onnx'))
+  FROM unnest(ARRAY['1.0.0', '1.1.0', '1.2.0']) v;
+SELECT count(tforge.transition_model('conc_promo', v::tforge.semver, s))
+  FROM unnest(ARRAY['1.0.0', '1.1.0', '1.2.0']) v,
+       unnest(ARRAY['validating', 'staging', 'canary']::tforge.deployment_state[]) WITH ORDINALITY s(s, o);
+SELECT count(tforge.transition_model('conc_promo', '1.0.0', 'production'));
 
 SELECT dblink_connect('reg_a', tap_connstr());
 SELECT dblink_connect('reg_b', tap_connstr());
@@ -54,7 +61,7 @@ CREATE TEMP TABLE pids AS
   SELECT (SELECT p FROM dblink('reg_a', 'SELECT pg_backend_pid()') t(p int)) AS a,
          (SELECT p FROM dblink('reg_b', 'SELECT pg_backend_pid()') t(p int)) AS b;
 
-SELECT plan(15);
+SELECT plan(19);
 
 -- dblink needs a call of dblink_get_result that returns no row before the
 -- connection can be used again: the "b_left" lines.
@@ -123,10 +130,25 @@ SELECT is((SELECT r FROM dblink_get_result('reg_b') t(r text)), 'ok deprecated',
           'after A rolls back, B makes the same move from production');
 SELECT count(*) AS b_left FROM dblink_get_result('reg_b') t(r text) \gset
 
+-- 5. Two promotions of different versions of one model, each archiving the
+--    previous production version: they serialize on the model, so B also
+--    retires A's freshly promoted version and one version is left in production.
+SELECT dblink_exec('reg_a', 'BEGIN');
+SELECT is((SELECT s FROM dblink('reg_a', $$SELECT (tforge.transition_model('conc_promo', '1.1.0', 'production', 'archive')).state::text$$) t(s text)),
+          'production', 'A promotes 1.1.0, archiving 1.0.0, and keeps its transaction open');
+SELECT dblink_send_query('reg_b', $$SELECT public.reg_try('SELECT (tforge.transition_model(''conc_promo'', ''1.2.0'', ''production'', ''archive'')).state')$$);
+SELECT ok(public.reg_blocked_by(b, a), 'B, promoting another version of the same model, waits for A') FROM pids;
+SELECT dblink_exec('reg_a', 'COMMIT');
+SELECT is((SELECT r FROM dblink_get_result('reg_b') t(r text)), 'ok production', 'after A commits, B promotes 1.2.0');
+SELECT count(*) AS b_left FROM dblink_get_result('reg_b') t(r text) \gset
+SELECT is(ARRAY(SELECT version::text || ' ' || state FROM tforge.model_versions WHERE model_id = 'conc_promo' ORDER BY version),
+          ARRAY['1.0.0 archived', '1.1.0 archived', '1.2.0 production'],
+          'only the last promoted version is left in production');
+
 SELECT * FROM finish();
 
 SELECT dblink_disconnect('reg_a');
 SELECT dblink_disconnect('reg_b');
-DELETE FROM tforge.models WHERE model_id = 'conc_test';
+DELETE FROM tforge.models WHERE model_id IN ('conc_test', 'conc_promo');
 DROP FUNCTION public.reg_try(text);
 DROP FUNCTION public.reg_blocked_by(int, int);
