@@ -308,6 +308,7 @@ DECLARE
   source     text := 'type';
   arrival    timestamptz := pg_catalog.now();
   id         bigint;
+  learned    record;
 BEGIN
   IF task_type IS NULL THEN
     RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = 'invalid_parameter_value';
@@ -323,23 +324,39 @@ BEGIN
     PERFORM tforge._check_resources(resources);
   END IF;
 
-  -- One statement: look up tau and insert. With tau known, the deadline is
-  -- deadline = arrival + sla_multiplier * tau, and the prediction is tau.
+  -- learning (30_learning.sql): a confident estimate replaces tau as the
+  -- prediction and fills undeclared resources; the deadline stays tau's.
+  SELECT * INTO learned FROM tforge._learning_submit(submit_task.task_type, task_key, resources, payload);
+  IF learned.applies THEN
+    strategy := learned.strategy;
+    confidence := learned.confidence;
+    source := learned.source;
+    resources := learned.estimated_resources;
+  END IF;
+
+  -- One statement: look up tau and insert.
+  --   deadline   = arrival + sla_multiplier * tau
+  --   laxity_key = deadline - predicted runtime
   INSERT INTO tforge.tasks AS k (task_type, task_key, payload, resources, priority, submitted_at,
                                  deadline, predicted_runtime_s, laxity_key, prediction_strategy,
                                  prediction_confidence, prediction_source, available_at, max_attempts)
   SELECT tt.name, task_key, coalesce(payload, '{}'), resources, coalesce(priority, 0), arrival,
          arrival + pg_catalog.make_interval(secs => sla * p.tau),
-         p.tau, arrival + pg_catalog.make_interval(secs => sla * p.tau - p.tau),
+         p.predicted, arrival + pg_catalog.make_interval(secs => sla * p.tau - p.predicted),
          strategy, confidence, source, arrival, attempts
     FROM tforge.task_types tt
     LEFT JOIN tforge.task_tau s ON s.task_type = tt.name
-    CROSS JOIN LATERAL (SELECT coalesce(s.tau_s, tt.default_tau_s) AS tau) p
+    CROSS JOIN LATERAL (SELECT coalesce(s.tau_s, tt.default_tau_s) AS tau) p0
+    CROSS JOIN LATERAL (SELECT p0.tau,
+                               CASE WHEN learned.applies THEN learned.runtime_s ELSE p0.tau END AS predicted) p
    WHERE tt.name = submit_task.task_type
   RETURNING k.task_id INTO id;
   IF NOT FOUND THEN
     PERFORM tforge._task_type(task_type);  -- raises 42704
   END IF;
+  -- learning (30_learning.sql): keep every strategy's prediction for the completion to score
+  PERFORM tforge._learning_submitted(id, learned.source, learned.bound, learned.predictions,
+                                     learned.confidences, strategy);
   RETURN id;
 END
 $$;
@@ -514,6 +531,9 @@ BEGIN
   IF NOT FOUND THEN
     PERFORM tforge._held_task(task_id, worker_id);  -- raises 42704 or 55000
   END IF;
+
+  -- learning (30_learning.sql): profiles and prediction scoring, same transaction
+  PERFORM tforge._learning_complete(k.task_id, k.task_type, k.task_key, k.runtime_s, usage, k.payload);
 
   IF k.runtime_s IS NOT NULL THEN
     PERFORM tforge.update_tau(k.task_type, k.runtime_s);

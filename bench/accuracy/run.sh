@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Accuracy benchmark of runtime learning: replays a real job trace through
+# tforge.submit_task / claim_tasks / complete_task and compares every
+# estimation strategy with two baselines computed in the same run, then
+# times tforge.estimate against a plain avg() over the history.
+#
+#   bench/accuracy/run.sh [trace.csv]
+#
+# The trace has the columns job_id,submit_ts,runtime_s,user_id,app_id,
+# queue_id,requested_s (default: the KTH SP2 trace in ../shared/data). One
+# task type per trace, task_key = the user, usage runtime_s = the job's
+# runtime, payload requested_s = the user's requested time (the estimator's
+# upper bound).
+#
+# History that counts: only jobs finished at submit time. Events are
+# replayed in virtual time: a job is submitted at submit_ts and completes at
+# submit_ts + wait + runtime_s. The CSV has no wait column: the wait is taken
+# from the .swf.gz beside the CSV when there is one (same job ids), else it
+# is assumed to be 0 (said so in the output).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+trace=${1:-$here/../../../shared/data/KTH-SP2-1996-2.1-cln.csv}
+[ -f "$trace" ] || trace=/work/shared/data/KTH-SP2-1996-2.1-cln.csv
+trace=$(cd "$(dirname "$trace")" && pwd)/$(basename "$trace")
+swf=${trace%.csv}.swf.gz
+db=tforge_bench_accuracy
+
+psql -qX -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+export PGDATABASE=$db
+psql -qX -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION tforge' \
+  -c 'CREATE TABLE trace (job_id bigint, submit_ts float8, runtime_s float8, user_id text, app_id text, queue_id text, requested_s float8)' \
+  -c 'CREATE TABLE trace_wait (job_id bigint PRIMARY KEY, wait_s float8)'
+psql -qX -v ON_ERROR_STOP=1 -c "\\copy trace FROM '$trace' WITH (FORMAT csv, HEADER true)"
+if [ -f "$swf" ]; then
+	# SWF: field 1 job id, field 3 wait time (-1 when unknown, taken as 0)
+	zcat "$swf" | awk '!/^;/ && NF >= 3 { w = ($3 < 0) ? 0 : $3; print $1 "," w }' |
+		psql -qX -v ON_ERROR_STOP=1 -c "\\copy trace_wait FROM STDIN WITH (FORMAT csv)"
+	echo "trace: $(basename "$trace"), waits from $(basename "$swf")"
+else
+	echo "trace: $(basename "$trace"), no .swf.gz beside it: every wait assumed 0 (a job finishes runtime_s after its submit)"
+fi
+
+echo "replaying (one transaction; a few minutes on a shared machine)..."
+psql -qX -v ON_ERROR_STOP=1 -f "$here/replay.sql"
+psql -qX -v ON_ERROR_STOP=1 -f "$here/report.sql"
+psql -qX -v ON_ERROR_STOP=1 -f "$here/timing.sql"
+
+psql -qX -d postgres -c "DROP DATABASE $db"

@@ -1,0 +1,625 @@
+-- Runtime learning: profiles, estimation strategies, prediction scoring
+-- (DESIGN.md component 1, "Profiles" and "Estimation"; seed 001).
+--
+-- tforge.complete_task records every completion in two profiles, the task
+-- type's and the task key's (rows of tforge.profiles), in the completing
+-- transaction. tforge.estimate predicts from the key's profile, else the
+-- type's, else the type's tau. tforge.submit_task stores at submit what
+-- every strategy predicted, and the completion scores those predictions
+-- (tforge.prediction_outcomes, view tforge.prediction_accuracy).
+
+-- The rolling_stats type ------------------------------------------------------
+
+CREATE TYPE tforge.rolling_stats;
+
+CREATE FUNCTION tforge.rolling_stats_in(cstring) RETURNS tforge.rolling_stats
+  AS 'MODULE_PATHNAME', 'rolling_stats_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_in(cstring) IS
+  'text input of rolling_stats: (count,mean,m2,min,max,capacity,{recent samples, oldest first})';
+CREATE FUNCTION tforge.rolling_stats_out(tforge.rolling_stats) RETURNS cstring
+  AS 'MODULE_PATHNAME', 'rolling_stats_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_out(tforge.rolling_stats) IS
+  'text output of rolling_stats; every number in its shortest exact form, so text round-trips bit for bit';
+CREATE FUNCTION tforge.rolling_stats_recv(internal) RETURNS tforge.rolling_stats
+  AS 'MODULE_PATHNAME', 'rolling_stats_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_recv(internal) IS 'binary input of rolling_stats (format version byte first)';
+CREATE FUNCTION tforge.rolling_stats_send(tforge.rolling_stats) RETURNS bytea
+  AS 'MODULE_PATHNAME', 'rolling_stats_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_send(tforge.rolling_stats) IS 'binary output of rolling_stats (format version byte first)';
+
+CREATE TYPE tforge.rolling_stats (
+  INPUT = tforge.rolling_stats_in,
+  OUTPUT = tforge.rolling_stats_out,
+  RECEIVE = tforge.rolling_stats_recv,
+  SEND = tforge.rolling_stats_send,
+  INTERNALLENGTH = VARIABLE,
+  ALIGNMENT = double,
+  STORAGE = main
+);
+COMMENT ON TYPE tforge.rolling_stats IS
+  'rolling statistics of a series: count, mean and variance (Welford), min, max, and a bounded ring of the most recent samples for quantiles';
+
+CREATE FUNCTION tforge.rolling_stats_add(stats tforge.rolling_stats, sample float8) RETURNS tforge.rolling_stats
+  AS 'MODULE_PATHNAME', 'rolling_stats_add' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_add(tforge.rolling_stats, float8) IS
+  'stats with one more sample (finite, else 22023); NULL stats starts a new series with tforge.profile_window recent samples; a NULL sample changes nothing';
+
+CREATE FUNCTION tforge.rolling_stats_merge(a tforge.rolling_stats, b tforge.rolling_stats) RETURNS tforge.rolling_stats
+  AS 'MODULE_PATHNAME', 'rolling_stats_merge' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_merge(tforge.rolling_stats, tforge.rolling_stats) IS
+  'statistics of both series together (exact moments by Chan et al.); the recent ring holds a''s samples then b''s';
+
+CREATE AGGREGATE tforge.rolling_stats_agg(float8) (
+  SFUNC = tforge.rolling_stats_add,
+  STYPE = tforge.rolling_stats,
+  COMBINEFUNC = tforge.rolling_stats_merge,
+  PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE tforge.rolling_stats_agg(float8) IS
+  'rolling_stats of the non-NULL inputs, in input order (use ORDER BY for a meaningful recent ring)';
+
+CREATE FUNCTION tforge.rolling_stats_count(tforge.rolling_stats) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'rolling_stats_count' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_count(tforge.rolling_stats) IS 'number of samples ever added';
+CREATE FUNCTION tforge.rolling_stats_mean(tforge.rolling_stats) RETURNS float8
+  AS 'MODULE_PATHNAME', 'rolling_stats_mean' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_mean(tforge.rolling_stats) IS 'mean of every sample ever added';
+CREATE FUNCTION tforge.rolling_stats_variance(tforge.rolling_stats) RETURNS float8
+  AS 'MODULE_PATHNAME', 'rolling_stats_variance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_variance(tforge.rolling_stats) IS 'sample variance (as var_samp) of every sample; NULL below two samples';
+CREATE FUNCTION tforge.rolling_stats_stddev(tforge.rolling_stats) RETURNS float8
+  AS 'MODULE_PATHNAME', 'rolling_stats_stddev' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_stddev(tforge.rolling_stats) IS 'sample standard deviation (as stddev_samp); NULL below two samples';
+CREATE FUNCTION tforge.rolling_stats_min(tforge.rolling_stats) RETURNS float8
+  AS 'MODULE_PATHNAME', 'rolling_stats_min' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_min(tforge.rolling_stats) IS 'smallest sample ever added';
+CREATE FUNCTION tforge.rolling_stats_max(tforge.rolling_stats) RETURNS float8
+  AS 'MODULE_PATHNAME', 'rolling_stats_max' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_max(tforge.rolling_stats) IS 'largest sample ever added';
+CREATE FUNCTION tforge.rolling_stats_window(tforge.rolling_stats) RETURNS integer
+  AS 'MODULE_PATHNAME', 'rolling_stats_window' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_window(tforge.rolling_stats) IS 'how many recent samples the ring keeps';
+CREATE FUNCTION tforge.rolling_stats_quantile(tforge.rolling_stats, float8) RETURNS float8
+  AS 'MODULE_PATHNAME', 'rolling_stats_quantile' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_quantile(tforge.rolling_stats, float8) IS
+  'quantile in [0,1] of the recent samples, interpolated as percentile_cont';
+CREATE FUNCTION tforge.rolling_stats_recent(tforge.rolling_stats) RETURNS float8[]
+  AS 'MODULE_PATHNAME', 'rolling_stats_recent' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rolling_stats_recent(tforge.rolling_stats) IS 'the recent samples, oldest first';
+
+-- Estimation strategies (estimate.c) -----------------------------------------
+
+CREATE FUNCTION tforge.estimation_strategies() RETURNS text[]
+  AS 'MODULE_PATHNAME', 'estimation_strategies' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.estimation_strategies() IS
+  'the estimation strategies, in the order of a scoreboard and of tforge.estimate_all()';
+
+CREATE FUNCTION tforge.estimate_from(stats tforge.rolling_stats, strategy text DEFAULT NULL,
+                                     scores float8[] DEFAULT NULL, bound float8 DEFAULT NULL,
+                                     OUT value float8, OUT confidence float8, OUT chosen text)
+  AS 'MODULE_PATHNAME', 'estimate_from' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.estimate_from(tforge.rolling_stats, text, float8[], float8) IS
+  'one strategy''s prediction from a rolling_stats profile and its scoreboard, capped by bound; confidence = recent accuracy * k/(k+2); chosen names the candidate adaptive picked';
+
+CREATE FUNCTION tforge.estimate_all(stats tforge.rolling_stats, scores float8[] DEFAULT NULL,
+                                    bound float8 DEFAULT NULL,
+                                    OUT predictions float8[], OUT confidences float8[])
+  AS 'MODULE_PATHNAME', 'estimate_all' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.estimate_all(tforge.rolling_stats, float8[], float8) IS
+  'every strategy''s prediction and confidence at once, in the order of tforge.estimation_strategies()';
+
+CREATE FUNCTION tforge.rescore(stats tforge.rolling_stats, scores float8[], actual float8,
+                               bound float8 DEFAULT NULL) RETURNS float8[]
+  AS 'MODULE_PATHNAME', 'estimate_rescore' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.rescore(tforge.rolling_stats, float8[], float8, float8) IS
+  'the scoreboard after scoring every candidate''s prediction from stats against the actual runtime (recent accuracy, newest weight 0.3)';
+
+-- Profiles ---------------------------------------------------------------------
+
+CREATE TABLE tforge.profiles (
+  task_type   text NOT NULL REFERENCES tforge.task_types (name) ON DELETE CASCADE,
+  task_key    text,
+  runtime     tforge.rolling_stats,
+  cpu         tforge.rolling_stats,
+  memory      tforge.rolling_stats,
+  gpu_memory  tforge.rolling_stats,
+  scores      float8[],
+  completions bigint NOT NULL DEFAULT 0 CHECK (completions >= 0),
+  created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  CONSTRAINT profiles_type_key UNIQUE NULLS NOT DISTINCT (task_type, task_key)
+);
+COMMENT ON TABLE tforge.profiles IS
+  'learned profile per task type (task_key NULL) and per task key: rolling statistics of runtime (s), cpu (s), peak memory and GPU memory (bytes), and the strategies'' recent accuracy';
+COMMENT ON COLUMN tforge.profiles.scores IS
+  'scoreboard: {completions scored, recent accuracy of each candidate strategy in tforge.estimation_strategies() order}';
+COMMENT ON COLUMN tforge.profiles.completions IS
+  'completions seen, including those sampling skipped (tforge.profile_sample_after/_every)';
+CREATE INDEX profiles_updated_idx ON tforge.profiles (updated_at);
+SELECT pg_catalog.pg_extension_config_dump('tforge.profiles', '');
+
+-- Sampling: past sample_after recorded runs, only every Nth completion counts.
+CREATE FUNCTION tforge._profile_sampled(recorded bigint, completions bigint, sample_after integer,
+                                        sample_every integer) RETURNS boolean
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT $3 = 0 OR coalesce($1, 0) < $3 OR $2 % $4 = 0
+$$;
+COMMENT ON FUNCTION tforge._profile_sampled(bigint, bigint, integer, integer) IS
+  'internal: whether the completion numbered completions enters a profile that has recorded runs';
+
+-- A usage field fit for a profile: a finite number >= 0, else NULL with a WARNING.
+CREATE FUNCTION tforge._usage_sample(task_id bigint, usage jsonb, key text) RETURNS float8
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v float8 := tforge._usage_number(usage, key);
+BEGIN
+  IF v = 'NaN' OR v < 0 OR v = 'Infinity' THEN
+    RAISE WARNING 'usage "%" of task % not profiled: % is not a finite number >= 0', key, task_id, usage -> key;
+    RETURN NULL;
+  END IF;
+  RETURN v;
+END
+$$;
+COMMENT ON FUNCTION tforge._usage_sample(bigint, jsonb, text) IS
+  'internal: usage->key as float8 for a profile; NULL with a WARNING when it is not a finite number >= 0';
+
+-- Record one completion in the type's and the key's profile.
+CREATE FUNCTION tforge._profile_record(task_type text, task_key text, runtime_s float8,
+                                       cpu_s float8, memory_bytes float8, gpu_memory_bytes float8,
+                                       bound float8) RETURNS void
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  after integer := tforge._setting('tforge.profile_sample_after')::integer;
+  every integer := tforge._setting('tforge.profile_sample_every')::integer;
+BEGIN
+  -- Runtime 0 or below, NaN or infinite carries no information about the next run.
+  IF NOT (runtime_s > 0 AND runtime_s < 'Infinity') THEN
+    runtime_s := NULL;
+  END IF;
+  INSERT INTO tforge.profiles AS p (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions)
+  SELECT _profile_record.task_type, k.key,
+         tforge.rolling_stats_add(NULL, runtime_s), tforge.rolling_stats_add(NULL, cpu_s),
+         tforge.rolling_stats_add(NULL, memory_bytes), tforge.rolling_stats_add(NULL, gpu_memory_bytes),
+         tforge.rescore(NULL, NULL, NULL), 1
+    FROM (SELECT NULL::text UNION ALL
+          SELECT _profile_record.task_key WHERE _profile_record.task_key IS NOT NULL) AS k(key)
+  ON CONFLICT ON CONSTRAINT profiles_type_key DO UPDATE SET
+    completions = p.completions + 1,
+    updated_at = pg_catalog.now(),
+    -- the strategies are scored on what they predict before the run enters the profile
+    scores = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, after, every)
+                  THEN tforge.rescore(p.runtime, p.scores, runtime_s, bound) ELSE p.scores END,
+    runtime = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, after, every)
+                   THEN tforge.rolling_stats_add(p.runtime, runtime_s) ELSE p.runtime END,
+    cpu = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, after, every)
+               THEN tforge.rolling_stats_add(p.cpu, cpu_s) ELSE p.cpu END,
+    memory = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, after, every)
+                  THEN tforge.rolling_stats_add(p.memory, memory_bytes) ELSE p.memory END,
+    gpu_memory = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, after, every)
+                      THEN tforge.rolling_stats_add(p.gpu_memory, gpu_memory_bytes) ELSE p.gpu_memory END;
+END
+$$;
+COMMENT ON FUNCTION tforge._profile_record(text, text, float8, float8, float8, float8, float8) IS
+  'internal: adds one completion (runtime and cpu seconds, peak memory and GPU memory bytes) to the type''s and the key''s profile, scoring the strategies first';
+
+CREATE FUNCTION tforge.expire_profiles(older_than interval DEFAULT NULL) RETURNS bigint
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  ttl_s integer := tforge._setting('tforge.profile_ttl')::integer;
+  n bigint;
+BEGIN
+  IF older_than < interval '0' THEN
+    RAISE EXCEPTION 'older_than must not be negative, got %', older_than
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF older_than IS NULL THEN
+    IF ttl_s = 0 THEN
+      RETURN 0;
+    END IF;
+    older_than := pg_catalog.make_interval(secs => ttl_s);
+  END IF;
+  DELETE FROM tforge.profiles p WHERE p.updated_at < pg_catalog.now() - older_than;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$$;
+COMMENT ON FUNCTION tforge.expire_profiles(interval) IS
+  'deletes profiles not updated for older_than (default tforge.profile_ttl; 0 = never); returns how many';
+
+-- Estimation -------------------------------------------------------------------
+
+CREATE FUNCTION tforge.estimate(task_type text, task_key text DEFAULT NULL, strategy_name text DEFAULT NULL,
+                                bound float8 DEFAULT NULL,
+                                OUT runtime_s float8, OUT cpu float8, OUT memory_bytes bigint,
+                                OUT gpu_memory_bytes bigint, OUT confidence float8, OUT strategy text,
+                                OUT source text, OUT chosen text)
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  p tforge.profiles;
+  e record;
+  mem float8;
+  gmem float8;
+BEGIN
+  IF estimate.task_type IS NULL THEN
+    RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  strategy := coalesce(strategy_name, tforge._setting('tforge.learning_strategy'));
+  -- key first, then the type (task_key NULL); the fallback chain in one index probe
+  SELECT * INTO p FROM tforge.profiles q
+   WHERE q.task_type = estimate.task_type
+     AND (q.task_key IS NULL OR q.task_key = estimate.task_key)
+     AND q.runtime IS NOT NULL
+   ORDER BY q.task_key IS NULL
+   LIMIT 1;
+  IF NOT FOUND THEN
+    -- no profile: the type's tau, with no confidence (both calls validate their argument)
+    PERFORM tforge.estimate_from(NULL, strategy);
+    runtime_s := tforge.get_tau(estimate.task_type);
+    IF bound > 0 THEN
+      runtime_s := least(runtime_s, bound);
+    END IF;
+    confidence := 0;
+    source := 'default';
+    chosen := 'tau';
+    RETURN;
+  END IF;
+  SELECT * INTO e FROM tforge.estimate_from(p.runtime, strategy, p.scores, bound);
+  runtime_s := e.value;
+  confidence := e.confidence;
+  chosen := e.chosen;
+  source := CASE WHEN p.task_key IS NULL THEN 'type' ELSE 'key' END;
+  -- Resources are the 95th percentile of recent peaks: a task given less
+  -- memory than it needs fails, one given a little more only wastes some.
+  -- cpu is in cores: cpu seconds per second of runtime, on average.
+  IF p.cpu IS NOT NULL AND tforge.rolling_stats_mean(p.runtime) > 0 THEN
+    cpu := tforge.rolling_stats_mean(p.cpu) / tforge.rolling_stats_mean(p.runtime);
+  END IF;
+  mem := tforge.rolling_stats_quantile(p.memory, 0.95);
+  gmem := tforge.rolling_stats_quantile(p.gpu_memory, 0.95);
+  memory_bytes := pg_catalog.ceil(mem)::bigint;
+  gpu_memory_bytes := pg_catalog.ceil(gmem)::bigint;
+END
+$$;
+COMMENT ON FUNCTION tforge.estimate(text, text, text, float8) IS
+  'predicted runtime (s, capped by bound), cpu (cores), memory and GPU memory (bytes) of a task, with confidence in [0,1]; from the key''s profile, else the type''s (source key/type), else tau (source default)';
+
+-- Predictions made at submit, waiting for the completion that scores them.
+CREATE TABLE tforge.task_predictions (
+  task_id     bigint PRIMARY KEY REFERENCES tforge.tasks (task_id) ON DELETE CASCADE,
+  source      text NOT NULL,
+  bound       float8,
+  predictions float8[] NOT NULL,
+  confidences float8[] NOT NULL,
+  used        text
+);
+COMMENT ON TABLE tforge.task_predictions IS
+  'what every estimation strategy predicted for a task at submit (order of tforge.estimation_strategies()), scored and removed at completion';
+SELECT pg_catalog.pg_extension_config_dump('tforge.task_predictions', '');
+
+CREATE TABLE tforge.prediction_outcomes (
+  task_id      bigint NOT NULL,
+  task_type    text NOT NULL,
+  task_key     text,
+  strategy     text NOT NULL,
+  source       text NOT NULL,
+  used         boolean NOT NULL,
+  predicted_s  float8 NOT NULL,
+  actual_s     float8 NOT NULL,
+  confidence   float8,
+  completed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  PRIMARY KEY (task_id, strategy)
+);
+COMMENT ON TABLE tforge.prediction_outcomes IS
+  'one row per completed task and strategy: the runtime predicted at submit, the runtime observed, and whether submit used it';
+CREATE INDEX prediction_outcomes_type_idx ON tforge.prediction_outcomes (task_type, strategy);
+SELECT pg_catalog.pg_extension_config_dump('tforge.prediction_outcomes', '');
+
+CREATE VIEW tforge.prediction_accuracy AS
+SELECT o.task_type, o.strategy,
+       count(*) AS predictions,
+       count(*) FILTER (WHERE o.used) AS used,
+       avg(abs(o.predicted_s - o.actual_s)) AS mae_s,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(o.predicted_s - o.actual_s) / o.actual_s) AS median_ape,
+       avg(CASE WHEN greatest(o.predicted_s, o.actual_s) > 0
+                THEN greatest(least(o.predicted_s, o.actual_s), 0) / greatest(o.predicted_s, o.actual_s)
+                ELSE 1 END) AS accuracy,
+       avg((o.predicted_s < o.actual_s)::int) AS under_rate,
+       avg(o.confidence) AS mean_confidence
+  FROM tforge.prediction_outcomes o
+ GROUP BY o.task_type, o.strategy;
+COMMENT ON VIEW tforge.prediction_accuracy IS
+  'per task type and strategy: predictions scored, MAE (s), median absolute percentage error (fraction), accuracy = mean of min(p,a)/max(p,a), share underpredicted, mean confidence';
+
+-- Called by submit_task before it inserts: every strategy's prediction and
+-- whether learning replaces tau for this task.
+CREATE FUNCTION tforge._learning_submit(task_type text, task_key text, resources tforge.resources,
+                                        payload jsonb,
+                                        OUT applies boolean, OUT runtime_s float8,
+                                        OUT estimated_resources tforge.resources, OUT strategy text,
+                                        OUT confidence float8, OUT source text, OUT bound float8,
+                                        OUT predictions float8[], OUT confidences float8[])
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  p tforge.profiles;
+  a record;
+  e record;
+  i integer;
+BEGIN
+  applies := false;
+  IF NOT tforge._setting('tforge.learning_enabled')::boolean THEN
+    RETURN;
+  END IF;
+  -- payload->requested_s, the runtime the submitter asked for, caps every prediction
+  bound := tforge._usage_number(payload, 'requested_s');
+  IF NOT (bound > 0 AND bound < 'Infinity') THEN
+    bound := NULL;
+  END IF;
+  strategy := tforge._setting('tforge.learning_strategy');
+  SELECT * INTO p FROM tforge.profiles q
+   WHERE q.task_type = _learning_submit.task_type
+     AND (q.task_key IS NULL OR q.task_key = _learning_submit.task_key)
+     AND q.runtime IS NOT NULL
+   ORDER BY q.task_key IS NULL
+   LIMIT 1;
+  IF NOT FOUND THEN
+    -- Nothing learned yet: every strategy falls back to tau, so that this
+    -- task's completion is scored like any other.
+    source := 'default';
+    runtime_s := tforge.get_tau(task_type);
+    IF bound IS NOT NULL THEN
+      runtime_s := least(runtime_s, bound);
+    END IF;
+    SELECT pg_catalog.array_agg(runtime_s), pg_catalog.array_agg(0::float8) INTO predictions, confidences
+      FROM pg_catalog.unnest(tforge.estimation_strategies());
+    RETURN;
+  END IF;
+  source := CASE WHEN p.task_key IS NULL THEN 'type' ELSE 'key' END;
+  SELECT * INTO a FROM tforge.estimate_all(p.runtime, p.scores, bound);
+  predictions := a.predictions;
+  confidences := a.confidences;
+  i := pg_catalog.array_position(tforge.estimation_strategies(), strategy);
+  runtime_s := predictions[i];
+  confidence := confidences[i];
+  IF (_learning_submit.resources IS NULL)
+     AND tforge.rolling_stats_count(p.runtime) >= tforge._setting('tforge.learning_min_executions')::bigint
+     AND confidence >= tforge._setting('tforge.learning_confidence_threshold')::float8
+     AND runtime_s > 0 THEN
+    applies := true;
+    SELECT * INTO e FROM tforge.estimate(_learning_submit.task_type, _learning_submit.task_key, strategy, bound);
+    estimated_resources := ROW(e.cpu, e.memory_bytes, NULL, e.gpu_memory_bytes)::tforge.resources;
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION tforge._learning_submit(text, text, tforge.resources, jsonb) IS
+  'internal (submit_task): every strategy''s prediction for a new task, and whether the configured one replaces tau (learning enabled, no resources declared, enough runs, enough confidence)';
+
+-- Called by submit_task after it inserted the task.
+CREATE FUNCTION tforge._learning_submitted(task_id bigint, source text, bound float8,
+                                           predictions float8[], confidences float8[], used text)
+  RETURNS void
+  LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+  INSERT INTO tforge.task_predictions (task_id, source, bound, predictions, confidences, used)
+  SELECT $1, $2, $3, $4, $5, $6 WHERE $4 IS NOT NULL
+$$;
+COMMENT ON FUNCTION tforge._learning_submitted(bigint, text, float8, float8[], float8[], text) IS
+  'internal (submit_task): keeps the predictions made for a task until its completion scores them';
+
+-- Called by complete_task in the completing transaction.
+CREATE FUNCTION tforge._learning_complete(task_id bigint, task_type text, task_key text,
+                                          runtime_s float8, usage jsonb, payload jsonb)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  bound float8 := tforge._usage_number(payload, 'requested_s');
+  tp tforge.task_predictions;
+BEGIN
+  IF NOT (bound > 0 AND bound < 'Infinity') THEN
+    bound := NULL;
+  END IF;
+  PERFORM tforge._profile_record(task_type, task_key, runtime_s,
+                                 tforge._usage_sample(task_id, usage, 'cpu_s'),
+                                 tforge._usage_sample(task_id, usage, 'memory_bytes'),
+                                 tforge._usage_sample(task_id, usage, 'gpu_memory_bytes'),
+                                 bound);
+  DELETE FROM tforge.task_predictions d WHERE d.task_id = _learning_complete.task_id RETURNING * INTO tp;
+  IF FOUND AND runtime_s > 0 AND runtime_s < 'Infinity' THEN
+    INSERT INTO tforge.prediction_outcomes (task_id, task_type, task_key, strategy, source, used,
+                                            predicted_s, actual_s, confidence)
+    SELECT _learning_complete.task_id, _learning_complete.task_type, _learning_complete.task_key,
+           s.name, tp.source, s.name IS NOT DISTINCT FROM tp.used, s.predicted, runtime_s, s.confidence
+      FROM ROWS FROM (pg_catalog.unnest(tforge.estimation_strategies()), pg_catalog.unnest(tp.predictions),
+                      pg_catalog.unnest(tp.confidences)) AS s(name, predicted, confidence);
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION tforge._learning_complete(bigint, text, text, float8, jsonb, jsonb) IS
+  'internal (complete_task): records the completion in the type''s and key''s profiles and scores the predictions made at submit';
+
+-- Export and import -------------------------------------------------------------
+
+-- A timestamp in a form every DateStyle and TimeZone reads back exactly.
+CREATE FUNCTION tforge._iso_utc(ts timestamptz) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT pg_catalog.to_char($1 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$$;
+COMMENT ON FUNCTION tforge._iso_utc(timestamptz) IS 'internal: ISO 8601 UTC text of a timestamp, microseconds included';
+
+CREATE FUNCTION tforge._csv_records(document text) RETURNS SETOF text[]
+  AS 'MODULE_PATHNAME', 'tforge_csv_records' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._csv_records(text) IS
+  'internal: the records of an RFC 4180 CSV document as text arrays (unquoted empty field = NULL)';
+
+CREATE FUNCTION tforge._csv_field(value text) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN $1 IS NULL THEN '' ELSE '"' || pg_catalog.replace($1, '"', '""') || '"' END
+$$;
+COMMENT ON FUNCTION tforge._csv_field(text) IS 'internal: a CSV field, quoted; NULL as an empty unquoted field';
+
+CREATE FUNCTION tforge.export_profiles(format text DEFAULT 'json') RETURNS text
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF format = 'json' THEN
+    RETURN pg_catalog.jsonb_build_object(
+      'format', 'tforge-profiles', 'version', 1,
+      'profiles', coalesce((
+        SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                 'task_type', p.task_type, 'task_key', p.task_key,
+                 'runtime', p.runtime::text, 'cpu', p.cpu::text, 'memory', p.memory::text,
+                 'gpu_memory', p.gpu_memory::text, 'scores', p.scores::text,
+                 'completions', p.completions,
+                 'created_at', tforge._iso_utc(p.created_at), 'updated_at', tforge._iso_utc(p.updated_at))
+                 ORDER BY p.task_type, p.task_key NULLS FIRST)
+          FROM tforge.profiles p), '[]'::jsonb))::text;
+  ELSIF format = 'csv' THEN
+    RETURN 'version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at' || E'\n' ||
+      coalesce((
+        SELECT pg_catalog.string_agg(pg_catalog.concat_ws(',', '1',
+                 tforge._csv_field(p.task_type), tforge._csv_field(p.task_key),
+                 tforge._csv_field(p.runtime::text), tforge._csv_field(p.cpu::text),
+                 tforge._csv_field(p.memory::text), tforge._csv_field(p.gpu_memory::text),
+                 tforge._csv_field(p.scores::text), p.completions::text,
+                 tforge._iso_utc(p.created_at), tforge._iso_utc(p.updated_at)) || E'\n', ''
+                 ORDER BY p.task_type, p.task_key NULLS FIRST)
+          FROM tforge.profiles p), '');
+  END IF;
+  RAISE EXCEPTION 'unknown profile export format "%"', format
+    USING ERRCODE = 'invalid_parameter_value', HINT = 'Use json or csv.';
+END
+$$;
+COMMENT ON FUNCTION tforge.export_profiles(text) IS
+  'every profile as a versioned document (format json or csv, version 1) that tforge.import_profiles reads back exactly';
+
+CREATE FUNCTION tforge._import_version(version text) RETURNS void
+  LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF version IS NULL OR version !~ '^[0-9]{1,9}$' THEN
+    RAISE EXCEPTION 'invalid profile document: version % is not a positive integer', coalesce(version, 'NULL')
+      USING ERRCODE = 'invalid_text_representation';
+  END IF;
+  IF version::integer > 1 THEN
+    RAISE EXCEPTION 'profile document version % is newer than the supported version 1', version
+      USING ERRCODE = 'feature_not_supported',
+            HINT = 'Upgrade tforge on this server to the version that exported the document.';
+  END IF;
+  IF version::integer < 1 THEN
+    RAISE EXCEPTION 'invalid profile document: version % is not a positive integer', version
+      USING ERRCODE = 'invalid_text_representation';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION tforge._import_version(text) IS 'internal: accepts a profile document version this tforge reads (1), else 22P02 or 0A000';
+
+CREATE FUNCTION tforge.import_profiles(data text, format text DEFAULT 'json') RETURNS bigint
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  doc jsonb;
+  n bigint;
+  missing text;
+BEGIN
+  IF data IS NULL THEN
+    RAISE EXCEPTION 'profile document must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  CREATE TEMP TABLE IF NOT EXISTS pg_temp.tforge_import (
+    task_type text, task_key text, runtime text, cpu text, memory text, gpu_memory text,
+    scores text, completions text, created_at text, updated_at text) ON COMMIT DROP;
+  TRUNCATE pg_temp.tforge_import;
+
+  IF format = 'json' THEN
+    BEGIN
+      doc := data::jsonb;
+    EXCEPTION WHEN invalid_text_representation THEN
+      RAISE EXCEPTION 'invalid profile document: not JSON' USING ERRCODE = 'invalid_text_representation',
+            DETAIL = SQLERRM;
+    END;
+    IF pg_catalog.jsonb_typeof(doc) <> 'object' OR doc ->> 'format' IS DISTINCT FROM 'tforge-profiles'
+       OR pg_catalog.jsonb_typeof(doc -> 'profiles') IS DISTINCT FROM 'array' THEN
+      RAISE EXCEPTION 'invalid profile document: expected an object with "format": "tforge-profiles", "version" and a "profiles" array'
+        USING ERRCODE = 'invalid_text_representation';
+    END IF;
+    PERFORM tforge._import_version(doc ->> 'version');
+    IF EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(doc -> 'profiles') e
+                WHERE pg_catalog.jsonb_typeof(e) <> 'object') THEN
+      RAISE EXCEPTION 'invalid profile document: every profile must be an object'
+        USING ERRCODE = 'invalid_text_representation';
+    END IF;
+    INSERT INTO pg_temp.tforge_import
+    SELECT e ->> 'task_type', e ->> 'task_key', e ->> 'runtime', e ->> 'cpu', e ->> 'memory',
+           e ->> 'gpu_memory', e ->> 'scores', e ->> 'completions', e ->> 'created_at', e ->> 'updated_at'
+      FROM pg_catalog.jsonb_array_elements(doc -> 'profiles') e;
+  ELSIF format = 'csv' THEN
+    IF (SELECT r FROM tforge._csv_records(data) r LIMIT 1) IS DISTINCT FROM
+       '{version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at}'::text[] THEN
+      RAISE EXCEPTION 'invalid profile document: missing the CSV header line'
+        USING ERRCODE = 'invalid_text_representation',
+              HINT = 'The first line is version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at.';
+    END IF;
+    INSERT INTO pg_temp.tforge_import
+    SELECT r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]
+      FROM (SELECT r, row_number() OVER () AS line FROM tforge._csv_records(data) r) x
+     WHERE x.line > 1
+       AND tforge._import_csv_row(x.r, x.line);
+  ELSE
+    RAISE EXCEPTION 'unknown profile import format "%"', format
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Use json or csv.';
+  END IF;
+
+  -- Validate every row before anything changes.
+  SELECT pg_catalog.format('task_type %s, task_key %s', i.task_type, coalesce(i.task_key, 'NULL')) INTO missing
+    FROM pg_temp.tforge_import i
+   WHERE i.task_type IS NULL OR i.completions IS NULL OR i.completions !~ '^[0-9]{1,18}$'
+      OR i.created_at IS NULL OR i.updated_at IS NULL
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'invalid profile document: profile (%) lacks task_type, completions or timestamps', missing
+      USING ERRCODE = 'invalid_text_representation';
+  END IF;
+  SELECT i.task_type INTO missing FROM pg_temp.tforge_import i
+   WHERE NOT EXISTS (SELECT 1 FROM tforge.task_types t WHERE t.name = i.task_type) LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'task type "%" does not exist', missing
+      USING ERRCODE = 'undefined_object',
+            HINT = 'Define it with tforge.define_task_type(name, default_tau_s) before importing its profiles.';
+  END IF;
+  SELECT pg_catalog.format('task_type %s, task_key %s', i.task_type, coalesce(i.task_key, 'NULL')) INTO missing
+    FROM pg_temp.tforge_import i GROUP BY i.task_type, i.task_key HAVING count(*) > 1 LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'invalid profile document: profile (%) appears twice', missing
+      USING ERRCODE = 'invalid_text_representation';
+  END IF;
+
+  -- The casts check every statistic, scoreboard and timestamp; any error aborts the whole import.
+  INSERT INTO tforge.profiles AS p (task_type, task_key, runtime, cpu, memory, gpu_memory, scores,
+                                    completions, created_at, updated_at)
+  SELECT i.task_type, i.task_key, i.runtime::tforge.rolling_stats, i.cpu::tforge.rolling_stats,
+         i.memory::tforge.rolling_stats, i.gpu_memory::tforge.rolling_stats,
+         CASE WHEN i.scores IS NOT NULL THEN tforge.rescore(NULL, i.scores::float8[], NULL) END,
+         i.completions::bigint,
+         i.created_at::timestamptz, i.updated_at::timestamptz
+    FROM pg_temp.tforge_import i
+  ON CONFLICT ON CONSTRAINT profiles_type_key DO UPDATE SET
+    runtime = excluded.runtime, cpu = excluded.cpu, memory = excluded.memory,
+    gpu_memory = excluded.gpu_memory, scores = excluded.scores, completions = excluded.completions,
+    created_at = excluded.created_at, updated_at = excluded.updated_at;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  TRUNCATE pg_temp.tforge_import;
+  RETURN n;
+END
+$$;
+COMMENT ON FUNCTION tforge.import_profiles(text, text) IS
+  'loads a document of tforge.export_profiles (json or csv), replacing profiles with the same type and key; a malformed or newer-version document changes nothing; returns how many';
+
+CREATE FUNCTION tforge._import_csv_row(r text[], line bigint) RETURNS boolean
+  LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF pg_catalog.cardinality(r) <> 11 THEN
+    RAISE EXCEPTION 'invalid profile document: CSV line % has % fields, expected 11', line, pg_catalog.cardinality(r)
+      USING ERRCODE = 'invalid_text_representation';
+  END IF;
+  PERFORM tforge._import_version(r[1]);
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION tforge._import_csv_row(text[], bigint) IS 'internal: checks the field count and version of one CSV profile record';
+
+-- submit_task and complete_task are SECURITY DEFINER, so workers need no
+-- privilege on the functions above; estimate and the views are read-only.

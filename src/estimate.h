@@ -1,0 +1,34 @@
+/*
+ * estimate.h: runtime estimation strategies over a rolling_stats profile.
+ */
+#ifndef TFORGE_ESTIMATE_H
+#define TFORGE_ESTIMATE_H
+
+/*
+ * The candidates, in the order of a profile's scoreboard and of
+ * tforge.estimation_strategies(); "adaptive" is not a candidate itself but
+ * the choice among them.
+ */
+typedef enum EstimateStrategy
+{
+	EST_AVERAGE,
+	EST_P95,
+	EST_LINEAR,
+	EST_EWMA,
+	EST_LAST2,
+	EST_MEDIAN,
+	EST_LAST,
+	EST_ENSEMBLE,
+	EST_NCANDIDATES,
+	EST_ADAPTIVE = EST_NCANDIDATES
+} EstimateStrategy;
+
+#define EST_NSTRATEGIES (EST_NCANDIDATES + 1)
+
+/* Parse a strategy name; errors (22023) on an unknown one. */
+extern EstimateStrategy EstimateStrategyFromName(const char *name);
+
+/* GUC tforge.learning_strategy: the strategy used when none is given. */
+extern char *tforge_learning_strategy;
+
+#endif							/* TFORGE_ESTIMATE_H */
