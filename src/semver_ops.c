@@ -7,11 +7,10 @@
  * the key, so 1.0.0+a = 1.0.0+b and both hash alike, which is what lets the
  * hash opclass and hashed GROUP BY agree with "=".
  *
- * The abbreviated key used by sorts and index builds is the key's first
- * SIZEOF_DATUM bytes read big-endian and zero padded: zero padding keeps the
- * prefix rule (a shorter key pads with 0x00, below every byte that could
- * follow), so comparing abbreviations as unsigned integers never contradicts
- * the full comparison. A plain release such as 12.4.31 fits entirely.
+ * Sorts and index builds use abbreviated keys: the key re-encoded densely as
+ * bits (SemverAbbrevConvert) and compared as unsigned integers, so most
+ * comparisons never touch the values; equal abbreviations fall back to the
+ * byte comparison, which reads the key in place.
  */
 #include "postgres.h"
 
@@ -161,39 +160,177 @@ typedef struct SemverSortState
 	hyperLogLogState abbr_card; /* distinct abbreviations seen */
 } SemverSortState;
 
-/* Full comparison of two Datums, for sorts (detoasts packed values only). */
+/*
+ * The key of a value as stored: sorts hand us in-line values (short or
+ * 4-byte header, never compressed at these sizes), so the common case reads
+ * the key in place, and the one-byte key length is decoded inline; anything
+ * else goes through detoasting. Returns the detoasted copy to free, or NULL.
+ */
+static inline struct varlena *
+DatumKey(Datum d, const uint8 **key, int *keylen)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(d);
+	SemverParts parts;
+
+	if (!VARATT_IS_EXTENDED(v) || VARATT_IS_SHORT(v))
+	{
+		const uint8 *p = (const uint8 *) VARDATA_ANY(v);
+
+		if (p[0] < 0x80)
+		{
+			*key = p + 1;
+			*keylen = p[0];
+			return NULL;
+		}
+		SemverGetParts(v, &parts);
+		*key = parts.key;
+		*keylen = parts.keylen;
+		return NULL;
+	}
+	v = pg_detoast_datum_packed(v);
+	SemverGetParts(v, &parts);
+	*key = parts.key;
+	*keylen = parts.keylen;
+	return v;
+}
+
+/* Full comparison of two Datums, for sorts and index builds. */
 static int
 SemverFastCmp(Datum x, Datum y, SortSupport ssup)
 {
-	struct varlena *a = (struct varlena *) DatumGetPointer(x);
-	struct varlena *b = (struct varlena *) DatumGetPointer(y);
-	struct varlena *da = pg_detoast_datum_packed(a);
-	struct varlena *db = pg_detoast_datum_packed(b);
-	int			cmp = KeyCompare(da, db);
+	const uint8 *ka;
+	const uint8 *kb;
+	int			la;
+	int			lb;
+	struct varlena *fa = DatumKey(x, &ka, &la);
+	struct varlena *fb = DatumKey(y, &kb, &lb);
+	int			cmp = memcmp(ka, kb, Min(la, lb));
 
-	if (da != a)
-		pfree(da);
-	if (db != b)
-		pfree(db);
+	if (cmp == 0)
+		cmp = (la > lb) - (la < lb);
+	if (fa)
+		pfree(fa);
+	if (fb)
+		pfree(fb);
 	return cmp;
 }
 
-/* The key's first SIZEOF_DATUM bytes, big-endian, zero padded. */
+/* bit writer for abbreviated keys: MSB first, silently truncated at 64 */
+typedef struct AbbrevBits
+{
+	uint64		acc;
+	int			used;
+} AbbrevBits;
+
+/* append the low n (0..64) bits of v */
+static inline void
+PutBits(AbbrevBits *b, uint64 v, int n)
+{
+	int			room = 64 - b->used;
+
+	if (n > room)
+	{
+		v >>= (n - room);
+		n = room;
+	}
+	if (n == 0)
+		return;
+	if (n < 64)
+		v &= (UINT64CONST(1) << n) - 1;
+	b->acc |= v << (room - n);
+	b->used += n;
+}
+
+/*
+ * Number code: L = bit length of n as L ones and a zero, then n's bits below
+ * its top bit. A longer code prefix of ones means a larger number, so the
+ * code orders numbers and is prefix-free; 0..7 take at most 6 bits.
+ */
+static inline void
+PutNumber(AbbrevBits *b, uint64 n)
+{
+	int			len = n ? 64 - __builtin_clzll(n) : 0;
+
+	if (len < 63)
+		PutBits(b, ((UINT64CONST(1) << len) - 1) << 1, len + 1);
+	else
+		PutBits(b, ~UINT64CONST(0), 64);
+	if (len > 1)
+		PutBits(b, n, len - 1);
+}
+
+/* 6-bit code of an identifier character, in ASCII order; 0 ends an identifier */
+static inline uint64
+CharCode(uint8 c)
+{
+	if (c == '-')
+		return 1;
+	if (c <= '9')
+		return 2 + (c - '0');
+	if (c <= 'Z')
+		return 12 + (c - 'A');
+	return 38 + (c - 'a');
+}
+
+/*
+ * The abbreviated key: the order-preserving key re-encoded densely as bits
+ * and cut to the Datum's width. Numbers use PutNumber; after the core, 2 bits
+ * say what follows (01 numeric identifier, 10 alphanumeric identifier, 11
+ * release; 00 is the zero padding after the last identifier, lowest as
+ * "fewer identifiers" must be); characters take 6 bits, then a 0 code. Each
+ * choice point is ordered as in the byte key, so unsigned comparison of two
+ * abbreviations never contradicts the full comparison. 3.7.12-alpha.5 takes
+ * 66 bits, so only alpha.4 .. alpha.7 of that core share an abbreviation.
+ */
 static Datum
 SemverAbbrevConvert(Datum original, SortSupport ssup)
 {
 	SemverSortState *state = (SemverSortState *) ssup->ssup_extra;
-	struct varlena *v = (struct varlena *) DatumGetPointer(original);
-	struct varlena *dv = pg_detoast_datum_packed(v);
-	SemverParts parts;
-	Datum		res = 0;
+	const uint8 *key;
+	int			keylen;
+	struct varlena *copy = DatumKey(original, &key, &keylen);
+	const uint8 *p = key;
+	const uint8 *end = key + keylen;
+	AbbrevBits	b = {0, 0};
+	Datum		res;
 	int			i;
-	int			n;
 
-	SemverGetParts(dv, &parts);
-	n = Min(parts.keylen, SIZEOF_DATUM);
-	for (i = 0; i < n; i++)
-		res |= ((Datum) parts.key[i]) << (8 * (SIZEOF_DATUM - 1 - i));
+	for (i = 0; i < 3 && b.used < 64; i++)
+	{
+		uint64		n = 0;
+
+		p += SemverDecodeNumber(p, end, &n);
+		PutNumber(&b, n);
+	}
+	while (p < end && b.used < 64)
+	{
+		uint8		tag = *p++;
+
+		if (tag == SEMVER_TAG_RELEASE)
+			PutBits(&b, 3, 2);
+		else if (tag == SEMVER_TAG_NUMERIC)
+		{
+			uint64		n = 0;
+
+			PutBits(&b, 1, 2);
+			p += SemverDecodeNumber(p, end, &n);
+			PutNumber(&b, n);
+		}
+		else
+		{
+			PutBits(&b, 2, 2);
+			while (p < end && *p > SEMVER_TAG_RELEASE && b.used < 64)
+				PutBits(&b, CharCode(*p++), 6);
+			PutBits(&b, 0, 6);
+			while (p < end && *p > SEMVER_TAG_RELEASE)
+				p++;
+		}
+	}
+#if SIZEOF_DATUM == 8
+	res = (Datum) b.acc;
+#else
+	res = (Datum) (b.acc >> 32);
+#endif
 
 	if (state->estimating)
 	{
@@ -208,8 +345,8 @@ SemverAbbrevConvert(Datum original, SortSupport ssup)
 	}
 	state->input_count++;
 
-	if (dv != v)
-		pfree(dv);
+	if (copy)
+		pfree(copy);
 	return res;
 }
 

@@ -10,7 +10,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(12);
+SELECT plan(14);
 SET search_path = tforge, public;
 \ir semver_spec.psql
 
@@ -83,6 +83,30 @@ SELECT is((SELECT count(*) FROM (
                                           (pg_temp.spec_key(s)).pre DESC) AS spec
                FROM set_b) r WHERE ours <> spec), 0::bigint,
           'and so does sorting them in descending order');
+
+-- Set C: 30,000 random versions (numbers of every code length, random
+-- identifier lists) sorted by the type (sort support, abbreviated keys,
+-- the abbreviation-abort check that starts at 10,000 rows) and by the key.
+SELECT setseed(0.5);
+CREATE TEMP TABLE set_c AS
+  SELECT n[1] || '.' || n[2] || '.' || n[3] ||
+         CASE WHEN random() < 0.7 THEN '-' || (SELECT string_agg(CASE WHEN random() < 0.5
+                 THEN (floor(power(10, random() * 18)))::bigint::text
+                 ELSE substr('-0aA9zZ-rc', 1 + floor(random() * 9)::int, 1 + floor(random() * 4)::int) END, '.')
+               FROM generate_series(1, 1 + floor(random() * 4)::int + (g % 2)))
+         ELSE '' END AS s
+    FROM (SELECT g, ARRAY[floor(power(2, random() * 63 * random()))::numeric::text,
+                          floor(random() * 3)::int::text, floor(power(2, random() * 20))::bigint::text] AS n
+            FROM generate_series(1, 30000) g) x;
+SELECT is((SELECT count(*) FROM set_c WHERE NOT pg_temp.spec_valid(s) OR NOT tforge.is_semver(s)), 0::bigint,
+          'the 30,000 random versions are all valid');
+SELECT is((SELECT count(*) FROM (
+             SELECT s, rank() OVER (ORDER BY s::semver) AS ours,
+                    rank() OVER (ORDER BY (pg_temp.spec_key(s)).maj, (pg_temp.spec_key(s)).min,
+                                          (pg_temp.spec_key(s)).pat, (pg_temp.spec_key(s)).release,
+                                          (pg_temp.spec_key(s)).pre) AS spec
+               FROM set_c) r WHERE ours <> spec), 0::bigint,
+          'sorting them gives the rank the independent sort key gives each one');
 
 -- A btree index built over set B (sort support, abbreviated keys) returns
 -- the same order, and amcheck-style: each value is found by equality.
