@@ -209,6 +209,10 @@ CREATE FUNCTION tforge.get_model_version(model_id text, version tforge.semver)
 DECLARE
   r tforge.model_versions;
 BEGIN
+  IF get_model_version.model_id IS NULL OR get_model_version.version IS NULL THEN
+    RAISE EXCEPTION '% must not be NULL', CASE WHEN get_model_version.model_id IS NULL THEN 'model_id' ELSE 'version' END
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   SELECT * INTO r FROM tforge.model_versions v
    WHERE v.model_id = get_model_version.model_id AND v.version OPERATOR(tforge.=) get_model_version.version;
   IF NOT FOUND THEN
@@ -231,8 +235,11 @@ COMMENT ON FUNCTION tforge.get_model_version(text, tforge.semver) IS
 CREATE FUNCTION tforge._require_model(model_id text) RETURNS void
   LANGUAGE plpgsql STABLE AS $$
 BEGIN
+  IF _require_model.model_id IS NULL THEN
+    RAISE EXCEPTION 'model_id must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   IF NOT EXISTS (SELECT 1 FROM tforge.models m WHERE m.model_id = _require_model.model_id) THEN
-    RAISE EXCEPTION 'model "%" does not exist', coalesce(_require_model.model_id, '<NULL>')
+    RAISE EXCEPTION 'model "%" does not exist', _require_model.model_id
       USING ERRCODE = 'undefined_object',
             HINT = 'Register it with tforge.register_model.';
   END IF;
