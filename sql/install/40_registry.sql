@@ -117,7 +117,7 @@ CREATE TABLE tforge.model_state_history (
   FOREIGN KEY (model_id, version) REFERENCES tforge.model_versions ON DELETE CASCADE
 );
 COMMENT ON TABLE tforge.model_state_history IS
-  'every state a model version entered, in history_id order; from_state is NULL for the row written when the version was registered';
+  'every state a model version entered, in history_id order; from_state is NULL for the row tforge.register_model writes';
 CREATE INDEX model_state_history_version_idx ON tforge.model_state_history (model_id, version, history_id);
 
 CREATE TABLE tforge.model_validations (
@@ -177,13 +177,13 @@ $$;
 COMMENT ON FUNCTION tforge._model_versions_lifecycle() IS
   'internal trigger: refuses (55000) any UPDATE of tforge.model_versions that moves a version along an edge the lifecycle does not have';
 
+-- Registration rows are written by register_model, not by an INSERT
+-- trigger: pg_dump restores tforge.model_versions with COPY, and an INSERT
+-- trigger would then add history rows that collide with the restored ones.
 CREATE FUNCTION tforge._model_versions_history() RETURNS trigger
   LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    INSERT INTO tforge.model_state_history (model_id, version, from_state, to_state)
-    VALUES (NEW.model_id, NEW.version, NULL, NEW.state);
-  ELSIF NEW.state IS DISTINCT FROM OLD.state THEN
+  IF NEW.state IS DISTINCT FROM OLD.state THEN
     INSERT INTO tforge.model_state_history (model_id, version, from_state, to_state)
     VALUES (NEW.model_id, NEW.version, OLD.state, NEW.state);
   END IF;
@@ -191,13 +191,13 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tforge._model_versions_history() IS
-  'internal trigger: appends every registration and state change of a model version to tforge.model_state_history';
+  'internal trigger: appends every state change of a model version to tforge.model_state_history';
 
 CREATE TRIGGER model_versions_lifecycle
   BEFORE UPDATE OF state ON tforge.model_versions
   FOR EACH ROW EXECUTE FUNCTION tforge._model_versions_lifecycle();
 CREATE TRIGGER model_versions_history
-  AFTER INSERT OR UPDATE OF state ON tforge.model_versions
+  AFTER UPDATE OF state ON tforge.model_versions
   FOR EACH ROW EXECUTE FUNCTION tforge._model_versions_history();
 
 -- ---------------------------------------------------------------- lookups
@@ -377,6 +377,8 @@ BEGIN
             DETAIL = pg_catalog.format('The registered version is %s; versions that differ only in build metadata are the same version.', existing),
             HINT = 'Register a new version number.';
   END IF;
+  INSERT INTO tforge.model_state_history (model_id, version, from_state, to_state)
+  VALUES (r.model_id, r.version, NULL, r.state);
   RETURN r;
 END
 $$;
