@@ -205,7 +205,7 @@ CREATE TRIGGER model_versions_history
 -- The version row, or 42704 naming what is missing (the model or the version).
 CREATE FUNCTION tforge.get_model_version(model_id text, version tforge.semver)
   RETURNS tforge.model_versions
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
   r tforge.model_versions;
 BEGIN
@@ -233,7 +233,7 @@ COMMENT ON FUNCTION tforge.get_model_version(text, tforge.semver) IS
 
 -- 42704 unless the model exists.
 CREATE FUNCTION tforge._require_model(model_id text) RETURNS void
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
   IF _require_model.model_id IS NULL THEN
     RAISE EXCEPTION 'model_id must not be NULL' USING ERRCODE = 'invalid_parameter_value';
@@ -249,7 +249,7 @@ COMMENT ON FUNCTION tforge._require_model(text) IS
   'internal: raises 42704 when the model does not exist';
 
 CREATE FUNCTION tforge.latest_version(model_id text) RETURNS tforge.semver
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
   PERFORM tforge._require_model(latest_version.model_id);
   RETURN (SELECT v.version FROM tforge.model_versions v
@@ -261,7 +261,7 @@ COMMENT ON FUNCTION tforge.latest_version(text) IS
   'highest version of a model by SemVer precedence, whatever its state (the seed''s get_latest); 42704 for an unknown model';
 
 CREATE FUNCTION tforge.list_versions(model_id text) RETURNS SETOF tforge.semver
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
   PERFORM tforge._require_model(list_versions.model_id);
   RETURN QUERY SELECT v.version FROM tforge.model_versions v
@@ -273,7 +273,7 @@ COMMENT ON FUNCTION tforge.list_versions(text) IS
   'versions of a model in ascending SemVer precedence (the seed''s list_versions); 42704 for an unknown model';
 
 CREATE FUNCTION tforge.find_by_state(state tforge.deployment_state) RETURNS SETOF tforge.model_versions
-  LANGUAGE sql STABLE STRICT AS $$
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
   SELECT * FROM tforge.model_versions v
    WHERE v.state = find_by_state.state
    ORDER BY v.model_id, v.version
@@ -282,18 +282,18 @@ COMMENT ON FUNCTION tforge.find_by_state(tforge.deployment_state) IS
   'every model version in the given deployment state, by model_id and version (the seed''s find_by_state)';
 
 CREATE FUNCTION tforge.model_count() RETURNS bigint
-  LANGUAGE sql STABLE AS $$ SELECT pg_catalog.count(*) FROM tforge.models $$;
+  LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT pg_catalog.count(*) FROM tforge.models $$;
 COMMENT ON FUNCTION tforge.model_count() IS
   'number of registered models, i.e. distinct model_ids (the seed''s model_count)';
 
 CREATE FUNCTION tforge.version_count() RETURNS bigint
-  LANGUAGE sql STABLE AS $$ SELECT pg_catalog.count(*) FROM tforge.model_versions $$;
+  LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT pg_catalog.count(*) FROM tforge.model_versions $$;
 COMMENT ON FUNCTION tforge.version_count() IS
   'number of model versions across all models (the seed''s version_count)';
 
 CREATE FUNCTION tforge.get_validation(model_id text, version tforge.semver)
   RETURNS tforge.model_validations
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
   r tforge.model_validations;
 BEGIN
@@ -493,7 +493,7 @@ COMMENT ON FUNCTION tforge.record_validation(text, tforge.semver, double precisi
 CREATE FUNCTION tforge.model_meets_sla(model_id text, version tforge.semver,
                                  max_latency_ms double precision, min_accuracy double precision)
   RETURNS boolean
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
   lv tforge.model_validations;
 BEGIN
@@ -508,7 +508,7 @@ COMMENT ON FUNCTION tforge.model_meets_sla(text, tforge.semver, double precision
   'true when the latest validation of the version meets the SLA (p99 <= max_latency_ms, accuracy >= min_accuracy); false when it has never been validated';
 
 CREATE FUNCTION tforge.select_best_model(model_id text) RETURNS tforge.semver
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
   PERFORM tforge._require_model(select_best_model.model_id);
   RETURN (SELECT v.version
@@ -530,7 +530,7 @@ CREATE FUNCTION tforge.model_rollback_priority(model_id text, current_version tf
                                          latency_weight double precision DEFAULT 1.0,
                                          accuracy_weight double precision DEFAULT 10.0)
   RETURNS double precision
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
   cur tforge.model_validations;
   base tforge.model_validations;
