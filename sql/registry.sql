@@ -107,6 +107,9 @@ SELECT pg_temp.try($$SELECT tforge.register_model('rg_x', '1.0.0', 'onnx', tags 
 SELECT pg_temp.try($$SELECT tforge.register_model('rg_x', '1.0.0', 'onnx', '{3,-224}')$$);
 SELECT pg_temp.try($$SELECT tforge.transition_model('rg_resnet', '1.0.0', NULL)$$);
 SELECT pg_temp.try($$SELECT tforge.latest_version('rg_nothing')$$);
+SELECT pg_temp.try($$SELECT tforge.latest_version(NULL)$$);
+SELECT pg_temp.try($$SELECT tforge.transition_model('rg_resnet', NULL, 'staging')$$);
+SELECT pg_temp.try($$SELECT tforge.record_validation(NULL, '1.0.0', '{1}', 0.5)$$);
 SELECT pg_temp.try($$SELECT tforge.get_validation('rg_resnet', '2.0.0')$$);
 SELECT pg_temp.try($$SELECT tforge.record_validation('rg_resnet', '1.0.0', NULL, 0.9)$$);
 SELECT pg_temp.try($$SELECT tforge.record_validation('rg_resnet', '1.0.0', '{1}', NULL)$$);

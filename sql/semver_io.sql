@@ -75,3 +75,33 @@ BEGIN
   EXECUTE format('COPY bin_dst FROM %L WITH (FORMAT binary)', f);
 END $$;
 SELECT v::text FROM bin_dst ORDER BY v;
+
+-- Binary input is validated like text input, and refuses an unknown format
+-- byte. The COPY files are written byte by byte: signature, flags, header
+-- extension length, one tuple of one field (length, format byte, text), trailer.
+CREATE FUNCTION pg_temp.copy_binary(field bytea) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  f text := current_setting('data_directory') || '/tforge_semver_recv.bin';
+  lo oid;
+  result text;
+BEGIN
+  lo := lo_from_bytea(0, '\x5047434f50590aff0d0a00'::bytea || '\x0000000000000000'::bytea
+                         || '\x0001'::bytea || int4send(length(field)) || field || '\xffff'::bytea);
+  PERFORM lo_export(lo, f);
+  PERFORM lo_unlink(lo);
+  CREATE TEMP TABLE recv_dst (v tforge.semver);
+  BEGIN
+    EXECUTE format('COPY recv_dst FROM %L WITH (FORMAT binary)', f);
+    SELECT 'ok: ' || v::text INTO result FROM recv_dst;
+  EXCEPTION WHEN OTHERS THEN
+    result := SQLSTATE || ' ' || SQLERRM;
+  END;
+  DROP TABLE recv_dst;
+  RETURN result;
+END $$;
+SELECT pg_temp.copy_binary('\x01'::bytea || convert_to('1.2.3-rc.1+b', 'UTF8')) AS format_1;
+SELECT pg_temp.copy_binary('\x02'::bytea || convert_to('1.2.3', 'UTF8')) AS format_2;
+SELECT pg_temp.copy_binary('\x01'::bytea || convert_to('1.2.00', 'UTF8')) AS leading_zero;
+SELECT pg_temp.copy_binary('\x01'::bytea || convert_to('1.0.0-9223372036854775808', 'UTF8')) AS too_large;
+SELECT pg_temp.copy_binary('\x01'::bytea) AS empty;
+SELECT pg_temp.copy_binary('\x01'::bytea || convert_to('1.2.3', 'UTF8') || '\x00'::bytea) AS nul_byte;

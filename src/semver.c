@@ -357,20 +357,32 @@ SyntaxDetail(const SemverError *err, const char *what)
 	return NULL;				/* keep compiler quiet */
 }
 
-/* Raise the error a failed SemverParse described. */
+/*
+ * Raise the error a failed SemverParse described. On PostgreSQL 16 and
+ * later a soft-error context (pg_input_is_valid) receives it instead, and
+ * the caller returns NULL.
+ */
+#if PG_VERSION_NUM >= 160000
+#define SEMVER_ERROR(ctx, ...) errsave(ctx, __VA_ARGS__)
+#else
+#define SEMVER_ERROR(ctx, ...) ereport(ERROR, __VA_ARGS__)
+#endif
 void
-SemverReportError(const char *str, int len, const SemverError *err)
+SemverReportError(const char *str, int len, const SemverError *err, Node *escontext)
 {
 	char	   *input = pnstrdup(str, len);
 	char	   *what = pnstrdup(err->what, err->whatlen);
 
 	if (err->kind == SEMVER_ERR_OVERFLOW)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("value \"%s\" is out of range for type semver", input),
-				 errdetail("Numeric identifier \"%s\" is greater than 9223372036854775807.", what),
-				 errhint("tforge.semver stores numeric identifiers up to 2^63-1.")));
-	ereport(ERROR,
+	{
+		SEMVER_ERROR(escontext,
+					 (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					  errmsg("value \"%s\" is out of range for type semver", input),
+					  errdetail("Numeric identifier \"%s\" is greater than 9223372036854775807.", what),
+					  errhint("tforge.semver stores numeric identifiers up to 2^63-1.")));
+		return;
+	}
+	SEMVER_ERROR(escontext,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 			 errmsg("invalid input syntax for type semver: \"%s\"", input),
 			 errdetail_internal("%s", SyntaxDetail(err, what)),
@@ -498,7 +510,10 @@ semver_in(PG_FUNCTION_ARGS)
 	struct varlena *result = SemverParse(str, len, &err);
 
 	if (result == NULL)
-		SemverReportError(str, len, &err);
+	{
+		SemverReportError(str, len, &err, fcinfo->context);
+		PG_RETURN_NULL();		/* soft error (PostgreSQL 16+) */
+	}
 	PG_RETURN_POINTER(result);
 }
 
@@ -524,7 +539,7 @@ semver_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	int			format = pq_getmsgbyte(buf);
-	const char *str;
+	char	   *str;
 	int			len;
 	SemverError err;
 	struct varlena *result;
@@ -534,11 +549,11 @@ semver_recv(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("unsupported binary format version %d for type semver", format),
 				 errhint("This tforge reads format version %d.", SEMVER_SEND_FORMAT)));
-	len = buf->len - buf->cursor;
-	str = pq_getmsgbytes(buf, len);
+	/* as for text: client encoding to server encoding, verified (no NUL) */
+	str = pq_getmsgtext(buf, buf->len - buf->cursor, &len);
 	result = SemverParse(str, len, &err);
 	if (result == NULL)
-		SemverReportError(str, len, &err);
+		SemverReportError(str, len, &err, NULL);
 	PG_RETURN_POINTER(result);
 }
 
@@ -554,7 +569,7 @@ semver_send(PG_FUNCTION_ARGS)
 	SemverToText(v, &text, true, true, true);
 	pq_begintypsend(&buf);
 	pq_sendbyte(&buf, SEMVER_SEND_FORMAT);
-	pq_sendbytes(&buf, text.data, text.len);
+	pq_sendtext(&buf, text.data, text.len);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 

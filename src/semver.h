@@ -29,6 +29,8 @@
 
 #include "postgres.h"
 
+#include "nodes/nodes.h"
+
 #define SEMVER_TAG_NUMERIC	0x01
 #define SEMVER_TAG_ALNUM	0x02
 #define SEMVER_TAG_RELEASE	0x03
@@ -74,7 +76,8 @@ typedef struct SemverParts
 } SemverParts;
 
 extern struct varlena *SemverParse(const char *str, int len, SemverError *err);
-extern void SemverReportError(const char *str, int len, const SemverError *err);
+extern void SemverReportError(const char *str, int len, const SemverError *err,
+							  Node *escontext);
 extern void SemverGetParts(const struct varlena *v, SemverParts *parts);
 extern int	SemverEncodeNumber(uint64 n, uint8 *out);
 extern int	SemverDecodeNumber(const uint8 *p, const uint8 *end, uint64 *n);

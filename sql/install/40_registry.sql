@@ -117,7 +117,7 @@ CREATE TABLE tforge.model_state_history (
   FOREIGN KEY (model_id, version) REFERENCES tforge.model_versions ON DELETE CASCADE
 );
 COMMENT ON TABLE tforge.model_state_history IS
-  'every state a model version entered, in history_id order; from_state is NULL for the row written when the version was registered';
+  'every state a model version entered, in history_id order; from_state is NULL for the row tforge.register_model writes';
 CREATE INDEX model_state_history_version_idx ON tforge.model_state_history (model_id, version, history_id);
 
 CREATE TABLE tforge.model_validations (
@@ -177,13 +177,13 @@ $$;
 COMMENT ON FUNCTION tforge._model_versions_lifecycle() IS
   'internal trigger: refuses (55000) any UPDATE of tforge.model_versions that moves a version along an edge the lifecycle does not have';
 
+-- Registration rows are written by register_model, not by an INSERT
+-- trigger: pg_dump restores tforge.model_versions with COPY, and an INSERT
+-- trigger would then add history rows that collide with the restored ones.
 CREATE FUNCTION tforge._model_versions_history() RETURNS trigger
   LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    INSERT INTO tforge.model_state_history (model_id, version, from_state, to_state)
-    VALUES (NEW.model_id, NEW.version, NULL, NEW.state);
-  ELSIF NEW.state IS DISTINCT FROM OLD.state THEN
+  IF NEW.state IS DISTINCT FROM OLD.state THEN
     INSERT INTO tforge.model_state_history (model_id, version, from_state, to_state)
     VALUES (NEW.model_id, NEW.version, OLD.state, NEW.state);
   END IF;
@@ -191,13 +191,13 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tforge._model_versions_history() IS
-  'internal trigger: appends every registration and state change of a model version to tforge.model_state_history';
+  'internal trigger: appends every state change of a model version to tforge.model_state_history';
 
 CREATE TRIGGER model_versions_lifecycle
   BEFORE UPDATE OF state ON tforge.model_versions
   FOR EACH ROW EXECUTE FUNCTION tforge._model_versions_lifecycle();
 CREATE TRIGGER model_versions_history
-  AFTER INSERT OR UPDATE OF state ON tforge.model_versions
+  AFTER UPDATE OF state ON tforge.model_versions
   FOR EACH ROW EXECUTE FUNCTION tforge._model_versions_history();
 
 -- ---------------------------------------------------------------- lookups
@@ -205,10 +205,14 @@ CREATE TRIGGER model_versions_history
 -- The version row, or 42704 naming what is missing (the model or the version).
 CREATE FUNCTION tforge.get_model_version(model_id text, version tforge.semver)
   RETURNS tforge.model_versions
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
   r tforge.model_versions;
 BEGIN
+  IF get_model_version.model_id IS NULL OR get_model_version.version IS NULL THEN
+    RAISE EXCEPTION '% must not be NULL', CASE WHEN get_model_version.model_id IS NULL THEN 'model_id' ELSE 'version' END
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   SELECT * INTO r FROM tforge.model_versions v
    WHERE v.model_id = get_model_version.model_id AND v.version OPERATOR(tforge.=) get_model_version.version;
   IF NOT FOUND THEN
@@ -229,10 +233,13 @@ COMMENT ON FUNCTION tforge.get_model_version(text, tforge.semver) IS
 
 -- 42704 unless the model exists.
 CREATE FUNCTION tforge._require_model(model_id text) RETURNS void
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
+  IF _require_model.model_id IS NULL THEN
+    RAISE EXCEPTION 'model_id must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   IF NOT EXISTS (SELECT 1 FROM tforge.models m WHERE m.model_id = _require_model.model_id) THEN
-    RAISE EXCEPTION 'model "%" does not exist', coalesce(_require_model.model_id, '<NULL>')
+    RAISE EXCEPTION 'model "%" does not exist', _require_model.model_id
       USING ERRCODE = 'undefined_object',
             HINT = 'Register it with tforge.register_model.';
   END IF;
@@ -242,7 +249,7 @@ COMMENT ON FUNCTION tforge._require_model(text) IS
   'internal: raises 42704 when the model does not exist';
 
 CREATE FUNCTION tforge.latest_version(model_id text) RETURNS tforge.semver
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
   PERFORM tforge._require_model(latest_version.model_id);
   RETURN (SELECT v.version FROM tforge.model_versions v
@@ -254,7 +261,7 @@ COMMENT ON FUNCTION tforge.latest_version(text) IS
   'highest version of a model by SemVer precedence, whatever its state (the seed''s get_latest); 42704 for an unknown model';
 
 CREATE FUNCTION tforge.list_versions(model_id text) RETURNS SETOF tforge.semver
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
   PERFORM tforge._require_model(list_versions.model_id);
   RETURN QUERY SELECT v.version FROM tforge.model_versions v
@@ -266,7 +273,7 @@ COMMENT ON FUNCTION tforge.list_versions(text) IS
   'versions of a model in ascending SemVer precedence (the seed''s list_versions); 42704 for an unknown model';
 
 CREATE FUNCTION tforge.find_by_state(state tforge.deployment_state) RETURNS SETOF tforge.model_versions
-  LANGUAGE sql STABLE STRICT AS $$
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
   SELECT * FROM tforge.model_versions v
    WHERE v.state = find_by_state.state
    ORDER BY v.model_id, v.version
@@ -275,18 +282,18 @@ COMMENT ON FUNCTION tforge.find_by_state(tforge.deployment_state) IS
   'every model version in the given deployment state, by model_id and version (the seed''s find_by_state)';
 
 CREATE FUNCTION tforge.model_count() RETURNS bigint
-  LANGUAGE sql STABLE AS $$ SELECT pg_catalog.count(*) FROM tforge.models $$;
+  LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT pg_catalog.count(*) FROM tforge.models $$;
 COMMENT ON FUNCTION tforge.model_count() IS
   'number of registered models, i.e. distinct model_ids (the seed''s model_count)';
 
 CREATE FUNCTION tforge.version_count() RETURNS bigint
-  LANGUAGE sql STABLE AS $$ SELECT pg_catalog.count(*) FROM tforge.model_versions $$;
+  LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT pg_catalog.count(*) FROM tforge.model_versions $$;
 COMMENT ON FUNCTION tforge.version_count() IS
   'number of model versions across all models (the seed''s version_count)';
 
 CREATE FUNCTION tforge.get_validation(model_id text, version tforge.semver)
   RETURNS tforge.model_validations
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
   r tforge.model_validations;
 BEGIN
@@ -370,6 +377,8 @@ BEGIN
             DETAIL = pg_catalog.format('The registered version is %s; versions that differ only in build metadata are the same version.', existing),
             HINT = 'Register a new version number.';
   END IF;
+  INSERT INTO tforge.model_state_history (model_id, version, from_state, to_state)
+  VALUES (r.model_id, r.version, NULL, r.state);
   RETURN r;
 END
 $$;
@@ -484,7 +493,7 @@ COMMENT ON FUNCTION tforge.record_validation(text, tforge.semver, double precisi
 CREATE FUNCTION tforge.model_meets_sla(model_id text, version tforge.semver,
                                  max_latency_ms double precision, min_accuracy double precision)
   RETURNS boolean
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
   lv tforge.model_validations;
 BEGIN
@@ -499,7 +508,7 @@ COMMENT ON FUNCTION tforge.model_meets_sla(text, tforge.semver, double precision
   'true when the latest validation of the version meets the SLA (p99 <= max_latency_ms, accuracy >= min_accuracy); false when it has never been validated';
 
 CREATE FUNCTION tforge.select_best_model(model_id text) RETURNS tforge.semver
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
   PERFORM tforge._require_model(select_best_model.model_id);
   RETURN (SELECT v.version
@@ -521,7 +530,7 @@ CREATE FUNCTION tforge.model_rollback_priority(model_id text, current_version tf
                                          latency_weight double precision DEFAULT 1.0,
                                          accuracy_weight double precision DEFAULT 10.0)
   RETURNS double precision
-  LANGUAGE plpgsql STABLE AS $$
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
   cur tforge.model_validations;
   base tforge.model_validations;

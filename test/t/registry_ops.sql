@@ -10,7 +10,7 @@
 \pset pager off
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(80);
+SELECT plan(82);
 -- tforge's operators (semver =) without schema-qualifying each one.
 SET search_path = public, tforge;
 
@@ -272,6 +272,15 @@ SELECT throws_ok($$SELECT tforge.transition_model('promo', '1.1.0', 'production'
                  'a refused promotion ...');
 SELECT is((SELECT state FROM tforge.model_versions WHERE model_id = 'promo' AND version = '1.3.0'),
           'production', '... retires nothing');
+
+-- ------------------------------------------------------------ all or nothing
+-- A bulk UPDATE moving every promo version to deprecated: 1.3.0 (production)
+-- may, 1.0.0 and 1.1.0 (archived) may not, so the statement fails as a whole.
+SELECT throws_ok($$UPDATE tforge.model_versions SET state = 'deprecated' WHERE model_id = 'promo'$$, '55000',
+                 NULL, 'a bulk UPDATE with one bad move fails');
+SELECT is(ARRAY(SELECT version::text || ' ' || state FROM tforge.model_versions WHERE model_id = 'promo' ORDER BY version),
+          ARRAY['1.0.0 archived', '1.1.0 archived', '1.2.0 deprecated', '1.3.0 production'],
+          '... and changes no row');
 
 SELECT * FROM finish();
 ROLLBACK;

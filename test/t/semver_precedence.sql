@@ -10,7 +10,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(14);
+SELECT plan(15);
 SET search_path = tforge, public;
 \ir semver_spec.psql
 
@@ -83,6 +83,12 @@ SELECT is((SELECT count(*) FROM (
                                           (pg_temp.spec_key(s)).pre DESC) AS spec
                FROM set_b) r WHERE ours <> spec), 0::bigint,
           'and so does sorting them in descending order');
+
+-- Hash support function 2 with seed 0 must agree with function 1 in its low
+-- 32 bits (hash indexes and hash joins may mix them).
+SELECT is((SELECT count(*) FROM set_b
+            WHERE (semver_hash_extended(s::semver, 0) & 4294967295) <> (semver_hash(s::semver)::bigint & 4294967295)),
+          0::bigint, 'the extended hash with seed 0 extends the 32-bit hash');
 
 -- Set C: 30,000 random versions (numbers of every code length, random
 -- identifier lists) sorted by the type (sort support, abbreviated keys,
