@@ -105,3 +105,34 @@ SET search_path = tforge, public;
 CREATE TEMP TABLE uniq (v tforge.semver UNIQUE);
 INSERT INTO uniq VALUES ('1.0.0+a');
 INSERT INTO uniq VALUES ('1.0.0+b');
+
+-- Long values: keys longer than 127 bytes (two-byte key length) and long
+-- pre-release chains compare, hash and round-trip like short ones.
+CREATE TEMP TABLE long_v AS
+  SELECT n, ('1.0.0-' || repeat('x.', n) || 'end+' || repeat('b', n))::semver AS v
+    FROM unnest('{60, 61, 62, 63, 64, 65, 200, 5000}'::int[]) n;
+SELECT n, length(v::text) = 6 + 2 * n + 3 + 1 + n AS text_length_ok,
+       v::text = '1.0.0-' || repeat('x.', n) || 'end+' || repeat('b', n) AS round_trips,
+       prerelease(v) = repeat('x.', n) || 'end' AS prerelease_ok
+  FROM long_v ORDER BY v;
+-- At the first differing identifier "end" < "x", so the shorter chain is lower.
+SELECT array_agg(n ORDER BY v) AS order_by_version FROM long_v;
+SELECT ('1.0.0-' || repeat('x.', 5000) || '1')::semver < ('1.0.0-' || repeat('x.', 5000) || '2')::semver AS last_differs,
+       ('1.0.0-' || repeat('x.', 5000) || '1')::semver = ('1.0.0-' || repeat('x.', 5000) || '1+z')::semver AS build_ignored,
+       semver_hash(('1.0.0-' || repeat('x.', 5000) || '1')::semver) <>
+       semver_hash(('1.0.0-' || repeat('x.', 5000) || '2')::semver) AS hashes_differ;
+
+-- GiST over semver ranges (uses semver_range_diff): the index answers like a scan.
+-- By hand: only i % 5 = 2 gives [2.x.0, 3.0.0-rc.y) around 2.6.9 (x <= 6), 2000 / 5 = 400.
+CREATE TEMP TABLE compat (id int, r semver_range);
+INSERT INTO compat SELECT i, semver_range((i % 5 || '.' || i % 7 || '.0')::semver,
+                                          (i % 5 + 1 || '.0.0-rc.' || i % 3)::semver)
+  FROM generate_series(1, 2000) i;
+CREATE INDEX compat_gist ON compat USING gist (r);
+SET enable_seqscan = off;
+SELECT count(*) AS by_index FROM compat WHERE r @> '2.6.9'::semver;
+RESET enable_seqscan;
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*) AS by_scan FROM compat WHERE r @> '2.6.9'::semver;
+RESET ALL;

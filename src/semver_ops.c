@@ -282,17 +282,12 @@ CharCode(uint8 c)
  * abbreviations never contradicts the full comparison. 3.7.12-alpha.5 takes
  * 66 bits, so only alpha.4 .. alpha.7 of that core share an abbreviation.
  */
-static Datum
-SemverAbbrevConvert(Datum original, SortSupport ssup)
+static uint64
+SemverAbbrev(const uint8 *key, int keylen)
 {
-	SemverSortState *state = (SemverSortState *) ssup->ssup_extra;
-	const uint8 *key;
-	int			keylen;
-	struct varlena *copy = DatumKey(original, &key, &keylen);
 	const uint8 *p = key;
 	const uint8 *end = key + keylen;
 	AbbrevBits	b = {0, 0};
-	Datum		res;
 	int			i;
 
 	for (i = 0; i < 3 && b.used < 64; i++)
@@ -326,10 +321,24 @@ SemverAbbrevConvert(Datum original, SortSupport ssup)
 				p++;
 		}
 	}
+	return b.acc;
+}
+
+/* abbrev_converter: SemverAbbrev cut to the Datum's width */
+static Datum
+SemverAbbrevConvert(Datum original, SortSupport ssup)
+{
+	SemverSortState *state = (SemverSortState *) ssup->ssup_extra;
+	const uint8 *key;
+	int			keylen;
+	struct varlena *copy = DatumKey(original, &key, &keylen);
+	uint64		bits = SemverAbbrev(key, keylen);
+	Datum		res;
+
 #if SIZEOF_DATUM == 8
-	res = (Datum) b.acc;
+	res = (Datum) bits;
 #else
-	res = (Datum) (b.acc >> 32);
+	res = (Datum) (bits >> 32);
 #endif
 
 	if (state->estimating)
@@ -399,4 +408,25 @@ semver_sortsupport(PG_FUNCTION_ARGS)
 	else
 		ssup->comparator = SemverFastCmp;
 	PG_RETURN_VOID();
+}
+
+/*
+ * subtype_diff of tforge.semver_range, for GiST: a - b measured on the
+ * 64-bit abbreviation, which never contradicts precedence: never negative
+ * when a is higher, never positive when a is lower, zero for versions it
+ * cannot tell apart (long common prefixes; float8 rounding is monotone).
+ */
+PG_FUNCTION_INFO_V1(semver_range_diff);
+Datum
+semver_range_diff(PG_FUNCTION_ARGS)
+{
+	struct varlena *a = PG_GETARG_VARLENA_PP(0);
+	struct varlena *b = PG_GETARG_VARLENA_PP(1);
+	SemverParts pa;
+	SemverParts pb;
+
+	SemverGetParts(a, &pa);
+	SemverGetParts(b, &pb);
+	PG_RETURN_FLOAT8((float8) SemverAbbrev(pa.key, pa.keylen) -
+					 (float8) SemverAbbrev(pb.key, pb.keylen));
 }

@@ -238,9 +238,16 @@ COMMENT ON AGGREGATE tforge.min(tforge.semver) IS 'lowest-precedence version of 
 
 -- Ranges of versions: '[1.0.0,2.0.0)'::tforge.semver_range @> '1.4.2'::tforge.semver
 
+CREATE FUNCTION tforge.semver_range_diff(tforge.semver, tforge.semver) RETURNS double precision
+  AS 'MODULE_PATHNAME', 'semver_range_diff'
+  LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.semver_range_diff(tforge.semver, tforge.semver) IS
+  'distance a - b between two semvers for GiST on tforge.semver_range: never negative when a is higher, never positive when a is lower (coarse for long common prefixes)';
+
 CREATE TYPE tforge.semver_range AS RANGE (
   SUBTYPE = tforge.semver,
-  SUBTYPE_OPCLASS = tforge.semver_ops
+  SUBTYPE_OPCLASS = tforge.semver_ops,
+  SUBTYPE_DIFF = tforge.semver_range_diff
 );
 COMMENT ON TYPE tforge.semver_range IS
   'range of semvers by SemVer precedence, e.g. [1.0.0,2.0.0) holds every 1.x release and 2.0.0''s pre-releases';

@@ -10,7 +10,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(15);
+SELECT plan(16);
 SET search_path = tforge, public;
 \ir semver_spec.psql
 
@@ -89,6 +89,13 @@ SELECT is((SELECT count(*) FROM (
 SELECT is((SELECT count(*) FROM set_b
             WHERE (semver_hash_extended(s::semver, 0) & 4294967295) <> (semver_hash(s::semver)::bigint & 4294967295)),
           0::bigint, 'the extended hash with seed 0 extends the 32-bit hash');
+
+-- The range type's subtype_diff never contradicts precedence.
+SELECT is((SELECT count(*) FROM pairs_a
+            WHERE (spec > 0 AND semver_range_diff(a::semver, b::semver) < 0)
+               OR (spec < 0 AND semver_range_diff(a::semver, b::semver) > 0)
+               OR (spec = 0 AND semver_range_diff(a::semver, b::semver) <> 0)), 0::bigint,
+          'semver_range_diff has the sign of the precedence or is zero, on every pair');
 
 -- Set C: 30,000 random versions (numbers of every code length, random
 -- identifier lists) sorted by the type (sort support, abbreviated keys,
