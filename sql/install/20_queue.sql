@@ -7,6 +7,11 @@
 -- and since now() is common to every candidate this orders exactly like
 -- laxity_key = deadline - predicted, which is stored and indexed, so a claim
 -- is an index scan whatever the queue's length.
+--
+-- The worker-facing functions are SECURITY DEFINER with a pinned search_path,
+-- so tforge_worker needs no privilege on the tables; everything they call
+-- schema-qualifies its references and runs without a SET clause of its own
+-- (a SET clause per nested call would re-resolve the search path each time).
 
 CREATE FUNCTION tforge.ema(old float8, sample float8, lambda float8) RETURNS float8
   AS 'MODULE_PATHNAME', 'tforge_ema'
@@ -48,7 +53,7 @@ SELECT pg_catalog.pg_extension_config_dump('tforge.task_tau', '');
 
 -- Raise 42704 unless the task type exists.
 CREATE FUNCTION tforge._task_type(task_type text) RETURNS tforge.task_types
-  LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql STABLE STRICT AS $$
 DECLARE
   t tforge.task_types;
 BEGIN
@@ -65,7 +70,7 @@ COMMENT ON FUNCTION tforge._task_type(text) IS 'internal: the task type''s defin
 
 -- Raise 22023 unless value is a positive finite number.
 CREATE FUNCTION tforge._check_positive(value float8, what text) RETURNS float8
-  LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
   IF value IS NULL OR value = 'NaN' OR value <= 0 OR value = 'Infinity' THEN
     RAISE EXCEPTION '% must be a positive finite number, got %', what, coalesce(value::text, 'NULL')
@@ -78,7 +83,7 @@ COMMENT ON FUNCTION tforge._check_positive(float8, text) IS 'internal: returns v
 
 CREATE FUNCTION tforge.define_task_type(name text, default_tau_s float8, lambda float8 DEFAULT NULL)
   RETURNS tforge.task_types
-  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   t tforge.task_types;
 BEGIN
@@ -106,7 +111,7 @@ COMMENT ON FUNCTION tforge.define_task_type(text, float8, float8) IS
   'defines a task type with its default runtime in seconds and an optional EMA lambda in [0,1]';
 
 CREATE FUNCTION tforge.get_tau(task_type text) RETURNS float8
-  LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql STABLE STRICT AS $$
 DECLARE
   t tforge.task_types := tforge._task_type(task_type);
   tau float8;
@@ -119,7 +124,7 @@ COMMENT ON FUNCTION tforge.get_tau(text) IS
   'current learned runtime (tau, seconds) of a task type; its default until a runtime has been learned';
 
 CREATE FUNCTION tforge.set_tau(task_type text, tau float8) RETURNS float8
-  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   t tforge.task_types := tforge._task_type(task_type);
 BEGIN
@@ -133,22 +138,29 @@ COMMENT ON FUNCTION tforge.set_tau(text, float8) IS
   'overrides a task type''s tau (seconds, positive and finite); later completions keep learning from it';
 
 CREATE FUNCTION tforge.update_tau(task_type text, runtime_s float8) RETURNS float8
-  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-  t tforge.task_types := tforge._task_type(task_type);
-  lambda float8;
+  guc_lambda float8 := tforge._setting('tforge.ema_lambda')::float8;
   tau float8;
 BEGIN
-  PERFORM tforge._check_positive(runtime_s, 'runtime_s');
-  lambda := coalesce(t.lambda, tforge._setting('tforge.ema_lambda')::float8);
-  -- The first sample starts from the default, as if the default were tau.
+  IF NOT (runtime_s > 0 AND runtime_s < 'Infinity') THEN
+    PERFORM tforge._check_positive(runtime_s, 'runtime_s');  -- raises 22023
+  END IF;
+  -- One statement, because every completion runs it. The first sample
+  -- starts from the type's default, as if the default were tau.
   INSERT INTO tforge.task_tau AS s (task_type, tau_s, samples)
-  VALUES (t.name, tforge.ema(t.default_tau_s, runtime_s, lambda), 1)
+  SELECT tt.name, tforge.ema(tt.default_tau_s, runtime_s, coalesce(tt.lambda, guc_lambda)), 1
+    FROM tforge.task_types tt
+   WHERE tt.name = update_tau.task_type
   ON CONFLICT ON CONSTRAINT task_tau_pkey DO UPDATE
-    SET tau_s = tforge.ema(s.tau_s, runtime_s, lambda),
+    SET tau_s = tforge.ema(s.tau_s, runtime_s,
+                  coalesce((SELECT tt.lambda FROM tforge.task_types tt WHERE tt.name = s.task_type), guc_lambda)),
         samples = s.samples + 1,
         updated_at = pg_catalog.now()
   RETURNING s.tau_s INTO tau;
+  IF NOT FOUND THEN
+    PERFORM tforge._task_type(task_type);  -- raises 42704
+  END IF;
   RETURN tau;
 END
 $$;
@@ -156,7 +168,7 @@ COMMENT ON FUNCTION tforge.update_tau(text, float8) IS
   'absorbs one observed runtime (seconds) into the type''s tau: lambda * runtime + (1 - lambda) * tau; returns the new tau';
 
 CREATE FUNCTION tforge.reset_tau(task_type text DEFAULT NULL) RETURNS integer
-  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   n integer;
 BEGIN
@@ -186,7 +198,7 @@ COMMENT ON TYPE tforge.resources IS
 
 -- Raise 22023 on a negative or NaN field.
 CREATE FUNCTION tforge._check_resources(r tforge.resources) RETURNS tforge.resources
-  LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
   IF r.cpu = 'NaN' OR r.cpu < 0 OR r.cpu = 'Infinity' OR r.memory_bytes < 0
      OR r.gpu_count < 0 OR r.gpu_memory_bytes < 0 THEN
@@ -256,7 +268,6 @@ CREATE INDEX tasks_claim_idx ON tforge.tasks (laxity_key, priority DESC, submitt
   WHERE status = 'pending';
 -- Expired leases are found without scanning running tasks.
 CREATE INDEX tasks_lease_idx ON tforge.tasks (lease_expires_at) WHERE status = 'running';
-CREATE INDEX tasks_type_status_idx ON tforge.tasks (task_type, status);
 
 SELECT pg_catalog.pg_extension_config_dump('tforge.tasks', '');
 SELECT pg_catalog.pg_extension_config_dump('tforge.tasks_task_id_seq', '');
@@ -273,6 +284,12 @@ $$;
 COMMENT ON FUNCTION tforge._usage_number(jsonb, text) IS
   'internal: a usage field as float8: NULL if absent, NaN if it is not a number PostgreSQL can use';
 
+CREATE FUNCTION tforge._positive_or_null(value float8) RETURNS float8
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN $1 > 0 AND $1 < 'Infinity'::float8 THEN $1 END
+$$;
+COMMENT ON FUNCTION tforge._positive_or_null(float8) IS 'internal: value if it is a positive finite number, else NULL';
+
 CREATE FUNCTION tforge.submit_task(
     task_type      text,
     payload        jsonb DEFAULT '{}',
@@ -284,24 +301,21 @@ CREATE FUNCTION tforge.submit_task(
   RETURNS bigint
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  t          tforge.task_types;
-  tau        float8;
   sla        float8 := coalesce(sla_multiplier, tforge._setting('tforge.sla_multiplier')::float8);
   attempts   integer := coalesce(max_attempts, tforge._setting('tforge.max_attempts')::integer);
-  predicted  float8;
   strategy   text := 'tau';
   confidence float8;
   source     text := 'type';
   arrival    timestamptz := pg_catalog.now();
-  deadline   timestamptz;
   id         bigint;
   learned    record;
 BEGIN
   IF task_type IS NULL THEN
     RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  t := tforge._task_type(task_type);
-  PERFORM tforge._check_positive(sla, 'sla_multiplier');
+  IF NOT (sla > 0 AND sla < 'Infinity') THEN
+    PERFORM tforge._check_positive(sla, 'sla_multiplier');  -- raises 22023
+  END IF;
   IF attempts IS NULL OR attempts < 1 THEN
     RAISE EXCEPTION 'max_attempts must be at least 1, got %', attempts USING ERRCODE = 'invalid_parameter_value';
   END IF;
@@ -310,30 +324,36 @@ BEGIN
     PERFORM tforge._check_resources(resources);
   END IF;
 
-  SELECT coalesce(s.tau_s, t.default_tau_s) INTO tau
-    FROM (SELECT 1) one LEFT JOIN tforge.task_tau s ON s.task_type = t.name;
-  predicted := tau;
-
-  -- learning (30_learning.sql): a confident estimate replaces tau and fills undeclared resources
-  SELECT * INTO learned FROM tforge._learning_submit(t.name, task_key, resources, payload);
+  -- learning (30_learning.sql): a confident estimate replaces tau as the
+  -- prediction and fills undeclared resources; the deadline stays tau's.
+  SELECT * INTO learned FROM tforge._learning_submit(submit_task.task_type, task_key, resources, payload);
   IF learned.applies THEN
-    predicted := learned.runtime_s;
     strategy := learned.strategy;
     confidence := learned.confidence;
     source := learned.source;
     resources := learned.estimated_resources;
   END IF;
 
-  -- deadline = arrival + sla_multiplier * tau
-  deadline := arrival + pg_catalog.make_interval(secs => sla * tau);
-
+  -- One statement: look up tau and insert.
+  --   deadline   = arrival + sla_multiplier * tau
+  --   laxity_key = deadline - predicted runtime
   INSERT INTO tforge.tasks AS k (task_type, task_key, payload, resources, priority, submitted_at,
                                  deadline, predicted_runtime_s, laxity_key, prediction_strategy,
                                  prediction_confidence, prediction_source, available_at, max_attempts)
-  VALUES (t.name, task_key, coalesce(payload, '{}'), resources, coalesce(priority, 0), arrival,
-          deadline, predicted, deadline - pg_catalog.make_interval(secs => predicted), strategy,
-          confidence, source, arrival, attempts)
+  SELECT tt.name, task_key, coalesce(payload, '{}'), resources, coalesce(priority, 0), arrival,
+         arrival + pg_catalog.make_interval(secs => sla * p.tau),
+         p.predicted, arrival + pg_catalog.make_interval(secs => sla * p.tau - p.predicted),
+         strategy, confidence, source, arrival, attempts
+    FROM tforge.task_types tt
+    LEFT JOIN tforge.task_tau s ON s.task_type = tt.name
+    CROSS JOIN LATERAL (SELECT coalesce(s.tau_s, tt.default_tau_s) AS tau) p0
+    CROSS JOIN LATERAL (SELECT p0.tau,
+                               CASE WHEN learned.applies THEN learned.runtime_s ELSE p0.tau END AS predicted) p
+   WHERE tt.name = submit_task.task_type
   RETURNING k.task_id INTO id;
+  IF NOT FOUND THEN
+    PERFORM tforge._task_type(task_type);  -- raises 42704
+  END IF;
   -- learning (30_learning.sql): keep every strategy's prediction for the completion to score
   PERFORM tforge._learning_submitted(id, learned.source, learned.bound, learned.predictions,
                                      learned.confidences, strategy);
@@ -344,14 +364,15 @@ COMMENT ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, t
   'queues a task; its deadline is now() + sla_multiplier (default tforge.sla_multiplier) * tau of its type; returns task_id';
 
 -- Requeue (or bury) tasks whose lease has expired; called by every claim.
-CREATE FUNCTION tforge.expire_leases() RETURNS integer
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION tforge._expire_leases() RETURNS integer
+  LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   n integer;
+  at timestamptz := pg_catalog.clock_timestamp();  -- a value, so the lease index bounds the scan
 BEGIN
   WITH expired AS (
     SELECT k.task_id FROM tforge.tasks k
-     WHERE k.status = 'running' AND k.lease_expires_at < pg_catalog.clock_timestamp()
+     WHERE k.status = 'running' AND k.lease_expires_at < at
      FOR UPDATE SKIP LOCKED
   )
   UPDATE tforge.tasks k
@@ -365,6 +386,13 @@ BEGIN
   RETURN n;
 END
 $$;
+COMMENT ON FUNCTION tforge._expire_leases() IS
+  'internal: body of tforge.expire_leases(), called by every claim';
+
+CREATE FUNCTION tforge.expire_leases() RETURNS integer
+  LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT tforge._expire_leases()
+$$;
 COMMENT ON FUNCTION tforge.expire_leases() IS
   'makes tasks whose lease expired claimable again (or dead once max_attempts claims were used); returns how many';
 
@@ -374,7 +402,9 @@ CREATE FUNCTION tforge.claim_tasks(
     capacity  tforge.resources DEFAULT NULL,
     lease     interval DEFAULT '5 min')
   RETURNS SETOF tforge.tasks
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp ROWS 1 AS $$
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER ROWS 1
+  SET search_path = pg_catalog, pg_temp
+  AS $$
 DECLARE
   v_lease_s float8 := extract(epoch FROM lease);
   at        timestamptz := pg_catalog.clock_timestamp();
@@ -394,23 +424,45 @@ BEGIN
     PERFORM tforge._check_resources(capacity);
   END IF;
 
-  PERFORM tforge.expire_leases();
+  PERFORM tforge._expire_leases();
 
-  RETURN QUERY
-  WITH picked AS (
-    SELECT k.task_id FROM tforge.tasks k
-     WHERE k.status = 'pending' AND k.available_at <= at
-       AND (capacity IS NULL OR k.resources IS NULL OR tforge.resources_fit(k.resources, capacity))
-     ORDER BY k.laxity_key, k.priority DESC, k.submitted_at, k.task_id
-     LIMIT max_tasks
-     FOR UPDATE SKIP LOCKED
-  )
-  UPDATE tforge.tasks k
-     SET status = 'running', worker_id = claim_tasks.worker_id, claimed_at = at,
-         lease_s = v_lease_s, lease_expires_at = at + lease, attempts = k.attempts + 1
-    FROM picked p
-   WHERE k.task_id = p.task_id
-  RETURNING k.*;
+  -- Two copies of one query: a plan for LIMIT 1, the common case, is cached
+  -- as an index scan; with a LIMIT that is a parameter the planner would
+  -- cache a plan sorting the whole pending set, so batches are planned per call.
+  IF max_tasks = 1 THEN
+    RETURN QUERY
+    WITH picked AS (
+      SELECT k.task_id FROM tforge.tasks k
+       WHERE k.status = 'pending' AND k.available_at <= at
+         AND (capacity IS NULL OR k.resources IS NULL OR tforge.resources_fit(k.resources, capacity))
+       ORDER BY k.laxity_key, k.priority DESC, k.submitted_at, k.task_id
+       LIMIT 1
+       FOR UPDATE SKIP LOCKED
+    )
+    UPDATE tforge.tasks k
+       SET status = 'running', worker_id = claim_tasks.worker_id, claimed_at = at,
+           lease_s = v_lease_s, lease_expires_at = at + lease, attempts = k.attempts + 1
+      FROM picked p
+     WHERE k.task_id = p.task_id
+    RETURNING k.*;
+  ELSE
+    RETURN QUERY EXECUTE $q$
+    WITH picked AS (
+      SELECT k.task_id FROM tforge.tasks k
+       WHERE k.status = 'pending' AND k.available_at <= $1
+         AND ($2 IS NULL OR k.resources IS NULL OR tforge.resources_fit(k.resources, $2))
+       ORDER BY k.laxity_key, k.priority DESC, k.submitted_at, k.task_id
+       LIMIT $3
+       FOR UPDATE SKIP LOCKED
+    )
+    UPDATE tforge.tasks k
+       SET status = 'running', worker_id = $4, claimed_at = $1,
+           lease_s = $5, lease_expires_at = $1 + $6, attempts = k.attempts + 1
+      FROM picked p
+     WHERE k.task_id = p.task_id
+    RETURNING k.* $q$
+    USING at, capacity, max_tasks, worker_id, v_lease_s, lease;
+  END IF;
 END
 $$;
 COMMENT ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval) IS
@@ -418,7 +470,7 @@ COMMENT ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval
 
 -- The running task held by worker, locked; 55000 otherwise.
 CREATE FUNCTION tforge._held_task(task_id bigint, worker_id text) RETURNS tforge.tasks
-  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   k tforge.tasks;
 BEGIN
@@ -456,35 +508,38 @@ CREATE FUNCTION tforge.complete_task(task_id bigint, worker_id text, usage jsonb
   RETURNS tforge.tasks
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  k        tforge.tasks := tforge._held_task(task_id, worker_id);
+  k        tforge.tasks;
   at       timestamptz := pg_catalog.clock_timestamp();
-  reported float8 := tforge._usage_number(usage, 'runtime_s');
-  runtime  float8;
+  reported float8;
 BEGIN
   IF usage IS NOT NULL AND pg_catalog.jsonb_typeof(usage) <> 'object' THEN
-    RAISE WARNING 'usage of task % ignored: not a JSON object', k.task_id;
+    RAISE WARNING 'usage of task % ignored: not a JSON object', task_id;
     usage := NULL;
-    reported := NULL;
   END IF;
-  -- A worker's own runtime wins over the wall clock (that is also how a trace is replayed).
-  runtime := coalesce(reported, extract(epoch FROM at - k.claimed_at)::float8);
+  reported := tforge._usage_number(usage, 'runtime_s');
 
+  -- A worker's own runtime wins over the wall clock (that is also how a
+  -- trace is replayed). A runtime that is not a positive finite number is
+  -- stored as NULL: the completion is never lost, only not learned from.
   UPDATE tforge.tasks t
      SET status = 'done', completed_at = at, usage = complete_task.usage, lease_expires_at = NULL,
-         runtime_s = CASE WHEN runtime > 0 AND runtime < 'Infinity' THEN runtime END,
-         deadline_met = (at <= k.deadline)
-   WHERE t.task_id = k.task_id
-  RETURNING * INTO k;
+         runtime_s = tforge._positive_or_null(coalesce(reported, extract(epoch FROM at - t.claimed_at)::float8)),
+         deadline_met = (at <= t.deadline)
+   WHERE t.task_id = complete_task.task_id AND t.status = 'running'
+     AND t.worker_id = complete_task.worker_id
+  RETURNING t.* INTO k;
+  IF NOT FOUND THEN
+    PERFORM tforge._held_task(task_id, worker_id);  -- raises 42704 or 55000
+  END IF;
 
   -- learning (30_learning.sql): profiles and prediction scoring, same transaction
   PERFORM tforge._learning_complete(k.task_id, k.task_type, k.task_key, k.runtime_s, usage, k.payload);
 
-  -- A bad runtime never loses the completion: the task is done, tau is left alone.
-  IF runtime > 0 AND runtime < 'Infinity' THEN
-    PERFORM tforge.update_tau(k.task_type, runtime);
+  IF k.runtime_s IS NOT NULL THEN
+    PERFORM tforge.update_tau(k.task_type, k.runtime_s);
   ELSE
     RAISE WARNING 'runtime of task % not learned: % is not a positive finite number of seconds',
-      k.task_id, coalesce(usage -> 'runtime_s', pg_catalog.to_jsonb(runtime));
+      k.task_id, coalesce(usage -> 'runtime_s', pg_catalog.to_jsonb(extract(epoch FROM at - k.claimed_at)));
   END IF;
   RETURN k;
 END
@@ -522,7 +577,7 @@ COMMENT ON FUNCTION tforge.fail_task(bigint, text, text, boolean) IS
   'records a failure of a task held by worker_id: retried after exponential backoff while attempts remain, else dead; returns the new status';
 
 CREATE FUNCTION tforge.purge_tasks(older_than interval DEFAULT '7 days') RETURNS bigint
-  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   n bigint;
 BEGIN

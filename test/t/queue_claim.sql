@@ -42,7 +42,7 @@ SELECT results_eq($$ SELECT task_id FROM tforge.claim_tasks('w2', 7) ORDER BY la
                   'a claim of 7 takes the 7 least-laxity tasks');
 
 -- Resource fit: a task is claimable when every field it states fits the capacity.
-TRUNCATE tforge.tasks;
+TRUNCATE tforge.tasks CASCADE;
 SELECT tforge.submit_task('gpu-inference', resources => (2, 4000000000, 1, 8000000000)) AS big \gset
 SELECT tforge.submit_task('gpu-inference', resources => (1, 1000000000, NULL, NULL)) AS small \gset
 SELECT tforge.submit_task('gpu-inference', resources => (NULL, NULL, 4, NULL)) AS gpus \gset
@@ -55,7 +55,7 @@ SELECT set_eq($$ SELECT task_id FROM tforge.claim_tasks('gpu4', 9, (NULL, NULL, 
               ARRAY[:big, :gpus]::bigint[], 'NULL capacity fields are unlimited');
 
 -- Lease expiry re-queues; the attempt is counted; max_attempts ends in dead.
-TRUNCATE tforge.tasks;
+TRUNCATE tforge.tasks CASCADE;
 SELECT tforge.submit_task('mixed', max_attempts => 2) AS t \gset
 SELECT is((SELECT attempts FROM tforge.claim_tasks('a', lease => '1 ms')), 1, 'first claim is attempt 1');
 SELECT pg_sleep(0.005);
@@ -70,7 +70,7 @@ SELECT is((SELECT status FROM tforge.tasks WHERE task_id = :t), 'dead'::tforge.t
           'after max_attempts claims the task is dead, not lost');
 
 -- Retries back off exponentially: base 10 s, attempts 1, 2, 3 -> 10, 20, 40 s.
-TRUNCATE tforge.tasks;
+TRUNCATE tforge.tasks CASCADE;
 SET LOCAL tforge.retry_backoff_base = 10;
 SELECT tforge.submit_task('mixed', max_attempts => 4) AS r \gset
 CREATE TEMP TABLE backoff (attempt int, delay float8);
