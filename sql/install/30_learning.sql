@@ -6,7 +6,8 @@
 -- transaction. tforge.estimate predicts from the key's profile, else the
 -- type's, else the type's tau. tforge.submit_task stores at submit what
 -- every strategy predicted, and the completion scores those predictions
--- (tforge.prediction_outcomes, view tforge.prediction_accuracy).
+-- (tforge.prediction_scores, views tforge.prediction_outcomes and
+-- tforge.prediction_accuracy).
 
 -- The rolling_stats type ------------------------------------------------------
 
@@ -230,12 +231,20 @@ COMMENT ON FUNCTION tforge.expire_profiles(interval) IS
 
 -- The fallback chain key -> type in one index probe: the key's profile when
 -- it has runtimes, else the type's (task_key NULL), else NULL.
+-- (PL/pgSQL rather than SQL: a SQL function that is not inlined is planned
+-- again at every call, PL/pgSQL keeps the plan.)
 CREATE FUNCTION tforge._profile_for(task_type text, task_key text) RETURNS tforge.profiles
-  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT q.* FROM tforge.profiles q
-   WHERE q.task_type = $1 AND (q.task_key IS NULL OR q.task_key = $2) AND q.runtime IS NOT NULL
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  p tforge.profiles;
+BEGIN
+  SELECT q.* INTO p FROM tforge.profiles q
+   WHERE q.task_type = _profile_for.task_type
+     AND (q.task_key IS NULL OR q.task_key = _profile_for.task_key) AND q.runtime IS NOT NULL
    ORDER BY q.task_key IS NULL
-   LIMIT 1
+   LIMIT 1;
+  RETURN p;
+END
 $$;
 COMMENT ON FUNCTION tforge._profile_for(text, text) IS
   'internal: the profile an estimate uses: the key''s, else the type''s, else NULL';
@@ -244,8 +253,9 @@ COMMENT ON FUNCTION tforge._profile_for(text, text) IS
 -- bounds every prediction; anything but a positive finite number is no bound.
 CREATE FUNCTION tforge._requested_bound(payload jsonb) RETURNS float8
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN b > 0 AND b < 'Infinity' THEN b END
-    FROM (SELECT tforge._usage_number($1, 'requested_s') AS b) x
+  SELECT CASE WHEN tforge._usage_number($1, 'requested_s') > 0
+               AND tforge._usage_number($1, 'requested_s') < 'Infinity'
+              THEN tforge._usage_number($1, 'requested_s') END
 $$;
 COMMENT ON FUNCTION tforge._requested_bound(jsonb) IS
   'internal: payload->requested_s as an upper bound on predictions, NULL unless a positive finite number';
@@ -333,23 +343,32 @@ CREATE TRIGGER task_predictions_delete AFTER DELETE ON tforge.tasks
 CREATE TRIGGER task_predictions_truncate AFTER TRUNCATE ON tforge.tasks
   FOR EACH STATEMENT EXECUTE FUNCTION tforge._task_predictions_forget();
 
-CREATE TABLE tforge.prediction_outcomes (
+-- An append-only log, one row per scored task (arrays in the order of
+-- estimation_strategies()), so that a completion writes one row and no
+-- index entry, not one row per strategy.
+CREATE TABLE tforge.prediction_scores (
   task_id      bigint NOT NULL,
   task_type    text NOT NULL,
   task_key     text,
-  strategy     text NOT NULL,
   source       text NOT NULL,
-  used         boolean NOT NULL,
-  predicted_s  float8 NOT NULL,
+  used         text,
+  predictions  float8[] NOT NULL,
+  confidences  float8[] NOT NULL,
   actual_s     float8 NOT NULL,
-  confidence   float8,
-  completed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-  PRIMARY KEY (task_id, strategy)
+  completed_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
-COMMENT ON TABLE tforge.prediction_outcomes IS
+COMMENT ON TABLE tforge.prediction_scores IS
+  'per completed task: what every strategy predicted at submit (order of tforge.estimation_strategies()), what submit used, and the runtime observed';
+SELECT pg_catalog.pg_extension_config_dump('tforge.prediction_scores', '');
+
+CREATE VIEW tforge.prediction_outcomes AS
+SELECT s.task_id, s.task_type, s.task_key, u.strategy, s.source, u.strategy = s.used AS used,
+       u.predicted_s, s.actual_s, u.confidence, s.completed_at
+  FROM tforge.prediction_scores s,
+       ROWS FROM (pg_catalog.unnest(tforge.estimation_strategies()), pg_catalog.unnest(s.predictions),
+                  pg_catalog.unnest(s.confidences)) AS u(strategy, predicted_s, confidence);
+COMMENT ON VIEW tforge.prediction_outcomes IS
   'one row per completed task and strategy: the runtime predicted at submit, the runtime observed, and whether submit used it';
-CREATE INDEX prediction_outcomes_type_idx ON tforge.prediction_outcomes (task_type, strategy);
-SELECT pg_catalog.pg_extension_config_dump('tforge.prediction_outcomes', '');
 
 CREATE VIEW tforge.prediction_accuracy AS
 SELECT o.task_type, o.strategy,
@@ -425,12 +444,16 @@ COMMENT ON FUNCTION tforge._learning_submit(text, text, tforge.resources, jsonb)
 CREATE FUNCTION tforge._learning_submitted(task_id bigint, source text, bound float8,
                                            predictions float8[], confidences float8[], used text)
   RETURNS void
-  LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-  INSERT INTO tforge.task_predictions AS p (task_id, source, bound, predictions, confidences, used)
-  SELECT $1, $2, $3, $4, $5, $6 WHERE $4 IS NOT NULL
-  ON CONFLICT (task_id) DO UPDATE
-    SET source = excluded.source, bound = excluded.bound, predictions = excluded.predictions,
-        confidences = excluded.confidences, used = excluded.used
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF predictions IS NOT NULL THEN
+    INSERT INTO tforge.task_predictions AS p (task_id, source, bound, predictions, confidences, used)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT ON CONSTRAINT task_predictions_pkey DO UPDATE
+      SET source = excluded.source, bound = excluded.bound, predictions = excluded.predictions,
+          confidences = excluded.confidences, used = excluded.used;
+  END IF;
+END
 $$;
 COMMENT ON FUNCTION tforge._learning_submitted(bigint, text, float8, float8[], float8[], text) IS
   'internal (submit_task): keeps the predictions made for a task until its completion scores them';
@@ -451,12 +474,10 @@ BEGIN
                                  bound);
   DELETE FROM tforge.task_predictions d WHERE d.task_id = _learning_complete.task_id RETURNING * INTO tp;
   IF FOUND AND runtime_s > 0 AND runtime_s < 'Infinity' THEN
-    INSERT INTO tforge.prediction_outcomes (task_id, task_type, task_key, strategy, source, used,
-                                            predicted_s, actual_s, confidence)
-    SELECT _learning_complete.task_id, _learning_complete.task_type, _learning_complete.task_key,
-           s.name, tp.source, s.name IS NOT DISTINCT FROM tp.used, s.predicted, runtime_s, s.confidence
-      FROM ROWS FROM (pg_catalog.unnest(tforge.estimation_strategies()), pg_catalog.unnest(tp.predictions),
-                      pg_catalog.unnest(tp.confidences)) AS s(name, predicted, confidence);
+    INSERT INTO tforge.prediction_scores (task_id, task_type, task_key, source, used, predictions,
+                                          confidences, actual_s)
+    VALUES (_learning_complete.task_id, _learning_complete.task_type, _learning_complete.task_key,
+            tp.source, tp.used, tp.predictions, tp.confidences, runtime_s);
   END IF;
 END
 $$;
