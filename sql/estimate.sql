@@ -87,6 +87,8 @@ SELECT runtime_s, source FROM tforge.estimate('cpu-heavy', NULL, 'last');
 -- memory is the 95th percentile of recent peaks {10000, 20000, 40000}:
 -- position 0.95 * 2 = 1.9 -> 20000 + 0.9 * 20000 = 38000; cpu = mean cpu_s / mean runtime = 2
 SELECT memory_bytes FROM tforge.estimate('cpu-heavy', 'alice', 'p95');
+-- named arguments: p95 of {10, 20, 40} = 20 + 0.9 * 20 = 38
+SELECT runtime_s, strategy, chosen FROM tforge.estimate('cpu-heavy', task_key => 'alice', strategy => 'p95');
 -- bound caps the estimate
 SELECT runtime_s FROM tforge.estimate('cpu-heavy', 'bob', 'last', bound => 30);
 -- nothing learned for gpu-training: its tau (60 s), no confidence

@@ -260,50 +260,59 @@ $$;
 COMMENT ON FUNCTION tforge._requested_bound(jsonb) IS
   'internal: payload->requested_s as an upper bound on predictions, NULL unless a positive finite number';
 
-CREATE FUNCTION tforge.estimate(task_type text, task_key text DEFAULT NULL, strategy_name text DEFAULT NULL,
-                                bound float8 DEFAULT NULL,
-                                OUT runtime_s float8, OUT cpu float8, OUT memory_bytes bigint,
-                                OUT gpu_memory_bytes bigint, OUT confidence float8, OUT strategy text,
-                                OUT source text, OUT chosen text)
+CREATE TYPE tforge.runtime_estimate AS (
+  runtime_s        float8,
+  cpu              float8,
+  memory_bytes     bigint,
+  gpu_memory_bytes bigint,
+  confidence       float8,
+  strategy         text,
+  source           text,
+  chosen           text
+);
+COMMENT ON TYPE tforge.runtime_estimate IS
+  'an estimate: runtime (s), cpu (cores), memory and GPU memory (bytes), confidence in [0,1], the strategy asked for, the profile used (key, type or default) and the candidate chosen';
+
+CREATE FUNCTION tforge.estimate(task_type text, task_key text DEFAULT NULL, strategy text DEFAULT NULL,
+                                bound float8 DEFAULT NULL)
+  RETURNS tforge.runtime_estimate
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  r tforge.runtime_estimate;
   p tforge.profiles;
   e record;
-  mem float8;
-  gmem float8;
 BEGIN
   IF estimate.task_type IS NULL THEN
     RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  strategy := coalesce(strategy_name, tforge._setting('tforge.learning_strategy'));
+  r.strategy := coalesce(estimate.strategy, tforge._setting('tforge.learning_strategy'));
   p := tforge._profile_for(estimate.task_type, estimate.task_key);
   IF p IS NULL THEN
     -- no profile: the type's tau, with no confidence (both calls validate their argument)
-    PERFORM tforge.estimate_from(NULL, strategy);
-    runtime_s := tforge.get_tau(estimate.task_type);
+    PERFORM tforge.estimate_from(NULL, r.strategy);
+    r.runtime_s := tforge.get_tau(estimate.task_type);
     IF bound > 0 THEN
-      runtime_s := least(runtime_s, bound);
+      r.runtime_s := least(r.runtime_s, bound);
     END IF;
-    confidence := 0;
-    source := 'default';
-    chosen := 'tau';
-    RETURN;
+    r.confidence := 0;
+    r.source := 'default';
+    r.chosen := 'tau';
+    RETURN r;
   END IF;
-  SELECT * INTO e FROM tforge.estimate_from(p.runtime, strategy, p.scores, bound);
-  runtime_s := e.value;
-  confidence := e.confidence;
-  chosen := e.chosen;
-  source := CASE WHEN p.task_key IS NULL THEN 'type' ELSE 'key' END;
+  SELECT * INTO e FROM tforge.estimate_from(p.runtime, r.strategy, p.scores, bound);
+  r.runtime_s := e.value;
+  r.confidence := e.confidence;
+  r.chosen := e.chosen;
+  r.source := CASE WHEN p.task_key IS NULL THEN 'type' ELSE 'key' END;
   -- Resources are the 95th percentile of recent peaks: a task given less
   -- memory than it needs fails, one given a little more only wastes some.
   -- cpu is in cores: cpu seconds per second of runtime, on average.
   IF p.cpu IS NOT NULL AND tforge.rolling_stats_mean(p.runtime) > 0 THEN
-    cpu := tforge.rolling_stats_mean(p.cpu) / tforge.rolling_stats_mean(p.runtime);
+    r.cpu := tforge.rolling_stats_mean(p.cpu) / tforge.rolling_stats_mean(p.runtime);
   END IF;
-  mem := tforge.rolling_stats_quantile(p.memory, 0.95);
-  gmem := tforge.rolling_stats_quantile(p.gpu_memory, 0.95);
-  memory_bytes := pg_catalog.ceil(mem)::bigint;
-  gpu_memory_bytes := pg_catalog.ceil(gmem)::bigint;
+  r.memory_bytes := pg_catalog.ceil(tforge.rolling_stats_quantile(p.memory, 0.95))::bigint;
+  r.gpu_memory_bytes := pg_catalog.ceil(tforge.rolling_stats_quantile(p.gpu_memory, 0.95))::bigint;
+  RETURN r;
 END
 $$;
 COMMENT ON FUNCTION tforge.estimate(text, text, text, float8) IS
