@@ -12,7 +12,7 @@ SET tforge.profile_sample_after = 0;
 DO $$ BEGIN PERFORM tforge.define_task_type('trace', 3600); END $$;
 
 CREATE TABLE events AS
-SELECT t.job_id, t.user_id, t.runtime_s, nullif(t.requested_s, 0) AS requested_s, e.kind, e.at
+SELECT t.job_id, t.user_id, t.runtime_s, CASE WHEN t.requested_s > 0 THEN t.requested_s END AS requested_s, e.kind, e.at
   FROM trace t
   LEFT JOIN trace_wait w USING (job_id)
   CROSS JOIN LATERAL (VALUES (1, t.submit_ts),
