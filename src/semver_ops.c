@@ -17,6 +17,7 @@
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "lib/hyperloglog.h"
+#include "port/pg_bitutils.h"
 #include "utils/sortsupport.h"
 
 #include "semver.h"
@@ -249,7 +250,7 @@ PutBits(AbbrevBits *b, uint64 v, int n)
 static inline void
 PutNumber(AbbrevBits *b, uint64 n)
 {
-	int			len = n ? 64 - __builtin_clzll(n) : 0;
+	int			len = n ? pg_leftmost_one_pos64(n) + 1 : 0;
 
 	if (len < 63)
 		PutBits(b, ((UINT64CONST(1) << len) - 1) << 1, len + 1);
