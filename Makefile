@@ -50,3 +50,6 @@ test:
 
 bench:
 	@test/lib/harness.sh bench
+
+# Every object depends on every header (PGXS does not track them).
+$(OBJS): $(wildcard src/*.h)

@@ -80,6 +80,29 @@ extern void SemverReportError(const char *str, int len, const SemverError *err,
 							  Node *escontext);
 extern void SemverGetParts(const struct varlena *v, SemverParts *parts);
 extern int	SemverEncodeNumber(uint64 n, uint8 *out);
-extern int	SemverDecodeNumber(const uint8 *p, const uint8 *end, uint64 *n);
+
+/* Inverse of SemverEncodeNumber; returns bytes consumed, 0 if truncated. */
+static inline int
+SemverDecodeNumber(const uint8 *p, const uint8 *end, uint64 *n)
+{
+	int			k;
+	int			i;
+	uint64		v = 0;
+
+	if (p >= end)
+		return 0;
+	if (p[0] < 248)
+	{
+		*n = p[0];
+		return 1;
+	}
+	k = p[0] - 0xF7;
+	if (end - p < 1 + k)
+		return 0;
+	for (i = 0; i < k; i++)
+		v = (v << 8) | p[1 + i];
+	*n = v;
+	return 1 + k;
+}
 
 #endif							/* TFORGE_SEMVER_H */

@@ -17,6 +17,7 @@
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "lib/hyperloglog.h"
+#include "port/pg_bitutils.h"
 #include "utils/sortsupport.h"
 
 #include "semver.h"
@@ -37,17 +38,73 @@ KeyCompare(const struct varlena *a, const struct varlena *b)
 	return (pa.keylen > pb.keylen) - (pa.keylen < pb.keylen);
 }
 
-/* Compare two semver arguments, freeing detoasted copies (index scans). */
+/*
+ * The key of a value as stored: values nearly always arrive in-line (short
+ * or 4-byte header; a version long enough to be compressed is rare), so the
+ * common case reads the key in place and decodes a one-byte key length
+ * inline; anything else is detoasted. Returns the copy to free, or NULL.
+ */
+static inline struct varlena *
+DatumKey(Datum d, const uint8 **key, int *keylen)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(d);
+	SemverParts parts;
+
+	if (!VARATT_IS_EXTENDED(v) || VARATT_IS_SHORT(v))
+	{
+		const uint8 *p = (const uint8 *) VARDATA_ANY(v);
+
+		if (p[0] < 0x80)
+		{
+			*key = p + 1;
+			*keylen = p[0];
+			return NULL;
+		}
+		SemverGetParts(v, &parts);
+		*key = parts.key;
+		*keylen = parts.keylen;
+		return NULL;
+	}
+	v = pg_detoast_datum_packed(v);
+	SemverGetParts(v, &parts);
+	*key = parts.key;
+	*keylen = parts.keylen;
+	return v;
+}
+
+/* Precedence of two semver Datums: <0, 0 or >0. */
+static inline int
+DatumCompare(Datum x, Datum y)
+{
+	const uint8 *ka;
+	const uint8 *kb;
+	int			la;
+	int			lb;
+	struct varlena *fa = DatumKey(x, &ka, &la);
+	struct varlena *fb = DatumKey(y, &kb, &lb);
+	int			cmp = memcmp(ka, kb, Min(la, lb));
+
+	if (cmp == 0)
+		cmp = (la > lb) - (la < lb);
+	if (fa)
+		pfree(fa);
+	if (fb)
+		pfree(fb);
+	return cmp;
+}
+
+/* Full comparison for sorts and index builds. */
 static int
+SemverFastCmp(Datum x, Datum y, SortSupport ssup)
+{
+	return DatumCompare(x, y);
+}
+
+/* Compare the two semver arguments of an operator or semver_cmp. */
+static inline int
 ArgCompare(FunctionCallInfo fcinfo)
 {
-	struct varlena *a = PG_GETARG_VARLENA_PP(0);
-	struct varlena *b = PG_GETARG_VARLENA_PP(1);
-	int			cmp = KeyCompare(a, b);
-
-	PG_FREE_IF_COPY(a, 0);
-	PG_FREE_IF_COPY(b, 1);
-	return cmp;
+	return DatumCompare(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1));
 }
 
 PG_FUNCTION_INFO_V1(semver_cmp);
@@ -127,13 +184,13 @@ PG_FUNCTION_INFO_V1(semver_hash);
 Datum
 semver_hash(PG_FUNCTION_ARGS)
 {
-	struct varlena *v = PG_GETARG_VARLENA_PP(0);
-	SemverParts parts;
-	Datum		h;
+	const uint8 *key;
+	int			keylen;
+	struct varlena *copy = DatumKey(PG_GETARG_DATUM(0), &key, &keylen);
+	Datum		h = hash_any(key, keylen);
 
-	SemverGetParts(v, &parts);
-	h = hash_any(parts.key, parts.keylen);
-	PG_FREE_IF_COPY(v, 0);
+	if (copy)
+		pfree(copy);
 	return h;
 }
 
@@ -141,14 +198,13 @@ PG_FUNCTION_INFO_V1(semver_hash_extended);
 Datum
 semver_hash_extended(PG_FUNCTION_ARGS)
 {
-	struct varlena *v = PG_GETARG_VARLENA_PP(0);
-	uint64		seed = (uint64) PG_GETARG_INT64(1);
-	SemverParts parts;
-	Datum		h;
+	const uint8 *key;
+	int			keylen;
+	struct varlena *copy = DatumKey(PG_GETARG_DATUM(0), &key, &keylen);
+	Datum		h = hash_any_extended(key, keylen, (uint64) PG_GETARG_INT64(1));
 
-	SemverGetParts(v, &parts);
-	h = hash_any_extended(parts.key, parts.keylen, seed);
-	PG_FREE_IF_COPY(v, 0);
+	if (copy)
+		pfree(copy);
 	return h;
 }
 
@@ -159,61 +215,6 @@ typedef struct SemverSortState
 	bool		estimating;		/* still watching cardinality */
 	hyperLogLogState abbr_card; /* distinct abbreviations seen */
 } SemverSortState;
-
-/*
- * The key of a value as stored: sorts hand us in-line values (short or
- * 4-byte header, never compressed at these sizes), so the common case reads
- * the key in place, and the one-byte key length is decoded inline; anything
- * else goes through detoasting. Returns the detoasted copy to free, or NULL.
- */
-static inline struct varlena *
-DatumKey(Datum d, const uint8 **key, int *keylen)
-{
-	struct varlena *v = (struct varlena *) DatumGetPointer(d);
-	SemverParts parts;
-
-	if (!VARATT_IS_EXTENDED(v) || VARATT_IS_SHORT(v))
-	{
-		const uint8 *p = (const uint8 *) VARDATA_ANY(v);
-
-		if (p[0] < 0x80)
-		{
-			*key = p + 1;
-			*keylen = p[0];
-			return NULL;
-		}
-		SemverGetParts(v, &parts);
-		*key = parts.key;
-		*keylen = parts.keylen;
-		return NULL;
-	}
-	v = pg_detoast_datum_packed(v);
-	SemverGetParts(v, &parts);
-	*key = parts.key;
-	*keylen = parts.keylen;
-	return v;
-}
-
-/* Full comparison of two Datums, for sorts and index builds. */
-static int
-SemverFastCmp(Datum x, Datum y, SortSupport ssup)
-{
-	const uint8 *ka;
-	const uint8 *kb;
-	int			la;
-	int			lb;
-	struct varlena *fa = DatumKey(x, &ka, &la);
-	struct varlena *fb = DatumKey(y, &kb, &lb);
-	int			cmp = memcmp(ka, kb, Min(la, lb));
-
-	if (cmp == 0)
-		cmp = (la > lb) - (la < lb);
-	if (fa)
-		pfree(fa);
-	if (fb)
-		pfree(fb);
-	return cmp;
-}
 
 /* bit writer for abbreviated keys: MSB first, silently truncated at 64 */
 typedef struct AbbrevBits
@@ -249,7 +250,7 @@ PutBits(AbbrevBits *b, uint64 v, int n)
 static inline void
 PutNumber(AbbrevBits *b, uint64 n)
 {
-	int			len = n ? 64 - __builtin_clzll(n) : 0;
+	int			len = n ? pg_leftmost_one_pos64(n) + 1 : 0;
 
 	if (len < 63)
 		PutBits(b, ((UINT64CONST(1) << len) - 1) << 1, len + 1);

@@ -39,7 +39,7 @@ printf 'ratio cycle throughput: %.2f (tforge %.0f vs baseline %.0f cycles/s; tar
 # least-laxity order is not the insertion order.
 fill() { # n pending cpu-light tasks with random laxity
 	psql -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL
-TRUNCATE tforge.tasks;
+TRUNCATE tforge.tasks CASCADE;
 INSERT INTO tforge.tasks (task_type, deadline, predicted_runtime_s, laxity_key, max_attempts, submitted_at, available_at)
 SELECT 'cpu-light', d + interval '5 s', 5, d, 3, now(), now()
   FROM (SELECT now() + random() * interval '1 day' AS d FROM generate_series(1, $1)) g;

@@ -5,7 +5,7 @@
 # Measures, for each type: COPY in (parsing), table size, ORDER BY, CREATE
 # INDEX, = lookups (a sequential scan comparing every row, and 100,000
 # index probes), and a hashed GROUP BY of 5,000 distinct pre-releases.
-# Each timing is the best of three runs, the two types alternating, with
+# Each timing is the best of five runs, the two types alternating, with
 # parallel query off (the extension's functions are not parallel safe) and
 # enough work_mem for every sort to stay in memory. Prints one line per
 # figure: "ratio <what>: X.XX (tforge A vs baseline B)"; for times the ratio
@@ -67,12 +67,12 @@ $2
 SQL
 }
 
-# Best of three runs of a statement for each type, alternating; sets OURS
+# Best of five runs of a statement for each type, alternating; sets OURS
 # and THEIRS. \$T in the statements is the type's suffix (ours/theirs).
 best() {
 	local prep=$1 stmt=$2 o t i
 	OURS="" THEIRS=""
-	for i in 1 2 3; do
+	for i in 1 2 3 4 5; do
 		o=$(ms "${prep//\$T/ours}" "${stmt//\$T/ours}")
 		t=$(ms "${prep//\$T/theirs}" "${stmt//\$T/theirs}")
 		OURS=$(awk -v a="$o" -v b="$OURS" 'BEGIN { print (b == "" || a < b) ? a : b }')

@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(14);
+SELECT plan(17);
 
 \ir semver_spec.psql
 
@@ -70,7 +70,33 @@ SELECT is((SELECT count(*) FROM (SELECT s FROM short_strings WHERE NOT ours ORDE
 SELECT is((SELECT count(*) FROM short_strings WHERE ours AND pg_temp.cast_state(s) <> 'ok'), 0::bigint,
           'the cast accepts every valid string');
 
--- 5. Numbers at the limit: 2^63-1 is accepted everywhere, 2^63 is 22003.
+-- 5. Random strings over printable ASCII, a few UTF-8 letters and the
+--    grammar's characters (weighted so that some are valid): 200,000 of them.
+SELECT setseed(0.25);
+CREATE TEMP TABLE fuzz AS
+  SELECT (SELECT string_agg(CASE WHEN random() < 0.15 THEN chr(32 + floor(random() * 95)::int)
+                                 WHEN random() < 0.03 THEN (ARRAY['é', 'Ω', '字', chr(127)])[1 + floor(random() * 4)::int]
+                                 ELSE substr('0123456789..--++ab', 1 + floor(random() * 18)::int, 1) END, '')
+            FROM generate_series(1, 1 + floor(random() * 14)::int + g % 2)) AS s
+    FROM generate_series(1, 200000) g;
+SELECT is((SELECT count(*) FROM fuzz WHERE tforge.is_semver(s) IS DISTINCT FROM pg_temp.spec_valid(s)), 0::bigint,
+          'is_semver agrees with the grammar on 200,000 random strings');
+SELECT ok((SELECT count(*) FROM fuzz WHERE tforge.is_semver(s)) >= 50,
+          'some of the random strings (108 with this seed) are valid versions');
+
+-- 6. Binary COPY round trip of every valid short string.
+CREATE TEMP TABLE bin_in AS SELECT s, s::tforge.semver AS v FROM short_strings WHERE ours;
+CREATE TEMP TABLE bin_out (s text, v tforge.semver);
+DO $$
+DECLARE f text := current_setting('data_directory') || '/tforge_semver_grammar.bin';
+BEGIN
+  EXECUTE format('COPY bin_in TO %L WITH (FORMAT binary)', f);
+  EXECUTE format('COPY bin_out FROM %L WITH (FORMAT binary)', f);
+END $$;
+SELECT is((SELECT count(*) FROM bin_out WHERE v::text = s), 800::bigint,
+          'all 800 valid strings survive COPY BINARY out and in');
+
+-- 7. Numbers at the limit: 2^63-1 is accepted everywhere, 2^63 is 22003.
 SELECT is(pg_temp.cast_state('9223372036854775807.9223372036854775807.9223372036854775807-9223372036854775807'), 'ok',
           '2^63-1 is accepted in every numeric position');
 SELECT is((SELECT array_agg(pg_temp.cast_state(s) ORDER BY s) FROM unnest(ARRAY[
