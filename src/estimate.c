@@ -65,6 +65,17 @@ static const char *const strategy_names[EST_NSTRATEGIES] = {
 	"average", "p95", "linear", "ewma", "last2", "median", "last", "ensemble", "adaptive"
 };
 
+bool
+EstimateStrategyKnown(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < EST_NSTRATEGIES; i++)
+		if (strcmp(name, strategy_names[i]) == 0)
+			return true;
+	return false;
+}
+
 EstimateStrategy
 EstimateStrategyFromName(const char *name)
 {

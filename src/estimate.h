@@ -25,6 +25,9 @@ typedef enum EstimateStrategy
 
 #define EST_NSTRATEGIES (EST_NCANDIDATES + 1)
 
+/* Whether name is one of the strategies (the GUC's check hook). */
+extern bool EstimateStrategyKnown(const char *name);
+
 /* Parse a strategy name; errors (22023) on an unknown one. */
 extern EstimateStrategy EstimateStrategyFromName(const char *name);
 

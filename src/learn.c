@@ -33,14 +33,8 @@ static int	tforge_profile_sample_every = 10;
 static bool
 CheckStrategy(char **newval, void **extra, GucSource source)
 {
-	static const char *const names[] = {
-		"average", "p95", "linear", "ewma", "last2", "median", "last", "ensemble", "adaptive"
-	};
-	int			i;
-
-	for (i = 0; i < lengthof(names); i++)
-		if (strcmp(*newval, names[i]) == 0)
-			return true;
+	if (EstimateStrategyKnown(*newval))
+		return true;
 	GUC_check_errdetail("Valid strategies are average, p95, linear, ewma, last2, median, last, ensemble and adaptive.");
 	return false;
 }

@@ -150,7 +150,7 @@ COMMENT ON FUNCTION tforge._profile_sampled(bigint, bigint, integer, integer) IS
 
 -- A usage field fit for a profile: a finite number >= 0, else NULL with a WARNING.
 CREATE FUNCTION tforge._usage_sample(task_id bigint, usage jsonb, key text) RETURNS float8
-  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql STABLE AS $$
 DECLARE
   v float8 := tforge._usage_number(usage, key);
 BEGIN
@@ -168,7 +168,7 @@ COMMENT ON FUNCTION tforge._usage_sample(bigint, jsonb, text) IS
 CREATE FUNCTION tforge._profile_record(task_type text, task_key text, runtime_s float8,
                                        cpu_s float8, memory_bytes float8, gpu_memory_bytes float8,
                                        bound float8) RETURNS void
-  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   after integer := tforge._setting('tforge.profile_sample_after')::integer;
   every integer := tforge._setting('tforge.profile_sample_every')::integer;
@@ -234,7 +234,7 @@ COMMENT ON FUNCTION tforge.expire_profiles(interval) IS
 -- (PL/pgSQL rather than SQL: a SQL function that is not inlined is planned
 -- again at every call, PL/pgSQL keeps the plan.)
 CREATE FUNCTION tforge._profile_for(task_type text, task_key text) RETURNS tforge.profiles
-  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql STABLE AS $$
 DECLARE
   p tforge.profiles;
 BEGIN
@@ -260,6 +260,22 @@ $$;
 COMMENT ON FUNCTION tforge._requested_bound(jsonb) IS
   'internal: payload->requested_s as an upper bound on predictions, NULL unless a positive finite number';
 
+-- Resources are the 95th percentile of recent peaks: a task given less
+-- memory than it needs fails, one given a little more only wastes some.
+-- cpu is in cores: cpu seconds per second of runtime, on average.
+CREATE FUNCTION tforge._profile_resources(runtime tforge.rolling_stats, cpu tforge.rolling_stats,
+                                          memory tforge.rolling_stats, gpu_memory tforge.rolling_stats)
+  RETURNS tforge.resources
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT ROW(CASE WHEN tforge.rolling_stats_mean($1) > 0
+                  THEN tforge.rolling_stats_mean($2) / tforge.rolling_stats_mean($1) END,
+             pg_catalog.ceil(tforge.rolling_stats_quantile($3, 0.95))::bigint,
+             NULL,
+             pg_catalog.ceil(tforge.rolling_stats_quantile($4, 0.95))::bigint)::tforge.resources
+$$;
+COMMENT ON FUNCTION tforge._profile_resources(tforge.rolling_stats, tforge.rolling_stats, tforge.rolling_stats, tforge.rolling_stats) IS
+  'internal: resources a profile predicts: cpu cores (mean cpu s / mean runtime s), 95th percentile of recent memory and GPU memory peaks (bytes)';
+
 CREATE TYPE tforge.runtime_estimate AS (
   runtime_s        float8,
   cpu              float8,
@@ -281,6 +297,7 @@ DECLARE
   r tforge.runtime_estimate;
   p tforge.profiles;
   e record;
+  res tforge.resources;
 BEGIN
   IF estimate.task_type IS NULL THEN
     RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = 'invalid_parameter_value';
@@ -304,14 +321,10 @@ BEGIN
   r.confidence := e.confidence;
   r.chosen := e.chosen;
   r.source := CASE WHEN p.task_key IS NULL THEN 'type' ELSE 'key' END;
-  -- Resources are the 95th percentile of recent peaks: a task given less
-  -- memory than it needs fails, one given a little more only wastes some.
-  -- cpu is in cores: cpu seconds per second of runtime, on average.
-  IF p.cpu IS NOT NULL AND tforge.rolling_stats_mean(p.runtime) > 0 THEN
-    r.cpu := tforge.rolling_stats_mean(p.cpu) / tforge.rolling_stats_mean(p.runtime);
-  END IF;
-  r.memory_bytes := pg_catalog.ceil(tforge.rolling_stats_quantile(p.memory, 0.95))::bigint;
-  r.gpu_memory_bytes := pg_catalog.ceil(tforge.rolling_stats_quantile(p.gpu_memory, 0.95))::bigint;
+  res := tforge._profile_resources(p.runtime, p.cpu, p.memory, p.gpu_memory);
+  r.cpu := res.cpu;
+  r.memory_bytes := res.memory_bytes;
+  r.gpu_memory_bytes := res.gpu_memory_bytes;
   RETURN r;
 END
 $$;
@@ -395,6 +408,11 @@ SELECT o.task_type, o.strategy,
 COMMENT ON VIEW tforge.prediction_accuracy IS
   'per task type and strategy: predictions scored, MAE (s), median absolute percentage error (fraction), accuracy = mean of min(p,a)/max(p,a), share underpredicted, mean confidence';
 
+-- The internal functions below run inside submit_task and complete_task,
+-- whose search_path is already pinned; they name every object with its
+-- schema and set no search_path of their own, which would cost a GUC
+-- save and restore per call on the queue's hot path.
+
 -- Called by submit_task before it inserts: every strategy's prediction and
 -- whether learning replaces tau for this task.
 CREATE FUNCTION tforge._learning_submit(task_type text, task_key text, resources tforge.resources,
@@ -403,11 +421,10 @@ CREATE FUNCTION tforge._learning_submit(task_type text, task_key text, resources
                                         OUT estimated_resources tforge.resources, OUT strategy text,
                                         OUT confidence float8, OUT source text, OUT bound float8,
                                         OUT predictions float8[], OUT confidences float8[])
-  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql STABLE AS $$
 DECLARE
   p tforge.profiles;
   a record;
-  e record;
   i integer;
 BEGIN
   applies := false;
@@ -441,8 +458,7 @@ BEGIN
      AND confidence >= tforge._setting('tforge.learning_confidence_threshold')::float8
      AND runtime_s > 0 THEN
     applies := true;
-    SELECT * INTO e FROM tforge.estimate(_learning_submit.task_type, _learning_submit.task_key, strategy, bound);
-    estimated_resources := ROW(e.cpu, e.memory_bytes, NULL, e.gpu_memory_bytes)::tforge.resources;
+    estimated_resources := tforge._profile_resources(p.runtime, p.cpu, p.memory, p.gpu_memory);
   END IF;
 END
 $$;
@@ -453,7 +469,7 @@ COMMENT ON FUNCTION tforge._learning_submit(text, text, tforge.resources, jsonb)
 CREATE FUNCTION tforge._learning_submitted(task_id bigint, source text, bound float8,
                                            predictions float8[], confidences float8[], used text)
   RETURNS void
-  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
   IF predictions IS NOT NULL THEN
     INSERT INTO tforge.task_predictions AS p (task_id, source, bound, predictions, confidences, used)
@@ -471,16 +487,20 @@ COMMENT ON FUNCTION tforge._learning_submitted(bigint, text, float8, float8[], f
 CREATE FUNCTION tforge._learning_complete(task_id bigint, task_type text, task_key text,
                                           runtime_s float8, usage jsonb, payload jsonb)
   RETURNS void
-  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   bound float8 := tforge._requested_bound(payload);
   tp tforge.task_predictions;
+  cpu float8;
+  mem float8;
+  gmem float8;
 BEGIN
-  PERFORM tforge._profile_record(task_type, task_key, runtime_s,
-                                 tforge._usage_sample(task_id, usage, 'cpu_s'),
-                                 tforge._usage_sample(task_id, usage, 'memory_bytes'),
-                                 tforge._usage_sample(task_id, usage, 'gpu_memory_bytes'),
-                                 bound);
+  IF usage OPERATOR(pg_catalog.?|) '{cpu_s,memory_bytes,gpu_memory_bytes}'::text[] THEN
+    cpu := tforge._usage_sample(task_id, usage, 'cpu_s');
+    mem := tforge._usage_sample(task_id, usage, 'memory_bytes');
+    gmem := tforge._usage_sample(task_id, usage, 'gpu_memory_bytes');
+  END IF;
+  PERFORM tforge._profile_record(task_type, task_key, runtime_s, cpu, mem, gmem, bound);
   DELETE FROM tforge.task_predictions d WHERE d.task_id = _learning_complete.task_id RETURNING * INTO tp;
   IF FOUND AND runtime_s > 0 AND runtime_s < 'Infinity' THEN
     INSERT INTO tforge.prediction_scores (task_id, task_type, task_key, source, used, predictions,
