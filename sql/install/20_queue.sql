@@ -339,11 +339,13 @@ BEGIN
   --   laxity_key = deadline - predicted runtime
   INSERT INTO tforge.tasks AS k (task_type, task_key, payload, resources, priority, submitted_at,
                                  deadline, predicted_runtime_s, laxity_key, prediction_strategy,
-                                 prediction_confidence, prediction_source, available_at, max_attempts)
+                                 prediction_confidence, prediction_source, available_at, max_attempts,
+                                 predictions, prediction_confidences, predictions_source)
   SELECT tt.name, task_key, coalesce(payload, '{}'), resources, coalesce(priority, 0), arrival,
          arrival + pg_catalog.make_interval(secs => sla * p.tau),
          p.predicted, arrival + pg_catalog.make_interval(secs => sla * p.tau - p.predicted),
-         strategy, confidence, source, arrival, attempts
+         strategy, confidence, source, arrival, attempts,
+         learned.predictions, learned.confidences, learned.source  -- learning: for the completion to score
     FROM tforge.task_types tt
     LEFT JOIN tforge.task_tau s ON s.task_type = tt.name
     CROSS JOIN LATERAL (SELECT coalesce(s.tau_s, tt.default_tau_s) AS tau) p0
@@ -354,9 +356,6 @@ BEGIN
   IF NOT FOUND THEN
     PERFORM tforge._task_type(task_type);  -- raises 42704
   END IF;
-  -- learning (30_learning.sql): keep every strategy's prediction for the completion to score
-  PERFORM tforge._learning_submitted(id, learned.source, learned.bound, learned.predictions,
-                                     learned.confidences, strategy);
   RETURN id;
 END
 $$;
@@ -533,7 +532,7 @@ BEGIN
   END IF;
 
   -- learning (30_learning.sql): profiles and prediction scoring, same transaction
-  PERFORM tforge._learning_complete(k.task_id, k.task_type, k.task_key, k.runtime_s, usage, k.payload);
+  PERFORM tforge._learning_complete(k, usage);
 
   IF k.runtime_s IS NOT NULL THEN
     PERFORM tforge.update_tau(k.task_type, k.runtime_s);

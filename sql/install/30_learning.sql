@@ -331,39 +331,18 @@ $$;
 COMMENT ON FUNCTION tforge.estimate(text, text, text, float8) IS
   'predicted runtime (s, capped by bound), cpu (cores), memory and GPU memory (bytes) of a task, with confidence in [0,1]; from the key''s profile, else the type''s (source key/type), else tau (source default)';
 
--- Predictions made at submit, waiting for the completion that scores them.
-CREATE TABLE tforge.task_predictions (
-  task_id     bigint PRIMARY KEY,
-  source      text NOT NULL,
-  bound       float8,
-  predictions float8[] NOT NULL,
-  confidences float8[] NOT NULL,
-  used        text
-);
-COMMENT ON TABLE tforge.task_predictions IS
-  'what every estimation strategy predicted for a task at submit (order of tforge.estimation_strategies()), scored and removed at completion';
-SELECT pg_catalog.pg_extension_config_dump('tforge.task_predictions', '');
-
--- Predictions follow their tasks out (purge_tasks, DELETE, TRUNCATE). A
--- trigger rather than a foreign key, so that TRUNCATE tforge.tasks keeps
--- working on its own.
-CREATE FUNCTION tforge._task_predictions_forget() RETURNS trigger
-  LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-  IF TG_OP = 'TRUNCATE' THEN
-    TRUNCATE tforge.task_predictions;
-  ELSE
-    DELETE FROM tforge.task_predictions p USING gone g WHERE p.task_id = g.task_id;
-  END IF;
-  RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION tforge._task_predictions_forget() IS
-  'internal trigger: removes the pending predictions of deleted or truncated tasks';
-CREATE TRIGGER task_predictions_delete AFTER DELETE ON tforge.tasks
-  REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION tforge._task_predictions_forget();
-CREATE TRIGGER task_predictions_truncate AFTER TRUNCATE ON tforge.tasks
-  FOR EACH STATEMENT EXECUTE FUNCTION tforge._task_predictions_forget();
+-- What every strategy predicted at submit lives in the task's own row:
+-- complete_task rewrites that row anyway, so scoring costs no extra write.
+ALTER TABLE tforge.tasks
+  ADD COLUMN predictions float8[],
+  ADD COLUMN prediction_confidences float8[],
+  ADD COLUMN predictions_source text;
+COMMENT ON COLUMN tforge.tasks.predictions IS
+  'every estimation strategy''s runtime prediction at submit (s), in the order of tforge.estimation_strategies(); NULL when learning was off';
+COMMENT ON COLUMN tforge.tasks.prediction_confidences IS
+  'the confidence of each of those predictions';
+COMMENT ON COLUMN tforge.tasks.predictions_source IS
+  'which profile the predictions came from: key, type, or default (tau, nothing learned yet)';
 
 -- An append-only log, one row per scored task (arrays in the order of
 -- estimation_strategies()), so that a completion writes one row and no
@@ -465,53 +444,32 @@ $$;
 COMMENT ON FUNCTION tforge._learning_submit(text, text, tforge.resources, jsonb) IS
   'internal (submit_task): every strategy''s prediction for a new task, and whether the configured one replaces tau (learning enabled, no resources declared, enough runs, enough confidence)';
 
--- Called by submit_task after it inserted the task.
-CREATE FUNCTION tforge._learning_submitted(task_id bigint, source text, bound float8,
-                                           predictions float8[], confidences float8[], used text)
-  RETURNS void
-  LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-  IF predictions IS NOT NULL THEN
-    INSERT INTO tforge.task_predictions AS p (task_id, source, bound, predictions, confidences, used)
-    VALUES ($1, $2, $3, $4, $5, $6)
-    ON CONFLICT ON CONSTRAINT task_predictions_pkey DO UPDATE
-      SET source = excluded.source, bound = excluded.bound, predictions = excluded.predictions,
-          confidences = excluded.confidences, used = excluded.used;
-  END IF;
-END
-$$;
-COMMENT ON FUNCTION tforge._learning_submitted(bigint, text, float8, float8[], float8[], text) IS
-  'internal (submit_task): keeps the predictions made for a task until its completion scores them';
-
 -- Called by complete_task in the completing transaction.
-CREATE FUNCTION tforge._learning_complete(task_id bigint, task_type text, task_key text,
-                                          runtime_s float8, usage jsonb, payload jsonb)
+CREATE FUNCTION tforge._learning_complete(k tforge.tasks, usage jsonb)
   RETURNS void
   LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-  bound float8 := tforge._requested_bound(payload);
-  tp tforge.task_predictions;
   cpu float8;
   mem float8;
   gmem float8;
 BEGIN
   IF usage OPERATOR(pg_catalog.?|) '{cpu_s,memory_bytes,gpu_memory_bytes}'::text[] THEN
-    cpu := tforge._usage_sample(task_id, usage, 'cpu_s');
-    mem := tforge._usage_sample(task_id, usage, 'memory_bytes');
-    gmem := tforge._usage_sample(task_id, usage, 'gpu_memory_bytes');
+    cpu := tforge._usage_sample(k.task_id, usage, 'cpu_s');
+    mem := tforge._usage_sample(k.task_id, usage, 'memory_bytes');
+    gmem := tforge._usage_sample(k.task_id, usage, 'gpu_memory_bytes');
   END IF;
-  PERFORM tforge._profile_record(task_type, task_key, runtime_s, cpu, mem, gmem, bound);
-  DELETE FROM tforge.task_predictions d WHERE d.task_id = _learning_complete.task_id RETURNING * INTO tp;
-  IF FOUND AND runtime_s > 0 AND runtime_s < 'Infinity' THEN
+  PERFORM tforge._profile_record(k.task_type, k.task_key, k.runtime_s, cpu, mem, gmem,
+                                 tforge._requested_bound(k.payload));
+  IF k.predictions IS NOT NULL AND k.runtime_s > 0 AND k.runtime_s < 'Infinity' THEN
     INSERT INTO tforge.prediction_scores (task_id, task_type, task_key, source, used, predictions,
                                           confidences, actual_s)
-    VALUES (_learning_complete.task_id, _learning_complete.task_type, _learning_complete.task_key,
-            tp.source, tp.used, tp.predictions, tp.confidences, runtime_s);
+    VALUES (k.task_id, k.task_type, k.task_key, k.predictions_source, k.prediction_strategy,
+            k.predictions, k.prediction_confidences, k.runtime_s);
   END IF;
 END
 $$;
-COMMENT ON FUNCTION tforge._learning_complete(bigint, text, text, float8, jsonb, jsonb) IS
-  'internal (complete_task): records the completion in the type''s and key''s profiles and scores the predictions made at submit';
+COMMENT ON FUNCTION tforge._learning_complete(tforge.tasks, jsonb) IS
+  'internal (complete_task): records the completed task k in its type''s and key''s profiles and scores the predictions made at submit';
 
 -- Export and import -------------------------------------------------------------
 

@@ -42,7 +42,7 @@ SELECT ok((SELECT abs(tforge.rolling_stats_mean(p.runtime) / (SELECT avg(runtime
           'mean and variance equal the brute-force ones over the completed tasks');
 SELECT is((SELECT tforge.rolling_stats_max(runtime) FROM tforge.profiles WHERE task_type = 'memory-heavy' AND task_key IS NULL),
           (SELECT max(runtime_s) FROM tforge.tasks WHERE task_type = 'memory-heavy'), 'max is the largest runtime');
-SELECT is((SELECT count(*) FROM tforge.task_predictions), 0::bigint, 'every prediction was scored and removed');
+SELECT is((SELECT count(*) FROM tforge.prediction_scores), 200::bigint, 'every prediction was scored');
 
 SELECT dblink_disconnect('c1'), dblink_disconnect('c2');
 SELECT * FROM finish();

@@ -85,7 +85,8 @@ SELECT tforge.complete_task(:id8, 'w', '{"runtime_s": 5}');
 SELECT is((SELECT count(*) FROM tforge.prediction_outcomes WHERE task_id = :id), 9::bigint, 'every strategy scored');
 SELECT is((SELECT array_agg(strategy) FROM tforge.prediction_outcomes WHERE task_id = :id AND used), '{adaptive}',
           'the prediction submit used is marked');
-SELECT is((SELECT count(*) FROM tforge.task_predictions WHERE task_id IN (:id, :id8)), 0::bigint, 'scored predictions are removed');
+SELECT is((SELECT predictions FROM tforge.tasks WHERE task_id = :id), '{10,10,10,10,10,10,10,10,10}'::float8[],
+          'the task keeps what every strategy predicted');
 SELECT results_eq($$ SELECT predictions, mae_s, median_ape, accuracy, under_rate FROM tforge.prediction_accuracy
                       WHERE task_type = 'cpu-light' AND strategy = 'last' $$,
                   $$ VALUES (2::bigint, 7.5::float8, 0.75::float8, 0.5::float8, 0.5::float8) $$,
