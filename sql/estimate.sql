@@ -91,6 +91,9 @@ SELECT memory_bytes FROM tforge.estimate('cpu-heavy', 'alice', 'p95');
 SELECT runtime_s, strategy, chosen FROM tforge.estimate('cpu-heavy', task_key => 'alice', strategy => 'p95');
 -- bound caps the estimate
 SELECT runtime_s FROM tforge.estimate('cpu-heavy', 'bob', 'last', bound => 30);
+-- a key whose runtimes were all unusable has usage but no runtime profile: the type's is used
+SELECT count(tforge._profile_record('cpu-heavy', 'dave', NULL, 5, NULL, NULL, NULL)) AS recorded;
+SELECT runtime_s, source FROM tforge.estimate('cpu-heavy', 'dave', 'average');
 -- nothing learned for gpu-training: its tau (60 s), no confidence
 SELECT * FROM tforge.estimate('gpu-training', 'alice');
 SELECT runtime_s FROM tforge.estimate('gpu-training', bound => 25);
