@@ -35,6 +35,9 @@ SELECT tforge.record_signal(1, 'views', -1, '2026-01-01 04:00');
 SELECT tforge.record_signal(1, 'views', 1, 'infinity');
 SELECT tforge.record_signal(1, 'nope', 1, '2026-01-01 04:00');
 SELECT tforge.record_signal(NULL, 'views', 1, '2026-01-01 04:00');
+SELECT tforge.record_signal(1, 'views', NULL, '2026-01-01 04:00');
+SELECT tforge.record_signal(1, 'views', 1, NULL);
+SELECT tforge.record_signal(1, NULL, 1, '2026-01-01 04:00');
 SELECT entity_id, signal_type, score, counts FROM tforge.signals ORDER BY 1, 2;
 
 -- The batch form folds events of one entity before its upsert. Entity 3:

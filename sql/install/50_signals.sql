@@ -302,6 +302,10 @@ CREATE FUNCTION tforge.record_signal(entity_id bigint, signal_type text, weight 
 DECLARE
   result float8;
 BEGIN
+  IF entity_id IS NULL OR weight IS NULL OR at IS NULL THEN
+    RAISE EXCEPTION 'entity id, weight and time of a signal must not be null'
+      USING ERRCODE = '22023';
+  END IF;
   INSERT INTO tforge.signals AS s (entity_id, signal_type, score, counts)
   SELECT record_signal.entity_id, t.name,
          tforge.decay_score(record_signal.weight, record_signal.at, t.half_life),
