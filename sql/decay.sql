@@ -1,6 +1,7 @@
 -- tforge.decay_score: text I/O, arithmetic worked by hand, rank key, errors.
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
+SET intervalstyle = 'postgres';
 \set SHOW_CONTEXT never
 \set VERBOSITY verbose
 

@@ -405,6 +405,23 @@ $$;
 COMMENT ON FUNCTION tforge.signal_velocity(bigint, text, interval, timestamptz) IS
   'events per second of an entity''s signal over the window ending at a time';
 
+-- Count and velocity of every window configured for the signal type.
+CREATE FUNCTION tforge.signal_windows(entity_id bigint, signal_type text, at timestamptz DEFAULT pg_catalog.now())
+  RETURNS TABLE (window_length interval, count bigint, velocity float8)
+  LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT u.w, tforge.window_count(x.c, u.w, $3), tforge.window_velocity(x.c, u.w, $3)
+    FROM tforge.signal_types t
+   CROSS JOIN LATERAL pg_catalog.unnest(t.windows) WITH ORDINALITY AS u(w, i)
+   CROSS JOIN LATERAL (SELECT COALESCE((SELECT s.counts FROM tforge.signals s
+                                         WHERE s.signal_type OPERATOR(pg_catalog.=) t.name
+                                           AND s.entity_id OPERATOR(pg_catalog.=) $1),
+                                       tforge.window_empty()) AS c) x
+   WHERE t.name OPERATOR(pg_catalog.=) tforge._known_signal_type($2)
+   ORDER BY u.i
+$$;
+COMMENT ON FUNCTION tforge.signal_windows(bigint, text, timestamptz) IS
+  'count and velocity (events per second) of an entity''s signal in each window configured for its type';
+
 -- Top k by current score. Ordering by the stored rank key equals ordering
 -- by the score at any time, so this is a walk down signals_trending that
 -- stops after k rows. Plain SQL and not STRICT so the planner inlines it and
