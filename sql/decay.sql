@@ -20,6 +20,7 @@ SELECT '(abc,2026-01-01,3600)'::tforge.decay_score;
 SELECT '(NaN,2026-01-01,3600)'::tforge.decay_score;
 SELECT '(-1,2026-01-01,3600)'::tforge.decay_score;
 SELECT '(1,not a time,3600)'::tforge.decay_score;
+SELECT '(1,2026-01-01 00:00:00 Mars/Olympus,3600)'::tforge.decay_score;
 SELECT '(1,infinity,3600)'::tforge.decay_score;
 SELECT '(1,-infinity,3600)'::tforge.decay_score;
 SELECT '(1,2026-01-01,0)'::tforge.decay_score;
