@@ -361,6 +361,7 @@ BEGIN
     FROM ROWS FROM (pg_catalog.unnest(entity_ids), pg_catalog.unnest(weights),
                    pg_catalog.unnest(ats)) AS e(id, w, t)
    GROUP BY e.id
+   ORDER BY e.id  -- rows locked in key order: concurrent batches cannot deadlock
   ON CONFLICT ON CONSTRAINT signals_pkey DO UPDATE
      SET score = tforge.decay_merge(s.score, excluded.score),
          counts = tforge.window_merge(s.counts, excluded.counts);
