@@ -274,6 +274,9 @@ ParseTimestamp(const char *input, const char *str, size_t len, TimestampTz *resu
 
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
+		/* only a complaint about the data becomes ours; anything else goes on */
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
 		FlushErrorState();
 		DecaySyntaxError(input, psprintf("The last update is not a valid timestamp: %s.", edata->message));
 	}
