@@ -1,6 +1,7 @@
 -- tforge.decay_score: text I/O, arithmetic worked by hand, rank key, errors.
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
+SET intervalstyle = 'postgres';
 \set SHOW_CONTEXT never
 \set VERBOSITY verbose
 
@@ -19,6 +20,7 @@ SELECT '(abc,2026-01-01,3600)'::tforge.decay_score;
 SELECT '(NaN,2026-01-01,3600)'::tforge.decay_score;
 SELECT '(-1,2026-01-01,3600)'::tforge.decay_score;
 SELECT '(1,not a time,3600)'::tforge.decay_score;
+SELECT '(1,2026-01-01 00:00:00 Mars/Olympus,3600)'::tforge.decay_score;
 SELECT '(1,infinity,3600)'::tforge.decay_score;
 SELECT '(1,-infinity,3600)'::tforge.decay_score;
 SELECT '(1,2026-01-01,0)'::tforge.decay_score;
@@ -101,6 +103,11 @@ SELECT tforge.decay_agg(w, t, h)
   FROM (VALUES (1.0, '2026-01-01'::timestamptz, '1 hour'::interval),
                (1.0, '2026-01-01', '2 hours')) v(w, t, h);
 SELECT tforge.decay_agg(1, '2026-01-01', NULL);
+-- As a window function: the running score after each event, half-life 1 hour
+-- (1; 1 * 0.5 + 2 = 2.5; an older event adds 4 * 2^-1 = 2 -> 4.5).
+SELECT t, w, tforge.decay_agg(w, t, '1 hour') OVER (ORDER BY o) AS running
+  FROM (VALUES (1, 1.0, '2026-01-01 00:00'::timestamptz), (2, 2.0, '2026-01-01 01:00'),
+               (3, 4.0, '2026-01-01 00:00')) v(o, w, t);
 
 -- Binary I/O: version byte 01, float8 1.5 (3ff8...), int8 microseconds
 -- since 2000-01-01 for the last update, int8 half-life 3600000000 (d693a400).

@@ -1,6 +1,7 @@
 -- The signal ledger: signal types, record_signal(s), reads, trending, privileges.
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
+SET intervalstyle = 'postgres';
 \set SHOW_CONTEXT never
 \set VERBOSITY verbose
 
@@ -35,6 +36,9 @@ SELECT tforge.record_signal(1, 'views', -1, '2026-01-01 04:00');
 SELECT tforge.record_signal(1, 'views', 1, 'infinity');
 SELECT tforge.record_signal(1, 'nope', 1, '2026-01-01 04:00');
 SELECT tforge.record_signal(NULL, 'views', 1, '2026-01-01 04:00');
+SELECT tforge.record_signal(1, 'views', NULL, '2026-01-01 04:00');
+SELECT tforge.record_signal(1, 'views', 1, NULL);
+SELECT tforge.record_signal(1, NULL, 1, '2026-01-01 04:00');
 SELECT entity_id, signal_type, score, counts FROM tforge.signals ORDER BY 1, 2;
 
 -- The batch form folds events of one entity before its upsert. Entity 3:
@@ -59,6 +63,11 @@ SELECT tforge.signal_score(1, 'views', '2026-01-01 04:00'),
        tforge.signal_count(1, 'views', '7 days', '2026-01-01 03:59'),
        tforge.signal_count(99, 'views', '1 hour', '2026-01-01 03:59'),
        tforge.signal_velocity(1, 'views', '15 minutes', '2026-01-01 03:10') = 2 / 900.0 AS velocity;
+-- Every configured window of 'views' at 03:10: 15 min -> 2, 1 h -> 2,
+-- 24 h and 7 days -> all 5.
+SELECT * FROM tforge.signal_windows(1, 'views', '2026-01-01 03:10');
+SELECT * FROM tforge.signal_windows(99, 'views', '2026-01-01 03:10');
+SELECT * FROM tforge.signal_windows(1, 'nope');
 SELECT tforge.signal_score(1, 'nope');
 SELECT tforge.signal_count(1, 'nope', '1 hour');
 SELECT tforge.signal_velocity(1, 'views', '90 minutes');

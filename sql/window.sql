@@ -1,6 +1,7 @@
 -- tforge.window_counter: buckets, counts worked by hand, clock going back, errors.
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
+SET intervalstyle = 'postgres';
 \set SHOW_CONTEXT never
 \set VERBOSITY verbose
 

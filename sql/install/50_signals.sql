@@ -302,6 +302,10 @@ CREATE FUNCTION tforge.record_signal(entity_id bigint, signal_type text, weight 
 DECLARE
   result float8;
 BEGIN
+  IF entity_id IS NULL OR weight IS NULL OR at IS NULL THEN
+    RAISE EXCEPTION 'entity id, weight and time of a signal must not be null'
+      USING ERRCODE = '22023';
+  END IF;
   INSERT INTO tforge.signals AS s (entity_id, signal_type, score, counts)
   SELECT record_signal.entity_id, t.name,
          tforge.decay_score(record_signal.weight, record_signal.at, t.half_life),
@@ -357,6 +361,7 @@ BEGIN
     FROM ROWS FROM (pg_catalog.unnest(entity_ids), pg_catalog.unnest(weights),
                    pg_catalog.unnest(ats)) AS e(id, w, t)
    GROUP BY e.id
+   ORDER BY e.id  -- rows locked in key order: concurrent batches cannot deadlock
   ON CONFLICT ON CONSTRAINT signals_pkey DO UPDATE
      SET score = tforge.decay_merge(s.score, excluded.score),
          counts = tforge.window_merge(s.counts, excluded.counts);
@@ -400,6 +405,23 @@ CREATE FUNCTION tforge.signal_velocity(entity_id bigint, signal_type text, windo
 $$;
 COMMENT ON FUNCTION tforge.signal_velocity(bigint, text, interval, timestamptz) IS
   'events per second of an entity''s signal over the window ending at a time';
+
+-- Count and velocity of every window configured for the signal type.
+CREATE FUNCTION tforge.signal_windows(entity_id bigint, signal_type text, at timestamptz DEFAULT pg_catalog.now())
+  RETURNS TABLE (window_length interval, count bigint, velocity float8)
+  LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT u.w, tforge.window_count(x.c, u.w, $3), tforge.window_velocity(x.c, u.w, $3)
+    FROM tforge.signal_types t
+   CROSS JOIN LATERAL pg_catalog.unnest(t.windows) WITH ORDINALITY AS u(w, i)
+   CROSS JOIN LATERAL (SELECT COALESCE((SELECT s.counts FROM tforge.signals s
+                                         WHERE s.signal_type OPERATOR(pg_catalog.=) t.name
+                                           AND s.entity_id OPERATOR(pg_catalog.=) $1),
+                                       tforge.window_empty()) AS c) x
+   WHERE t.name OPERATOR(pg_catalog.=) tforge._known_signal_type($2)
+   ORDER BY u.i
+$$;
+COMMENT ON FUNCTION tforge.signal_windows(bigint, text, timestamptz) IS
+  'count and velocity (events per second) of an entity''s signal in each window configured for its type';
 
 -- Top k by current score. Ordering by the stored rank key equals ordering
 -- by the score at any time, so this is a walk down signals_trending that
