@@ -423,6 +423,23 @@ $$;
 COMMENT ON FUNCTION tforge.signal_windows(bigint, text, timestamptz) IS
   'count and velocity (events per second) of an entity''s signal in each window configured for its type';
 
+-- A negative k is the caller's mistake (22023), not LIMIT's 2201W. IMMUTABLE
+-- and called with a constant k, the planner folds it to that constant, so
+-- trending stays inlinable and its plan a bounded index scan; NULL passes
+-- through as LIMIT NULL (no limit).
+CREATE FUNCTION tforge._trending_limit(k int) RETURNS int
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+  IF k < 0 THEN
+    RAISE EXCEPTION 'k must not be negative, got %', k
+      USING ERRCODE = '22023';
+  END IF;
+  RETURN k;
+END
+$$;
+COMMENT ON FUNCTION tforge._trending_limit(int) IS
+  'internal: its argument, after checking that trending''s k is not negative (22023 otherwise)';
+
 -- Top k by current score. Ordering by the stored rank key equals ordering
 -- by the score at any time, so this is a walk down signals_trending that
 -- stops after k rows. Plain SQL and not STRICT so the planner inlines it and
@@ -434,7 +451,7 @@ CREATE FUNCTION tforge.trending(signal_type text, k int, at timestamptz DEFAULT 
     FROM tforge.signals s
    WHERE s.signal_type OPERATOR(pg_catalog.=) tforge._known_signal_type($1)
    ORDER BY s.rank_key DESC
-   LIMIT $2
+   LIMIT tforge._trending_limit($2)
 $$;
 COMMENT ON FUNCTION tforge.trending(text, int, timestamptz) IS
   'the k entities with the highest current score of a signal type, best first (index scan on the rank key)';
