@@ -1,8 +1,11 @@
 -- tforge.decay_score: text I/O, arithmetic worked by hand, rank key, errors.
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
+SET intervalstyle = 'postgres';
 \set SHOW_CONTEXT never
-\set VERBOSITY verbose
+\set VERBOSITY default
+-- After a statement expected to fail, :sqlstate prints the error's SQLSTATE.
+\set sqlstate '\\echo SQLSTATE :LAST_ERROR_SQLSTATE'
 
 -- Text input and output: (score, last update, half-life in seconds).
 SELECT '(1.5,2026-01-01 00:00:00+00,3600)'::tforge.decay_score;
@@ -11,20 +14,37 @@ SELECT '(0,-infinity,60)'::tforge.decay_score;
 SELECT '(1e-300,2000-01-01 00:00:00+00,86400)'::tforge.decay_score;
 -- Malformed or invalid text (22P02).
 SELECT '1.5,2026-01-01,3600'::tforge.decay_score;
+:sqlstate
 SELECT '(1.5,2026-01-01,3600'::tforge.decay_score;
+:sqlstate
 SELECT '(1.5,2026-01-01,3600) x'::tforge.decay_score;
+:sqlstate
 SELECT '(1.5,2026-01-01)'::tforge.decay_score;
+:sqlstate
 SELECT '(1.5,2026-01-01,3600,1)'::tforge.decay_score;
+:sqlstate
 SELECT '(abc,2026-01-01,3600)'::tforge.decay_score;
+:sqlstate
 SELECT '(NaN,2026-01-01,3600)'::tforge.decay_score;
+:sqlstate
 SELECT '(-1,2026-01-01,3600)'::tforge.decay_score;
+:sqlstate
 SELECT '(1,not a time,3600)'::tforge.decay_score;
+:sqlstate
+SELECT '(1,2026-01-01 00:00:00 Mars/Olympus,3600)'::tforge.decay_score;
+:sqlstate
 SELECT '(1,infinity,3600)'::tforge.decay_score;
+:sqlstate
 SELECT '(1,-infinity,3600)'::tforge.decay_score;
+:sqlstate
 SELECT '(1,2026-01-01,0)'::tforge.decay_score;
+:sqlstate
 SELECT '(1,2026-01-01,-5)'::tforge.decay_score;
+:sqlstate
 SELECT '(1,2026-01-01,1e300)'::tforge.decay_score;
+:sqlstate
 SELECT '()'::tforge.decay_score;
+:sqlstate
 
 -- Constructors.
 SELECT tforge.decay_empty('1 hour');
@@ -62,6 +82,7 @@ SELECT tforge.decay_merge('(1,2026-01-01 01:00:00+00,3600)', '(4,2026-01-01 00:0
 SELECT tforge.decay_merge('(4,2026-01-01 00:00:00+00,3600)', tforge.decay_empty('1 hour'));
 SELECT tforge.decay_merge(tforge.decay_empty('1 hour'), tforge.decay_empty('1 hour'));
 SELECT tforge.decay_merge('(4,2026-01-01 00:00:00+00,3600)', '(1,2026-01-01 01:00:00+00,60)');
+:sqlstate
 
 -- Rank key = ln S + lambda * t_last, t_last in seconds since 2000-01-01 UTC.
 -- S = 1 at 2000-01-01 00:00: ln 1 + 0 = 0. S = e at the epoch: 1.
@@ -78,15 +99,25 @@ SELECT abs(tforge.decay_rank_key('(2,2026-01-01 00:00:00+00,3600)')
 
 -- Bad arguments (22023, 22003).
 SELECT tforge.decay_add(tforge.decay_empty('1 hour'), 'NaN', '2026-01-01');
+:sqlstate
 SELECT tforge.decay_add(tforge.decay_empty('1 hour'), 'Infinity', '2026-01-01');
+:sqlstate
 SELECT tforge.decay_add(tforge.decay_empty('1 hour'), -1, '2026-01-01');
+:sqlstate
 SELECT tforge.decay_add(tforge.decay_empty('1 hour'), 1, 'infinity');
+:sqlstate
 SELECT tforge.decay_add('(1e308,2026-01-01 00:00:00+00,3600)', 1e308, '2026-01-01');
+:sqlstate
 SELECT tforge.decay_value(tforge.decay_empty('1 hour'), '-infinity');
+:sqlstate
 SELECT tforge.decay_empty('0 seconds');
+:sqlstate
 SELECT tforge.decay_empty('-1 hour');
+:sqlstate
 SELECT tforge.decay_empty('1 month -30 days');
+:sqlstate
 SELECT tforge.decay_score(1, '2026-01-01', '0 seconds');
+:sqlstate
 
 -- decay_agg: the three events above in any order give 1.5 at 01:00;
 -- NULL weights and times are skipped.
@@ -100,7 +131,14 @@ SELECT tforge.decay_agg(w, t, '1 hour') IS NULL AS empty_is_null
 SELECT tforge.decay_agg(w, t, h)
   FROM (VALUES (1.0, '2026-01-01'::timestamptz, '1 hour'::interval),
                (1.0, '2026-01-01', '2 hours')) v(w, t, h);
+:sqlstate
 SELECT tforge.decay_agg(1, '2026-01-01', NULL);
+:sqlstate
+-- As a window function: the running score after each event, half-life 1 hour
+-- (1; 1 * 0.5 + 2 = 2.5; an older event adds 4 * 2^-1 = 2 -> 4.5).
+SELECT t, w, tforge.decay_agg(w, t, '1 hour') OVER (ORDER BY o) AS running
+  FROM (VALUES (1, 1.0, '2026-01-01 00:00'::timestamptz), (2, 2.0, '2026-01-01 01:00'),
+               (3, 4.0, '2026-01-01 00:00')) v(o, w, t);
 
 -- Binary I/O: version byte 01, float8 1.5 (3ff8...), int8 microseconds
 -- since 2000-01-01 for the last update, int8 half-life 3600000000 (d693a400).

@@ -1,8 +1,11 @@
 -- tforge.window_counter: buckets, counts worked by hand, clock going back, errors.
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
+SET intervalstyle = 'postgres';
 \set SHOW_CONTEXT never
-\set VERBOSITY verbose
+\set VERBOSITY default
+-- After a statement expected to fail, :sqlstate prints the error's SQLSTATE.
+\set sqlstate '\\echo SQLSTATE :LAST_ERROR_SQLSTATE'
 
 -- Minute numbers count from 2000-01-01 00:00 UTC: 2026-01-01 00:00 is
 -- (26 * 365 + 7 leap days) * 1440 = 13675680.
@@ -17,21 +20,35 @@ SELECT 'total=0'::tforge.window_counter;
 SELECT ' total=7  minute=13675685 m[ 2 , 0 , 1 , 0 ] h[3,0,4] '::tforge.window_counter;
 -- At 00:00 the third minute bucket (23:58) belongs to the previous hour, counted 0.
 SELECT 'total=7 minute=13675680 m[2,0,1] h[3,0,4]'::tforge.window_counter;
+:sqlstate
 SELECT 'total=9 minute=13675680 m[2] h[2]'::tforge.window_counter;
 -- Malformed or inconsistent text (22P02).
 SELECT ''::tforge.window_counter;
+:sqlstate
 SELECT 'total=x'::tforge.window_counter;
+:sqlstate
 SELECT 'total=1'::tforge.window_counter;
+:sqlstate
 SELECT 'total=-1'::tforge.window_counter;
+:sqlstate
 SELECT 'total=99999999999999999999'::tforge.window_counter;
+:sqlstate
 SELECT 'total=1 minute=13675680 m[1]'::tforge.window_counter;
+:sqlstate
 SELECT 'total=1 minute=13675680 m[1] h[1] x'::tforge.window_counter;
+:sqlstate
 SELECT 'total=1 minute=13675680 m[0,1] h[1]'::tforge.window_counter;
+:sqlstate
 SELECT 'total=1 minute=13675680 m[1,-1] h[1]'::tforge.window_counter;
+:sqlstate
 SELECT 'total=1 minute=13675680 m[1] h[2]'::tforge.window_counter;
+:sqlstate
 SELECT 'total=5 minute=13675680 m[3] h[2]'::tforge.window_counter;
+:sqlstate
 SELECT 'total=5 minute=99999999999999 m[1] h[1]'::tforge.window_counter;
+:sqlstate
 SELECT ('total=61 minute=13675680 m[' || repeat('1,', 60) || '1] h[61]')::tforge.window_counter;
+:sqlstate
 
 -- Counting: events at 00:00 (2), 00:30 (1), 01:10 (4), all on 2026-01-01.
 CREATE TEMP TABLE c AS
@@ -58,7 +75,9 @@ SELECT tforge.window_count(c, '1 hour', '2026-01-01 02:10'),
        tforge.window_count(c, '7 days', '2026-01-08 00:00'),
        tforge.window_count(c, '7 days', '2026-01-07 23:59:59') FROM c;
 SELECT tforge.window_count(c, '1 hour', '2026-01-01 00:59') FROM c;
+:sqlstate
 SELECT tforge.window_count(c, '2 hours', '2025-12-25 00:00') FROM c;
+:sqlstate
 -- Velocity = count / seconds: 5 events / 3600 s; 7 / 7200 s.
 SELECT tforge.window_velocity(c, '1 hour', '2026-01-01 01:10') = 5 / 3600.0 AS v1,
        tforge.window_velocity(c, '2 hours', '2026-01-01 01:10') = 7 / 7200.0 AS v2,
@@ -93,17 +112,28 @@ SELECT tforge.window_agg(t) IS NULL AS empty_is_null FROM (VALUES (now())) v(t) 
 
 -- Bad arguments (22023).
 SELECT tforge.window_count(tforge.window_empty(), '90 minutes', '2026-01-01');
+:sqlstate
 SELECT tforge.window_count(tforge.window_empty(), '169 hours', '2026-01-01');
+:sqlstate
 SELECT tforge.window_count(tforge.window_empty(), '30 seconds', '2026-01-01');
+:sqlstate
 SELECT tforge.window_count(tforge.window_empty(), '0 minutes', '2026-01-01');
+:sqlstate
 SELECT tforge.window_count(tforge.window_empty(), '-1 hour', '2026-01-01');
+:sqlstate
 SELECT tforge.window_count(tforge.window_empty(), '1 month', '2026-01-01');
+:sqlstate
 SELECT tforge.window_count(tforge.window_empty(), '1 hour', 'infinity');
+:sqlstate
 SELECT tforge.window_add(tforge.window_empty(), '2026-01-01', -1);
+:sqlstate
 SELECT tforge.window_add(tforge.window_empty(), '-infinity');
+:sqlstate
 SELECT tforge.window_add('total=9223372036854775807 minute=13675680 m[1] h[1]', '2026-01-01');
+:sqlstate
 SELECT tforge.window_check('7 days'), tforge.window_check('45 minutes');
 SELECT tforge.window_check('61 minutes');
+:sqlstate
 
 -- Binary I/O: round trip through COPY BINARY.
 CREATE TEMP TABLE window_io (w tforge.window_counter);

@@ -231,6 +231,8 @@ DecaySyntaxError(const char *input, const char *detail)
 			 errhint("The format is (score,last update,half-life in seconds), e.g. (1.5,2026-01-01 00:00:00+00,3600).")));
 }
 
+static bool ParseTimestampFields(const char *str, size_t len, TimestampTz *result);
+
 /* A finite double from str[0..len); false on anything else. */
 static bool
 ParseDouble(const char *str, size_t len, double *result)
@@ -251,9 +253,40 @@ ParseDouble(const char *str, size_t len, double *result)
 	return *end == '\0' && errno == 0 && !isnan(*result) && !isinf(*result);
 }
 
-/* A timestamptz (or -infinity) from str[0..len), parsed without throwing. */
+/*
+ * A timestamptz (or -infinity) from str[0..len). PostgreSQL's date parser
+ * reports most problems by return code, but a few (an unknown time zone, for
+ * one) as errors of their own; those are turned into this type's 22P02.
+ */
 static bool
-ParseTimestamp(const char *str, size_t len, TimestampTz *result)
+ParseTimestamp(const char *input, const char *str, size_t len, TimestampTz *result)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = false;
+
+	PG_TRY();
+	{
+		ok = ParseTimestampFields(str, len, result);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		/* only a complaint about the data becomes ours; anything else goes on */
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		FlushErrorState();
+		DecaySyntaxError(input, psprintf("The last update is not a valid timestamp: %s.", edata->message));
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/* The date parser proper: false on a malformed timestamp. */
+static bool
+ParseTimestampFields(const char *str, size_t len, TimestampTz *result)
 {
 	char		text[MAXDATELEN + 1];
 	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
@@ -318,7 +351,7 @@ decay_score_in(PG_FUNCTION_ARGS)
 
 	if (!ParseDouble(open + 1, comma1 - open - 1, &result->score))
 		DecaySyntaxError(input, "The score is not a finite number.");
-	if (!ParseTimestamp(comma1 + 1, comma2 - comma1 - 1, &result->t_last))
+	if (!ParseTimestamp(input, comma1 + 1, comma2 - comma1 - 1, &result->t_last))
 		DecaySyntaxError(input, "The last update is not a valid timestamp.");
 	if (!ParseDouble(comma2 + 1, close - comma2 - 1, &half_life) ||
 		half_life <= 0.0 || half_life > (double) PG_INT64_MAX / 1.0e6 / 2.0)

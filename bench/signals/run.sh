@@ -13,7 +13,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 db=tforge_bench_signals
-T=${SIGNALS_BENCH_SECONDS:-15}
+T=${SIGNALS_BENCH_SECONDS:-5}
 
 psql -qX -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
 trap 'psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
@@ -59,10 +59,17 @@ INSERT INTO plain_signals SELECT 'bench', i, 1, now(), 1 FROM generate_series(1,
 VACUUM ANALYZE;
 SQL
 
-echo "record_signal: pgbench -c 2 -j 2 -T $T, 10,000 entities"
-t_tps=$(pgbench -n -M prepared -c 2 -j 2 -T "$T" -f "$here/record_signal.sql" 2>/dev/null | tps | xargs printf '%.0f')
-b_tps=$(pgbench -n -M prepared -c 2 -j 2 -T "$T" -f "$here/plain_upsert.sql" 2>/dev/null | tps | xargs printf '%.0f')
-echo "  tforge.record_signal: $t_tps TPS; plain SQL upsert: $b_tps TPS"
+# The machine is shared: alternate the two sides in three rounds and keep
+# each side's best round, so a burst of outside load hits both alike.
+echo "record_signal: pgbench -c 2 -j 2, 3 alternating rounds of ${T}s each, 10,000 entities"
+t_tps=0; b_tps=0
+for round in 1 2 3; do
+	t=$(pgbench -n -M prepared -c 2 -j 2 -T "$T" -f "$here/record_signal.sql" 2>/dev/null | tps | xargs printf '%.0f')
+	b=$(pgbench -n -M prepared -c 2 -j 2 -T "$T" -f "$here/plain_upsert.sql" 2>/dev/null | tps | xargs printf '%.0f')
+	echo "  round $round: tforge.record_signal $t TPS, plain SQL upsert $b TPS"
+	if [ "$t" -gt "$t_tps" ]; then t_tps=$t; fi
+	if [ "$b" -gt "$b_tps" ]; then b_tps=$b; fi
+done
 q -c "SELECT '  rows: tforge ' || (SELECT count(*) FROM tforge.signals) || ', plain ' || (SELECT count(*) FROM plain_signals)"
 
 echo "decay_agg: 10,000,000 rows"

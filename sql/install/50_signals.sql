@@ -302,6 +302,10 @@ CREATE FUNCTION tforge.record_signal(entity_id bigint, signal_type text, weight 
 DECLARE
   result float8;
 BEGIN
+  IF entity_id IS NULL OR weight IS NULL OR at IS NULL THEN
+    RAISE EXCEPTION 'entity id, weight and time of a signal must not be null'
+      USING ERRCODE = '22023';
+  END IF;
   INSERT INTO tforge.signals AS s (entity_id, signal_type, score, counts)
   SELECT record_signal.entity_id, t.name,
          tforge.decay_score(record_signal.weight, record_signal.at, t.half_life),
@@ -357,6 +361,7 @@ BEGIN
     FROM ROWS FROM (pg_catalog.unnest(entity_ids), pg_catalog.unnest(weights),
                    pg_catalog.unnest(ats)) AS e(id, w, t)
    GROUP BY e.id
+   ORDER BY e.id  -- rows locked in key order: concurrent batches cannot deadlock
   ON CONFLICT ON CONSTRAINT signals_pkey DO UPDATE
      SET score = tforge.decay_merge(s.score, excluded.score),
          counts = tforge.window_merge(s.counts, excluded.counts);
@@ -401,6 +406,40 @@ $$;
 COMMENT ON FUNCTION tforge.signal_velocity(bigint, text, interval, timestamptz) IS
   'events per second of an entity''s signal over the window ending at a time';
 
+-- Count and velocity of every window configured for the signal type.
+CREATE FUNCTION tforge.signal_windows(entity_id bigint, signal_type text, at timestamptz DEFAULT pg_catalog.now())
+  RETURNS TABLE (window_length interval, count bigint, velocity float8)
+  LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT u.w, tforge.window_count(x.c, u.w, $3), tforge.window_velocity(x.c, u.w, $3)
+    FROM tforge.signal_types t
+   CROSS JOIN LATERAL pg_catalog.unnest(t.windows) WITH ORDINALITY AS u(w, i)
+   CROSS JOIN LATERAL (SELECT COALESCE((SELECT s.counts FROM tforge.signals s
+                                         WHERE s.signal_type OPERATOR(pg_catalog.=) t.name
+                                           AND s.entity_id OPERATOR(pg_catalog.=) $1),
+                                       tforge.window_empty()) AS c) x
+   WHERE t.name OPERATOR(pg_catalog.=) tforge._known_signal_type($2)
+   ORDER BY u.i
+$$;
+COMMENT ON FUNCTION tforge.signal_windows(bigint, text, timestamptz) IS
+  'count and velocity (events per second) of an entity''s signal in each window configured for its type';
+
+-- A negative k is the caller's mistake (22023), not LIMIT's 2201W. IMMUTABLE
+-- and called with a constant k, the planner folds it to that constant, so
+-- trending stays inlinable and its plan a bounded index scan; NULL passes
+-- through as LIMIT NULL (no limit).
+CREATE FUNCTION tforge._trending_limit(k int) RETURNS int
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+  IF k < 0 THEN
+    RAISE EXCEPTION 'k must not be negative, got %', k
+      USING ERRCODE = '22023';
+  END IF;
+  RETURN k;
+END
+$$;
+COMMENT ON FUNCTION tforge._trending_limit(int) IS
+  'internal: its argument, after checking that trending''s k is not negative (22023 otherwise)';
+
 -- Top k by current score. Ordering by the stored rank key equals ordering
 -- by the score at any time, so this is a walk down signals_trending that
 -- stops after k rows. Plain SQL and not STRICT so the planner inlines it and
@@ -412,7 +451,7 @@ CREATE FUNCTION tforge.trending(signal_type text, k int, at timestamptz DEFAULT 
     FROM tforge.signals s
    WHERE s.signal_type OPERATOR(pg_catalog.=) tforge._known_signal_type($1)
    ORDER BY s.rank_key DESC
-   LIMIT $2
+   LIMIT tforge._trending_limit($2)
 $$;
 COMMENT ON FUNCTION tforge.trending(text, int, timestamptz) IS
   'the k entities with the highest current score of a signal type, best first (index scan on the rank key)';

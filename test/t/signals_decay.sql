@@ -2,7 +2,7 @@
 -- brute-force SQL as the oracle: S(T) = sum of w_i * exp(-lambda * (T - t_i)),
 -- lambda = ln 2 / half-life.
 BEGIN;
-SELECT plan(12);
+SELECT plan(14);
 SET LOCAL timezone = 'UTC';
 
 SELECT setseed(0.2026);
@@ -87,6 +87,38 @@ SELECT is((SELECT count(*)
                OR abs(tforge.decay_value(o.down, v.at) - tforge.decay_value(r.score, v.at))
                     > 1e-12 * tforge.decay_value(r.score, v.at)),
           0::bigint, 'decay_agg is order-independent (ascending, descending, random)');
+
+-- Parallel aggregation (partial states combined with decay_merge) gives the
+-- same scores. Workers cannot read temporary tables, hence a plain one.
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  line text;
+  result text := '';
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+    result := result || line || E'\n';
+  END LOOP;
+  RETURN result;
+END
+$$;
+CREATE TABLE public.decay_par AS SELECT e.seq, e.w, e.t, s.hl FROM ev e JOIN seqs s USING (seq);
+ANALYZE public.decay_par;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL enable_hashagg = off;
+SELECT matches(pg_temp.plan_of('SELECT seq, tforge.decay_agg(w, t, hl) FROM public.decay_par GROUP BY seq'),
+               'Partial GroupAggregate', 'decay_agg can run as a parallel partial aggregate');
+SELECT is((SELECT count(*)
+             FROM (SELECT seq, tforge.decay_agg(w, t, hl) AS score FROM public.decay_par GROUP BY seq) p
+             FULL JOIN run r USING (seq) JOIN eval v USING (seq)
+            WHERE p.score IS NULL OR r.score IS NULL
+               OR NOT abs(tforge.decay_value(p.score, v.at) - tforge.decay_value(r.score, v.at))
+                      <= 1e-12 * tforge.decay_value(r.score, v.at)),
+          0::bigint, 'parallel decay_agg equals the serial one');
+RESET enable_hashagg;
+RESET max_parallel_workers_per_gather;
 
 -- Ordering by the rank key is ordering by the current score, at any time
 -- after both updates: compare random pairs of same-half-life scores.

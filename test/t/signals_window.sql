@@ -2,7 +2,7 @@
 -- brute-force counts as the oracle. Buckets are clock minutes and hours
 -- counted from 2000-01-01 00:00 UTC (epoch 946684800).
 BEGIN;
-SELECT plan(10);
+SELECT plan(13);
 SET LOCAL timezone = 'UTC';
 
 SELECT setseed(0.1234);
@@ -71,14 +71,39 @@ SELECT is((SELECT count(*)
               AND (tforge.window_merge(m.a, m.b)::text <> ctr.c::text
                    OR tforge.window_merge(m.b, m.a)::text <> ctr.c::text)),
           0::bigint, 'window_merge(a, b) equals the counter of the union');
--- Parallel aggregation goes through combine, serial and deserial.
+-- Parallel aggregation goes through combine, serial and deserial. Workers
+-- cannot read temporary tables, hence a plain one.
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  line text;
+  result text := '';
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+    result := result || line || E'\n';
+  END LOOP;
+  RETURN result;
+END
+$$;
+CREATE TABLE public.window_par AS SELECT cid, t, n FROM ev;
+ANALYZE public.window_par;
 SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
-SELECT is((SELECT tforge.window_agg(t, n)::text FROM ev WHERE cid <= 100),
+SET LOCAL enable_hashagg = off;
+SELECT matches(pg_temp.plan_of('SELECT cid, tforge.window_agg(t, n) FROM public.window_par GROUP BY cid'),
+               'Partial GroupAggregate', 'window_agg can run as a parallel partial aggregate');
+SELECT is((SELECT count(*)
+             FROM (SELECT cid, tforge.window_agg(t, n) AS c FROM public.window_par GROUP BY cid) p
+             FULL JOIN ctr USING (cid)
+            WHERE p.c IS NULL OR ctr.c IS NULL OR p.c::text <> ctr.c::text),
+          0::bigint, 'a parallel window_agg equals the serial one');
+SELECT matches(pg_temp.plan_of('SELECT tforge.window_agg(t) FROM public.window_par'),
+               'Partial Aggregate', 'window_agg can run as a parallel plain aggregate');
+SELECT is((SELECT tforge.window_agg(t, n)::text FROM public.window_par WHERE cid <= 100),
           (SELECT tforge.window_agg(t, n ORDER BY ord)::text FROM ev WHERE cid <= 100),
-          'a parallel window_agg equals the serial one');
+          'a parallel window_agg over many counters equals the serial one');
+RESET enable_hashagg;
 RESET max_parallel_workers_per_gather;
 
 SELECT is((SELECT count(*) FROM ctr WHERE c::text::tforge.window_counter::text <> c::text
