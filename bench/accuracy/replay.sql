@@ -11,13 +11,17 @@ SET tforge.profile_sample_after = 0;
 -- One task type per trace; its default runtime is a neutral hour.
 DO $$ BEGIN PERFORM tforge.define_task_type('trace', 3600); END $$;
 
+-- job_id below is the row's position in the trace, so that a log that
+-- reuses job ids still replays every row; the wait is matched on the log's
+-- id; jobs without a user share the key ''.
 CREATE TABLE events AS
-SELECT t.job_id, t.user_id, t.runtime_s, CASE WHEN t.requested_s > 0 THEN t.requested_s END AS requested_s, e.kind, e.at
+SELECT t.seq AS job_id, coalesce(t.user_id, '') AS user_id, t.runtime_s, CASE WHEN t.requested_s > 0 THEN t.requested_s END AS requested_s,
+       e.kind, e.at
   FROM trace t
-  LEFT JOIN trace_wait w USING (job_id)
+  CROSS JOIN LATERAL (SELECT coalesce(min(w.wait_s), 0) AS wait_s FROM trace_wait w WHERE w.job_id = t.job_id) w
   CROSS JOIN LATERAL (VALUES (1, t.submit_ts),
-                             (0, t.submit_ts + coalesce(w.wait_s, 0) + t.runtime_s)) AS e(kind, at)
- WHERE t.runtime_s > 0;
+                             (0, t.submit_ts + w.wait_s + t.runtime_s)) AS e(kind, at)
+ WHERE t.runtime_s > 0 AND t.submit_ts IS NOT NULL;
 -- completions first at equal times: a job that ends as another is submitted counts as history
 CREATE INDEX ON events (at, kind, job_id);
 

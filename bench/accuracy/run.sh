@@ -28,9 +28,10 @@ db=tforge_bench_accuracy
 psql -qX -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 export PGDATABASE=$db
 psql -qX -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION tforge' \
-  -c 'CREATE TABLE trace (job_id bigint, submit_ts float8, runtime_s float8, user_id text, app_id text, queue_id text, requested_s float8)' \
-  -c 'CREATE TABLE trace_wait (job_id bigint PRIMARY KEY, wait_s float8)'
-psql -qX -v ON_ERROR_STOP=1 -c "\\copy trace FROM '$trace' WITH (FORMAT csv, HEADER true)"
+  -c 'CREATE TABLE trace (seq bigint GENERATED ALWAYS AS IDENTITY, job_id bigint, submit_ts float8, runtime_s float8, user_id text, app_id text, queue_id text, requested_s float8)' \
+  -c 'CREATE TABLE trace_wait (job_id bigint, wait_s float8)'
+psql -qX -v ON_ERROR_STOP=1 -c "\\copy trace (job_id, submit_ts, runtime_s, user_id, app_id, queue_id, requested_s) FROM '$trace' WITH (FORMAT csv, HEADER true)"
+psql -qX -v ON_ERROR_STOP=1 -c 'CREATE INDEX ON trace_wait (job_id)'
 if [ -f "$swf" ]; then
 	# SWF: field 1 job id, field 3 wait time (-1 when unknown, taken as 0)
 	zcat "$swf" | awk '!/^;/ && NF >= 3 { w = ($3 < 0) ? 0 : $3; print $1 "," w }' |
@@ -40,7 +41,7 @@ else
 	echo "trace: $(basename "$trace"), no .swf.gz beside it: every wait assumed 0 (a job finishes runtime_s after its submit)"
 fi
 
-echo "replaying $(psql -qAtX -c 'SELECT count(*) FROM trace WHERE runtime_s > 0') jobs (a few minutes on a shared machine)..."
+echo "replaying $(psql -qAtX -c 'SELECT count(*) FROM trace WHERE runtime_s > 0 AND submit_ts IS NOT NULL') jobs through submit_task, claim_tasks, complete_task..."
 psql -qX -v ON_ERROR_STOP=1 -f "$here/replay.sql"
 psql -qX -v ON_ERROR_STOP=1 -f "$here/report.sql"
 psql -qX -v ON_ERROR_STOP=1 -f "$here/timing.sql"
