@@ -102,6 +102,17 @@ SET tforge.learning_strategy = 'last';
 SELECT runtime_s, strategy FROM tforge.estimate('cpu-heavy', 'alice');
 RESET tforge.learning_strategy;
 
+-- The operator's view of the profiles: alice learned 10, 20, 40 (mean 70/3,
+-- stddev sqrt(233.3) = 15.275), adaptive picks linear (see above). The type
+-- saw 10, 20, 40, 100: variance 4875/3, stddev 40.311; recent p50 at 1.5 -> 30,
+-- p95 at 2.85 -> 40 + 0.85 * 60 = 91; linear slope 145/5 = 29, at x = 4
+-- 42.5 + 29 * 2.5 = 115; its linear accuracy 0.5, 0.575, 0.5625 -> confidence
+-- 0.5625 * 3/5 = 0.3375. dave has no runtime profile: no estimate.
+SELECT task_type, task_key, runs, completions, round(mean_s::numeric, 4) AS mean_s,
+       round(stddev_s::numeric, 4) AS stddev_s, min_s, recent_p50_s, recent_p95_s, max_s,
+       adaptive_choice, round(adaptive_estimate_s::numeric, 4) AS adaptive_estimate_s, confidence
+  FROM tforge.profile_summary ORDER BY task_key NULLS FIRST;
+
 -- Bad input.
 SELECT * FROM tforge.estimate('no-such-type');
 :sqlstate

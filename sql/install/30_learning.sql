@@ -203,6 +203,18 @@ $$;
 COMMENT ON FUNCTION tforge._profile_record(text, text, float8, float8, float8, float8, float8) IS
   'internal: adds one completion (runtime and cpu seconds, peak memory and GPU memory bytes) to the type''s and the key''s profile, scoring the strategies first';
 
+CREATE VIEW tforge.profile_summary AS
+SELECT p.task_type, p.task_key,
+       tforge.rolling_stats_count(p.runtime) AS runs, p.completions,
+       tforge.rolling_stats_mean(p.runtime) AS mean_s, tforge.rolling_stats_stddev(p.runtime) AS stddev_s,
+       tforge.rolling_stats_min(p.runtime) AS min_s, tforge.rolling_stats_quantile(p.runtime, 0.5) AS recent_p50_s,
+       tforge.rolling_stats_quantile(p.runtime, 0.95) AS recent_p95_s, tforge.rolling_stats_max(p.runtime) AS max_s,
+       e.chosen AS adaptive_choice, e.value AS adaptive_estimate_s, e.confidence, p.updated_at
+  FROM tforge.profiles p
+  CROSS JOIN LATERAL tforge.estimate_from(p.runtime, 'adaptive', p.scores) e;
+COMMENT ON VIEW tforge.profile_summary IS
+  'one line per profile: runs, runtime mean/stddev/min/max (s), median and 95th percentile of recent runs, the strategy adaptive picks now, its estimate and confidence';
+
 CREATE FUNCTION tforge.expire_profiles(older_than interval DEFAULT NULL) RETURNS bigint
   LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
