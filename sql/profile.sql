@@ -109,3 +109,6 @@ SELECT tforge.rolling_stats_agg(x) FROM (VALUES (1::float8), ('Infinity')) v(x);
 :sqlstate
 SELECT tforge.rolling_stats_quantile('(1,2,0,2,2,64,{2})', 1.5);
 :sqlstate
+-- finite samples whose squared spread overflows double precision (22003)
+SELECT tforge.rolling_stats_agg(x) FROM (VALUES (-1e200::float8), (1e200)) v(x);
+:sqlstate

@@ -64,7 +64,22 @@ RollingStatsRecent(const RollingStats *s, double *out)
 		out[i] = s->ring[(start + i) % s->capacity];
 }
 
-/* Add one sample: Welford's update plus a ring push (no checks). */
+/*
+ * Samples near the limits of double precision can make the sum of squared
+ * deviations (or the mean of a merge) overflow; such a value could not be
+ * written out and read back, so refuse it.
+ */
+static void
+CheckMoments(const RollingStats *s)
+{
+	if (!isfinite(s->mean) || !isfinite(s->m2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("rolling_stats moments overflow double precision"),
+				 errdetail("The samples are too far apart to keep a finite variance.")));
+}
+
+/* Add one sample: Welford's update plus a ring push. */
 static void
 RollingStatsPush(RollingStats *s, double x)
 {
@@ -87,6 +102,7 @@ RollingStatsPush(RollingStats *s, double x)
 	s->head = (s->head + 1) % s->capacity;
 	if (s->nring < s->capacity)
 		s->nring++;
+	CheckMoments(s);
 }
 
 /* Refuse a sample that is not a finite number. */
@@ -474,6 +490,7 @@ rolling_stats_merge(PG_FUNCTION_ARGS)
 	r->m2 = a->m2 + b->m2 + delta * delta * ((double) a->count * (double) b->count / n);
 	r->min = Min(a->min, b->min);
 	r->max = Max(a->max, b->max);
+	CheckMoments(r);
 
 	ra = palloc(sizeof(double) * a->nring);
 	rb = palloc(sizeof(double) * b->nring);

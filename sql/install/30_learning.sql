@@ -148,21 +148,26 @@ $$;
 COMMENT ON FUNCTION tforge._profile_sampled(bigint, bigint, integer, integer) IS
   'internal: whether the completion numbered completions enters a profile that has recorded runs';
 
--- A usage field fit for a profile: a finite number >= 0, else NULL with a WARNING.
+-- A usage field fit for a profile: a number in [0, 1e18], else NULL with a
+-- WARNING. (1e18 exceeds any real runtime in seconds or memory in bytes, and
+-- keeps squared deviations far from overflowing a profile's variance.)
 CREATE FUNCTION tforge._usage_sample(task_id bigint, usage jsonb, key text) RETURNS float8
   LANGUAGE plpgsql STABLE AS $$
 DECLARE
   v float8 := tforge._usage_number(usage, key);
 BEGIN
-  IF v = 'NaN' OR v < 0 OR v = 'Infinity' THEN
-    RAISE WARNING 'usage "%" of task % not profiled: % is not a finite number >= 0', key, task_id, usage -> key;
+  IF v = 'NaN' OR v < 0 OR v > 1e18 THEN
+    RAISE WARNING 'usage "%" of task % not profiled: % is not a number between 0 and 1e18', key, task_id,
+      CASE WHEN v <> 'NaN' THEN v::text
+           WHEN pg_catalog.length((usage -> key)::text) <= 40 THEN (usage -> key)::text
+           ELSE pg_catalog.left((usage -> key)::text, 40) || '...' END;
     RETURN NULL;
   END IF;
   RETURN v;
 END
 $$;
 COMMENT ON FUNCTION tforge._usage_sample(bigint, jsonb, text) IS
-  'internal: usage->key as float8 for a profile; NULL with a WARNING when it is not a finite number >= 0';
+  'internal: usage->key as float8 for a profile; NULL with a WARNING when it is not a number between 0 and 1e18';
 
 -- Record one completion in the type's and the key's profile.
 CREATE FUNCTION tforge._profile_record(task_type text, task_key text, runtime_s float8,
@@ -173,8 +178,12 @@ DECLARE
   after integer := tforge._setting('tforge.profile_sample_after')::integer;
   every integer := tforge._setting('tforge.profile_sample_every')::integer;
 BEGIN
-  -- Runtime 0 or below, NaN or infinite carries no information about the next run.
-  IF NOT (runtime_s > 0 AND runtime_s < 'Infinity') THEN
+  -- Runtime 0 or below, NaN or infinite carries no information about the
+  -- next run (complete_task has said so); beyond 1e18 s it is a broken clock.
+  IF runtime_s > 1e18 AND runtime_s < 'Infinity' THEN
+    RAISE WARNING 'runtime % s not profiled: above 1e18 s', runtime_s;
+  END IF;
+  IF NOT (runtime_s > 0 AND runtime_s <= 1e18) THEN
     runtime_s := NULL;
   END IF;
   INSERT INTO tforge.profiles AS p (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions)
@@ -472,7 +481,7 @@ BEGIN
   END IF;
   PERFORM tforge._profile_record(k.task_type, k.task_key, k.runtime_s, cpu, mem, gmem,
                                  tforge._requested_bound(k.payload));
-  IF k.predictions IS NOT NULL AND k.runtime_s > 0 AND k.runtime_s < 'Infinity' THEN
+  IF k.predictions IS NOT NULL AND k.runtime_s > 0 AND k.runtime_s <= 1e18 THEN
     INSERT INTO tforge.prediction_scores (task_id, task_type, task_key, source, used, predictions,
                                           confidences, actual_s)
     VALUES (k.task_id, k.task_type, k.task_key, k.predictions_source, k.prediction_strategy,
