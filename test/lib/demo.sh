@@ -14,6 +14,8 @@ INSERT INTO demo_truth VALUES
   ('cpu-light', 3, 0.3), ('cpu-heavy', 24, 0.25), ('memory-heavy', 14, 0.3),
   ('gpu-inference', 2.5, 0.2), ('gpu-training', 95, 0.3), ('mixed', 8, 0.5);
 CREATE TABLE demo_state (producer_done boolean NOT NULL);
+-- tau of a type after each of its completions, as the workers saw it
+CREATE TABLE demo_tau (task_type text, samples bigint, tau_s float8);
 INSERT INTO demo_state VALUES (false);
 SQL
 
@@ -60,6 +62,7 @@ BEGIN
     END IF;
     -- The worker runs the task and reports how long it took.
     PERFORM tforge.complete_task(k.task_id, '$1', jsonb_build_object('runtime_s', k.payload -> 'runtime_s'));
+    INSERT INTO demo_tau SELECT task_type, samples, tau_s FROM tforge.task_tau WHERE task_type = k.task_type;
     COMMIT;
   END LOOP;
 END \$\$;
@@ -71,19 +74,23 @@ wait $producer $wa $wb
 
 psql -X -P footer=off <<'SQL'
 \echo
-\echo 'How tau converged (seconds): the prediction each task got at submit, by arrival'
+\echo 'How tau converged (seconds) after n completions of each type'
 SELECT d.task_type, tt.default_tau_s AS "default",
        round((SELECT exp(avg(ln(runtime_s))) FROM tforge.tasks k WHERE k.task_type = d.task_type)::numeric, 1) AS "true median",
-       round(max(p.predicted_runtime_s) FILTER (WHERE p.n = 5)::numeric, 1) AS "task 5",
-       round(max(p.predicted_runtime_s) FILTER (WHERE p.n = 15)::numeric, 1) AS "task 15",
-       round(max(p.predicted_runtime_s) FILTER (WHERE p.n = 30)::numeric, 1) AS "task 30",
-       round(max(p.predicted_runtime_s) FILTER (WHERE p.n = 60)::numeric, 1) AS "task 60",
-       round(tforge.get_tau(d.task_type)::numeric, 1) AS "tau now"
+       round(max(t.tau_s) FILTER (WHERE t.samples = 5)::numeric, 1) AS "n=5",
+       round(max(t.tau_s) FILTER (WHERE t.samples = 15)::numeric, 1) AS "n=15",
+       round(max(t.tau_s) FILTER (WHERE t.samples = 30)::numeric, 1) AS "n=30",
+       round(max(t.tau_s) FILTER (WHERE t.samples = 60)::numeric, 1) AS "n=60"
   FROM demo_truth d
   JOIN tforge.task_types tt ON tt.name = d.task_type
-  JOIN (SELECT task_type, predicted_runtime_s, row_number() OVER (PARTITION BY task_type ORDER BY task_id) AS n
-          FROM tforge.tasks) p ON p.task_type = d.task_type
+  JOIN demo_tau t ON t.task_type = d.task_type
  GROUP BY d.task_type, tt.default_tau_s ORDER BY 1;
+
+\echo 'Runtime predictions made at submit, scored at completion (tforge.prediction_accuracy)'
+SELECT task_type, strategy, predictions AS n, round(mae_s::numeric, 2) AS mae_s, round(accuracy::numeric, 3) AS accuracy,
+       round(under_rate::numeric, 2) AS under_rate
+  FROM tforge.prediction_accuracy
+ WHERE strategy IN ('adaptive', 'ewma', 'average') ORDER BY task_type, strategy;
 
 \echo 'Deadlines: a task''s budget is sla_multiplier x tau at submit; did its runtime fit?'
 SELECT task_type,
