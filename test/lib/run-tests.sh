@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every pg_regress test (sql/ + expected/) and every pgTAP suite
-# (test/t/*.sql, one fresh database each, through pg_prove) against the
+# Runs every pg_regress test (sql/ + expected/), every pgTAP suite
+# (test/t/*.sql, one fresh database each, through pg_prove) and a pg_dump /
+# pg_restore round trip (test/dump/) against the
 # cluster in PGHOST/PGPORT, prints the diffs of what failed and ends with
 # one line "N passed, M failed". Exits non-zero on any failure.
 set -uo pipefail
@@ -55,6 +56,24 @@ for t in $(ls test/t/*.sql 2>/dev/null | sort); do
 	psql -qX -d postgres -c "DROP DATABASE \"$db\" WITH (FORCE)" >/dev/null
 done
 rm -f "$top/tap.log"
+
+# pg_dump/pg_restore keeps every component's state: tables marked with
+# pg_extension_config_dump, sequences, and values of every tforge type.
+psql -qX -d postgres -c 'CREATE DATABASE tforge_dump_a' -c 'CREATE DATABASE tforge_dump_b' >/dev/null
+if psql -qX -v ON_ERROR_STOP=1 -d tforge_dump_a -f test/dump/populate.sql >"$top/dump.log" 2>&1 &&
+	pg_dump -Fc -d tforge_dump_a -f "$PGHOST/dump.custom" >>"$top/dump.log" 2>&1 &&
+	pg_restore --exit-on-error -d tforge_dump_b "$PGHOST/dump.custom" >>"$top/dump.log" 2>&1 &&
+	psql -qXAt -v ON_ERROR_STOP=1 -d tforge_dump_a -f test/dump/fingerprint.sql >"$top/dump.a" 2>>"$top/dump.log" &&
+	psql -qXAt -v ON_ERROR_STOP=1 -d tforge_dump_b -f test/dump/fingerprint.sql >"$top/dump.b" 2>>"$top/dump.log" &&
+	diff -u "$top/dump.a" "$top/dump.b" >>"$top/dump.log"; then
+	echo "dump restore ... ok"
+	passed=$((passed + 1))
+else
+	echo "dump restore ... FAILED"
+	cat "$top/dump.log"
+	failed=$((failed + 1))
+fi
+rm -f "$top/dump.log" "$top/dump.a" "$top/dump.b"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

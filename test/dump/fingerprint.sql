@@ -1,0 +1,10 @@
+-- Everything a restore must bring back, as one text per line.
+SELECT 'tasks', count(*), max(task_id), string_agg(status::text || ':' || coalesce(runtime_s::text, '-'), ',' ORDER BY task_id) FROM tforge.tasks
+UNION ALL SELECT 'tau', count(*), NULL, string_agg(task_type || '=' || tau_s || '/' || samples, ',' ORDER BY task_type) FROM tforge.task_tau
+UNION ALL SELECT 'types', count(*), NULL, string_agg(name || '=' || default_tau_s || '/' || coalesce(lambda::text, '-'), ',' ORDER BY name) FROM tforge.task_types
+UNION ALL SELECT 'profiles', count(*), NULL, string_agg(task_type || '/' || coalesce(task_key, '-') || '=' || runtime::text, ',' ORDER BY task_type, task_key) FROM tforge.profiles
+UNION ALL SELECT 'models', count(*), NULL, string_agg(model_id || '@' || version::text || '=' || state::text, ',') FROM tforge.model_versions
+UNION ALL SELECT 'history', count(*), NULL, NULL FROM tforge.model_state_history
+UNION ALL SELECT 'signals', count(*), NULL, string_agg(entity_id || '=' || score::text, ',') FROM tforge.signals
+UNION ALL SELECT 'values', count(*), NULL, string_agg(v::text || '|' || s::text || '|' || w::text || '|' || r::text, ',') FROM public.versions
+UNION ALL SELECT 'next task id', tforge.submit_task('etl'), NULL, NULL;
