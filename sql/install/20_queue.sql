@@ -12,6 +12,11 @@
 -- so tforge_worker needs no privilege on the tables; everything they call
 -- schema-qualifies its references and runs without a SET clause of its own
 -- (a SET clause per nested call would re-resolve the search path each time).
+-- They also pin plan_cache_mode = force_generic_plan: their statements look
+-- up one row by key or take the head of an index, the generic plan is that
+-- same plan, and without the setting PL/pgSQL keeps re-planning a statement
+-- whose custom plans look cheaper than the generic one (a NULL capacity, a
+-- NULL learned estimate), which costs more than the statement itself.
 
 CREATE FUNCTION tforge.ema(old float8, sample float8, lambda float8) RETURNS float8
   AS 'MODULE_PATHNAME', 'tforge_ema'
@@ -266,8 +271,11 @@ COMMENT ON COLUMN tforge.tasks.runtime_s IS 'observed runtime: usage->runtime_s 
 -- The claim's scan: least laxity, then priority (higher first), then arrival.
 CREATE INDEX tasks_claim_idx ON tforge.tasks (laxity_key, priority DESC, submitted_at, task_id)
   WHERE status = 'pending';
--- Expired leases are found without scanning running tasks.
-CREATE INDEX tasks_lease_idx ON tforge.tasks (lease_expires_at) WHERE status = 'running';
+-- Expired leases are found without scanning running tasks. Only running
+-- tasks have a lease; the index is partial on the lease rather than on the
+-- status so that the planner never prefers it to the primary key for a
+-- statement that names one running task.
+CREATE INDEX tasks_lease_idx ON tforge.tasks (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
 
 SELECT pg_catalog.pg_extension_config_dump('tforge.tasks', '');
 SELECT pg_catalog.pg_extension_config_dump('tforge.tasks_task_id_seq', '');
@@ -299,7 +307,7 @@ CREATE FUNCTION tforge.submit_task(
     sla_multiplier float8 DEFAULT NULL,
     max_attempts   integer DEFAULT NULL)
   RETURNS bigint
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   sla        float8 := coalesce(sla_multiplier, tforge._setting('tforge.sla_multiplier')::float8);
   attempts   integer := coalesce(max_attempts, tforge._setting('tforge.max_attempts')::integer);
@@ -402,7 +410,11 @@ CREATE FUNCTION tforge.claim_tasks(
     lease     interval DEFAULT '5 min')
   RETURNS SETOF tforge.tasks
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER ROWS 1
-  SET search_path = pg_catalog, pg_temp
+  SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan
+  -- The claim must walk tasks_claim_idx in order whatever the statistics say:
+  -- a queue filled since the last ANALYZE looks tiny to the planner, which
+  -- would then sort every pending task to find the first.
+  SET enable_sort = off
   AS $$
 DECLARE
   v_lease_s float8 := extract(epoch FROM lease);
@@ -491,7 +503,7 @@ $$;
 COMMENT ON FUNCTION tforge._held_task(bigint, text) IS 'internal: locks and returns the running task held by worker_id, or raises 42704/55000';
 
 CREATE FUNCTION tforge.heartbeat(task_id bigint, worker_id text) RETURNS timestamptz
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   k tforge.tasks := tforge._held_task(task_id, worker_id);
   expires timestamptz := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => k.lease_s);
@@ -505,7 +517,7 @@ COMMENT ON FUNCTION tforge.heartbeat(bigint, text) IS
 
 CREATE FUNCTION tforge.complete_task(task_id bigint, worker_id text, usage jsonb DEFAULT NULL)
   RETURNS tforge.tasks
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   k        tforge.tasks;
   at       timestamptz := pg_catalog.clock_timestamp();
@@ -548,7 +560,7 @@ COMMENT ON FUNCTION tforge.complete_task(bigint, text, jsonb) IS
 
 CREATE FUNCTION tforge.fail_task(task_id bigint, worker_id text, error text, retry boolean DEFAULT true)
   RETURNS tforge.task_status
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   k       tforge.tasks := tforge._held_task(task_id, worker_id);
   at      timestamptz := pg_catalog.clock_timestamp();
