@@ -154,3 +154,43 @@ CREATE TEMP TABLE decay_io2 (d tforge.decay_score);
 SELECT d FROM decay_io2;
 SELECT count(*) AS differing FROM decay_io a FULL JOIN decay_io2 b ON a.d::text = b.d::text
  WHERE a.d IS NULL OR b.d IS NULL;
+-- Binary input refuses a last update outside the timestamp range (any int64
+-- but -infinity's), which no timestamptz could print. The COPY file: signature,
+-- flags, header extension length, one tuple of one field, trailer; the field:
+-- version 01, score 1.5, last update 2026-01-01 (as sent above) or
+-- 0x7ffffffffffffffe us, half-life 1 h.
+CREATE FUNCTION pg_temp.copy_decay(field bytea) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  f text := current_setting('data_directory') || '/tforge_decay_recv.bin';
+  lo oid;
+  result text;
+  detail text;
+BEGIN
+  lo := lo_from_bytea(0, '\x5047434f50590aff0d0a000000000000000000'::bytea
+                         || '\x0001'::bytea || int4send(length(field)) || field || '\xffff'::bytea);
+  PERFORM lo_export(lo, f);
+  PERFORM lo_unlink(lo);
+  CREATE TEMP TABLE decay_recv (d tforge.decay_score);
+  BEGIN
+    EXECUTE format('COPY decay_recv FROM %L WITH (FORMAT binary)', f);
+    SELECT 'ok: ' || d::text INTO result FROM decay_recv;
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    result := SQLSTATE || ' ' || SQLERRM || ': ' || detail;
+  END;
+  DROP TABLE decay_recv;
+  RETURN result;
+END $$;
+SELECT pg_temp.copy_decay('\x013ff80000000000000002ea470ae8600000000000d693a400') AS in_range;
+SELECT pg_temp.copy_decay('\x013ff80000000000007ffffffffffffffe00000000d693a400') AS beyond_range;
+-- A half-life beyond the text form's 4611686018427 s (here 2^63-1 us) is refused too.
+SELECT pg_temp.copy_decay('\x013ff80000000000000002ea470ae860007fffffffffffffff') AS half_life_beyond;
+-- decay_empty keeps to the same limit (200000 years > 146000 years).
+SELECT tforge.decay_empty('200000 years');
+:sqlstate
+-- Subnormal scores, which binary input carries, read back from their text form.
+SELECT '(5e-324,2026-01-01 00:00:00+00,60)'::tforge.decay_score;
+SELECT '(1.61895e-319,2000-01-01 00:00:00+00,60)'::tforge.decay_score;
+-- 1e-400 is no double at all.
+SELECT '(1e-400,2000-01-01 00:00:00+00,60)'::tforge.decay_score;
+:sqlstate

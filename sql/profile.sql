@@ -81,6 +81,11 @@ SELECT ' (3,2,2,1,3,64,{1,2,3}) '::tforge.rolling_stats AS spaces_around;
 -- Bad input: malformed text (22P02), inconsistent values, bad samples (22023).
 SELECT ''::tforge.rolling_stats;
 :sqlstate
+-- Subnormal moments (binary input carries them) read back: {0, 1e-320} has
+-- mean 5e-321 and M2 2*(5e-321)^2, which underflows to 0. 1e-400 is no double.
+SELECT '(2,5e-321,0,0,1e-320,64,{0,1e-320})'::tforge.rolling_stats;
+SELECT '(1,1e-400,0,0,0,64,{0})'::tforge.rolling_stats;
+:sqlstate
 SELECT '(1,2,0,2,2,64,{2})x'::tforge.rolling_stats;
 :sqlstate
 SELECT '(1,2,0,2,2,64,{2)'::tforge.rolling_stats;

@@ -32,6 +32,8 @@
 #include "decay.h"
 
 #define DECAY_BINARY_VERSION 1
+/* the text form's limit, which keeps doubled half-lives in int64 */
+#define DECAY_MAX_HALF_LIFE_US (PG_INT64_MAX / 2)
 
 /* lambda in 1/s for a half-life in microseconds */
 static inline double
@@ -80,6 +82,13 @@ HalfLifeMicroseconds(const Interval *span)
 {
 	int64		us = IntervalMicroseconds(span, "half-life");
 
+	if (us > DECAY_MAX_HALF_LIFE_US)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("half-life is too large, got \"%s\"",
+						DatumGetCString(DirectFunctionCall1(interval_out,
+															PointerGetDatum(span)))),
+				 errhint("The largest half-life is 4611686018427 s (about 146000 years).")));
 	if (us <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -199,12 +208,15 @@ CheckDecayScore(const DecayScore *s, const char *input)
 
 	if (isnan(s->score) || isinf(s->score) || s->score < 0.0)
 		problem = "The score must be a finite number >= 0.";
-	else if (s->half_life_us <= 0)
-		problem = "The half-life must be positive.";
+	else if (s->half_life_us <= 0 || s->half_life_us > DECAY_MAX_HALF_LIFE_US)
+		problem = "The half-life must be positive and at most 4611686018427 s.";
 	else if (TIMESTAMP_IS_NOEND(s->t_last))
 		problem = "The last update cannot be infinity.";
 	else if (TIMESTAMP_IS_NOBEGIN(s->t_last) && s->score != 0.0)
 		problem = "A score without a last update (-infinity) must be 0.";
+	/* binary input can carry any int64; one the timestamp type cannot print would break pg_dump */
+	else if (!TIMESTAMP_IS_NOBEGIN(s->t_last) && !IS_VALID_TIMESTAMP(s->t_last))
+		problem = "The last update is out of the timestamp range.";
 
 	if (problem)
 	{
@@ -250,7 +262,9 @@ ParseDouble(const char *str, size_t len, double *result)
 	buf[len] = '\0';
 	errno = 0;
 	*result = strtod(buf, &end);
-	return *end == '\0' && errno == 0 && !isnan(*result) && !isinf(*result);
+	/* ERANGE with a nonzero finite result is a subnormal, which binary input and output carry */
+	return *end == '\0' && !isnan(*result) && !isinf(*result) &&
+		(errno == 0 || (errno == ERANGE && *result != 0.0));
 }
 
 /*
@@ -354,7 +368,7 @@ decay_score_in(PG_FUNCTION_ARGS)
 	if (!ParseTimestamp(input, comma1 + 1, comma2 - comma1 - 1, &result->t_last))
 		DecaySyntaxError(input, "The last update is not a valid timestamp.");
 	if (!ParseDouble(comma2 + 1, close - comma2 - 1, &half_life) ||
-		half_life <= 0.0 || half_life > (double) PG_INT64_MAX / 1.0e6 / 2.0)
+		half_life <= 0.0 || half_life > (double) DECAY_MAX_HALF_LIFE_US / 1.0e6)
 		DecaySyntaxError(input, "The half-life is not a positive number of seconds.");
 	result->half_life_us = (int64) llround(half_life * 1.0e6);
 

@@ -166,7 +166,8 @@ ParseDouble(char **p, const char *input)
 
 	errno = 0;
 	v = strtod(*p, &end);
-	if (end == *p || errno == ERANGE || !isfinite(v))
+	/* ERANGE with a nonzero finite result is a subnormal, which binary input and output carry */
+	if (end == *p || (errno == ERANGE && v == 0.0) || !isfinite(v))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid input syntax for type rolling_stats: \"%s\"", input),

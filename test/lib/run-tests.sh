@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every pg_regress test (sql/ + expected/), every pgTAP suite
 # (test/t/*.sql, one fresh database each, through pg_prove) and a pg_dump /
-# pg_restore round trip (test/dump/) against the
+# pg_restore round trip (test/dump/), a binary input fuzzer and a crash drill
+# (test/lib/fuzz-binary.sh, test/lib/crash-drill.sh) against the
 # cluster in PGHOST/PGPORT, prints the diffs of what failed and ends with
 # one line "N passed, M failed". Exits non-zero on any failure.
 set -uo pipefail
@@ -10,6 +11,17 @@ cd "$top"
 
 passed=0
 failed=0
+# tally NAME LOG STATUS: count one test, showing its log when it failed.
+tally() {
+	if [ "$3" = 0 ]; then
+		echo "$1 ... ok"
+		passed=$((passed + 1))
+	else
+		echo "$1 ... FAILED"
+		cat "$2"
+		failed=$((failed + 1))
+	fi
+}
 
 # pg_regress, through PGXS's installcheck.
 rm -f regression.diffs regression.out
@@ -45,14 +57,8 @@ for t in $(ls test/t/*.sql 2>/dev/null | sort); do
 	name=$(basename "$t" .sql)
 	db="tap_$name"
 	psql -qX -d postgres -c "CREATE DATABASE \"$db\" TEMPLATE tforge_tap_template" >/dev/null
-	if pg_prove -f -d "$db" "$t" >"$top/tap.log" 2>&1; then
-		echo "tap  $name ... ok"
-		passed=$((passed + 1))
-	else
-		echo "tap  $name ... FAILED"
-		cat "$top/tap.log"
-		failed=$((failed + 1))
-	fi
+	pg_prove -f -d "$db" "$t" >"$top/tap.log" 2>&1
+	tally "tap  $name" "$top/tap.log" $?
 	psql -qX -d postgres -c "DROP DATABASE \"$db\" WITH (FORCE)" >/dev/null
 done
 rm -f "$top/tap.log"
@@ -66,14 +72,20 @@ if psql -qX -v ON_ERROR_STOP=1 -d tforge_dump_a -f test/dump/populate.sql >"$top
 	psql -qXAt -v ON_ERROR_STOP=1 -d tforge_dump_a -f test/dump/fingerprint.sql >"$top/dump.a" 2>>"$top/dump.log" &&
 	psql -qXAt -v ON_ERROR_STOP=1 -d tforge_dump_b -f test/dump/fingerprint.sql >"$top/dump.b" 2>>"$top/dump.log" &&
 	diff -u "$top/dump.a" "$top/dump.b" >>"$top/dump.log"; then
-	echo "dump restore ... ok"
-	passed=$((passed + 1))
+	tally "dump restore" "$top/dump.log" 0
 else
-	echo "dump restore ... FAILED"
-	cat "$top/dump.log"
-	failed=$((failed + 1))
+	tally "dump restore" "$top/dump.log" 1
 fi
 rm -f "$top/dump.log" "$top/dump.a" "$top/dump.b"
+
+# Binary input of every tforge type under mutated COPY payloads, then a crash
+# (immediate stop) in the middle of a queue run: no backend may crash, no
+# committed state may be lost.
+for check in fuzz-binary crash-drill; do
+	"$top/test/lib/$check.sh" >"$top/$check.log" 2>&1
+	tally "$check" "$top/$check.log" $?
+	rm -f "$top/$check.log"
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
