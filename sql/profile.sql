@@ -98,6 +98,13 @@ SELECT '(2,2,2,3,1,64,{1,3})'::tforge.rolling_stats;
 :sqlstate
 SELECT '(2,2,2,1,3,64,{1,9})'::tforge.rolling_stats;
 :sqlstate
+-- a mean outside [min, max]; a single sample with a spread
+SELECT '(2,511.5,3.78125,4.5,7.25,64,{4.5,7.25})'::tforge.rolling_stats;
+:sqlstate
+SELECT '(1,4.5,1,4.5,4.5,64,{4.5})'::tforge.rolling_stats;
+:sqlstate
+SELECT '(1,4.5,0,4.5,5,64,{4.5})'::tforge.rolling_stats;
+:sqlstate
 SELECT '(1,2,0,2,2,1,{2,2})'::tforge.rolling_stats;
 :sqlstate
 SELECT '(3,2,0,2,2,5000,{2})'::tforge.rolling_stats;

@@ -137,6 +137,15 @@ ValidateRollingStats(const RollingStats *s, const char *what)
 		bad = "m2 must not be negative";
 	else if (s->min > s->max)
 		bad = "min must not exceed max";
+
+	/*
+	 * Welford's mean is a rounded convex combination of the samples, so it
+	 * may stray from [min, max] by rounding only: allow a relative 1e-12.
+	 */
+	else if (s->mean < s->min - fabs(s->min) * 1e-12 || s->mean > s->max + fabs(s->max) * 1e-12)
+		bad = "mean must lie between min and max";
+	else if (s->count == 1 && (s->m2 != 0.0 || s->min != s->max))
+		bad = "a single sample has m2 0 and min equal to max";
 	else
 	{
 		for (i = 0; i < s->nring; i++)
