@@ -5,6 +5,7 @@
 # times tforge.estimate against a plain avg() over the history.
 #
 #   bench/accuracy/run.sh [trace.csv]
+#   TRACE=/path/to/trace.csv test/lib/harness.sh bench accuracy
 #
 # The trace has the columns job_id,submit_ts,runtime_s,user_id,app_id,
 # queue_id,requested_s (default: the KTH SP2 trace in ../shared/data). One
@@ -19,8 +20,12 @@
 # is assumed to be 0 (said so in the output).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-trace=${1:-$here/../../../shared/data/KTH-SP2-1996-2.1-cln.csv}
-[ -f "$trace" ] || trace=/work/shared/data/KTH-SP2-1996-2.1-cln.csv
+# The trace: the argument, else $TRACE, else the KTH trace in shared/data.
+trace=${1:-${TRACE:-$here/../../../shared/data/KTH-SP2-1996-2.1-cln.csv}}
+if [ ! -f "$trace" ]; then
+	echo "bench/accuracy: trace file not found: $trace" >&2
+	exit 2
+fi
 trace=$(cd "$(dirname "$trace")" && pwd)/$(basename "$trace")
 swf=${trace%.csv}.swf.gz
 db=tforge_bench_accuracy
