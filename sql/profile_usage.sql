@@ -20,6 +20,7 @@ END $$;
 SELECT pg_temp.run('a', '{"runtime_s": 30, "cpu_s": 60, "memory_bytes": 2e9, "gpu_memory_bytes": 8e9}');
 SELECT pg_temp.run('a', '{"runtime_s": 50, "cpu_s": "NaN", "memory_bytes": -1, "gpu_memory_bytes": "lots"}');
 SELECT pg_temp.run('a', '{"runtime_s": "NaN", "cpu_s": true, "memory_bytes": null}');
+-- a runtime beyond 1e9 s is not learned (the task keeps no runtime); usage beyond 1e18 is not profiled
 SELECT pg_temp.run('a', '{"runtime_s": 1e200, "cpu_s": 1e200, "memory_bytes": 1e300}');
 SELECT task_key, runtime, cpu, memory, gpu_memory, completions
   FROM tforge.profiles ORDER BY task_key NULLS FIRST;

@@ -116,3 +116,18 @@ SELECT tforge.fail_task(3, 'w2', 'x');
 :sqlstate
 \set SHOW_CONTEXT errors
 SELECT status, count(*) FROM tforge.tasks GROUP BY status ORDER BY status;
+-- A deadline further than 1e11 s from arrival is refused (22003), the task not queued.
+SELECT tforge.set_tau('mixed', 1e9);
+\set SHOW_CONTEXT never
+SELECT tforge.submit_task('mixed', sla_multiplier => 101);
+:sqlstate
+\set SHOW_CONTEXT errors
+SELECT count(*) AS still_queued FROM tforge.tasks WHERE task_type = 'mixed' AND status = 'pending';
+SELECT tforge.submit_task('mixed', sla_multiplier => 100) AS far \gset
+SELECT deadline - submitted_at AS slack FROM tforge.tasks WHERE task_id = :far;
+-- A runtime beyond 1e9 s is not learned, and the completion is kept.
+SELECT tforge.set_tau('cpu-heavy', 15);
+SELECT tforge.submit_task('cpu-heavy') AS huge \gset
+SELECT task_id = :huge AS least_laxity FROM tforge.claim_tasks('w9');
+SELECT status, runtime_s FROM tforge.complete_task(:huge, 'w9', '{"runtime_s": 2e9}');
+SELECT tforge.get_tau('cpu-heavy');

@@ -97,3 +97,13 @@ SELECT tforge.define_task_type('x', 1, 'NaN');
 \set SHOW_CONTEXT errors
 SELECT tforge.get_tau('etl'), (SELECT samples FROM tforge.task_tau WHERE task_type = 'etl');
 SELECT count(*) FROM tforge.task_types WHERE name = 'x';
+-- Durations beyond 1e9 s (about 31 years) are refused: no task runs that long.
+\set SHOW_CONTEXT never
+SELECT tforge.set_tau('etl', 1e9) AS longest;
+SELECT tforge.set_tau('etl', 1.0001e9);
+:sqlstate
+SELECT tforge.update_tau('etl', 1e308);
+:sqlstate
+SELECT tforge.define_task_type('forever', 1e10);
+:sqlstate
+\set SHOW_CONTEXT errors

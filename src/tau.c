@@ -12,6 +12,7 @@
 
 #include "fmgr.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 
 #include "tforge.h"
 
@@ -101,4 +102,32 @@ tforge_ema(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("moving average overflows double precision")));
 	PG_RETURN_FLOAT8(result);
+}
+
+/*
+ * _deadline_offset(sla_multiplier, tau) -> interval: sla_multiplier * tau
+ * seconds, the time from arrival to deadline. Refuses offsets beyond 1e11 s
+ * (about 3,000 years), which no deadline means and which would overflow
+ * timestamp arithmetic further on.
+ */
+PG_FUNCTION_INFO_V1(tforge_deadline_offset);
+Datum
+tforge_deadline_offset(PG_FUNCTION_ARGS)
+{
+	double		sla = PG_GETARG_FLOAT8(0);
+	double		tau = PG_GETARG_FLOAT8(1);
+	double		seconds = sla * tau;
+	Interval   *result;
+
+	CheckFinite(sla, "sla_multiplier");
+	CheckFinite(tau, "tau");
+	if (!(seconds >= 0.0 && seconds <= 1e11))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("deadline out of range: sla_multiplier %g times tau %g s is %g s", sla, tau, seconds),
+				 errhint("A deadline must lie within 1e11 seconds of the task's arrival.")));
+
+	result = (Interval *) palloc0(sizeof(Interval));
+	result->time = (int64) rint(seconds * 1e6);
+	PG_RETURN_INTERVAL_P(result);
 }

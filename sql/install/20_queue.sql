@@ -28,7 +28,7 @@ COMMENT ON FUNCTION tforge.ema(float8, float8, float8) IS
 
 CREATE TABLE tforge.task_types (
   name          text PRIMARY KEY CHECK (name <> ''),
-  default_tau_s float8 NOT NULL CHECK (default_tau_s > 0 AND default_tau_s < 'infinity'),
+  default_tau_s float8 NOT NULL CHECK (default_tau_s > 0 AND default_tau_s <= 1e9),
   lambda        float8 CHECK (lambda >= 0 AND lambda <= 1),
   builtin       boolean NOT NULL DEFAULT false,
   created_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
@@ -46,7 +46,7 @@ INSERT INTO tforge.task_types (name, default_tau_s, builtin) VALUES
 -- learned tau while the built-in definitions come from CREATE EXTENSION.
 CREATE TABLE tforge.task_tau (
   task_type  text PRIMARY KEY REFERENCES tforge.task_types (name) ON DELETE CASCADE,
-  tau_s      float8 NOT NULL CHECK (tau_s > 0 AND tau_s < 'infinity'),
+  tau_s      float8 NOT NULL CHECK (tau_s > 0 AND tau_s <= 1e9),
   samples    bigint NOT NULL DEFAULT 0,
   updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
@@ -86,6 +86,20 @@ END
 $$;
 COMMENT ON FUNCTION tforge._check_positive(float8, text) IS 'internal: returns value, or error 22023 if it is not a positive finite number';
 
+-- Raise 22023 unless value is a duration tau can hold: more than 0 and at
+-- most 1e9 seconds (about 31 years; anything longer is a broken clock).
+CREATE FUNCTION tforge._check_seconds(value float8, what text) RETURNS float8
+  LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  IF value IS NULL OR value = 'NaN' OR value <= 0 OR value > 1e9 THEN
+    RAISE EXCEPTION '% must be a number of seconds above 0 and at most 1e9, got %', what, coalesce(value::text, 'NULL')
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN value;
+END
+$$;
+COMMENT ON FUNCTION tforge._check_seconds(float8, text) IS 'internal: returns value, or error 22023 unless it is a number of seconds in (0, 1e9]';
+
 CREATE FUNCTION tforge.define_task_type(name text, default_tau_s float8, lambda float8 DEFAULT NULL)
   RETURNS tforge.task_types
   LANGUAGE plpgsql VOLATILE AS $$
@@ -95,7 +109,7 @@ BEGIN
   IF name IS NULL OR name = '' THEN
     RAISE EXCEPTION 'task type name must not be empty' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  PERFORM tforge._check_positive(default_tau_s, 'default_tau_s');
+  PERFORM tforge._check_seconds(default_tau_s, 'default_tau_s');
   IF lambda IS NOT NULL AND (lambda = 'NaN' OR lambda < 0 OR lambda > 1) THEN
     RAISE EXCEPTION 'lambda must be between 0 and 1, got %', lambda
       USING ERRCODE = 'invalid_parameter_value';
@@ -133,7 +147,7 @@ CREATE FUNCTION tforge.set_tau(task_type text, tau float8) RETURNS float8
 DECLARE
   t tforge.task_types := tforge._task_type(task_type);
 BEGIN
-  PERFORM tforge._check_positive(tau, 'tau');
+  PERFORM tforge._check_seconds(tau, 'tau');
   INSERT INTO tforge.task_tau AS s (task_type, tau_s) VALUES (t.name, tau)
   ON CONFLICT ON CONSTRAINT task_tau_pkey DO UPDATE SET tau_s = excluded.tau_s, updated_at = pg_catalog.now();
   RETURN tau;
@@ -148,8 +162,8 @@ DECLARE
   guc_lambda float8 := tforge._setting('tforge.ema_lambda')::float8;
   tau float8;
 BEGIN
-  IF NOT (runtime_s > 0 AND runtime_s < 'Infinity') THEN
-    PERFORM tforge._check_positive(runtime_s, 'runtime_s');  -- raises 22023
+  IF NOT (runtime_s > 0 AND runtime_s <= 1e9) THEN
+    PERFORM tforge._check_seconds(runtime_s, 'runtime_s');  -- raises 22023
   END IF;
   -- One statement, because every completion runs it. The first sample
   -- starts from the type's default, as if the default were tau.
@@ -292,11 +306,17 @@ $$;
 COMMENT ON FUNCTION tforge._usage_number(jsonb, text) IS
   'internal: a usage field as float8: NULL if absent, NaN if it is not a number PostgreSQL can use';
 
+CREATE FUNCTION tforge._deadline_offset(sla_multiplier float8, tau float8) RETURNS interval
+  AS 'MODULE_PATHNAME', 'tforge_deadline_offset'
+  LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._deadline_offset(float8, float8) IS
+  'internal: sla_multiplier * tau seconds as an interval, or error 22003 beyond 1e11 seconds';
+
 CREATE FUNCTION tforge._positive_or_null(value float8) RETURNS float8
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN $1 > 0 AND $1 < 'Infinity'::float8 THEN $1 END
+  SELECT CASE WHEN $1 > 0 AND $1 <= 1e9 THEN $1 END
 $$;
-COMMENT ON FUNCTION tforge._positive_or_null(float8) IS 'internal: value if it is a positive finite number, else NULL';
+COMMENT ON FUNCTION tforge._positive_or_null(float8) IS 'internal: value if it is a runtime tau can learn from (seconds in (0, 1e9]), else NULL';
 
 CREATE FUNCTION tforge.submit_task(
     task_type      text,
@@ -350,15 +370,15 @@ BEGIN
                                  prediction_confidence, prediction_source, available_at, max_attempts,
                                  predictions, prediction_confidences, predictions_source)
   SELECT tt.name, task_key, coalesce(payload, '{}'), resources, coalesce(priority, 0), arrival,
-         arrival + pg_catalog.make_interval(secs => sla * p.tau),
-         p.predicted, arrival + pg_catalog.make_interval(secs => sla * p.tau - p.predicted),
+         arrival + tforge._deadline_offset(sla, p.tau),
+         p.predicted, arrival + tforge._deadline_offset(sla, p.tau) - pg_catalog.make_interval(secs => p.predicted),
          strategy, confidence, source, arrival, attempts,
          learned.predictions, learned.confidences, learned.source  -- learning: for the completion to score
     FROM tforge.task_types tt
     LEFT JOIN tforge.task_tau s ON s.task_type = tt.name
     CROSS JOIN LATERAL (SELECT coalesce(s.tau_s, tt.default_tau_s) AS tau) p0
     CROSS JOIN LATERAL (SELECT p0.tau,
-                               CASE WHEN learned.applies THEN learned.runtime_s ELSE p0.tau END AS predicted) p
+                               CASE WHEN learned.applies THEN least(learned.runtime_s, 1e9) ELSE p0.tau END AS predicted) p
    WHERE tt.name = submit_task.task_type
   RETURNING k.task_id INTO id;
   IF NOT FOUND THEN
@@ -549,8 +569,9 @@ BEGIN
   IF k.runtime_s IS NOT NULL THEN
     PERFORM tforge.update_tau(k.task_type, k.runtime_s);
   ELSE
-    RAISE WARNING 'runtime of task % not learned: % is not a positive finite number of seconds',
-      k.task_id, coalesce(usage -> 'runtime_s', pg_catalog.to_jsonb(extract(epoch FROM at - k.claimed_at)));
+    RAISE WARNING 'runtime of task % not learned: % is not a number of seconds above 0 and at most 1e9',
+      k.task_id, coalesce(CASE WHEN reported <> 'NaN' THEN reported::text END, (usage -> 'runtime_s')::text,
+                          extract(epoch FROM at - k.claimed_at)::text);
   END IF;
   RETURN k;
 END
