@@ -86,12 +86,11 @@ END
 $$;
 COMMENT ON FUNCTION tforge._check_positive(float8, text) IS 'internal: returns value, or error 22023 if it is not a positive finite number';
 
--- Raise 22023 unless value is a duration tau can hold: more than 0 and at
--- most 1e9 seconds (about 31 years; anything longer is a broken clock).
+-- Raise 22023 unless value is a duration tau can hold (see _positive_or_null).
 CREATE FUNCTION tforge._check_seconds(value float8, what text) RETURNS float8
   LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
-  IF value IS NULL OR value = 'NaN' OR value <= 0 OR value > 1e9 THEN
+  IF tforge._positive_or_null(value) IS NULL THEN
     RAISE EXCEPTION '% must be a number of seconds above 0 and at most 1e9, got %', what, coalesce(value::text, 'NULL')
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
@@ -162,7 +161,7 @@ DECLARE
   guc_lambda float8 := tforge._setting('tforge.ema_lambda')::float8;
   tau float8;
 BEGIN
-  IF NOT (runtime_s > 0 AND runtime_s <= 1e9) THEN
+  IF tforge._positive_or_null(runtime_s) IS NULL THEN
     PERFORM tforge._check_seconds(runtime_s, 'runtime_s');  -- raises 22023
   END IF;
   -- One statement, because every completion runs it. The first sample
@@ -312,6 +311,8 @@ CREATE FUNCTION tforge._deadline_offset(sla_multiplier float8, tau float8) RETUR
 COMMENT ON FUNCTION tforge._deadline_offset(float8, float8) IS
   'internal: sla_multiplier * tau seconds as an interval, or error 22003 beyond 1e11 seconds';
 
+-- The one definition of a duration tau can learn from: more than 0 and at
+-- most 1e9 seconds (about 31 years; anything longer is a broken clock).
 CREATE FUNCTION tforge._positive_or_null(value float8) RETURNS float8
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN $1 > 0 AND $1 <= 1e9 THEN $1 END
