@@ -335,6 +335,34 @@ estimate_from(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
+/* Every strategy's prediction and confidence, adaptive last. */
+static void
+EstimateAll(const RollingStats *s, const Scoreboard *sb, double bound, double *pred, double *conf)
+{
+	double		cand[EST_NCANDIDATES];
+	int			i,
+				best;
+
+	Candidates(s, sb, bound, EmaLambda(), cand);
+	for (i = 0; i < EST_NCANDIDATES; i++)
+	{
+		pred[i] = cand[i];
+		conf[i] = Confidence(sb, i);
+	}
+	best = BestCandidate(sb);
+	pred[EST_ADAPTIVE] = cand[best];
+	conf[EST_ADAPTIVE] = Confidence(sb, best);
+}
+
+void
+EstimateProfile(const RollingStats *s, ArrayType *scores, double bound, double *pred, double *conf)
+{
+	Scoreboard	sb;
+
+	ReadScoreboard(scores, &sb);
+	EstimateAll(s, &sb, bound, pred, conf);
+}
+
 /*
  * estimate_all(stats, scores, bound) -> (predictions float8[], confidences
  * float8[]): every strategy at once, in the order of
@@ -347,13 +375,13 @@ estimate_all(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	RollingStats *s;
 	Scoreboard	sb;
-	double		cand[EST_NCANDIDATES];
-	Datum		pred[EST_NSTRATEGIES],
+	double		pred[EST_NSTRATEGIES],
 				conf[EST_NSTRATEGIES];
+	Datum		pd[EST_NSTRATEGIES],
+				cd[EST_NSTRATEGIES];
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
-	int			i,
-				best;
+	int			i;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -363,18 +391,15 @@ estimate_all(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	s = PG_GETARG_ROLLING_STATS_P(0);
 
-	Candidates(s, &sb, GetBound(fcinfo, 2), EmaLambda(), cand);
-	for (i = 0; i < EST_NCANDIDATES; i++)
+	EstimateAll(s, &sb, GetBound(fcinfo, 2), pred, conf);
+	for (i = 0; i < EST_NSTRATEGIES; i++)
 	{
-		pred[i] = Float8GetDatum(cand[i]);
-		conf[i] = Float8GetDatum(Confidence(&sb, i));
+		pd[i] = Float8GetDatum(pred[i]);
+		cd[i] = Float8GetDatum(conf[i]);
 	}
-	best = BestCandidate(&sb);
-	pred[EST_ADAPTIVE] = Float8GetDatum(cand[best]);
-	conf[EST_ADAPTIVE] = Float8GetDatum(Confidence(&sb, best));
-	values[0] = PointerGetDatum(construct_array(pred, EST_NSTRATEGIES, FLOAT8OID, sizeof(float8),
+	values[0] = PointerGetDatum(construct_array(pd, EST_NSTRATEGIES, FLOAT8OID, sizeof(float8),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[1] = PointerGetDatum(construct_array(conf, EST_NSTRATEGIES, FLOAT8OID, sizeof(float8),
+	values[1] = PointerGetDatum(construct_array(cd, EST_NSTRATEGIES, FLOAT8OID, sizeof(float8),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -4,6 +4,8 @@
 #ifndef TFORGE_ESTIMATE_H
 #define TFORGE_ESTIMATE_H
 
+#include "utils/array.h"
+
 /*
  * The candidates, in the order of a profile's scoreboard and of
  * tforge.estimation_strategies(); "adaptive" is not a candidate itself but
@@ -30,6 +32,15 @@ extern bool EstimateStrategyKnown(const char *name);
 
 /* Parse a strategy name; errors (22023) on an unknown one. */
 extern EstimateStrategy EstimateStrategyFromName(const char *name);
+
+/*
+ * Every strategy's prediction from a profile (runtime stats and scoreboard,
+ * NULL for none) and its confidence, in the order of EstimateStrategy;
+ * bound > 0 caps the predictions.
+ */
+struct RollingStats;
+extern void EstimateProfile(const struct RollingStats *s, ArrayType *scores, double bound,
+							double *pred, double *conf);
 
 /* GUC tforge.learning_strategy: the strategy used when none is given. */
 extern char *tforge_learning_strategy;

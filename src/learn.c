@@ -22,12 +22,12 @@
 #include "profile.h"
 #include "tforge.h"
 
-static bool tforge_learning_enabled = true;
-static int	tforge_learning_min_executions = 5;
-static double tforge_learning_confidence_threshold = 0.5;
+bool tforge_learning_enabled = true;
+int	tforge_learning_min_executions = 5;
+double tforge_learning_confidence_threshold = 0.5;
 static int	tforge_profile_ttl = 30 * 24 * 3600;
-static int	tforge_profile_sample_after = 10000;
-static int	tforge_profile_sample_every = 10;
+int	tforge_profile_sample_after = 10000;
+int	tforge_profile_sample_every = 10;
 
 /* Accept only the names of estimate.c's strategies. */
 static bool

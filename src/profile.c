@@ -601,6 +601,20 @@ SortedQuantile(const double *sorted, int n, double p)
 	return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - (double) lo);
 }
 
+double
+RollingStatsQuantile(const RollingStats *s, double p)
+{
+	double	   *v = palloc(sizeof(double) * s->nring);
+	double		q;
+
+	Assert(s->nring > 0);
+	RollingStatsRecent(s, v);
+	qsort(v, s->nring, sizeof(double), CompareDoubles);
+	q = SortedQuantile(v, s->nring, p);
+	pfree(v);
+	return q;
+}
+
 /* Quantile of the recent samples, interpolated exactly as percentile_cont. */
 PG_FUNCTION_INFO_V1(rolling_stats_quantile);
 Datum
@@ -608,16 +622,12 @@ rolling_stats_quantile(PG_FUNCTION_ARGS)
 {
 	RollingStats *s = PG_GETARG_ROLLING_STATS_P(0);
 	double		p = PG_GETARG_FLOAT8(1);
-	double	   *v;
 
 	if (isnan(p) || p < 0.0 || p > 1.0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("quantile must be between 0 and 1, got \"%g\"", p)));
-	v = palloc(sizeof(double) * s->nring);
-	RollingStatsRecent(s, v);
-	qsort(v, s->nring, sizeof(double), CompareDoubles);
-	PG_RETURN_FLOAT8(SortedQuantile(v, s->nring, p));
+	PG_RETURN_FLOAT8(RollingStatsQuantile(s, p));
 }
 
 /* The recent samples, oldest first. */

@@ -47,6 +47,9 @@ extern void RollingStatsRecent(const RollingStats *s, double *out);
 /* Quantile p in [0,1] of sorted values, interpolated like percentile_cont. */
 extern double SortedQuantile(const double *sorted, int n, double p);
 
+/* Quantile p in [0,1] of the recent samples (nring > 0), as percentile_cont. */
+extern double RollingStatsQuantile(const RollingStats *s, double p);
+
 /* Default ring size for new values (GUC tforge.profile_window). */
 extern int	tforge_profile_window;
 

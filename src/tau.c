@@ -16,9 +16,9 @@
 
 #include "tforge.h"
 
-static double tforge_ema_lambda = 0.2;
-static double tforge_sla_multiplier = 2.0;
-static int	tforge_max_attempts = 3;
+double tforge_ema_lambda = 0.2;
+double tforge_sla_multiplier = 2.0;
+int	tforge_max_attempts = 3;
 static double tforge_retry_backoff_base = 1.0;
 static double tforge_retry_backoff_max = 3600.0;
 
@@ -105,19 +105,15 @@ tforge_ema(PG_FUNCTION_ARGS)
 }
 
 /*
- * _deadline_offset(sla_multiplier, tau) -> interval: sla_multiplier * tau
- * seconds, the time from arrival to deadline. Refuses offsets beyond 1e11 s
- * (about 3,000 years), which no deadline means and which would overflow
- * timestamp arithmetic further on.
+ * sla_multiplier * tau seconds in microseconds: the time from a task's
+ * arrival to its deadline. Refuses offsets beyond 1e11 s (about 3,000
+ * years), which no deadline means and which would overflow timestamp
+ * arithmetic further on.
  */
-PG_FUNCTION_INFO_V1(tforge_deadline_offset);
-Datum
-tforge_deadline_offset(PG_FUNCTION_ARGS)
+TimeOffset
+DeadlineOffset(double sla, double tau)
 {
-	double		sla = PG_GETARG_FLOAT8(0);
-	double		tau = PG_GETARG_FLOAT8(1);
 	double		seconds = sla * tau;
-	Interval   *result;
 
 	CheckFinite(sla, "sla_multiplier");
 	CheckFinite(tau, "tau");
@@ -126,8 +122,16 @@ tforge_deadline_offset(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("deadline out of range: sla_multiplier %g times tau %g s is %g s", sla, tau, seconds),
 				 errhint("A deadline must lie within 1e11 seconds of the task's arrival.")));
+	return (TimeOffset) rint(seconds * 1e6);
+}
 
-	result = (Interval *) palloc0(sizeof(Interval));
-	result->time = (int64) rint(seconds * 1e6);
+/* _deadline_offset(sla_multiplier, tau) -> interval: DeadlineOffset as an interval. */
+PG_FUNCTION_INFO_V1(tforge_deadline_offset);
+Datum
+tforge_deadline_offset(PG_FUNCTION_ARGS)
+{
+	Interval   *result = (Interval *) palloc0(sizeof(Interval));
+
+	result->time = DeadlineOffset(PG_GETARG_FLOAT8(0), PG_GETARG_FLOAT8(1));
 	PG_RETURN_INTERVAL_P(result);
 }

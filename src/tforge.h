@@ -9,10 +9,23 @@
 
 #include "postgres.h"
 
-/* tau.c: EMA of task runtimes, GUCs tforge.ema_lambda and tforge.sla_multiplier */
+#include "datatype/timestamp.h"
+
+/* tau.c: EMA of task runtimes and the queue's GUCs */
 extern void TauInit(void);
+extern double tforge_ema_lambda;
+extern double tforge_sla_multiplier;
+extern int	tforge_max_attempts;
+
+/* sla * tau seconds in microseconds; 22003 beyond 1e11 s */
+extern TimeOffset DeadlineOffset(double sla, double tau);
 
 /* learn.c: runtime profiles and estimation, tforge.learning_* and profile GUCs */
 extern void LearnInit(void);
+extern bool tforge_learning_enabled;
+extern int	tforge_learning_min_executions;
+extern double tforge_learning_confidence_threshold;
+extern int	tforge_profile_sample_after;
+extern int	tforge_profile_sample_every;
 
 #endif							/* TFORGE_H */

@@ -9,14 +9,13 @@
 -- is an index scan whatever the queue's length.
 --
 -- The worker-facing functions are SECURITY DEFINER with a pinned search_path,
--- so tforge_worker needs no privilege on the tables; everything they call
--- schema-qualifies its references and runs without a SET clause of its own
--- (a SET clause per nested call would re-resolve the search path each time).
--- They also pin plan_cache_mode = force_generic_plan: their statements look
--- up one row by key or take the head of an index, the generic plan is that
--- same plan, and without the setting PL/pgSQL keeps re-planning a statement
--- whose custom plans look cheaper than the generic one (a NULL capacity, a
--- NULL learned estimate), which costs more than the statement itself.
+-- so tforge_worker needs no privilege on the tables. submit_task,
+-- claim_tasks and complete_task, which every worker cycle runs, are C over
+-- SPI with plans kept per backend (queue.c); heartbeat and fail_task, off
+-- the hot path, are PL/pgSQL and pin plan_cache_mode = force_generic_plan:
+-- their statements look up one row by key, and without the setting PL/pgSQL
+-- may re-plan a statement whose custom plans look cheaper than the generic
+-- one, which costs more than the statement itself.
 
 CREATE FUNCTION tforge.ema(old float8, sample float8, lambda float8) RETURNS float8
   AS 'MODULE_PATHNAME', 'tforge_ema'
@@ -72,19 +71,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tforge._task_type(text) IS 'internal: the task type''s definition, or error 42704';
-
--- Raise 22023 unless value is a positive finite number.
-CREATE FUNCTION tforge._check_positive(value float8, what text) RETURNS float8
-  LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-  IF value IS NULL OR value = 'NaN' OR value <= 0 OR value = 'Infinity' THEN
-    RAISE EXCEPTION '% must be a positive finite number, got %', what, coalesce(value::text, 'NULL')
-      USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  RETURN value;
-END
-$$;
-COMMENT ON FUNCTION tforge._check_positive(float8, text) IS 'internal: returns value, or error 22023 if it is not a positive finite number';
 
 -- Raise 22023 unless value is a duration tau can hold (see _positive_or_null).
 CREATE FUNCTION tforge._check_seconds(value float8, what text) RETURNS float8
@@ -156,32 +142,8 @@ COMMENT ON FUNCTION tforge.set_tau(text, float8) IS
   'overrides a task type''s tau (seconds, positive and finite); later completions keep learning from it';
 
 CREATE FUNCTION tforge.update_tau(task_type text, runtime_s float8) RETURNS float8
-  LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-  guc_lambda float8 := tforge._setting('tforge.ema_lambda')::float8;
-  tau float8;
-BEGIN
-  IF tforge._positive_or_null(runtime_s) IS NULL THEN
-    PERFORM tforge._check_seconds(runtime_s, 'runtime_s');  -- raises 22023
-  END IF;
-  -- One statement, because every completion runs it. The first sample
-  -- starts from the type's default, as if the default were tau.
-  INSERT INTO tforge.task_tau AS s (task_type, tau_s, samples)
-  SELECT tt.name, tforge.ema(tt.default_tau_s, runtime_s, coalesce(tt.lambda, guc_lambda)), 1
-    FROM tforge.task_types tt
-   WHERE tt.name = update_tau.task_type
-  ON CONFLICT ON CONSTRAINT task_tau_pkey DO UPDATE
-    SET tau_s = tforge.ema(s.tau_s, runtime_s,
-                  coalesce((SELECT tt.lambda FROM tforge.task_types tt WHERE tt.name = s.task_type), guc_lambda)),
-        samples = s.samples + 1,
-        updated_at = pg_catalog.now()
-  RETURNING s.tau_s INTO tau;
-  IF NOT FOUND THEN
-    PERFORM tforge._task_type(task_type);  -- raises 42704
-  END IF;
-  RETURN tau;
-END
-$$;
+  AS 'MODULE_PATHNAME', 'tforge_update_tau'
+  LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tforge.update_tau(text, float8) IS
   'absorbs one observed runtime (seconds) into the type''s tau: lambda * runtime + (1 - lambda) * tau; returns the new tau';
 
@@ -213,21 +175,6 @@ CREATE TYPE tforge.resources AS (
 );
 COMMENT ON TYPE tforge.resources IS
   'resources a task needs or a worker offers; a NULL field means "not needed" in a requirement and "unlimited" in a capacity';
-
--- Raise 22023 on a negative or NaN field.
-CREATE FUNCTION tforge._check_resources(r tforge.resources) RETURNS tforge.resources
-  LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-  IF r.cpu = 'NaN' OR r.cpu < 0 OR r.cpu = 'Infinity' OR r.memory_bytes < 0
-     OR r.gpu_count < 0 OR r.gpu_memory_bytes < 0 THEN
-    RAISE EXCEPTION 'invalid resources %', r
-      USING ERRCODE = 'invalid_parameter_value',
-            DETAIL = 'Every field must be NULL or a finite number not below zero.';
-  END IF;
-  RETURN r;
-END
-$$;
-COMMENT ON FUNCTION tforge._check_resources(tforge.resources) IS 'internal: returns r, or error 22023 if a field is negative, NaN or infinite';
 
 CREATE FUNCTION tforge.resources_fit(requirement tforge.resources, capacity tforge.resources) RETURNS boolean
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -328,99 +275,14 @@ CREATE FUNCTION tforge.submit_task(
     sla_multiplier float8 DEFAULT NULL,
     max_attempts   integer DEFAULT NULL)
   RETURNS bigint
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-  sla        float8 := coalesce(sla_multiplier, tforge._setting('tforge.sla_multiplier')::float8);
-  attempts   integer := coalesce(max_attempts, tforge._setting('tforge.max_attempts')::integer);
-  strategy   text := 'tau';
-  confidence float8;
-  source     text := 'type';
-  arrival    timestamptz := pg_catalog.now();
-  id         bigint;
-  learned    record;
-BEGIN
-  IF task_type IS NULL THEN
-    RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  IF NOT (sla > 0 AND sla < 'Infinity') THEN
-    PERFORM tforge._check_positive(sla, 'sla_multiplier');  -- raises 22023
-  END IF;
-  IF attempts IS NULL OR attempts < 1 THEN
-    RAISE EXCEPTION 'max_attempts must be at least 1, got %', attempts USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  -- (a row IS NOT NULL only when every field is: test the negation instead)
-  IF NOT (resources IS NULL) THEN
-    PERFORM tforge._check_resources(resources);
-  END IF;
-
-  -- learning (30_learning.sql): a confident estimate replaces tau as the
-  -- prediction and fills undeclared resources; the deadline stays tau's.
-  SELECT * INTO learned FROM tforge._learning_submit(submit_task.task_type, task_key, resources, payload);
-  IF learned.applies THEN
-    strategy := learned.strategy;
-    confidence := learned.confidence;
-    source := learned.source;
-    resources := learned.estimated_resources;
-  END IF;
-
-  -- One statement: look up tau and insert.
-  --   deadline   = arrival + sla_multiplier * tau
-  --   laxity_key = deadline - predicted runtime
-  INSERT INTO tforge.tasks AS k (task_type, task_key, payload, resources, priority, submitted_at,
-                                 deadline, predicted_runtime_s, laxity_key, prediction_strategy,
-                                 prediction_confidence, prediction_source, available_at, max_attempts,
-                                 predictions, prediction_confidences, predictions_source)
-  SELECT tt.name, task_key, coalesce(payload, '{}'), resources, coalesce(priority, 0), arrival,
-         arrival + tforge._deadline_offset(sla, p.tau),
-         p.predicted, arrival + tforge._deadline_offset(sla, p.tau) - pg_catalog.make_interval(secs => p.predicted),
-         strategy, confidence, source, arrival, attempts,
-         learned.predictions, learned.confidences, learned.source  -- learning: for the completion to score
-    FROM tforge.task_types tt
-    LEFT JOIN tforge.task_tau s ON s.task_type = tt.name
-    CROSS JOIN LATERAL (SELECT coalesce(s.tau_s, tt.default_tau_s) AS tau) p0
-    CROSS JOIN LATERAL (SELECT p0.tau,
-                               CASE WHEN learned.applies THEN least(learned.runtime_s, 1e9) ELSE p0.tau END AS predicted) p
-   WHERE tt.name = submit_task.task_type
-  RETURNING k.task_id INTO id;
-  IF NOT FOUND THEN
-    PERFORM tforge._task_type(task_type);  -- raises 42704
-  END IF;
-  RETURN id;
-END
-$$;
+  AS 'MODULE_PATHNAME', 'tforge_submit_task'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer) IS
   'queues a task; its deadline is now() + sla_multiplier (default tforge.sla_multiplier) * tau of its type; returns task_id';
 
--- Requeue (or bury) tasks whose lease has expired; called by every claim.
-CREATE FUNCTION tforge._expire_leases() RETURNS integer
-  LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-  n integer;
-  at timestamptz := pg_catalog.clock_timestamp();  -- a value, so the lease index bounds the scan
-BEGIN
-  WITH expired AS (
-    SELECT k.task_id FROM tforge.tasks k
-     WHERE k.status = 'running' AND k.lease_expires_at < at
-     FOR UPDATE SKIP LOCKED
-  )
-  UPDATE tforge.tasks k
-     SET status = CASE WHEN k.attempts >= k.max_attempts THEN 'dead' ELSE 'pending' END::tforge.task_status,
-         last_error = pg_catalog.format('lease of worker "%s" expired at %s', k.worker_id, k.lease_expires_at),
-         worker_id = NULL, lease_expires_at = NULL,
-         completed_at = CASE WHEN k.attempts >= k.max_attempts THEN pg_catalog.clock_timestamp() END
-    FROM expired e
-   WHERE k.task_id = e.task_id;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  RETURN n;
-END
-$$;
-COMMENT ON FUNCTION tforge._expire_leases() IS
-  'internal: body of tforge.expire_leases(), called by every claim';
-
 CREATE FUNCTION tforge.expire_leases() RETURNS integer
-  LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-  SELECT tforge._expire_leases()
-$$;
+  AS 'MODULE_PATHNAME', 'tforge_expire_leases'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tforge.expire_leases() IS
   'makes tasks whose lease expired claimable again (or dead once max_attempts claims were used); returns how many';
 
@@ -430,73 +292,13 @@ CREATE FUNCTION tforge.claim_tasks(
     capacity  tforge.resources DEFAULT NULL,
     lease     interval DEFAULT '5 min')
   RETURNS SETOF tforge.tasks
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER ROWS 1
-  SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan
+  AS 'MODULE_PATHNAME', 'tforge_claim_tasks'
+  LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
+  SET search_path = pg_catalog, pg_temp
   -- The claim must walk tasks_claim_idx in order whatever the statistics say:
   -- a queue filled since the last ANALYZE looks tiny to the planner, which
   -- would then sort every pending task to find the first.
-  SET enable_sort = off
-  AS $$
-DECLARE
-  v_lease_s float8 := extract(epoch FROM lease);
-  at        timestamptz := pg_catalog.clock_timestamp();
-BEGIN
-  IF worker_id IS NULL OR worker_id = '' THEN
-    RAISE EXCEPTION 'worker_id must not be empty' USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  IF max_tasks IS NULL OR max_tasks < 1 THEN
-    RAISE EXCEPTION 'max_tasks must be at least 1, got %', coalesce(max_tasks::text, 'NULL')
-      USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  IF v_lease_s IS NULL OR v_lease_s <= 0 THEN
-    RAISE EXCEPTION 'lease must be a positive interval, got %', coalesce(lease::text, 'NULL')
-      USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  IF NOT (capacity IS NULL) THEN
-    PERFORM tforge._check_resources(capacity);
-  END IF;
-
-  PERFORM tforge._expire_leases();
-
-  -- Two copies of one query: a plan for LIMIT 1, the common case, is cached
-  -- as an index scan; with a LIMIT that is a parameter the planner would
-  -- cache a plan sorting the whole pending set, so batches are planned per call.
-  IF max_tasks = 1 THEN
-    RETURN QUERY
-    WITH picked AS (
-      SELECT k.task_id FROM tforge.tasks k
-       WHERE k.status = 'pending' AND k.available_at <= at
-         AND (capacity IS NULL OR k.resources IS NULL OR tforge.resources_fit(k.resources, capacity))
-       ORDER BY k.laxity_key, k.priority DESC, k.submitted_at, k.task_id
-       LIMIT 1
-       FOR UPDATE SKIP LOCKED
-    )
-    UPDATE tforge.tasks k
-       SET status = 'running', worker_id = claim_tasks.worker_id, claimed_at = at,
-           lease_s = v_lease_s, lease_expires_at = at + lease, attempts = k.attempts + 1
-      FROM picked p
-     WHERE k.task_id = p.task_id
-    RETURNING k.*;
-  ELSE
-    RETURN QUERY EXECUTE $q$
-    WITH picked AS (
-      SELECT k.task_id FROM tforge.tasks k
-       WHERE k.status = 'pending' AND k.available_at <= $1
-         AND ($2 IS NULL OR k.resources IS NULL OR tforge.resources_fit(k.resources, $2))
-       ORDER BY k.laxity_key, k.priority DESC, k.submitted_at, k.task_id
-       LIMIT $3
-       FOR UPDATE SKIP LOCKED
-    )
-    UPDATE tforge.tasks k
-       SET status = 'running', worker_id = $4, claimed_at = $1,
-           lease_s = $5, lease_expires_at = $1 + $6, attempts = k.attempts + 1
-      FROM picked p
-     WHERE k.task_id = p.task_id
-    RETURNING k.* $q$
-    USING at, capacity, max_tasks, worker_id, v_lease_s, lease;
-  END IF;
-END
-$$;
+  SET enable_sort = off;
 COMMENT ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval) IS
   'leases up to max_tasks pending tasks that fit capacity, least laxity first, then priority, then arrival; concurrent claimers never get the same task';
 
@@ -538,45 +340,8 @@ COMMENT ON FUNCTION tforge.heartbeat(bigint, text) IS
 
 CREATE FUNCTION tforge.complete_task(task_id bigint, worker_id text, usage jsonb DEFAULT NULL)
   RETURNS tforge.tasks
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-  k        tforge.tasks;
-  at       timestamptz := pg_catalog.clock_timestamp();
-  reported float8;
-BEGIN
-  IF usage IS NOT NULL AND pg_catalog.jsonb_typeof(usage) <> 'object' THEN
-    RAISE WARNING 'usage of task % ignored: not a JSON object', task_id;
-    usage := NULL;
-  END IF;
-  reported := tforge._usage_number(usage, 'runtime_s');
-
-  -- A worker's own runtime wins over the wall clock (that is also how a
-  -- trace is replayed). A runtime that is not a positive finite number is
-  -- stored as NULL: the completion is never lost, only not learned from.
-  UPDATE tforge.tasks t
-     SET status = 'done', completed_at = at, usage = complete_task.usage, lease_expires_at = NULL,
-         runtime_s = tforge._positive_or_null(coalesce(reported, extract(epoch FROM at - t.claimed_at)::float8)),
-         deadline_met = (at <= t.deadline)
-   WHERE t.task_id = complete_task.task_id AND t.status = 'running'
-     AND t.worker_id = complete_task.worker_id
-  RETURNING t.* INTO k;
-  IF NOT FOUND THEN
-    PERFORM tforge._held_task(task_id, worker_id);  -- raises 42704 or 55000
-  END IF;
-
-  -- learning (30_learning.sql): profiles and prediction scoring, same transaction
-  PERFORM tforge._learning_complete(k, usage);
-
-  IF k.runtime_s IS NOT NULL THEN
-    PERFORM tforge.update_tau(k.task_type, k.runtime_s);
-  ELSE
-    RAISE WARNING 'runtime of task % not learned: % is not a number of seconds above 0 and at most 1e9',
-      k.task_id, coalesce(CASE WHEN reported <> 'NaN' THEN reported::text END, (usage -> 'runtime_s')::text,
-                          extract(epoch FROM at - k.claimed_at)::text);
-  END IF;
-  RETURN k;
-END
-$$;
+  AS 'MODULE_PATHNAME', 'tforge_complete_task'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tforge.complete_task(bigint, text, jsonb) IS
   'marks a task held by worker_id done, records its runtime (usage->runtime_s, else claim to now) and, in the same transaction, updates tau';
 

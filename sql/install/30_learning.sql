@@ -148,67 +148,16 @@ $$;
 COMMENT ON FUNCTION tforge._profile_sampled(bigint, bigint, integer, integer) IS
   'internal: whether the completion numbered completions enters a profile that has recorded runs';
 
--- A usage field fit for a profile: a number in [0, 1e18], else NULL with a
--- WARNING. (1e18 exceeds any real runtime in seconds or memory in bytes, and
--- keeps squared deviations far from overflowing a profile's variance.)
-CREATE FUNCTION tforge._usage_sample(task_id bigint, usage jsonb, key text) RETURNS float8
-  LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  v float8 := tforge._usage_number(usage, key);
-BEGIN
-  IF v = 'NaN' OR v < 0 OR v > 1e18 THEN
-    RAISE WARNING 'usage "%" of task % not profiled: % is not a number between 0 and 1e18', key, task_id,
-      CASE WHEN v <> 'NaN' THEN v::text
-           WHEN pg_catalog.length((usage -> key)::text) <= 40 THEN (usage -> key)::text
-           ELSE pg_catalog.left((usage -> key)::text, 40) || '...' END;
-    RETURN NULL;
-  END IF;
-  RETURN v;
-END
-$$;
-COMMENT ON FUNCTION tforge._usage_sample(bigint, jsonb, text) IS
-  'internal: usage->key as float8 for a profile; NULL with a WARNING when it is not a number between 0 and 1e18';
-
--- Record one completion in the type's and the key's profile.
+-- Record one completion in the type's and the key's profile (queue.c,
+-- shared with complete_task). Runtimes outside (0, 1e18] s and usage values
+-- outside [0, 1e18] are not recorded: 1e18 exceeds any real runtime in
+-- seconds or memory in bytes, and keeps squared deviations far from
+-- overflowing a profile's variance.
 CREATE FUNCTION tforge._profile_record(task_type text, task_key text, runtime_s float8,
                                        cpu_s float8, memory_bytes float8, gpu_memory_bytes float8,
                                        bound float8) RETURNS void
-  LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-  after integer := tforge._setting('tforge.profile_sample_after')::integer;
-  every integer := tforge._setting('tforge.profile_sample_every')::integer;
-BEGIN
-  -- Runtime 0 or below, NaN or infinite carries no information about the
-  -- next run (complete_task has said so); beyond 1e18 s it is a broken clock.
-  IF runtime_s > 1e18 AND runtime_s < 'Infinity' THEN
-    RAISE WARNING 'runtime % s not profiled: above 1e18 s', runtime_s;
-  END IF;
-  IF NOT (runtime_s > 0 AND runtime_s <= 1e18) THEN
-    runtime_s := NULL;
-  END IF;
-  INSERT INTO tforge.profiles AS p (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions)
-  SELECT _profile_record.task_type, k.key,
-         tforge.rolling_stats_add(NULL, runtime_s), tforge.rolling_stats_add(NULL, cpu_s),
-         tforge.rolling_stats_add(NULL, memory_bytes), tforge.rolling_stats_add(NULL, gpu_memory_bytes),
-         tforge.rescore(NULL, NULL, NULL), 1
-    FROM (SELECT NULL::text UNION ALL
-          SELECT _profile_record.task_key WHERE _profile_record.task_key IS NOT NULL) AS k(key)
-  ON CONFLICT ON CONSTRAINT profiles_type_key DO UPDATE SET
-    completions = p.completions + 1,
-    updated_at = pg_catalog.now(),
-    -- the strategies are scored on what they predict before the run enters the profile
-    scores = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, after, every)
-                  THEN tforge.rescore(p.runtime, p.scores, runtime_s, bound) ELSE p.scores END,
-    runtime = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, after, every)
-                   THEN tforge.rolling_stats_add(p.runtime, runtime_s) ELSE p.runtime END,
-    cpu = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, after, every)
-               THEN tforge.rolling_stats_add(p.cpu, cpu_s) ELSE p.cpu END,
-    memory = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, after, every)
-                  THEN tforge.rolling_stats_add(p.memory, memory_bytes) ELSE p.memory END,
-    gpu_memory = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, after, every)
-                      THEN tforge.rolling_stats_add(p.gpu_memory, gpu_memory_bytes) ELSE p.gpu_memory END;
-END
-$$;
+  AS 'MODULE_PATHNAME', 'tforge_profile_record'
+  LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tforge._profile_record(text, text, float8, float8, float8, float8, float8) IS
   'internal: adds one completion (runtime and cpu seconds, peak memory and GPU memory bytes) to the type''s and the key''s profile, scoring the strategies first';
 
@@ -407,90 +356,6 @@ SELECT o.task_type, o.strategy,
  GROUP BY o.task_type, o.strategy;
 COMMENT ON VIEW tforge.prediction_accuracy IS
   'per task type and strategy: predictions scored, MAE (s), median absolute percentage error (fraction), accuracy = mean of min(p,a)/max(p,a), share underpredicted, mean confidence';
-
--- The internal functions below run inside submit_task and complete_task,
--- whose search_path is already pinned; they name every object with its
--- schema and set no search_path of their own, which would cost a GUC
--- save and restore per call on the queue's hot path.
-
--- Called by submit_task before it inserts: every strategy's prediction and
--- whether learning replaces tau for this task.
-CREATE FUNCTION tforge._learning_submit(task_type text, task_key text, resources tforge.resources,
-                                        payload jsonb,
-                                        OUT applies boolean, OUT runtime_s float8,
-                                        OUT estimated_resources tforge.resources, OUT strategy text,
-                                        OUT confidence float8, OUT source text, OUT bound float8,
-                                        OUT predictions float8[], OUT confidences float8[])
-  LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  p tforge.profiles;
-  a record;
-  i integer;
-BEGIN
-  applies := false;
-  IF NOT tforge._setting('tforge.learning_enabled')::boolean THEN
-    RETURN;
-  END IF;
-  bound := tforge._requested_bound(payload);
-  strategy := tforge._setting('tforge.learning_strategy');
-  p := tforge._profile_for(_learning_submit.task_type, _learning_submit.task_key);
-  IF p IS NULL THEN
-    -- Nothing learned yet: every strategy falls back to tau, so that this
-    -- task's completion is scored like any other.
-    source := 'default';
-    runtime_s := tforge.get_tau(task_type);
-    IF bound IS NOT NULL THEN
-      runtime_s := least(runtime_s, bound);
-    END IF;
-    SELECT pg_catalog.array_agg(runtime_s), pg_catalog.array_agg(0::float8) INTO predictions, confidences
-      FROM pg_catalog.unnest(tforge.estimation_strategies());
-    RETURN;
-  END IF;
-  source := CASE WHEN p.task_key IS NULL THEN 'type' ELSE 'key' END;
-  SELECT * INTO a FROM tforge.estimate_all(p.runtime, p.scores, bound);
-  predictions := a.predictions;
-  confidences := a.confidences;
-  i := pg_catalog.array_position(tforge.estimation_strategies(), strategy);
-  runtime_s := predictions[i];
-  confidence := confidences[i];
-  IF (_learning_submit.resources IS NULL)
-     AND tforge.rolling_stats_count(p.runtime) >= tforge._setting('tforge.learning_min_executions')::bigint
-     AND confidence >= tforge._setting('tforge.learning_confidence_threshold')::float8
-     AND runtime_s > 0 THEN
-    applies := true;
-    estimated_resources := tforge._profile_resources(p.runtime, p.cpu, p.memory, p.gpu_memory);
-  END IF;
-END
-$$;
-COMMENT ON FUNCTION tforge._learning_submit(text, text, tforge.resources, jsonb) IS
-  'internal (submit_task): every strategy''s prediction for a new task, and whether the configured one replaces tau (learning enabled, no resources declared, enough runs, enough confidence)';
-
--- Called by complete_task in the completing transaction.
-CREATE FUNCTION tforge._learning_complete(k tforge.tasks, usage jsonb)
-  RETURNS void
-  LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-  cpu float8;
-  mem float8;
-  gmem float8;
-BEGIN
-  IF usage OPERATOR(pg_catalog.?|) '{cpu_s,memory_bytes,gpu_memory_bytes}'::text[] THEN
-    cpu := tforge._usage_sample(k.task_id, usage, 'cpu_s');
-    mem := tforge._usage_sample(k.task_id, usage, 'memory_bytes');
-    gmem := tforge._usage_sample(k.task_id, usage, 'gpu_memory_bytes');
-  END IF;
-  PERFORM tforge._profile_record(k.task_type, k.task_key, k.runtime_s, cpu, mem, gmem,
-                                 tforge._requested_bound(k.payload));
-  IF k.predictions IS NOT NULL AND k.runtime_s > 0 AND k.runtime_s <= 1e18 THEN
-    INSERT INTO tforge.prediction_scores (task_id, task_type, task_key, source, used, predictions,
-                                          confidences, actual_s)
-    VALUES (k.task_id, k.task_type, k.task_key, k.predictions_source, k.prediction_strategy,
-            k.predictions, k.prediction_confidences, k.runtime_s);
-  END IF;
-END
-$$;
-COMMENT ON FUNCTION tforge._learning_complete(tforge.tasks, jsonb) IS
-  'internal (complete_task): records the completed task k in its type''s and key''s profiles and scores the predictions made at submit';
 
 -- Export and import -------------------------------------------------------------
 
