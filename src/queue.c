@@ -34,6 +34,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -172,48 +173,66 @@ static QueueStatement held_by = {
 };
 
 /*
- * One completion in the type's and the key's profile ($1, $2). The
- * strategies are scored on what they predicted before the run enters the
- * profile; past $8 recorded runs only every $9-th completion counts.
+ * One completion in a profile: runtime $3, cpu $4, memory $5 and GPU memory
+ * $6, the predictions scored capped by $7. The strategies are scored on
+ * what they predicted before the run enters the profile; past $8 recorded
+ * runs only every $9-th completion counts.
  */
-static QueueStatement profile_record = {
+#define PROFILE_SAMPLED \
+	"tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, $8, $9)"
+#define PROFILE_SET \
+	"  completions = p.completions + 1," \
+	"  updated_at = pg_catalog.now()," \
+	"  scores = CASE WHEN " PROFILE_SAMPLED " THEN tforge.rescore(p.runtime, p.scores, $3, $7) ELSE p.scores END," \
+	"  runtime = CASE WHEN " PROFILE_SAMPLED " THEN tforge.rolling_stats_add(p.runtime, $3) ELSE p.runtime END," \
+	"  cpu = CASE WHEN " PROFILE_SAMPLED " THEN tforge.rolling_stats_add(p.cpu, $4) ELSE p.cpu END," \
+	"  memory = CASE WHEN " PROFILE_SAMPLED " THEN tforge.rolling_stats_add(p.memory, $5) ELSE p.memory END," \
+	"  gpu_memory = CASE WHEN " PROFILE_SAMPLED " THEN tforge.rolling_stats_add(p.gpu_memory, $6) ELSE p.gpu_memory END"
+#define PROFILE_ARGTYPES \
+	{TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID, INT4OID}
+
+/* The type's profile ($1, key NULL) and the key's ($1, $2), where they exist. */
+static QueueStatement profile_update = {
+	"UPDATE tforge.profiles p SET" PROFILE_SET
+	" WHERE p.task_type = $1 AND (p.task_key IS NULL OR p.task_key = $2)"
+	" RETURNING p.task_key IS NULL",
+	9, PROFILE_ARGTYPES
+};
+
+/* The profile ($1, $2), created by its first completion. */
+static QueueStatement profile_insert = {
 	"INSERT INTO tforge.profiles AS p (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions)"
-	"SELECT $1, k.key,"
-	"       tforge.rolling_stats_add(NULL, $3), tforge.rolling_stats_add(NULL, $4),"
-	"       tforge.rolling_stats_add(NULL, $5), tforge.rolling_stats_add(NULL, $6),"
-	"       tforge.rescore(NULL, NULL, NULL), 1"
-	"  FROM (SELECT NULL::text UNION ALL SELECT $2 WHERE $2 IS NOT NULL) AS k(key)"
-	" ON CONFLICT ON CONSTRAINT profiles_type_key DO UPDATE SET"
-	"  completions = p.completions + 1,"
-	"  updated_at = pg_catalog.now(),"
-	"  scores = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, $8, $9)"
-	"                THEN tforge.rescore(p.runtime, p.scores, $3, $7) ELSE p.scores END,"
-	"  runtime = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, $8, $9)"
-	"                 THEN tforge.rolling_stats_add(p.runtime, $3) ELSE p.runtime END,"
-	"  cpu = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, $8, $9)"
-	"             THEN tforge.rolling_stats_add(p.cpu, $4) ELSE p.cpu END,"
-	"  memory = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, $8, $9)"
-	"                THEN tforge.rolling_stats_add(p.memory, $5) ELSE p.memory END,"
-	"  gpu_memory = CASE WHEN tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, $8, $9)"
-	"                    THEN tforge.rolling_stats_add(p.gpu_memory, $6) ELSE p.gpu_memory END",
-	9, {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID, INT4OID}
+	" VALUES ($1, $2, tforge.rolling_stats_add(NULL, $3), tforge.rolling_stats_add(NULL, $4),"
+	"         tforge.rolling_stats_add(NULL, $5), tforge.rolling_stats_add(NULL, $6),"
+	"         tforge.rescore(NULL, NULL, NULL), 1)"
+	" ON CONFLICT ON CONSTRAINT profiles_type_key DO UPDATE SET" PROFILE_SET,
+	9, PROFILE_ARGTYPES
 };
 
 /*
- * One runtime ($2) into the type's tau: ema(tau, runtime, lambda), the
- * type's lambda or else $3. The first sample starts from the type's
- * default, as if the default were tau.
+ * One runtime ($2) into the type's tau: ema(tau, runtime, lambda), lambda
+ * ($3) the type's or tforge.ema_lambda.
  */
 static QueueStatement tau_update = {
+	"UPDATE tforge.task_tau s"
+	"   SET tau_s = tforge.ema(s.tau_s, $2, $3), samples = s.samples + 1, updated_at = pg_catalog.now()"
+	" WHERE s.task_type = $1"
+	" RETURNING s.tau_s",
+	3, {TEXTOID, FLOAT8OID, FLOAT8OID}
+};
+
+/*
+ * The type's first learned runtime: tau starts from the type's default, as
+ * if the default were tau. (A concurrent first completion may have created
+ * the row meanwhile.)
+ */
+static QueueStatement tau_insert = {
 	"INSERT INTO tforge.task_tau AS s (task_type, tau_s, samples)"
-	"SELECT tt.name, tforge.ema(tt.default_tau_s, $2, coalesce(tt.lambda, $3)), 1"
+	"SELECT tt.name, tforge.ema(tt.default_tau_s, $2, $3), 1"
 	"  FROM tforge.task_types tt"
 	" WHERE tt.name = $1"
 	" ON CONFLICT ON CONSTRAINT task_tau_pkey DO UPDATE"
-	"   SET tau_s = tforge.ema(s.tau_s, $2,"
-	"                 coalesce((SELECT tt.lambda FROM tforge.task_types tt WHERE tt.name = s.task_type), $3)),"
-	"       samples = s.samples + 1,"
-	"       updated_at = pg_catalog.now()"
+	"   SET tau_s = tforge.ema(s.tau_s, $2, $3), samples = s.samples + 1, updated_at = pg_catalog.now()"
 	" RETURNING s.tau_s",
 	3, {TEXTOID, FLOAT8OID, FLOAT8OID}
 };
@@ -399,35 +418,26 @@ JsonbFieldText(Jsonb *doc, const char *key, bool clip)
  * probes: the same snapshot rules and AccessShareLocks as a SELECT.
  */
 
-/* The row of tforge.<table> with key (keys) in its unique index tforge.<index>. */
+/*
+ * The first row of tforge.<table>, in the order of its index tforge.<index>,
+ * that matches the scan keys and the active snapshot; an empty slot if none.
+ * The scan keys' attribute numbers are index columns.
+ */
 static TupleTableSlot *
-LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
-		  const bool *keynulls, Relation *relp)
+IndexFirst(const char *table, const char *index, ScanKey key, int nkeys, Relation *relp)
 {
 	Oid			nsp = get_namespace_oid("tforge", false);
 	Oid			relid = get_relname_relid(table, nsp);
 	Oid			indexid = get_relname_relid(index, nsp);
 	Relation	rel;
 	Relation	irel;
-	ScanKeyData key[2];
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	int			i;
 
-	Assert(nkeys <= 2);
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		elog(ERROR, "tforge.%s or its index tforge.%s is missing", table, index);
 	rel = table_open(relid, AccessShareLock);
 	irel = index_open(indexid, AccessShareLock);
-	for (i = 0; i < nkeys; i++)
-	{
-		if (keynulls[i])
-			ScanKeyEntryInitialize(&key[i], SK_ISNULL | SK_SEARCHNULL, i + 1, InvalidStrategy,
-								   InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
-		else
-			ScanKeyEntryInitialize(&key[i], 0, i + 1, BTEqualStrategyNumber, InvalidOid,
-								   irel->rd_indcollation[i], F_TEXTEQ, keys[i]);
-	}
 	scan = index_beginscan(rel, irel, GetActiveSnapshot(), nkeys, 0);
 	index_rescan(scan, key, nkeys, NULL, 0);
 	slot = table_slot_create(rel, NULL);
@@ -437,6 +447,27 @@ LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
 	index_close(irel, NoLock);
 	*relp = rel;
 	return slot;
+}
+
+/* The row of tforge.<table> with key (keys) in its unique index tforge.<index>. */
+static TupleTableSlot *
+LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
+		  const bool *keynulls, Relation *relp)
+{
+	ScanKeyData key[2];
+	int			i;
+
+	Assert(nkeys <= 2);
+	for (i = 0; i < nkeys; i++)
+	{
+		if (keynulls[i])
+			ScanKeyEntryInitialize(&key[i], SK_ISNULL | SK_SEARCHNULL, i + 1, InvalidStrategy,
+								   InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
+		else
+			ScanKeyEntryInitialize(&key[i], 0, i + 1, BTEqualStrategyNumber, InvalidOid,
+								   DEFAULT_COLLATION_OID, F_TEXTEQ, keys[i]);
+	}
+	return IndexFirst(table, index, key, nkeys, relp);
 }
 
 /* Release what LookupRow returned; locks stay until the end of the transaction. */
@@ -728,6 +759,28 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 
 /* ---- claim_tasks ---------------------------------------------------------- */
 
+/*
+ * Whether a lease expired before at: the head of tasks_lease_idx, which
+ * holds only leased (running) tasks. Almost every claim finds none, and
+ * this probe costs a fraction of the statement that would find none.
+ */
+static bool
+LeaseExpired(TimestampTz at)
+{
+	ScanKeyData key;
+	Relation	rel;
+	TupleTableSlot *slot;
+	bool		found;
+
+	ScanKeyInit(&key, 1, BTLessStrategyNumber, F_TIMESTAMPTZ_LT, TimestampTzGetDatum(at));
+	PushActiveSnapshot(GetTransactionSnapshot());
+	slot = IndexFirst("tasks", "tasks_lease_idx", &key, 1, &rel);
+	found = !TupIsNull(slot);
+	LookupEnd(slot, rel);
+	PopActiveSnapshot();
+	return found;
+}
+
 /* Requeue or bury every task whose lease expired before at; how many. */
 static uint64
 ExpireLeases(TimestampTz at)
@@ -735,6 +788,8 @@ ExpireLeases(TimestampTz at)
 	Datum		v = TimestampTzGetDatum(at);
 	bool		n = false;
 
+	if (!LeaseExpired(at))
+		return 0;
 	return Execute(&expire_leases, InvalidOid, &v, &n, 0);
 }
 
@@ -892,7 +947,8 @@ RaiseWarnings(StringInfo warnings)
 /*
  * Record one completion in the profiles of task_type and of task_key (when
  * not NULL). samples[] = runtime, cpu, memory, GPU memory; has[] says which
- * are present. bound caps the scored predictions (0: none).
+ * are present. bound caps the scored predictions (0: none). The profiles
+ * are updated in place, and created by their first completion.
  */
 static void
 ProfileRecord(Datum task_type, Datum task_key, bool nokey, const double *samples,
@@ -900,7 +956,9 @@ ProfileRecord(Datum task_type, Datum task_key, bool nokey, const double *samples
 {
 	Datum		v[9];
 	bool		n[9];
-	int			i;
+	bool		type_done = false;
+	bool		key_done = nokey;
+	uint64		i;
 
 	v[0] = task_type;
 	n[0] = false;
@@ -917,18 +975,54 @@ ProfileRecord(Datum task_type, Datum task_key, bool nokey, const double *samples
 	n[7] = false;
 	v[8] = Int32GetDatum(tforge_profile_sample_every);
 	n[8] = false;
-	Execute(&profile_record, InvalidOid, v, n, 0);
+
+	for (i = Execute(&profile_update, InvalidOid, v, n, 0); i > 0; i--)
+	{
+		bool		isnull;
+
+		if (DatumGetBool(ResultValue(i - 1, 1, &isnull)))
+			type_done = true;
+		else
+			key_done = true;
+	}
+	if (!key_done)
+		Execute(&profile_insert, InvalidOid, v, n, 0);
+	if (!type_done)
+	{
+		n[1] = true;
+		Execute(&profile_insert, InvalidOid, v, n, 0);
+	}
+}
+
+/* The EMA weight of task_type's tau: its own lambda, else tforge.ema_lambda. */
+static double
+TypeLambda(Datum task_type)
+{
+	Relation	rel;
+	TupleTableSlot *slot;
+	bool		keynull = false;
+	bool		isnull = true;
+	double		lambda = 0;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	slot = LookupRow("task_types", "task_types_pkey", 1, &task_type, &keynull, &rel);
+	if (!TupIsNull(slot))
+		lambda = DatumGetFloat8(Column(slot, "lambda", &isnull));
+	LookupEnd(slot, rel);
+	PopActiveSnapshot();
+	return isnull ? tforge_ema_lambda : lambda;
 }
 
 /* One runtime into the type's tau; false when the type does not exist. */
 static bool
 TauUpdate(Datum task_type, double runtime_s, double *tau)
 {
-	Datum		v[3] = {task_type, Float8GetDatum(runtime_s), Float8GetDatum(tforge_ema_lambda)};
+	Datum		v[3] = {task_type, Float8GetDatum(runtime_s), Float8GetDatum(TypeLambda(task_type))};
 	bool		n[3] = {false, false, false};
 	bool		isnull;
 
-	if (Execute(&tau_update, InvalidOid, v, n, 1) == 0)
+	if (Execute(&tau_update, InvalidOid, v, n, 1) == 0 &&
+		Execute(&tau_insert, InvalidOid, v, n, 1) == 0)
 		return false;
 	*tau = DatumGetFloat8(ResultValue(0, 1, &isnull));
 	return true;

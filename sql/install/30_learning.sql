@@ -136,7 +136,9 @@ COMMENT ON COLUMN tforge.profiles.scores IS
   'scoreboard: {completions scored, recent accuracy of each candidate strategy in tforge.estimation_strategies() order}';
 COMMENT ON COLUMN tforge.profiles.completions IS
   'completions seen, including those sampling skipped (tforge.profile_sample_after/_every)';
-CREATE INDEX profiles_updated_idx ON tforge.profiles (updated_at);
+-- No index on updated_at: every completion rewrites its profiles, and an
+-- unindexed updated_at keeps that a HOT update; tforge.expire_profiles()
+-- scans the table, one row per task type and key, once in a while.
 SELECT pg_catalog.pg_extension_config_dump('tforge.profiles', '');
 
 -- Sampling: past sample_after recorded runs, only every Nth completion counts.
