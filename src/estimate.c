@@ -412,33 +412,43 @@ estimate_all(PG_FUNCTION_ARGS)
  * + (1 - RECENT_WEIGHT) * acc_old (the first outcome replaces the prior).
  * NULL stats (the profile's first run) leaves the scoreboard unscored.
  */
-PG_FUNCTION_INFO_V1(estimate_rescore);
-Datum
-estimate_rescore(PG_FUNCTION_ARGS)
+ArrayType *
+EstimateRescore(const RollingStats *s, ArrayType *scores, const double *actual, double bound)
 {
 	Scoreboard	sb;
 	double		cand[EST_NCANDIDATES];
-	double		actual;
 	int			i;
 
-	ReadScoreboard(PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), &sb);
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
-		PG_RETURN_ARRAYTYPE_P(WriteScoreboard(&sb));
-	actual = PG_GETARG_FLOAT8(2);
-	if (isnan(actual) || isinf(actual) || actual < 0)
+	ReadScoreboard(scores, &sb);
+	if (s == NULL || actual == NULL)
+		return WriteScoreboard(&sb);
+	if (isnan(*actual) || isinf(*actual) || *actual < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("actual runtime must be a finite non-negative number, got \"%g\"", actual)));
+				 errmsg("actual runtime must be a finite non-negative number, got \"%g\"", *actual)));
 
-	Candidates(PG_GETARG_ROLLING_STATS_P(0), &sb, GetBound(fcinfo, 3), EmaLambda(), cand);
+	Candidates(s, &sb, bound, EmaLambda(), cand);
 	for (i = 0; i < EST_NCANDIDATES; i++)
 	{
-		double		acc = Accuracy(cand[i], actual);
+		double		acc = Accuracy(cand[i], *actual);
 
 		sb.acc[i] = sb.k > 0 ? RECENT_WEIGHT * acc + (1.0 - RECENT_WEIGHT) * sb.acc[i] : acc;
 	}
 	sb.k += 1;
-	PG_RETURN_ARRAYTYPE_P(WriteScoreboard(&sb));
+	return WriteScoreboard(&sb);
+}
+
+PG_FUNCTION_INFO_V1(estimate_rescore);
+Datum
+estimate_rescore(PG_FUNCTION_ARGS)
+{
+	double		actual = PG_ARGISNULL(2) ? 0 : PG_GETARG_FLOAT8(2);
+	ArrayType  *scores = PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1);
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_ARRAYTYPE_P(EstimateRescore(NULL, scores, NULL, 0));
+	PG_RETURN_ARRAYTYPE_P(EstimateRescore(PG_GETARG_ROLLING_STATS_P(0), scores,
+										  PG_ARGISNULL(2) ? NULL : &actual, GetBound(fcinfo, 3)));
 }
 
 /* The strategy names, in the order estimate_all returns them. */

@@ -42,6 +42,14 @@ struct RollingStats;
 extern void EstimateProfile(const struct RollingStats *s, ArrayType *scores, double bound,
 							double *pred, double *conf);
 
+/*
+ * A profile's scoreboard (NULL: none yet) after scoring what every candidate
+ * predicts from s against *actual (the SQL rescore); s or actual NULL only
+ * normalises the scoreboard.
+ */
+extern ArrayType *EstimateRescore(const struct RollingStats *s, ArrayType *scores,
+								  const double *actual, double bound);
+
 /* GUC tforge.learning_strategy: the strategy used when none is given. */
 extern char *tforge_learning_strategy;
 

@@ -413,6 +413,17 @@ rolling_stats_recv(PG_FUNCTION_ARGS)
  * the profile's update. A NULL sample leaves the state as it is, like every
  * built-in aggregate ignores NULL inputs.
  */
+RollingStats *
+RollingStatsAdd(const RollingStats *s, double x)
+{
+	RollingStats *result;
+
+	CheckSample(x);
+	result = s ? RollingStatsCopy(s) : RollingStatsAlloc(tforge_profile_window);
+	RollingStatsPush(result, x);
+	return result;
+}
+
 PG_FUNCTION_INFO_V1(rolling_stats_add);
 Datum
 rolling_stats_add(PG_FUNCTION_ARGS)
@@ -431,17 +442,17 @@ rolling_stats_add(PG_FUNCTION_ARGS)
 	x = PG_GETARG_FLOAT8(1);
 	CheckSample(x);
 
+	if (!inagg)
+		PG_RETURN_ROLLING_STATS_P(RollingStatsAdd(PG_ARGISNULL(0) ? NULL : PG_GETARG_ROLLING_STATS_P(0), x));
 	if (PG_ARGISNULL(0))
 	{
-		MemoryContext old = inagg ? MemoryContextSwitchTo(aggcontext) : CurrentMemoryContext;
+		MemoryContext old = MemoryContextSwitchTo(aggcontext);
 
 		s = RollingStatsAlloc(tforge_profile_window);
 		MemoryContextSwitchTo(old);
 	}
-	else if (inagg)
-		s = PG_GETARG_ROLLING_STATS_P(0);	/* ours: updated in place */
 	else
-		s = RollingStatsCopy(PG_GETARG_ROLLING_STATS_P(0));
+		s = PG_GETARG_ROLLING_STATS_P(0);	/* ours: updated in place */
 
 	RollingStatsPush(s, x);
 	PG_RETURN_ROLLING_STATS_P(s);

@@ -44,8 +44,14 @@ typedef struct RollingStats
 /* The i-th most recent... oldest-first copy of the ring into out[nring]. */
 extern void RollingStatsRecent(const RollingStats *s, double *out);
 
+/* s (NULL: a new series) with one more finite sample x, as a new value. */
+extern RollingStats *RollingStatsAdd(const RollingStats *s, double x);
+
 /* Quantile p in [0,1] of sorted values, interpolated like percentile_cont. */
 extern double SortedQuantile(const double *sorted, int n, double p);
+
+/* s (NULL: a new series) with one more finite sample x, as a new value. */
+extern RollingStats *RollingStatsAdd(const RollingStats *s, double x);
 
 /* Quantile p in [0,1] of the recent samples (nring > 0), as percentile_cont. */
 extern double RollingStatsQuantile(const RollingStats *s, double p);

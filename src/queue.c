@@ -29,10 +29,14 @@
 #include <math.h>
 
 #include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/xact.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
@@ -43,6 +47,8 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -116,53 +122,54 @@ static QueueStatement expire_leases = {
 
 /*
  * The claim: the head of tasks_claim_idx (least laxity, then priority,
- * then arrival) among tasks available at $1 that fit capacity $2. Two
- * copies: one for LIMIT 1, the common case, whose generic plan is a walk
- * of the index and a primary-key lookup; and one for batches, planned per
- * call with the actual $3, as a generic plan for an unknown LIMIT would
- * join the batch to every row of tasks by hash.
+ * then arrival) among tasks available at $1 that fit capacity $2. For one
+ * task, the common case, a primary-key update of the head the subquery
+ * locked, with a generic plan; without a capacity the statement has no
+ * resource test at all. A batch is planned per call with the actual $3, as
+ * a generic plan for an unknown LIMIT would join the batch to every row of
+ * tasks by hash.
  */
-#define CLAIM_SQL(limit) \
-	"WITH picked AS (" \
-	"  SELECT k.task_id FROM tforge.tasks k" \
-	"   WHERE k.status = 'pending' AND k.available_at <= $1" \
-	"     AND ($2 IS NULL OR k.resources IS NULL OR tforge.resources_fit(k.resources, $2))" \
-	"   ORDER BY k.laxity_key, k.priority DESC, k.submitted_at, k.task_id" \
-	"   LIMIT " limit \
-	"   FOR UPDATE SKIP LOCKED)" \
-	"UPDATE tforge.tasks k" \
+#define CLAIM_SET \
 	"   SET status = 'running', worker_id = $4, claimed_at = $1," \
-	"       lease_s = $5, lease_expires_at = $1 + $6, attempts = k.attempts + 1" \
-	"  FROM picked p" \
-	" WHERE k.task_id = p.task_id" \
+	"       lease_s = $5, lease_expires_at = $1 + $6, attempts = k.attempts + 1"
+#define CLAIM_HEAD(fits, limit) \
+	"SELECT h.task_id FROM tforge.tasks h" \
+	" WHERE h.status = 'pending' AND h.available_at <= $1" fits \
+	" ORDER BY h.laxity_key, h.priority DESC, h.submitted_at, h.task_id" \
+	" LIMIT " limit \
+	" FOR UPDATE SKIP LOCKED"
+#define CLAIM_FITS \
+	" AND ($2 IS NULL OR h.resources IS NULL OR tforge.resources_fit(h.resources, $2))"
+#define CLAIM_ONE(fits) \
+	"UPDATE tforge.tasks k" CLAIM_SET \
+	" WHERE k.task_id = (" CLAIM_HEAD(fits, "1") ")" \
 	" RETURNING k"
 #define CLAIM_ARGTYPES {TIMESTAMPTZOID, RESOURCES_ARG, INT4OID, TEXTOID, FLOAT8OID, INTERVALOID}
 
-static QueueStatement claim_one = {CLAIM_SQL("1"), 6, CLAIM_ARGTYPES, CURSOR_OPT_GENERIC_PLAN};
-static QueueStatement claim_batch = {CLAIM_SQL("$3"), 6, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN};
+static QueueStatement claim_one = {CLAIM_ONE(""), 6, CLAIM_ARGTYPES};
+static QueueStatement claim_one_fitting = {CLAIM_ONE(CLAIM_FITS), 6, CLAIM_ARGTYPES};
+static QueueStatement claim_batch = {
+	"WITH picked AS (" CLAIM_HEAD(CLAIM_FITS, "$3") ")"
+	"UPDATE tforge.tasks k" CLAIM_SET
+	"  FROM picked p"
+	" WHERE k.task_id = p.task_id"
+	" RETURNING k",
+	6, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN
+};
 
 /*
  * complete_task: the task held by worker $2 is done at $3; its runtime is
  * the reported one ($5) or claim to completion, NULL unless tau can learn
- * from it. What submit predicted is scored in the same statement.
+ * from it. The row keeps what submit predicted beside the runtime observed,
+ * which is all the scoring there is (view tforge.prediction_scores).
  */
 static QueueStatement complete = {
-	"WITH done AS ("
-	"  UPDATE tforge.tasks t"
-	"     SET status = 'done', completed_at = $3, usage = $4, lease_expires_at = NULL,"
-	"         runtime_s = tforge._positive_or_null(coalesce($5, extract(epoch FROM $3 - t.claimed_at)::float8)),"
-	"         deadline_met = ($3 <= t.deadline)"
-	"   WHERE t.task_id = $1 AND t.status = 'running' AND t.worker_id = $2"
-	"  RETURNING t AS task, t.*),"
-	" scored AS ("
-	"  INSERT INTO tforge.prediction_scores (task_id, task_type, task_key, source, used, predictions,"
-	"                                        confidences, actual_s)"
-	"  SELECT d.task_id, d.task_type, d.task_key, d.predictions_source, d.prediction_strategy, d.predictions,"
-	"         d.prediction_confidences, d.runtime_s"
-	"    FROM done d"
-	"   WHERE d.predictions IS NOT NULL AND d.runtime_s > 0)"
-	"SELECT d.task, d.task_type, d.task_key, d.runtime_s, tforge._requested_bound(d.payload), d.claimed_at"
-	"  FROM done d",
+	"UPDATE tforge.tasks t"
+	"   SET status = 'done', completed_at = $3, usage = $4, lease_expires_at = NULL,"
+	"       runtime_s = tforge._positive_or_null(coalesce($5, extract(epoch FROM $3 - t.claimed_at)::float8)),"
+	"       deadline_met = ($3 <= t.deadline)"
+	" WHERE t.task_id = $1 AND t.status = 'running' AND t.worker_id = $2"
+	" RETURNING t, t.task_type, t.task_key, t.runtime_s, tforge._requested_bound(t.payload), t.claimed_at",
 	5, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID}
 };
 
@@ -173,67 +180,31 @@ static QueueStatement held_by = {
 };
 
 /*
- * One completion in a profile: runtime $3, cpu $4, memory $5 and GPU memory
- * $6, the predictions scored capped by $7. The strategies are scored on
- * what they predicted before the run enters the profile; past $8 recorded
- * runs only every $9-th completion counts.
+ * A profile's first completion ($1, $2: type and key), as ProfileChange
+ * would record it into an empty profile; nothing when a concurrent first
+ * completion created the row meanwhile (the caller then updates it).
  */
-#define PROFILE_SAMPLED \
-	"tforge._profile_sampled(tforge.rolling_stats_count(p.runtime), p.completions + 1, $8, $9)"
-#define PROFILE_SET \
-	"  completions = p.completions + 1," \
-	"  updated_at = pg_catalog.now()," \
-	"  scores = CASE WHEN " PROFILE_SAMPLED " THEN tforge.rescore(p.runtime, p.scores, $3, $7) ELSE p.scores END," \
-	"  runtime = CASE WHEN " PROFILE_SAMPLED " THEN tforge.rolling_stats_add(p.runtime, $3) ELSE p.runtime END," \
-	"  cpu = CASE WHEN " PROFILE_SAMPLED " THEN tforge.rolling_stats_add(p.cpu, $4) ELSE p.cpu END," \
-	"  memory = CASE WHEN " PROFILE_SAMPLED " THEN tforge.rolling_stats_add(p.memory, $5) ELSE p.memory END," \
-	"  gpu_memory = CASE WHEN " PROFILE_SAMPLED " THEN tforge.rolling_stats_add(p.gpu_memory, $6) ELSE p.gpu_memory END"
-#define PROFILE_ARGTYPES \
-	{TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID, INT4OID}
-
-/* The type's profile ($1, key NULL) and the key's ($1, $2), where they exist. */
-static QueueStatement profile_update = {
-	"UPDATE tforge.profiles p SET" PROFILE_SET
-	" WHERE p.task_type = $1 AND (p.task_key IS NULL OR p.task_key = $2)"
-	" RETURNING p.task_key IS NULL",
-	9, PROFILE_ARGTYPES
-};
-
-/* The profile ($1, $2), created by its first completion. */
 static QueueStatement profile_insert = {
-	"INSERT INTO tforge.profiles AS p (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions)"
+	"INSERT INTO tforge.profiles (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions)"
 	" VALUES ($1, $2, tforge.rolling_stats_add(NULL, $3), tforge.rolling_stats_add(NULL, $4),"
 	"         tforge.rolling_stats_add(NULL, $5), tforge.rolling_stats_add(NULL, $6),"
 	"         tforge.rescore(NULL, NULL, NULL), 1)"
-	" ON CONFLICT ON CONSTRAINT profiles_type_key DO UPDATE SET" PROFILE_SET,
-	9, PROFILE_ARGTYPES
+	" ON CONFLICT ON CONSTRAINT profiles_type_key DO NOTHING",
+	6, {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID}
 };
 
 /*
- * One runtime ($2) into the type's tau: ema(tau, runtime, lambda), lambda
- * ($3) the type's or tforge.ema_lambda.
- */
-static QueueStatement tau_update = {
-	"UPDATE tforge.task_tau s"
-	"   SET tau_s = tforge.ema(s.tau_s, $2, $3), samples = s.samples + 1, updated_at = pg_catalog.now()"
-	" WHERE s.task_type = $1"
-	" RETURNING s.tau_s",
-	3, {TEXTOID, FLOAT8OID, FLOAT8OID}
-};
-
-/*
- * The type's first learned runtime: tau starts from the type's default, as
- * if the default were tau. (A concurrent first completion may have created
- * the row meanwhile.)
+ * The type's first learned runtime $2: tau starts from the type's default,
+ * as if the default were tau, lambda the type's or $3. Nothing when a
+ * concurrent first completion created the row meanwhile.
  */
 static QueueStatement tau_insert = {
-	"INSERT INTO tforge.task_tau AS s (task_type, tau_s, samples)"
-	"SELECT tt.name, tforge.ema(tt.default_tau_s, $2, $3), 1"
+	"INSERT INTO tforge.task_tau (task_type, tau_s, samples)"
+	"SELECT tt.name, tforge.ema(tt.default_tau_s, $2, coalesce(tt.lambda, $3)), 1"
 	"  FROM tforge.task_types tt"
 	" WHERE tt.name = $1"
-	" ON CONFLICT ON CONSTRAINT task_tau_pkey DO UPDATE"
-	"   SET tau_s = tforge.ema(s.tau_s, $2, $3), samples = s.samples + 1, updated_at = pg_catalog.now()"
-	" RETURNING s.tau_s",
+	" ON CONFLICT ON CONSTRAINT task_tau_pkey DO NOTHING"
+	" RETURNING tau_s",
 	3, {TEXTOID, FLOAT8OID, FLOAT8OID}
 };
 
@@ -859,7 +830,9 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 	v[3] = PG_GETARG_DATUM(0);
 	v[4] = Float8GetDatum(lease_s);
 	v[5] = PG_GETARG_DATUM(3);
-	claimed = Execute(PG_GETARG_INT32(1) == 1 ? &claim_one : &claim_batch, resources_type, v, n, 0);
+	claimed = Execute(PG_GETARG_INT32(1) > 1 ? &claim_batch :
+					  PG_ARGISNULL(2) ? &claim_one : &claim_one_fitting,
+					  resources_type, v, n, 0);
 	for (i = 0; i < claimed; i++)
 	{
 		bool		isnull;
@@ -944,54 +917,250 @@ RaiseWarnings(StringInfo warnings)
 	}
 }
 
+/* ---- learned state, updated in place ------------------------------------ */
+
+/*
+ * Every completion rewrites its type's tau and profile, one or two rows
+ * that all completions of the type share. An UPDATE through SPI would
+ * spend most of its time starting the executor and re-reading the tables'
+ * CHECK constraints; these rows are instead changed like a catalog row:
+ * found by key, their latest version locked (waiting for a concurrent
+ * writer, with the same serialization failure as UPDATE under REPEATABLE
+ * READ), rewritten with heap_update (HOT when the page has room) and
+ * indexed again when the update is not HOT. The new values are computed
+ * here from the locked version, and checked as the tables' constraints
+ * would. These tables have no triggers; tforge alone writes them.
+ */
+
+/* Computes the new version of a locked row; arg is the caller's. */
+typedef HeapTuple (*RowChange) (TupleTableSlot *slot, void *arg);
+
+/*
+ * Rewrite the row of tforge.<table> with key (keys) in its unique index
+ * tforge.<index>: false when there is no such row.
+ */
+static bool
+UpdateInPlace(const char *table, const char *index, int nkeys, const Datum *keys,
+			  const bool *keynulls, RowChange change, void *arg)
+{
+	Relation	rel;
+	TupleTableSlot *slot;
+	ItemPointerData tid;
+	TM_FailureData tmfd;
+	TM_Result	result;
+	HeapTuple	tuple;
+	CatalogIndexState indexes;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	slot = LookupRow(table, index, nkeys, keys, keynulls, &rel);
+	if (TupIsNull(slot))
+	{
+		LookupEnd(slot, rel);
+		PopActiveSnapshot();
+		return false;
+	}
+	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	LockRelationOid(RelationGetRelid(rel), RowExclusiveLock);
+
+	tid = slot->tts_tid;
+	result = table_tuple_lock(rel, &tid, GetActiveSnapshot(), slot, GetCurrentCommandId(true),
+							  LockTupleNoKeyExclusive, LockWaitBlock,
+							  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+	PopActiveSnapshot();
+	switch (result)
+	{
+		case TM_Ok:
+		case TM_SelfModified:	/* this transaction's own earlier change */
+			break;
+		case TM_Deleted:		/* gone meanwhile: the caller creates it */
+			LookupEnd(slot, rel);
+			return false;
+		case TM_Updated:
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
+			break;
+		default:
+			elog(ERROR, "unexpected table_tuple_lock status %u on tforge.%s", result, table);
+	}
+
+	tuple = change(slot, arg);
+	indexes = CatalogOpenIndexes(rel);
+	CatalogTupleUpdateWithInfo(rel, &slot->tts_tid, tuple, indexes);
+	CatalogCloseIndexes(indexes);
+	CommandCounterIncrement();
+	LookupEnd(slot, rel);
+	return true;
+}
+
+/* The new values of a row: the slot's, with replace[i] columns from values[i]. */
+static HeapTuple
+ModifiedRow(TupleTableSlot *slot, Datum *values, bool *nulls, bool *replace)
+{
+	HeapTuple	old = ExecFetchSlotHeapTuple(slot, false, NULL);
+
+	return heap_modify_tuple(old, slot->tts_tupleDescriptor, values, nulls, replace);
+}
+
+/* Attribute number (0-based) of column name in desc. */
+static int
+ColumnIndex(TupleDesc desc, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped &&
+			strcmp(NameStr(TupleDescAttr(desc, i)->attname), name) == 0)
+			return i;
+	elog(ERROR, "tforge: column \"%s\" is missing", name);
+	return -1;					/* keep the compiler quiet */
+}
+
+/* One completion, as a profile records it. */
+typedef struct Completion
+{
+	double		samples[4];		/* runtime, cpu, memory, GPU memory */
+	bool		has[4];
+	double		bound;			/* caps scored predictions; 0: none */
+} Completion;
+
+/* rolling_stats column col of the slot's row with sample x added (NULL stays NULL without x). */
+static void
+AddSample(TupleTableSlot *slot, int col, bool has, double x, Datum *values, bool *nulls, bool *replace)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, col + 1, &isnull);
+
+	if (!has)
+		return;
+	values[col] = PointerGetDatum(RollingStatsAdd(isnull ? NULL : DatumGetRollingStatsP(d), x));
+	nulls[col] = false;
+	replace[col] = true;
+}
+
+/*
+ * A profile after one more completion: completions + 1, and, unless
+ * sampling skips it (past tforge.profile_sample_after recorded runs only
+ * every tforge.profile_sample_every-th completion counts), the strategies
+ * scored on what they predicted before the run enters the profile, then
+ * each sample added to its statistics.
+ */
+static HeapTuple
+ProfileChange(TupleTableSlot *slot, void *arg)
+{
+	Completion *c = (Completion *) arg;
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	int			ccompl = ColumnIndex(desc, "completions");
+	int			cruntime = ColumnIndex(desc, "runtime");
+	int			cscores = ColumnIndex(desc, "scores");
+	int			cupdated = ColumnIndex(desc, "updated_at");
+	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc0(sizeof(bool) * desc->natts);
+	bool	   *replace = palloc0(sizeof(bool) * desc->natts);
+	bool		isnull;
+	bool		noruntime;
+	bool		noscores;
+	int64		completions = DatumGetInt64(slot_getattr(slot, ccompl + 1, &isnull)) + 1;
+	Datum		runtime = slot_getattr(slot, cruntime + 1, &noruntime);
+	Datum		scores = slot_getattr(slot, cscores + 1, &noscores);
+	RollingStats *stats = noruntime ? NULL : DatumGetRollingStatsP(runtime);
+	int64		recorded = stats ? stats->count : 0;
+
+	values[ccompl] = Int64GetDatum(completions);
+	replace[ccompl] = true;
+	values[cupdated] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	replace[cupdated] = true;
+	if (tforge_profile_sample_after == 0 || recorded < tforge_profile_sample_after ||
+		completions % tforge_profile_sample_every == 0)
+	{
+		values[cscores] = PointerGetDatum(EstimateRescore(stats, noscores ? NULL : DatumGetArrayTypeP(scores),
+														  c->has[0] ? &c->samples[0] : NULL, c->bound));
+		replace[cscores] = true;
+		AddSample(slot, cruntime, c->has[0], c->samples[0], values, nulls, replace);
+		AddSample(slot, ColumnIndex(desc, "cpu"), c->has[1], c->samples[1], values, nulls, replace);
+		AddSample(slot, ColumnIndex(desc, "memory"), c->has[2], c->samples[2], values, nulls, replace);
+		AddSample(slot, ColumnIndex(desc, "gpu_memory"), c->has[3], c->samples[3], values, nulls, replace);
+	}
+	return ModifiedRow(slot, values, nulls, replace);
+}
+
 /*
  * Record one completion in the profiles of task_type and of task_key (when
- * not NULL). samples[] = runtime, cpu, memory, GPU memory; has[] says which
- * are present. bound caps the scored predictions (0: none). The profiles
- * are updated in place, and created by their first completion.
+ * not NULL), the key's first; a profile's first completion creates it.
  */
 static void
-ProfileRecord(Datum task_type, Datum task_key, bool nokey, const double *samples,
-			  const bool *has, double bound)
+ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c)
 {
-	Datum		v[9];
-	bool		n[9];
-	bool		type_done = false;
-	bool		key_done = nokey;
-	uint64		i;
+	int			k;
 
-	v[0] = task_type;
-	n[0] = false;
-	v[1] = task_key;
-	n[1] = nokey;
-	for (i = 0; i < 4; i++)
+	for (k = nokey ? 1 : 0; k < 2; k++)
 	{
-		v[2 + i] = Float8GetDatum(samples[i]);
-		n[2 + i] = !has[i];
-	}
-	v[6] = Float8GetDatum(bound);
-	n[6] = !(bound > 0);
-	v[7] = Int32GetDatum(tforge_profile_sample_after);
-	n[7] = false;
-	v[8] = Int32GetDatum(tforge_profile_sample_every);
-	n[8] = false;
+		Datum		keys[2] = {task_type, task_key};
+		bool		keynulls[2] = {false, k == 1};
+		int			attempt;
 
-	for (i = Execute(&profile_update, InvalidOid, v, n, 0); i > 0; i--)
-	{
-		bool		isnull;
+		for (attempt = 0; !UpdateInPlace("profiles", "profiles_type_key", 2, keys, keynulls,
+										 ProfileChange, c); attempt++)
+		{
+			Datum		v[6];
+			bool		n[6];
+			int			i;
 
-		if (DatumGetBool(ResultValue(i - 1, 1, &isnull)))
-			type_done = true;
-		else
-			key_done = true;
+			if (attempt > 0)
+				elog(ERROR, "tforge profile of task type \"%s\" vanished while being recorded",
+					 TextDatumGetCString(task_type));
+			v[0] = task_type;
+			n[0] = false;
+			v[1] = task_key;
+			n[1] = keynulls[1];
+			for (i = 0; i < 4; i++)
+			{
+				v[2 + i] = Float8GetDatum(c->samples[i]);
+				n[2 + i] = !c->has[i];
+			}
+			if (Execute(&profile_insert, InvalidOid, v, n, 0) == 1)
+				break;
+		}
 	}
-	if (!key_done)
-		Execute(&profile_insert, InvalidOid, v, n, 0);
-	if (!type_done)
-	{
-		n[1] = true;
-		Execute(&profile_insert, InvalidOid, v, n, 0);
-	}
+}
+
+/* One runtime into a tau row. */
+typedef struct TauSample
+{
+	double		runtime_s;
+	double		lambda;
+	double		tau;			/* out: the new tau */
+} TauSample;
+
+/* tau = lambda * runtime + (1 - lambda) * tau, samples + 1. */
+static HeapTuple
+TauChange(TupleTableSlot *slot, void *arg)
+{
+	TauSample  *t = (TauSample *) arg;
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	int			ctau = ColumnIndex(desc, "tau_s");
+	int			csamples = ColumnIndex(desc, "samples");
+	int			cupdated = ColumnIndex(desc, "updated_at");
+	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc0(sizeof(bool) * desc->natts);
+	bool	   *replace = palloc0(sizeof(bool) * desc->natts);
+	bool		isnull;
+	double		old = DatumGetFloat8(slot_getattr(slot, ctau + 1, &isnull));
+
+	t->tau = Ema(old, t->runtime_s, t->lambda);
+	if (!LearnableSeconds(t->tau))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("new tau %s s of a task type is not a number of seconds above 0 and at most 1e9",
+						float8out_internal(t->tau))));
+	values[ctau] = Float8GetDatum(t->tau);
+	replace[ctau] = true;
+	values[csamples] = Int64GetDatum(DatumGetInt64(slot_getattr(slot, csamples + 1, &isnull)) + 1);
+	replace[csamples] = true;
+	values[cupdated] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	replace[cupdated] = true;
+	return ModifiedRow(slot, values, nulls, replace);
 }
 
 /* The EMA weight of task_type's tau: its own lambda, else tforge.ema_lambda. */
@@ -1017,15 +1186,28 @@ TypeLambda(Datum task_type)
 static bool
 TauUpdate(Datum task_type, double runtime_s, double *tau)
 {
-	Datum		v[3] = {task_type, Float8GetDatum(runtime_s), Float8GetDatum(TypeLambda(task_type))};
-	bool		n[3] = {false, false, false};
-	bool		isnull;
+	TauSample	t = {runtime_s, TypeLambda(task_type), 0};
+	bool		keynull = false;
+	int			attempt;
 
-	if (Execute(&tau_update, InvalidOid, v, n, 1) == 0 &&
-		Execute(&tau_insert, InvalidOid, v, n, 1) == 0)
-		return false;
-	*tau = DatumGetFloat8(ResultValue(0, 1, &isnull));
-	return true;
+	for (attempt = 0; attempt < 2; attempt++)
+	{
+		Datum		v[3] = {task_type, Float8GetDatum(runtime_s), Float8GetDatum(tforge_ema_lambda)};
+		bool		n[3] = {false, false, false};
+		bool		isnull;
+
+		if (UpdateInPlace("task_tau", "task_tau_pkey", 1, &task_type, &keynull, TauChange, &t))
+		{
+			*tau = t.tau;
+			return true;
+		}
+		if (Execute(&tau_insert, InvalidOid, v, n, 1) == 1)
+		{
+			*tau = DatumGetFloat8(ResultValue(0, 1, &isnull));
+			return true;
+		}
+	}
+	return false;
 }
 
 /*
@@ -1060,6 +1242,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	Datum		task_key;
 	double		bound;
 	double		tau;
+	Completion	c;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -1107,7 +1290,10 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 		bound = 0;
 
 	RaiseWarnings(&warnings);
-	ProfileRecord(task_type, task_key, nokey, samples, has, bound);
+	memcpy(c.samples, samples, sizeof(samples));
+	memcpy(c.has, has, sizeof(has));
+	c.bound = bound;
+	ProfileRecord(task_type, task_key, nokey, &c);
 	if (has[0])
 		TauUpdate(task_type, samples[0], &tau);
 	else
@@ -1183,6 +1369,7 @@ tforge_profile_record(PG_FUNCTION_ARGS)
 	double		samples[4];
 	bool		has[4];
 	double		bound = PG_ARGISNULL(6) ? 0 : PG_GETARG_FLOAT8(6);
+	Completion	c;
 	int			i;
 
 	if (PG_ARGISNULL(0))
@@ -1204,8 +1391,11 @@ tforge_profile_record(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("runtime bound must be a finite number, got \"%s\"", float8out_internal(bound))));
 
+	memcpy(c.samples, samples, sizeof(samples));
+	memcpy(c.has, has, sizeof(has));
+	c.bound = bound;
 	SPI_connect();
-	ProfileRecord(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_ARGISNULL(1), samples, has, bound);
+	ProfileRecord(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_ARGISNULL(1), &c);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -79,13 +79,9 @@ CheckFinite(double value, const char *what)
  * Written exactly as the seed gives it, so that tau 5 s, runtime 10 s and
  * lambda 0.2 give 6 s with no rounding drift.
  */
-PG_FUNCTION_INFO_V1(tforge_ema);
-Datum
-tforge_ema(PG_FUNCTION_ARGS)
+double
+Ema(double old, double sample, double lambda)
 {
-	double		old = PG_GETARG_FLOAT8(0);
-	double		sample = PG_GETARG_FLOAT8(1);
-	double		lambda = PG_GETARG_FLOAT8(2);
 	double		result;
 
 	CheckFinite(old, "old value");
@@ -101,7 +97,14 @@ tforge_ema(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("moving average overflows double precision")));
-	PG_RETURN_FLOAT8(result);
+	return result;
+}
+
+PG_FUNCTION_INFO_V1(tforge_ema);
+Datum
+tforge_ema(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(Ema(PG_GETARG_FLOAT8(0), PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2)));
 }
 
 /*

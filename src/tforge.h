@@ -17,6 +17,9 @@ extern double tforge_ema_lambda;
 extern double tforge_sla_multiplier;
 extern int	tforge_max_attempts;
 
+/* lambda * sample + (1 - lambda) * old, validated (tforge.ema) */
+extern double Ema(double old, double sample, double lambda);
+
 /* sla * tau seconds in microseconds; 22003 beyond 1e11 s */
 extern TimeOffset DeadlineOffset(double sla, double tau);
 

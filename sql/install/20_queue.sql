@@ -374,19 +374,7 @@ $$;
 COMMENT ON FUNCTION tforge.fail_task(bigint, text, text, boolean) IS
   'records a failure of a task held by worker_id: retried after exponential backoff while attempts remain, else dead; returns the new status';
 
-CREATE FUNCTION tforge.purge_tasks(older_than interval DEFAULT '7 days') RETURNS bigint
-  LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-  n bigint;
-BEGIN
-  DELETE FROM tforge.tasks k
-   WHERE k.status IN ('done', 'dead') AND k.completed_at < pg_catalog.now() - older_than;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  RETURN n;
-END
-$$;
-COMMENT ON FUNCTION tforge.purge_tasks(interval) IS
-  'deletes done and dead tasks completed longer than older_than ago; returns how many';
+-- tforge.purge_tasks() is in 30_learning.sql: it archives prediction scores.
 
 CREATE VIEW tforge.queue_status AS
 SELECT tt.name AS task_type,

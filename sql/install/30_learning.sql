@@ -316,10 +316,12 @@ COMMENT ON COLUMN tforge.tasks.prediction_confidences IS
 COMMENT ON COLUMN tforge.tasks.predictions_source IS
   'which profile the predictions came from: key, type, or default (tau, nothing learned yet)';
 
--- An append-only log, one row per scored task (arrays in the order of
--- estimation_strategies()), so that a completion writes one row and no
--- index entry, not one row per strategy.
-CREATE TABLE tforge.prediction_scores (
+-- Scores. What every strategy predicted at submit lives in the task's row,
+-- and a completed task's row holds the runtime observed, so a completion
+-- scores its predictions without writing anything more: the view
+-- tforge.prediction_scores reads them off the done tasks. tforge.purge_tasks()
+-- moves the scores of the tasks it deletes into tforge.prediction_archive.
+CREATE TABLE tforge.prediction_archive (
   task_id      bigint NOT NULL,
   task_type    text NOT NULL,
   task_key     text,
@@ -328,11 +330,47 @@ CREATE TABLE tforge.prediction_scores (
   predictions  float8[] NOT NULL,
   confidences  float8[] NOT NULL,
   actual_s     float8 NOT NULL,
-  completed_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+  completed_at timestamptz NOT NULL
 );
-COMMENT ON TABLE tforge.prediction_scores IS
-  'per completed task: what every strategy predicted at submit (order of tforge.estimation_strategies()), what submit used, and the runtime observed';
-SELECT pg_catalog.pg_extension_config_dump('tforge.prediction_scores', '');
+COMMENT ON TABLE tforge.prediction_archive IS
+  'scores of completed tasks that tforge.purge_tasks() deleted (columns as tforge.prediction_scores)';
+SELECT pg_catalog.pg_extension_config_dump('tforge.prediction_archive', '');
+
+CREATE VIEW tforge.prediction_scores AS
+SELECT k.task_id, k.task_type, k.task_key, k.predictions_source AS source, k.prediction_strategy AS used,
+       k.predictions, k.prediction_confidences AS confidences, k.runtime_s AS actual_s, k.completed_at
+  FROM tforge.tasks k
+ WHERE k.status = 'done' AND k.predictions IS NOT NULL AND k.runtime_s > 0
+UNION ALL
+SELECT a.task_id, a.task_type, a.task_key, a.source, a.used, a.predictions, a.confidences, a.actual_s,
+       a.completed_at
+  FROM tforge.prediction_archive a;
+COMMENT ON VIEW tforge.prediction_scores IS
+  'per completed task with a learned runtime: what every strategy predicted at submit (order of tforge.estimation_strategies()), what submit used, and the runtime observed; done tasks and the archive of purged ones';
+
+CREATE FUNCTION tforge.purge_tasks(older_than interval DEFAULT '7 days') RETURNS bigint
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  n bigint;
+BEGIN
+  WITH gone AS (
+    DELETE FROM tforge.tasks k
+     WHERE k.status IN ('done', 'dead') AND k.completed_at < pg_catalog.now() - older_than
+    RETURNING k.*
+  ), archived AS (
+    INSERT INTO tforge.prediction_archive (task_id, task_type, task_key, source, used, predictions,
+                                           confidences, actual_s, completed_at)
+    SELECT g.task_id, g.task_type, g.task_key, g.predictions_source, g.prediction_strategy, g.predictions,
+           g.prediction_confidences, g.runtime_s, g.completed_at
+      FROM gone g
+     WHERE g.status = 'done' AND g.predictions IS NOT NULL AND g.runtime_s > 0
+  )
+  SELECT count(*) INTO n FROM gone;
+  RETURN n;
+END
+$$;
+COMMENT ON FUNCTION tforge.purge_tasks(interval) IS
+  'deletes done and dead tasks completed longer than older_than ago, keeping their prediction scores in tforge.prediction_archive; returns how many';
 
 CREATE VIEW tforge.prediction_outcomes AS
 SELECT s.task_id, s.task_type, s.task_key, u.strategy, s.source, u.strategy = s.used AS used,

@@ -48,7 +48,7 @@ SELECT dblink_disconnect('c1'), dblink_disconnect('c2');
 SELECT * FROM finish();
 
 -- Clean up the committed state.
-DELETE FROM tforge.prediction_scores;
+DELETE FROM tforge.prediction_archive;
 DELETE FROM tforge.profiles;
 DELETE FROM tforge.tasks;
 DELETE FROM tforge.task_tau;
