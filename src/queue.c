@@ -169,7 +169,7 @@ static QueueStatement complete = {
 	"       runtime_s = tforge._positive_or_null(coalesce($5, extract(epoch FROM $3 - t.claimed_at)::float8)),"
 	"       deadline_met = ($3 <= t.deadline)"
 	" WHERE t.task_id = $1 AND t.status = 'running' AND t.worker_id = $2"
-	" RETURNING t, t.task_type, t.task_key, t.runtime_s, tforge._requested_bound(t.payload), t.claimed_at",
+	" RETURNING t, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at",
 	5, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID}
 };
 
@@ -549,22 +549,26 @@ ReadLearned(Datum task_type, Datum task_key, bool nokey, double bound, bool want
 	Datum		keys[2] = {task_type, task_key};
 	bool		keynulls[2] = {false, true};
 	bool		isnull;
+	bool		found;
 	int			attempt;
 	int			i;
 
-	slot = LookupRow("task_types", "task_types_pkey", 1, keys, keynulls, &rel);
-	if (TupIsNull(slot))
-	{
-		LookupEnd(slot, rel);
-		return false;
-	}
-	l->tau = DatumGetFloat8(Column(slot, "default_tau_s", &isnull));
-	LookupEnd(slot, rel);
-
+	/* a learned tau implies the type (task_tau references task_types) */
 	slot = LookupRow("task_tau", "task_tau_pkey", 1, keys, keynulls, &rel);
-	if (!TupIsNull(slot))
+	found = !TupIsNull(slot);
+	if (found)
 		l->tau = DatumGetFloat8(Column(slot, "tau_s", &isnull));
 	LookupEnd(slot, rel);
+	if (!found)
+	{
+		slot = LookupRow("task_types", "task_types_pkey", 1, keys, keynulls, &rel);
+		found = !TupIsNull(slot);
+		if (found)
+			l->tau = DatumGetFloat8(Column(slot, "default_tau_s", &isnull));
+		LookupEnd(slot, rel);
+		if (!found)
+			return false;
+	}
 
 	l->source = "default";
 	l->runs = 0;
@@ -1240,6 +1244,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	Datum		task;
 	Datum		task_type;
 	Datum		task_key;
+	Datum		payload;
 	double		bound;
 	double		tau;
 	Completion	c;
@@ -1285,9 +1290,8 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	task_key = ResultValue(0, 3, &nokey);
 	samples[0] = DatumGetFloat8(ResultValue(0, 4, &isnull));
 	has[0] = !isnull;
-	bound = DatumGetFloat8(ResultValue(0, 5, &isnull));
-	if (isnull)
-		bound = 0;
+	payload = ResultValue(0, 5, &isnull);
+	bound = isnull ? 0 : RequestedBound(DatumGetJsonbP(payload));
 
 	RaiseWarnings(&warnings);
 	memcpy(c.samples, samples, sizeof(samples));

@@ -192,6 +192,13 @@ CREATE TYPE tforge.task_status AS ENUM ('pending', 'running', 'done', 'dead');
 COMMENT ON TYPE tforge.task_status IS
   'pending (claimable once available_at has passed), running (leased to a worker), done, dead (attempts exhausted or failed without retry)';
 
+-- A domain rather than a CHECK on tasks: PostgreSQL evaluates a table's
+-- CHECK constraints on every UPDATE of a row, and every claim and
+-- completion updates a task; a domain is checked only where the column is
+-- written.
+CREATE DOMAIN tforge.attempt_limit AS integer CHECK (VALUE >= 1);
+COMMENT ON DOMAIN tforge.attempt_limit IS 'how many claims a task may use before it is dead: at least 1';
+
 CREATE TABLE tforge.tasks (
   task_id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   task_type             text NOT NULL REFERENCES tforge.task_types (name),
@@ -209,7 +216,7 @@ CREATE TABLE tforge.tasks (
   prediction_source     text NOT NULL DEFAULT 'type',
   available_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
   attempts              integer NOT NULL DEFAULT 0,
-  max_attempts          integer NOT NULL CHECK (max_attempts >= 1),
+  max_attempts          tforge.attempt_limit NOT NULL,
   worker_id             text,
   claimed_at            timestamptz,
   lease_s               float8,
