@@ -36,6 +36,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/index.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
@@ -928,20 +929,51 @@ RaiseWarnings(StringInfo warnings)
  * that all completions of the type share. An UPDATE through SPI would
  * spend most of its time starting the executor and re-reading the tables'
  * CHECK constraints; these rows are instead changed like a catalog row:
- * found by key, their latest version locked (waiting for a concurrent
- * writer, with the same serialization failure as UPDATE under REPEATABLE
- * READ), rewritten with heap_update (HOT when the page has room) and
- * indexed again when the update is not HOT. The new values are computed
- * here from the locked version, and checked as the tables' constraints
- * would. These tables have no triggers; tforge alone writes them.
+ * found by key, rewritten with heap_update (HOT when the page has room,
+ * indexed again when not), waiting for a concurrent writer and then
+ * changing its new version, as UPDATE does (UpdateInPlace). The new values
+ * are computed here, and checked as the tables' constraints would. These
+ * tables have no triggers; tforge alone writes them.
  */
 
 /* Computes the new version of a locked row; arg is the caller's. */
 typedef HeapTuple (*RowChange) (TupleTableSlot *slot, void *arg);
 
+/* Index entries for a new row version that is not HOT, as for a catalog row. */
+static void
+IndexNewVersion(Relation rel, CatalogIndexState indexes, HeapTuple tuple)
+{
+	TupleTableSlot *slot;
+	int			i;
+
+	if (HeapTupleIsHeapOnly(tuple))
+		return;
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(tuple, slot, false);
+	for (i = 0; i < indexes->ri_NumIndices; i++)
+	{
+		IndexInfo  *info = indexes->ri_IndexRelationInfo[i];
+		Relation	index = indexes->ri_IndexRelationDescs[i];
+		Datum		values[INDEX_MAX_KEYS];
+		bool		isnull[INDEX_MAX_KEYS];
+
+		if (!info->ii_ReadyForInserts)
+			continue;
+		if (info->ii_Expressions != NIL || info->ii_Predicate != NIL)
+			elog(ERROR, "tforge: index \"%s\" on learned state has expressions or a predicate",
+				 RelationGetRelationName(index));
+		FormIndexDatum(info, slot, NULL, values, isnull);
+		index_insert(index, values, isnull, &tuple->t_self, rel,
+					 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false, info);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+}
+
 /*
  * Rewrite the row of tforge.<table> with key (keys) in its unique index
- * tforge.<index>: false when there is no such row.
+ * tforge.<index>: false when there is no such row. As UPDATE does, a row
+ * a concurrent transaction is changing is waited for, and its new version
+ * changed in turn (READ COMMITTED) or refused (REPEATABLE READ and above).
  */
 static bool
 UpdateInPlace(const char *table, const char *index, int nkeys, const Datum *keys,
@@ -950,52 +982,58 @@ UpdateInPlace(const char *table, const char *index, int nkeys, const Datum *keys
 	Relation	rel;
 	TupleTableSlot *slot;
 	ItemPointerData tid;
-	TM_FailureData tmfd;
-	TM_Result	result;
-	HeapTuple	tuple;
 	CatalogIndexState indexes;
+	bool		done = false;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	slot = LookupRow(table, index, nkeys, keys, keynulls, &rel);
+	PopActiveSnapshot();
 	if (TupIsNull(slot))
 	{
 		LookupEnd(slot, rel);
-		PopActiveSnapshot();
 		return false;
 	}
 	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
 	LockRelationOid(RelationGetRelid(rel), RowExclusiveLock);
+	indexes = CatalogOpenIndexes(rel);
 
 	tid = slot->tts_tid;
-	result = table_tuple_lock(rel, &tid, GetActiveSnapshot(), slot, GetCurrentCommandId(true),
-							  LockTupleNoKeyExclusive, LockWaitBlock,
-							  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
-	PopActiveSnapshot();
-	switch (result)
+	for (;;)
 	{
-		case TM_Ok:
-		case TM_SelfModified:	/* this transaction's own earlier change */
-			break;
-		case TM_Deleted:		/* gone meanwhile: the caller creates it */
-			LookupEnd(slot, rel);
-			return false;
-		case TM_Updated:
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("could not serialize access due to concurrent update")));
-			break;
-		default:
-			elog(ERROR, "unexpected table_tuple_lock status %u on tforge.%s", result, table);
-	}
+		HeapTuple	tuple = change(slot, arg);
+		TM_FailureData tmfd;
+		LockTupleMode lockmode;
+		TM_Result	result;
 
-	tuple = change(slot, arg);
-	indexes = CatalogOpenIndexes(rel);
-	CatalogTupleUpdateWithInfo(rel, &slot->tts_tid, tuple, indexes);
+		result = heap_update(rel, &tid, tuple, GetCurrentCommandId(true), InvalidSnapshot, true,
+							 &tmfd, &lockmode);
+		if (result == TM_Ok)
+		{
+			IndexNewVersion(rel, indexes, tuple);
+			done = true;
+			break;
+		}
+		if ((result != TM_Updated && result != TM_Deleted) || IsolationUsesXactSnapshot())
+		{
+			if (result == TM_Updated || result == TM_Deleted)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			elog(ERROR, "unexpected heap_update status %u on tforge.%s", result, table);
+		}
+		/* a concurrent transaction committed a new version: change that one */
+		if (result == TM_Deleted || ItemPointerEquals(&tid, &tmfd.ctid))
+			break;				/* gone: the caller creates the row */
+		tid = tmfd.ctid;
+		if (!table_tuple_fetch_row_version(rel, &tid, SnapshotAny, slot))
+			break;
+	}
 	CatalogCloseIndexes(indexes);
-	CommandCounterIncrement();
+	if (done)
+		CommandCounterIncrement();
 	LookupEnd(slot, rel);
-	return true;
+	return done;
 }
 
 /* The new values of a row: the slot's, with replace[i] columns from values[i]. */
