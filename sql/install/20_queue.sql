@@ -48,7 +48,7 @@ CREATE TABLE tforge.task_tau (
   tau_s      float8 NOT NULL CHECK (tau_s > 0 AND tau_s <= 1e9),
   samples    bigint NOT NULL DEFAULT 0,
   updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
-);
+) WITH (fillfactor = 10);  -- a few rows, each rewritten by every completion: room for HOT updates, short chains
 COMMENT ON TABLE tforge.task_tau IS
   'learned tau per task type (seconds) and how many runtimes it has absorbed; a type without a row uses its default';
 

@@ -129,7 +129,7 @@ CREATE TABLE tforge.profiles (
   created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
   updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
   CONSTRAINT profiles_type_key UNIQUE NULLS NOT DISTINCT (task_type, task_key)
-);
+) WITH (fillfactor = 50);  -- rewritten by every completion: room on the page keeps the updates HOT
 COMMENT ON TABLE tforge.profiles IS
   'learned profile per task type (task_key NULL) and per task key: rolling statistics of runtime (s), cpu (s), peak memory and GPU memory (bytes), and the strategies'' recent accuracy';
 COMMENT ON COLUMN tforge.profiles.scores IS
