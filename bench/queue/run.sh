@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # bench/queue: tforge's submit -> claim -> complete cycle against a plain
-# FOR UPDATE SKIP LOCKED queue (2 clients, pgbench), and the claim's cost at
+# FOR UPDATE SKIP LOCKED queue (2 clients, pgbench, ROUNDS alternating
+# rounds of DURATION seconds each), and the claim's cost at
 # 1,000 and at 1,000,000 pending tasks. Needs PGHOST/PGPORT/PGUSER (make bench).
 set -euo pipefail
 cd "$(dirname "$0")"
-DURATION=${DURATION:-20}
+DURATION=${DURATION:-10}  # seconds per pgbench run
+ROUNDS=${ROUNDS:-4}       # alternating throughput rounds per side
 DB=tforge_bench_queue
 psql -qX -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 export PGDATABASE=$DB
@@ -25,11 +27,15 @@ SQL
 tps() { # script -> transactions (cycles) per second
 	pgbench -n -c 2 -j 2 -T "$DURATION" -f "$1" 2>&1 | sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
 }
-# Alternate the two so neither gets the warmer machine.
-p1=$(tps plain_cycle.sql); t1=$(tps tforge_cycle.sql)
-p2=$(tps plain_cycle.sql); t2=$(tps tforge_cycle.sql)
-plain=$(awk -v a="$p1" -v b="$p2" 'BEGIN { print (a + b) / 2 }')
-tf=$(awk -v a="$t1" -v b="$t2" 'BEGIN { print (a + b) / 2 }')
+# Short rounds in the order plain, tforge, tforge, plain, ...: a shared
+# machine's speed drifts, and this way both sides see the same drift.
+plain=0; tf=0
+for round in $(seq 1 "$ROUNDS"); do
+	if [ $((round % 2)) = 1 ]; then p=$(tps plain_cycle.sql); t=$(tps tforge_cycle.sql)
+	else t=$(tps tforge_cycle.sql); p=$(tps plain_cycle.sql); fi
+	plain=$(awk -v a="$plain" -v b="$p" -v n="$ROUNDS" 'BEGIN { print a + b / n }')
+	tf=$(awk -v a="$tf" -v b="$t" -v n="$ROUNDS" 'BEGIN { print a + b / n }')
+done
 printf 'cycles/s tforge (submit+claim+complete, 2 clients): %.0f\n' "$tf"
 printf 'cycles/s plain SKIP LOCKED queue (same cycle):      %.0f\n' "$plain"
 printf 'ratio cycle throughput: %.2f (tforge %.0f vs baseline %.0f cycles/s; target >= 0.85)\n' \
