@@ -3,13 +3,21 @@
  * and the learning they do in the caller's transaction (DESIGN.md
  * component 1).
  *
- * Every worker cycle runs these three functions, so they are C over SPI
- * with plans prepared once per backend and kept (SPI_keepplan), instead of
- * PL/pgSQL calling PL/pgSQL: a cycle is five statements (lookup and insert;
- * expire and claim; complete) plus the two upserts of the type's learned
- * state. The statements stay SQL, so row locking, SKIP LOCKED, constraints
- * and the FK to task_types behave exactly as in plain SQL, and tau and the
- * profiles are computed in the UPDATE itself, on the row version it locked.
+ * Every worker cycle runs these three functions, so they are C, and what
+ * they do costs three statements of their own:
+ *
+ *   submit_task    index probes of the type's tau (or default) and profile,
+ *                  the estimate in C, one INSERT
+ *   claim_tasks    a probe of tasks_lease_idx (the expiry statement runs only
+ *                  when a lease did expire), one UPDATE of the head of
+ *                  tasks_claim_idx locked with SKIP LOCKED
+ *   complete_task  one UPDATE of the task, then the type's tau and the
+ *                  type's and key's profiles rewritten in place (see
+ *                  "learned state" below)
+ *
+ * The statements stay SQL, so row locks, SKIP LOCKED, the FK to task_types
+ * and the tables' constraints behave as for any client; their plans are
+ * prepared once per backend and kept (SPI_keepplan).
  *
  * Search path: the SQL functions are declared SECURITY DEFINER with
  * SET search_path = pg_catalog, pg_temp, and every statement here names its
@@ -17,12 +25,12 @@
  * invalidation can change what they mean. Plans are generic
  * (CURSOR_OPT_GENERIC_PLAN): each statement finds rows by key or takes the
  * head of an index, and a custom plan per call would cost more than the
- * statement (the one exception is a claim of several tasks). claim_tasks also runs with enable_sort = off (its SET clause),
- * so that stale statistics never turn the claim into a sort of every
- * pending task.
+ * statement (the one exception is a claim of several tasks). claim_tasks
+ * also runs with enable_sort = off (its SET clause), so that stale
+ * statistics never turn the claim into a sort of every pending task.
  *
  * The helpers that tests and operators call directly (update_tau,
- * _profile_record, _expire_leases) are C too and share these statements.
+ * _profile_record, expire_leases) are C too and share this code.
  */
 #include "postgres.h"
 
@@ -769,7 +777,7 @@ ExpireLeases(TimestampTz at)
 	return Execute(&expire_leases, InvalidOid, &v, &n, 0);
 }
 
-/* _expire_leases() -> integer: the body of tforge.expire_leases(). */
+/* expire_leases() -> integer: requeues (or buries) every task whose lease expired. */
 PG_FUNCTION_INFO_V1(tforge_expire_leases);
 Datum
 tforge_expire_leases(PG_FUNCTION_ARGS)

@@ -3,7 +3,7 @@
  * settings.
  *
  * Tau follows an exponential moving average of observed runtimes. The state
- * itself lives in the table tforge.task_types (WAL-logged, updated in the
+ * itself lives in the table tforge.task_tau (WAL-logged, updated in the
  * completing transaction); this file holds the pure arithmetic and the GUCs.
  */
 #include "postgres.h"

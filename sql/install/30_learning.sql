@@ -5,9 +5,11 @@
 -- type's and the task key's (rows of tforge.profiles), in the completing
 -- transaction. tforge.estimate predicts from the key's profile, else the
 -- type's, else the type's tau. tforge.submit_task stores at submit what
--- every strategy predicted, and the completion scores those predictions
--- (tforge.prediction_scores, views tforge.prediction_outcomes and
--- tforge.prediction_accuracy).
+-- every strategy predicted, and the done task's row, which also holds the
+-- runtime observed, is that prediction's score (views
+-- tforge.prediction_scores, tforge.prediction_outcomes and
+-- tforge.prediction_accuracy). The C side of all this is in queue.c,
+-- profile.c and estimate.c.
 
 -- The rolling_stats type ------------------------------------------------------
 
