@@ -949,13 +949,15 @@ typedef HeapTuple (*RowChange) (TupleTableSlot *slot, void *arg);
 
 /* Index entries for a new row version that is not HOT, as for a catalog row. */
 static void
-IndexNewVersion(Relation rel, CatalogIndexState indexes, HeapTuple tuple)
+IndexNewVersion(Relation rel, HeapTuple tuple)
 {
+	CatalogIndexState indexes;
 	TupleTableSlot *slot;
 	int			i;
 
 	if (HeapTupleIsHeapOnly(tuple))
 		return;
+	indexes = CatalogOpenIndexes(rel);
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
 	ExecStoreHeapTuple(tuple, slot, false);
 	for (i = 0; i < indexes->ri_NumIndices; i++)
@@ -975,6 +977,7 @@ IndexNewVersion(Relation rel, CatalogIndexState indexes, HeapTuple tuple)
 					 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false, info);
 	}
 	ExecDropSingleTupleTableSlot(slot);
+	CatalogCloseIndexes(indexes);
 }
 
 /*
@@ -990,7 +993,6 @@ UpdateInPlace(const char *table, const char *index, int nkeys, const Datum *keys
 	Relation	rel;
 	TupleTableSlot *slot;
 	ItemPointerData tid;
-	CatalogIndexState indexes;
 	bool		done = false;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -1004,7 +1006,6 @@ UpdateInPlace(const char *table, const char *index, int nkeys, const Datum *keys
 	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
 	LockRelationOid(RelationGetRelid(rel), RowExclusiveLock);
-	indexes = CatalogOpenIndexes(rel);
 
 	tid = slot->tts_tid;
 	for (;;)
@@ -1018,7 +1019,7 @@ UpdateInPlace(const char *table, const char *index, int nkeys, const Datum *keys
 							 &tmfd, &lockmode);
 		if (result == TM_Ok)
 		{
-			IndexNewVersion(rel, indexes, tuple);
+			IndexNewVersion(rel, tuple);
 			done = true;
 			break;
 		}
@@ -1037,7 +1038,6 @@ UpdateInPlace(const char *table, const char *index, int nkeys, const Datum *keys
 		if (!table_tuple_fetch_row_version(rel, &tid, SnapshotAny, slot))
 			break;
 	}
-	CatalogCloseIndexes(indexes);
 	if (done)
 		CommandCounterIncrement();
 	LookupEnd(slot, rel);
