@@ -1044,19 +1044,31 @@ UpdateInPlace(const char *table, const char *index, int nkeys, const Datum *keys
 	return done;
 }
 
-/* The new values of a row: the slot's, with replace[i] columns from values[i]. */
-static HeapTuple
-ModifiedRow(TupleTableSlot *slot, Datum *values, bool *nulls, bool *replace)
+/* The next version of a row being rewritten: the slot's, with some columns replaced. */
+typedef struct RowEdit
 {
-	HeapTuple	old = ExecFetchSlotHeapTuple(slot, false, NULL);
+	TupleTableSlot *slot;		/* the version it replaces */
+	Datum	   *values;
+	bool	   *nulls;
+	bool	   *replace;
+} RowEdit;
 
-	return heap_modify_tuple(old, slot->tts_tupleDescriptor, values, nulls, replace);
+static void
+RowEditBegin(RowEdit *e, TupleTableSlot *slot)
+{
+	int			natts = slot->tts_tupleDescriptor->natts;
+
+	e->slot = slot;
+	e->values = palloc0(sizeof(Datum) * natts);
+	e->nulls = palloc0(sizeof(bool) * natts);
+	e->replace = palloc0(sizeof(bool) * natts);
 }
 
-/* Attribute number (0-based) of column name in desc. */
+/* Attribute number (0-based) of column name in the row. */
 static int
-ColumnIndex(TupleDesc desc, const char *name)
+RowEditColumn(RowEdit *e, const char *name)
 {
+	TupleDesc	desc = e->slot->tts_tupleDescriptor;
 	int			i;
 
 	for (i = 0; i < desc->natts; i++)
@@ -1067,6 +1079,32 @@ ColumnIndex(TupleDesc desc, const char *name)
 	return -1;					/* keep the compiler quiet */
 }
 
+/* The column's value in the version being replaced. */
+static Datum
+RowEditGet(RowEdit *e, const char *name, bool *isnull)
+{
+	return slot_getattr(e->slot, RowEditColumn(e, name) + 1, isnull);
+}
+
+static void
+RowEditSet(RowEdit *e, const char *name, Datum value, bool isnull)
+{
+	int			i = RowEditColumn(e, name);
+
+	e->values[i] = value;
+	e->nulls[i] = isnull;
+	e->replace[i] = true;
+}
+
+/* The new version, its updated_at now(). */
+static HeapTuple
+RowEditFinish(RowEdit *e)
+{
+	RowEditSet(e, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
+	return heap_modify_tuple(ExecFetchSlotHeapTuple(e->slot, false, NULL), e->slot->tts_tupleDescriptor,
+							 e->values, e->nulls, e->replace);
+}
+
 /* One completion, as a profile records it. */
 typedef struct Completion
 {
@@ -1075,18 +1113,16 @@ typedef struct Completion
 	double		bound;			/* caps scored predictions; 0: none */
 } Completion;
 
-/* rolling_stats column col of the slot's row with sample x added (NULL stays NULL without x). */
+/* rolling_stats column name with sample x added, when there is one (NULL stays NULL without). */
 static void
-AddSample(TupleTableSlot *slot, int col, bool has, double x, Datum *values, bool *nulls, bool *replace)
+AddSample(RowEdit *e, const char *name, bool has, double x)
 {
 	bool		isnull;
-	Datum		d = slot_getattr(slot, col + 1, &isnull);
+	Datum		stats = RowEditGet(e, name, &isnull);
 
-	if (!has)
-		return;
-	values[col] = PointerGetDatum(RollingStatsAdd(isnull ? NULL : DatumGetRollingStatsP(d), x));
-	nulls[col] = false;
-	replace[col] = true;
+	if (has)
+		RowEditSet(e, name, PointerGetDatum(RollingStatsAdd(isnull ? NULL : DatumGetRollingStatsP(stats), x)),
+				   false);
 }
 
 /*
@@ -1100,39 +1136,35 @@ static HeapTuple
 ProfileChange(TupleTableSlot *slot, void *arg)
 {
 	Completion *c = (Completion *) arg;
-	TupleDesc	desc = slot->tts_tupleDescriptor;
-	int			ccompl = ColumnIndex(desc, "completions");
-	int			cruntime = ColumnIndex(desc, "runtime");
-	int			cscores = ColumnIndex(desc, "scores");
-	int			cupdated = ColumnIndex(desc, "updated_at");
-	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
-	bool	   *nulls = palloc0(sizeof(bool) * desc->natts);
-	bool	   *replace = palloc0(sizeof(bool) * desc->natts);
+	RowEdit		e;
 	bool		isnull;
 	bool		noruntime;
 	bool		noscores;
-	int64		completions = DatumGetInt64(slot_getattr(slot, ccompl + 1, &isnull)) + 1;
-	Datum		runtime = slot_getattr(slot, cruntime + 1, &noruntime);
-	Datum		scores = slot_getattr(slot, cscores + 1, &noscores);
-	RollingStats *stats = noruntime ? NULL : DatumGetRollingStatsP(runtime);
-	int64		recorded = stats ? stats->count : 0;
+	int64		completions;
+	Datum		runtime;
+	Datum		scores;
+	RollingStats *stats;
 
-	values[ccompl] = Int64GetDatum(completions);
-	replace[ccompl] = true;
-	values[cupdated] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	replace[cupdated] = true;
-	if (tforge_profile_sample_after == 0 || recorded < tforge_profile_sample_after ||
+	RowEditBegin(&e, slot);
+	completions = DatumGetInt64(RowEditGet(&e, "completions", &isnull)) + 1;
+	runtime = RowEditGet(&e, "runtime", &noruntime);
+	scores = RowEditGet(&e, "scores", &noscores);
+	stats = noruntime ? NULL : DatumGetRollingStatsP(runtime);
+
+	RowEditSet(&e, "completions", Int64GetDatum(completions), false);
+	if (tforge_profile_sample_after == 0 || (stats ? stats->count : 0) < tforge_profile_sample_after ||
 		completions % tforge_profile_sample_every == 0)
 	{
-		values[cscores] = PointerGetDatum(EstimateRescore(stats, noscores ? NULL : DatumGetArrayTypeP(scores),
-														  c->has[0] ? &c->samples[0] : NULL, c->bound));
-		replace[cscores] = true;
-		AddSample(slot, cruntime, c->has[0], c->samples[0], values, nulls, replace);
-		AddSample(slot, ColumnIndex(desc, "cpu"), c->has[1], c->samples[1], values, nulls, replace);
-		AddSample(slot, ColumnIndex(desc, "memory"), c->has[2], c->samples[2], values, nulls, replace);
-		AddSample(slot, ColumnIndex(desc, "gpu_memory"), c->has[3], c->samples[3], values, nulls, replace);
+		RowEditSet(&e, "scores",
+				   PointerGetDatum(EstimateRescore(stats, noscores ? NULL : DatumGetArrayTypeP(scores),
+												   c->has[0] ? &c->samples[0] : NULL, c->bound)),
+				   false);
+		AddSample(&e, "runtime", c->has[0], c->samples[0]);
+		AddSample(&e, "cpu", c->has[1], c->samples[1]);
+		AddSample(&e, "memory", c->has[2], c->samples[2]);
+		AddSample(&e, "gpu_memory", c->has[3], c->samples[3]);
 	}
-	return ModifiedRow(slot, values, nulls, replace);
+	return RowEditFinish(&e);
 }
 
 /*
@@ -1188,29 +1220,19 @@ static HeapTuple
 TauChange(TupleTableSlot *slot, void *arg)
 {
 	TauSample  *t = (TauSample *) arg;
-	TupleDesc	desc = slot->tts_tupleDescriptor;
-	int			ctau = ColumnIndex(desc, "tau_s");
-	int			csamples = ColumnIndex(desc, "samples");
-	int			cupdated = ColumnIndex(desc, "updated_at");
-	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
-	bool	   *nulls = palloc0(sizeof(bool) * desc->natts);
-	bool	   *replace = palloc0(sizeof(bool) * desc->natts);
+	RowEdit		e;
 	bool		isnull;
-	double		old = DatumGetFloat8(slot_getattr(slot, ctau + 1, &isnull));
 
-	t->tau = Ema(old, t->runtime_s, t->lambda);
+	RowEditBegin(&e, slot);
+	t->tau = Ema(DatumGetFloat8(RowEditGet(&e, "tau_s", &isnull)), t->runtime_s, t->lambda);
 	if (!LearnableSeconds(t->tau))
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("new tau %s s of a task type is not a number of seconds above 0 and at most 1e9",
 						float8out_internal(t->tau))));
-	values[ctau] = Float8GetDatum(t->tau);
-	replace[ctau] = true;
-	values[csamples] = Int64GetDatum(DatumGetInt64(slot_getattr(slot, csamples + 1, &isnull)) + 1);
-	replace[csamples] = true;
-	values[cupdated] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	replace[cupdated] = true;
-	return ModifiedRow(slot, values, nulls, replace);
+	RowEditSet(&e, "tau_s", Float8GetDatum(t->tau), false);
+	RowEditSet(&e, "samples", Int64GetDatum(DatumGetInt64(RowEditGet(&e, "samples", &isnull)) + 1), false);
+	return RowEditFinish(&e);
 }
 
 /* The EMA weight of task_type's tau: its own lambda, else tforge.ema_lambda. */
