@@ -480,6 +480,32 @@ Column(TupleTableSlot *slot, const char *name, bool *isnull)
 	return (Datum) 0;			/* keep the compiler quiet */
 }
 
+/*
+ * Float8 column of the row of tforge.<table> whose one-column unique index
+ * tforge.<index> has key, as the active snapshot sees it; false when there
+ * is no such row.
+ */
+static bool
+LookupFloat8(const char *table, const char *index, Datum key, const char *column,
+			 double *value, bool *isnull)
+{
+	Relation	rel;
+	TupleTableSlot *slot;
+	bool		keynull = false;
+	bool		found;
+
+	slot = LookupRow(table, index, 1, &key, &keynull, &rel);
+	found = !TupIsNull(slot);
+	if (found)
+	{
+		Datum		d = Column(slot, column, isnull);
+
+		*value = *isnull ? 0 : DatumGetFloat8(d);
+	}
+	LookupEnd(slot, rel);
+	return found;
+}
+
 /* What submit_task knows of a task type and of the task's profile. */
 typedef struct Learned
 {
@@ -558,26 +584,13 @@ ReadLearned(Datum task_type, Datum task_key, bool nokey, double bound, bool want
 	Datum		keys[2] = {task_type, task_key};
 	bool		keynulls[2] = {false, true};
 	bool		isnull;
-	bool		found;
 	int			attempt;
 	int			i;
 
 	/* a learned tau implies the type (task_tau references task_types) */
-	slot = LookupRow("task_tau", "task_tau_pkey", 1, keys, keynulls, &rel);
-	found = !TupIsNull(slot);
-	if (found)
-		l->tau = DatumGetFloat8(Column(slot, "tau_s", &isnull));
-	LookupEnd(slot, rel);
-	if (!found)
-	{
-		slot = LookupRow("task_types", "task_types_pkey", 1, keys, keynulls, &rel);
-		found = !TupIsNull(slot);
-		if (found)
-			l->tau = DatumGetFloat8(Column(slot, "default_tau_s", &isnull));
-		LookupEnd(slot, rel);
-		if (!found)
-			return false;
-	}
+	if (!LookupFloat8("task_tau", "task_tau_pkey", task_type, "tau_s", &l->tau, &isnull) &&
+		!LookupFloat8("task_types", "task_types_pkey", task_type, "default_tau_s", &l->tau, &isnull))
+		return false;
 
 	l->source = "default";
 	l->runs = 0;
@@ -1239,19 +1252,14 @@ TauChange(TupleTableSlot *slot, void *arg)
 static double
 TypeLambda(Datum task_type)
 {
-	Relation	rel;
-	TupleTableSlot *slot;
-	bool		keynull = false;
-	bool		isnull = true;
-	double		lambda = 0;
+	double		lambda;
+	bool		isnull;
+	bool		found;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
-	slot = LookupRow("task_types", "task_types_pkey", 1, &task_type, &keynull, &rel);
-	if (!TupIsNull(slot))
-		lambda = DatumGetFloat8(Column(slot, "lambda", &isnull));
-	LookupEnd(slot, rel);
+	found = LookupFloat8("task_types", "task_types_pkey", task_type, "lambda", &lambda, &isnull);
 	PopActiveSnapshot();
-	return isnull ? tforge_ema_lambda : lambda;
+	return found && !isnull ? lambda : tforge_ema_lambda;
 }
 
 /* One runtime into the type's tau; false when the type does not exist. */
