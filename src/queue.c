@@ -1118,6 +1118,35 @@ RowEditFinish(RowEdit *e)
 							 e->values, e->nulls, e->replace);
 }
 
+/*
+ * How often a completion tries to create learned state it found missing
+ * before giving up: only a concurrent delete of the row it just found
+ * created (reset_tau, expire_profiles) can make it try again.
+ */
+#define CREATE_ATTEMPTS 3
+
+static void
+ConcurrentlyDeleted(const char *what, Datum task_type)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not record the %s of task type \"%s\": it was deleted concurrently",
+					what, TextDatumGetCString(task_type)),
+			 errhint("Retry the transaction.")));
+}
+
+/* Float8 column of task_type's definition in a snapshot of its own; false if undefined. */
+static bool
+TypeColumn(Datum task_type, const char *column, double *value, bool *isnull)
+{
+	bool		found;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	found = LookupFloat8("task_types", "task_types_pkey", task_type, column, value, isnull);
+	PopActiveSnapshot();
+	return found;
+}
+
 /* One completion, as a profile records it. */
 typedef struct Completion
 {
@@ -1202,9 +1231,8 @@ ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c)
 			bool		n[6];
 			int			i;
 
-			if (attempt > 0)
-				elog(ERROR, "tforge profile of task type \"%s\" vanished while being recorded",
-					 TextDatumGetCString(task_type));
+			if (attempt == CREATE_ATTEMPTS)
+				ConcurrentlyDeleted("profile", task_type);
 			v[0] = task_type;
 			n[0] = false;
 			v[1] = task_key;
@@ -1254,12 +1282,10 @@ TypeLambda(Datum task_type)
 {
 	double		lambda;
 	bool		isnull;
-	bool		found;
 
-	PushActiveSnapshot(GetTransactionSnapshot());
-	found = LookupFloat8("task_types", "task_types_pkey", task_type, "lambda", &lambda, &isnull);
-	PopActiveSnapshot();
-	return found && !isnull ? lambda : tforge_ema_lambda;
+	if (TypeColumn(task_type, "lambda", &lambda, &isnull) && !isnull)
+		return lambda;
+	return tforge_ema_lambda;
 }
 
 /* One runtime into the type's tau; false when the type does not exist. */
@@ -1268,9 +1294,10 @@ TauUpdate(Datum task_type, double runtime_s, double *tau)
 {
 	TauSample	t = {runtime_s, TypeLambda(task_type), 0};
 	bool		keynull = false;
+	double		tau_default;
 	int			attempt;
 
-	for (attempt = 0; attempt < 2; attempt++)
+	for (attempt = 0; attempt < CREATE_ATTEMPTS; attempt++)
 	{
 		Datum		v[3] = {task_type, Float8GetDatum(runtime_s), Float8GetDatum(tforge_ema_lambda)};
 		bool		n[3] = {false, false, false};
@@ -1286,8 +1313,11 @@ TauUpdate(Datum task_type, double runtime_s, double *tau)
 			*tau = DatumGetFloat8(ResultValue(0, 1, &isnull));
 			return true;
 		}
+		if (!TypeColumn(task_type, "default_tau_s", &tau_default, &isnull))
+			return false;
 	}
-	return false;
+	ConcurrentlyDeleted("tau", task_type);
+	return false;				/* keep the compiler quiet */
 }
 
 /*
