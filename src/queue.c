@@ -548,7 +548,7 @@ ProfileResources(Oid resources_type, RollingStats *runtime, Datum cpu, bool nocp
 	RollingStats *s;
 	HeapTuple	tuple;
 
-	if (!nocpu && runtime->mean > 0)
+	if (!nocpu && runtime != NULL && runtime->mean > 0)
 	{
 		v[0] = Float8GetDatum(DatumGetRollingStatsP(cpu)->mean / runtime->mean);
 		n[0] = false;
@@ -566,6 +566,25 @@ ProfileResources(Oid resources_type, RollingStats *runtime, Datum cpu, bool nocp
 	tuple = heap_form_tuple(desc, v, n);
 	ReleaseTupleDesc(desc);
 	return HeapTupleGetDatum(tuple);
+}
+
+/*
+ * _profile_resources(runtime, cpu, memory, gpu_memory) -> resources: what
+ * a profile's statistics predict (ProfileResources), for tforge.estimate.
+ */
+PG_FUNCTION_INFO_V1(tforge_profile_resources);
+Datum
+tforge_profile_resources(PG_FUNCTION_ARGS)
+{
+	Oid			resources_type = get_fn_expr_rettype(fcinfo->flinfo);
+
+	if (!OidIsValid(resources_type))
+		resources_type = get_func_rettype(fcinfo->flinfo->fn_oid);
+	PG_RETURN_DATUM(ProfileResources(resources_type,
+									 PG_ARGISNULL(0) ? NULL : PG_GETARG_ROLLING_STATS_P(0),
+									 PG_GETARG_DATUM(1), PG_ARGISNULL(1),
+									 PG_GETARG_DATUM(2), PG_ARGISNULL(2),
+									 PG_GETARG_DATUM(3), PG_ARGISNULL(3)));
 }
 
 /*

@@ -247,18 +247,6 @@ CREATE INDEX tasks_lease_idx ON tforge.tasks (lease_expires_at) WHERE lease_expi
 SELECT pg_catalog.pg_extension_config_dump('tforge.tasks', '');
 SELECT pg_catalog.pg_extension_config_dump('tforge.tasks_task_id_seq', '');
 
--- Numeric value of a usage field: NULL when absent, NaN when not a usable number.
-CREATE FUNCTION tforge._usage_number(usage jsonb, key text) RETURNS float8
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN ($1 -> $2) IS NULL OR pg_catalog.jsonb_typeof($1 -> $2) = 'null' THEN NULL
-              WHEN pg_catalog.jsonb_typeof($1 -> $2) <> 'number' THEN 'NaN'::float8
-              WHEN pg_catalog.abs(($1 ->> $2)::numeric) < 1e300 THEN ($1 ->> $2)::float8
-              ELSE 'NaN'::float8
-         END
-$$;
-COMMENT ON FUNCTION tforge._usage_number(jsonb, text) IS
-  'internal: a usage field as float8: NULL if absent, NaN if it is not a number PostgreSQL can use';
-
 CREATE FUNCTION tforge._deadline_offset(sla_multiplier float8, tau float8) RETURNS interval
   AS 'MODULE_PATHNAME', 'tforge_deadline_offset'
   LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -143,15 +143,6 @@ COMMENT ON COLUMN tforge.profiles.completions IS
 -- scans the table, one row per task type and key, once in a while.
 SELECT pg_catalog.pg_extension_config_dump('tforge.profiles', '');
 
--- Sampling: past sample_after recorded runs, only every Nth completion counts.
-CREATE FUNCTION tforge._profile_sampled(recorded bigint, completions bigint, sample_after integer,
-                                        sample_every integer) RETURNS boolean
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT $3 = 0 OR coalesce($1, 0) < $3 OR $2 % $4 = 0
-$$;
-COMMENT ON FUNCTION tforge._profile_sampled(bigint, bigint, integer, integer) IS
-  'internal: whether the completion numbered completions enters a profile that has recorded runs';
-
 -- Record one completion in the type's and the key's profile (queue.c,
 -- shared with complete_task). Runtimes outside (0, 1e18] s and usage values
 -- outside [0, 1e18] are not recorded: 1e18 exceeds any real runtime in
@@ -223,30 +214,13 @@ $$;
 COMMENT ON FUNCTION tforge._profile_for(text, text) IS
   'internal: the profile an estimate uses: the key''s, else the type''s, else NULL';
 
--- payload->requested_s, the runtime the submitter asked for (a kill limit),
--- bounds every prediction; anything but a positive finite number is no bound.
-CREATE FUNCTION tforge._requested_bound(payload jsonb) RETURNS float8
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN tforge._usage_number($1, 'requested_s') > 0
-               AND tforge._usage_number($1, 'requested_s') < 'Infinity'
-              THEN tforge._usage_number($1, 'requested_s') END
-$$;
-COMMENT ON FUNCTION tforge._requested_bound(jsonb) IS
-  'internal: payload->requested_s as an upper bound on predictions, NULL unless a positive finite number';
-
--- Resources are the 95th percentile of recent peaks: a task given less
--- memory than it needs fails, one given a little more only wastes some.
--- cpu is in cores: cpu seconds per second of runtime, on average.
+-- The resources a profile predicts (ProfileResources in queue.c, which
+-- submit_task uses too).
 CREATE FUNCTION tforge._profile_resources(runtime tforge.rolling_stats, cpu tforge.rolling_stats,
                                           memory tforge.rolling_stats, gpu_memory tforge.rolling_stats)
   RETURNS tforge.resources
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT ROW(CASE WHEN tforge.rolling_stats_mean($1) > 0
-                  THEN tforge.rolling_stats_mean($2) / tforge.rolling_stats_mean($1) END,
-             pg_catalog.ceil(tforge.rolling_stats_quantile($3, 0.95))::bigint,
-             NULL,
-             pg_catalog.ceil(tforge.rolling_stats_quantile($4, 0.95))::bigint)::tforge.resources
-$$;
+  AS 'MODULE_PATHNAME', 'tforge_profile_resources'
+  LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION tforge._profile_resources(tforge.rolling_stats, tforge.rolling_stats, tforge.rolling_stats, tforge.rolling_stats) IS
   'internal: resources a profile predicts: cpu cores (mean cpu s / mean runtime s), 95th percentile of recent memory and GPU memory peaks (bytes)';
 
