@@ -9,7 +9,9 @@ DO $$ BEGIN PERFORM tforge.define_task_type('timing', 60); END $$;
 CREATE TABLE history (task_type text, task_key text, runtime_s float8);
 CREATE INDEX ON history (task_type, task_key);
 
-CREATE FUNCTION time_calls(runs int, calls int, OUT runs_in_history int, OUT estimate_us float8, OUT avg_us float8)
+-- estimate is timed over 2,000 calls at every size (a few tens of ms, so a
+-- moment of background work cannot dominate), avg() over avg_calls.
+CREATE FUNCTION time_calls(runs int, avg_calls int, OUT runs_in_history int, OUT estimate_us float8, OUT avg_us float8)
 LANGUAGE plpgsql AS $$
 DECLARE
   t0 timestamptz;
@@ -25,15 +27,15 @@ BEGIN
   ANALYZE history;
   runs_in_history := runs;
   t0 := clock_timestamp();
-  FOR i IN 1 .. calls LOOP
+  FOR i IN 1 .. 2000 LOOP
     SELECT e.runtime_s INTO v FROM tforge.estimate('timing', k) e;
   END LOOP;
-  estimate_us := extract(epoch FROM clock_timestamp() - t0) * 1e6 / calls;
+  estimate_us := extract(epoch FROM clock_timestamp() - t0) * 1e6 / 2000;
   t0 := clock_timestamp();
-  FOR i IN 1 .. calls LOOP
+  FOR i IN 1 .. avg_calls LOOP
     SELECT avg(h.runtime_s) INTO v FROM history h WHERE h.task_type = 'timing' AND h.task_key = k;
   END LOOP;
-  avg_us := extract(epoch FROM clock_timestamp() - t0) * 1e6 / calls;
+  avg_us := extract(epoch FROM clock_timestamp() - t0) * 1e6 / avg_calls;
 END
 $$;
 
