@@ -301,6 +301,16 @@ LearnableSeconds(double s)
 	return s > 0 && s <= MAX_RUNTIME_S;
 }
 
+/* _positive_or_null(value) -> value when tau can learn from it, else NULL. */
+PG_FUNCTION_INFO_V1(tforge_positive_or_null);
+Datum
+tforge_positive_or_null(PG_FUNCTION_ARGS)
+{
+	if (!LearnableSeconds(PG_GETARG_FLOAT8(0)))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+}
+
 /*
  * tforge.resources: refuse a negative, NaN or infinite field (22023).
  * Returns whether every field is NULL (SQL's "row IS NULL").
@@ -392,8 +402,9 @@ JsonbFieldText(Jsonb *doc, const char *key, bool clip)
 /* ---- submit_task ---------------------------------------------------------- */
 
 /*
- * submit_task reads three rows by key on every call: the type, its tau, and
- * the profile its estimate comes from. Through SPI each read would cost an
+ * submit_task reads rows by key on every call: the type's tau (its
+ * definition when nothing is learned yet) and the profile its estimate
+ * comes from. Through SPI each read would cost an
  * executor start several times the index probe itself, so they are index
  * probes: the same snapshot rules and AccessShareLocks as a SELECT.
  */
@@ -458,26 +469,29 @@ LookupEnd(TupleTableSlot *slot, Relation rel)
 	table_close(rel, NoLock);
 }
 
+/* Attribute number (0-based) of column name in desc. */
+static int
+ColumnIndex(TupleDesc desc, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped &&
+			strcmp(NameStr(TupleDescAttr(desc, i)->attname), name) == 0)
+			return i;
+	elog(ERROR, "tforge: column \"%s\" is missing", name);
+	return -1;					/* keep the compiler quiet */
+}
+
 /* Column name of the slot's row, copied out of the buffer. */
 static Datum
 Column(TupleTableSlot *slot, const char *name, bool *isnull)
 {
-	TupleDesc	desc = slot->tts_tupleDescriptor;
-	int			i;
+	int			i = ColumnIndex(slot->tts_tupleDescriptor, name);
+	Form_pg_attribute att = TupleDescAttr(slot->tts_tupleDescriptor, i);
+	Datum		d = slot_getattr(slot, i + 1, isnull);
 
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-		{
-			Datum		d = slot_getattr(slot, i + 1, isnull);
-
-			return *isnull ? (Datum) 0 : datumCopy(d, att->attbyval, att->attlen);
-		}
-	}
-	elog(ERROR, "tforge: column \"%s\" is missing", name);
-	return (Datum) 0;			/* keep the compiler quiet */
+	return *isnull ? (Datum) 0 : datumCopy(d, att->attbyval, att->attlen);
 }
 
 /*
@@ -923,12 +937,12 @@ NotHeld(int64 task_id, const char *worker_id)
 }
 
 /*
- * usage->key for a profile: a number in [0, 1e18]; NULL when absent, and
- * NULL with a WARNING (in *warning, to raise once the completion is known
- * to stand) when it is anything else.
+ * usage->key for a profile: a number in [0, 1e18]; false when absent, and
+ * false with a WARNING added to *warnings (raised once the completion is
+ * known to stand) when it is anything else.
  */
 static bool
-UsageSample(Jsonb *usage, int64 task_id, const char *key, double *out, StringInfo warnings)
+UsageSample(Jsonb *usage, int64 task_id, const char *key, double *out, List **warnings)
 {
 	double		v;
 
@@ -939,27 +953,10 @@ UsageSample(Jsonb *usage, int64 task_id, const char *key, double *out, StringInf
 		*out = v;
 		return true;
 	}
-	appendStringInfo(warnings, "%susage \"%s\" of task " INT64_FORMAT " not profiled: %s is not a number between 0 and 1e18",
-					 warnings->len ? "\n" : "", key, task_id,
-					 isnan(v) ? JsonbFieldText(usage, key, true) : float8out_internal(v));
+	*warnings = lappend(*warnings,
+						psprintf("usage \"%s\" of task " INT64_FORMAT " not profiled: %s is not a number between 0 and 1e18",
+								 key, task_id, isnan(v) ? JsonbFieldText(usage, key, true) : float8out_internal(v)));
 	return false;
-}
-
-/* Raise each line of warnings as a WARNING. */
-static void
-RaiseWarnings(StringInfo warnings)
-{
-	char	   *line = warnings->data;
-
-	while (warnings->len > 0 && line != NULL)
-	{
-		char	   *next = strchr(line, '\n');
-
-		if (next)
-			*next++ = '\0';
-		ereport(WARNING, (errmsg_internal("%s", line)));
-		line = next;
-	}
 }
 
 /* ---- learned state, updated in place ------------------------------------ */
@@ -1096,32 +1093,17 @@ RowEditBegin(RowEdit *e, TupleTableSlot *slot)
 	e->replace = palloc0(sizeof(bool) * natts);
 }
 
-/* Attribute number (0-based) of column name in the row. */
-static int
-RowEditColumn(RowEdit *e, const char *name)
-{
-	TupleDesc	desc = e->slot->tts_tupleDescriptor;
-	int			i;
-
-	for (i = 0; i < desc->natts; i++)
-		if (!TupleDescAttr(desc, i)->attisdropped &&
-			strcmp(NameStr(TupleDescAttr(desc, i)->attname), name) == 0)
-			return i;
-	elog(ERROR, "tforge: column \"%s\" is missing", name);
-	return -1;					/* keep the compiler quiet */
-}
-
 /* The column's value in the version being replaced. */
 static Datum
 RowEditGet(RowEdit *e, const char *name, bool *isnull)
 {
-	return slot_getattr(e->slot, RowEditColumn(e, name) + 1, isnull);
+	return slot_getattr(e->slot, ColumnIndex(e->slot->tts_tupleDescriptor, name) + 1, isnull);
 }
 
 static void
 RowEditSet(RowEdit *e, const char *name, Datum value, bool isnull)
 {
-	int			i = RowEditColumn(e, name);
+	int			i = ColumnIndex(e->slot->tts_tupleDescriptor, name);
 
 	e->values[i] = value;
 	e->nulls[i] = isnull;
@@ -1342,9 +1324,9 @@ TauUpdate(Datum task_type, double runtime_s, double *tau)
 /*
  * complete_task(task_id, worker_id, usage) -> tasks
  *
- * Marks the task done and, in the same transaction, scores what submit
- * predicted, records the run in the type's and key's profiles and updates
- * tau. The type's shared rows are written last, so that concurrent
+ * Marks the task done (its row keeps what submit predicted beside the
+ * runtime observed: that is the score) and, in the same transaction,
+ * records the run in the type's and key's profiles and updates tau. The type's shared rows are written last, so that concurrent
  * completions of one type hold them only until commit. A runtime that tau
  * cannot learn from (not a number, not in (0, 1e9] s) never loses the
  * completion: the task is done with runtime_s NULL, and a WARNING says why.
@@ -1359,9 +1341,9 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	TimestampTz at = GetCurrentTimestamp();
 	double		reported = 0;
 	bool		has_reported;
-	double		samples[4] = {0, 0, 0, 0};
-	bool		has[4] = {false, false, false, false};
-	StringInfoData warnings;
+	Completion	c = {{0, 0, 0, 0}, {false, false, false, false}, 0};
+	List	   *warnings = NIL;
+	ListCell   *lc;
 	Datum		v[5];
 	bool		n[5] = {false, false, false, false, false};
 	bool		isnull;
@@ -1370,9 +1352,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	Datum		task_type;
 	Datum		task_key;
 	Datum		payload;
-	double		bound;
 	double		tau;
-	Completion	c;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -1393,10 +1373,9 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	}
 	has_reported = JsonbNumber(usage, "runtime_s", &reported);
 
-	initStringInfo(&warnings);
-	has[1] = UsageSample(usage, task_id, "cpu_s", &samples[1], &warnings);
-	has[2] = UsageSample(usage, task_id, "memory_bytes", &samples[2], &warnings);
-	has[3] = UsageSample(usage, task_id, "gpu_memory_bytes", &samples[3], &warnings);
+	c.has[1] = UsageSample(usage, task_id, "cpu_s", &c.samples[1], &warnings);
+	c.has[2] = UsageSample(usage, task_id, "memory_bytes", &c.samples[2], &warnings);
+	c.has[3] = UsageSample(usage, task_id, "gpu_memory_bytes", &c.samples[3], &warnings);
 
 	SPI_connect();
 
@@ -1413,18 +1392,16 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	task = SPI_datumTransfer(ResultValue(0, 1, &isnull), false, -1);
 	task_type = ResultValue(0, 2, &isnull);
 	task_key = ResultValue(0, 3, &nokey);
-	samples[0] = DatumGetFloat8(ResultValue(0, 4, &isnull));
-	has[0] = !isnull;
+	c.samples[0] = DatumGetFloat8(ResultValue(0, 4, &isnull));
+	c.has[0] = !isnull;
 	payload = ResultValue(0, 5, &isnull);
-	bound = isnull ? 0 : RequestedBound(DatumGetJsonbP(payload));
+	c.bound = isnull ? 0 : RequestedBound(DatumGetJsonbP(payload));
 
-	RaiseWarnings(&warnings);
-	memcpy(c.samples, samples, sizeof(samples));
-	memcpy(c.has, has, sizeof(has));
-	c.bound = bound;
+	foreach(lc, warnings)
+		ereport(WARNING, (errmsg_internal("%s", (char *) lfirst(lc))));
 	ProfileRecord(task_type, task_key, nokey, &c);
-	if (has[0])
-		TauUpdate(task_type, samples[0], &tau);
+	if (c.has[0])
+		TauUpdate(task_type, c.samples[0], &tau);
 	else
 	{
 		const char *why;
@@ -1495,9 +1472,6 @@ PG_FUNCTION_INFO_V1(tforge_profile_record);
 Datum
 tforge_profile_record(PG_FUNCTION_ARGS)
 {
-	double		samples[4];
-	bool		has[4];
-	double		bound = PG_ARGISNULL(6) ? 0 : PG_GETARG_FLOAT8(6);
 	Completion	c;
 	int			i;
 
@@ -1507,22 +1481,20 @@ tforge_profile_record(PG_FUNCTION_ARGS)
 				 errmsg("task_type must not be NULL")));
 	for (i = 0; i < 4; i++)
 	{
-		has[i] = !PG_ARGISNULL(2 + i);
-		samples[i] = has[i] ? PG_GETARG_FLOAT8(2 + i) : 0;
+		c.has[i] = !PG_ARGISNULL(2 + i);
+		c.samples[i] = c.has[i] ? PG_GETARG_FLOAT8(2 + i) : 0;
 	}
-	if (has[0] && samples[0] > MAX_USAGE && !isinf(samples[0]))
+	if (c.has[0] && c.samples[0] > MAX_USAGE && !isinf(c.samples[0]))
 		ereport(WARNING,
-				(errmsg("runtime %s s not profiled: above 1e18 s", float8out_internal(samples[0]))));
-	if (has[0] && !(samples[0] > 0 && samples[0] <= MAX_USAGE))
-		has[0] = false;
-	if (isnan(bound) || isinf(bound))
+				(errmsg("runtime %s s not profiled: above 1e18 s", float8out_internal(c.samples[0]))));
+	if (c.has[0] && !(c.samples[0] > 0 && c.samples[0] <= MAX_USAGE))
+		c.has[0] = false;
+	c.bound = PG_ARGISNULL(6) ? 0 : PG_GETARG_FLOAT8(6);
+	if (isnan(c.bound) || isinf(c.bound))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("runtime bound must be a finite number, got \"%s\"", float8out_internal(bound))));
+				 errmsg("runtime bound must be a finite number, got \"%s\"", float8out_internal(c.bound))));
 
-	memcpy(c.samples, samples, sizeof(samples));
-	memcpy(c.has, has, sizeof(has));
-	c.bound = bound;
 	SPI_connect();
 	ProfileRecord(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_ARGISNULL(1), &c);
 	SPI_finish();

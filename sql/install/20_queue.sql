@@ -255,10 +255,10 @@ COMMENT ON FUNCTION tforge._deadline_offset(float8, float8) IS
 
 -- The one definition of a duration tau can learn from: more than 0 and at
 -- most 1e9 seconds (about 31 years; anything longer is a broken clock).
+-- It is LearnableSeconds in queue.c, which the queue's C code uses too.
 CREATE FUNCTION tforge._positive_or_null(value float8) RETURNS float8
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN $1 > 0 AND $1 <= 1e9 THEN $1 END
-$$;
+  AS 'MODULE_PATHNAME', 'tforge_positive_or_null'
+  LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION tforge._positive_or_null(float8) IS 'internal: value if it is a runtime tau can learn from (seconds in (0, 1e9]), else NULL';
 
 CREATE FUNCTION tforge.submit_task(
