@@ -78,6 +78,18 @@ else
 fi
 rm -f "$top/dump.log" "$top/dump.a" "$top/dump.b"
 
+# ALTER EXTENSION tforge UPDATE from 0.1.0 keeps the data and gives the
+# schema of a fresh install (test/lib/upgrade-test.sh).
+"$top/test/lib/upgrade-test.sh" >"$top/upgrade.log" 2>&1
+tally "upgrade from 0.1.0" "$top/upgrade.log" $?
+rm -f "$top/upgrade.log"
+
+# Every SQL block of README.md, section by section, against the output the
+# README shows (test/lib/readme-test.sh).
+"$top/test/lib/readme-test.sh" >"$top/readme.log" 2>&1
+tally "readme" "$top/readme.log" $?
+rm -f "$top/readme.log"
+
 # Binary input of every tforge type under mutated COPY payloads, then a crash
 # (immediate stop) in the middle of a queue run: no backend may crash, no
 # committed state may be lost.
