@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every pg_regress test (sql/ + expected/), every pgTAP suite
-# (test/t/*.sql, one fresh database each, through pg_prove) and a pg_dump /
-# pg_restore round trip (test/dump/), a binary input fuzzer and a crash drill
+# (test/t/*.sql, one fresh database each, through pg_prove), a pg_dump /
+# pg_restore round trip (test/dump/), the upgrade from 0.1.0
+# (test/lib/upgrade-test.sh), the README's SQL blocks
+# (test/lib/readme-test.sh), a binary input fuzzer and a crash drill
 # (test/lib/fuzz-binary.sh, test/lib/crash-drill.sh) against the
 # cluster in PGHOST/PGPORT, prints the diffs of what failed and ends with
 # one line "N passed, M failed". Exits non-zero on any failure.
