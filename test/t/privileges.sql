@@ -115,6 +115,9 @@ SELECT is(ARRAY(SELECT f.sig || CASE WHEN has_function_privilege(r.who, f.oid, '
           format('%s executes exactly the state-changing functions DESIGN.md gives it', r.role))
   FROM role_rank r WHERE r.role <> 'superuser' ORDER BY r.rank;
 
+SELECT is(ARRAY(SELECT sig FROM fns WHERE provolatile <> 'v' AND NOT has_function_privilege('tforge_reader', oid, 'EXECUTE') ORDER BY 1),
+          '{}'::text[], 'tforge_reader executes every read-only (immutable or stable) function');
+
 SELECT is(ARRAY(SELECT sig FROM fns WHERE provolatile = 'v' AND has_function_privilege('tap_nobody', oid, 'EXECUTE') ORDER BY 1),
           '{}'::text[], 'no volatile function is executable by PUBLIC');
 
