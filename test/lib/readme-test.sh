@@ -89,7 +89,7 @@ for s in $sections; do
 	[ "$s" = - ] && continue
 	db="readme_$s"
 	dbs+=("$db")
-	psql -qX -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" \
+	psql -qX -v ON_ERROR_STOP=1 -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" \
 		-c "CREATE DATABASE \"$db\"" >/dev/null &&
 		psql -qX -v ON_ERROR_STOP=1 -d "$db" -c 'CREATE EXTENSION tforge' >/dev/null ||
 		{ fail "section $s: could not create its database"; continue; }
