@@ -2,6 +2,14 @@
 --
 -- Precedence follows the specification exactly and ignores build metadata,
 -- so 1.0.0+a = 1.0.0+b; the btree and hash operator classes agree with "=".
+--
+-- The comparison operators are created in pg_catalog, like those of every
+-- built-in type: "version >= '1.2.0'" then works whatever the search_path
+-- (pg_catalog is always searched, and first unless a path names it later),
+-- and a look-alike operator in a schema on the caller's path cannot capture
+-- them. They take tforge.semver arguments only, so they never clash with
+-- another type's operators (the semver extension's public.semver included);
+-- they are members of the extension and go with DROP EXTENSION.
 
 CREATE TYPE tforge.semver;
 
@@ -85,52 +93,52 @@ CREATE FUNCTION tforge.semver_ge(tforge.semver, tforge.semver) RETURNS boolean
 COMMENT ON FUNCTION tforge.semver_ge(tforge.semver, tforge.semver) IS
   'implementation of >= for tforge.semver';
 
-CREATE OPERATOR tforge.= (
+CREATE OPERATOR pg_catalog.= (
   LEFTARG = tforge.semver, RIGHTARG = tforge.semver, PROCEDURE = tforge.semver_eq,
-  COMMUTATOR = OPERATOR(tforge.=), NEGATOR = OPERATOR(tforge.<>),
+  COMMUTATOR = OPERATOR(pg_catalog.=), NEGATOR = OPERATOR(pg_catalog.<>),
   RESTRICT = eqsel, JOIN = eqjoinsel, HASHES, MERGES
 );
-COMMENT ON OPERATOR tforge.= (tforge.semver, tforge.semver) IS
+COMMENT ON OPERATOR pg_catalog.= (tforge.semver, tforge.semver) IS
   'equal SemVer precedence (build metadata ignored: 1.0.0+a = 1.0.0+b)';
 
-CREATE OPERATOR tforge.<> (
+CREATE OPERATOR pg_catalog.<> (
   LEFTARG = tforge.semver, RIGHTARG = tforge.semver, PROCEDURE = tforge.semver_ne,
-  COMMUTATOR = OPERATOR(tforge.<>), NEGATOR = OPERATOR(tforge.=),
+  COMMUTATOR = OPERATOR(pg_catalog.<>), NEGATOR = OPERATOR(pg_catalog.=),
   RESTRICT = neqsel, JOIN = neqjoinsel
 );
-COMMENT ON OPERATOR tforge.<> (tforge.semver, tforge.semver) IS
+COMMENT ON OPERATOR pg_catalog.<> (tforge.semver, tforge.semver) IS
   'different SemVer precedence';
 
-CREATE OPERATOR tforge.< (
+CREATE OPERATOR pg_catalog.< (
   LEFTARG = tforge.semver, RIGHTARG = tforge.semver, PROCEDURE = tforge.semver_lt,
-  COMMUTATOR = OPERATOR(tforge.>), NEGATOR = OPERATOR(tforge.>=),
+  COMMUTATOR = OPERATOR(pg_catalog.>), NEGATOR = OPERATOR(pg_catalog.>=),
   RESTRICT = scalarltsel, JOIN = scalarltjoinsel
 );
-COMMENT ON OPERATOR tforge.< (tforge.semver, tforge.semver) IS
+COMMENT ON OPERATOR pg_catalog.< (tforge.semver, tforge.semver) IS
   'lower SemVer precedence';
 
-CREATE OPERATOR tforge.<= (
+CREATE OPERATOR pg_catalog.<= (
   LEFTARG = tforge.semver, RIGHTARG = tforge.semver, PROCEDURE = tforge.semver_le,
-  COMMUTATOR = OPERATOR(tforge.>=), NEGATOR = OPERATOR(tforge.>),
+  COMMUTATOR = OPERATOR(pg_catalog.>=), NEGATOR = OPERATOR(pg_catalog.>),
   RESTRICT = scalarlesel, JOIN = scalarlejoinsel
 );
-COMMENT ON OPERATOR tforge.<= (tforge.semver, tforge.semver) IS
+COMMENT ON OPERATOR pg_catalog.<= (tforge.semver, tforge.semver) IS
   'lower or equal SemVer precedence';
 
-CREATE OPERATOR tforge.> (
+CREATE OPERATOR pg_catalog.> (
   LEFTARG = tforge.semver, RIGHTARG = tforge.semver, PROCEDURE = tforge.semver_gt,
-  COMMUTATOR = OPERATOR(tforge.<), NEGATOR = OPERATOR(tforge.<=),
+  COMMUTATOR = OPERATOR(pg_catalog.<), NEGATOR = OPERATOR(pg_catalog.<=),
   RESTRICT = scalargtsel, JOIN = scalargtjoinsel
 );
-COMMENT ON OPERATOR tforge.> (tforge.semver, tforge.semver) IS
+COMMENT ON OPERATOR pg_catalog.> (tforge.semver, tforge.semver) IS
   'higher SemVer precedence';
 
-CREATE OPERATOR tforge.>= (
+CREATE OPERATOR pg_catalog.>= (
   LEFTARG = tforge.semver, RIGHTARG = tforge.semver, PROCEDURE = tforge.semver_ge,
-  COMMUTATOR = OPERATOR(tforge.<=), NEGATOR = OPERATOR(tforge.<),
+  COMMUTATOR = OPERATOR(pg_catalog.<=), NEGATOR = OPERATOR(pg_catalog.<),
   RESTRICT = scalargesel, JOIN = scalargejoinsel
 );
-COMMENT ON OPERATOR tforge.>= (tforge.semver, tforge.semver) IS
+COMMENT ON OPERATOR pg_catalog.>= (tforge.semver, tforge.semver) IS
   'higher or equal SemVer precedence';
 
 -- Sorting and hashing
@@ -155,17 +163,17 @@ COMMENT ON FUNCTION tforge.semver_hash_extended(tforge.semver, bigint) IS
 
 CREATE OPERATOR CLASS tforge.semver_ops
   DEFAULT FOR TYPE tforge.semver USING btree AS
-    OPERATOR 1 tforge.< ,
-    OPERATOR 2 tforge.<= ,
-    OPERATOR 3 tforge.= ,
-    OPERATOR 4 tforge.>= ,
-    OPERATOR 5 tforge.> ,
+    OPERATOR 1 pg_catalog.< ,
+    OPERATOR 2 pg_catalog.<= ,
+    OPERATOR 3 pg_catalog.= ,
+    OPERATOR 4 pg_catalog.>= ,
+    OPERATOR 5 pg_catalog.> ,
     FUNCTION 1 tforge.semver_cmp(tforge.semver, tforge.semver),
     FUNCTION 2 tforge.semver_sortsupport(internal);
 
 CREATE OPERATOR CLASS tforge.semver_hash_ops
   DEFAULT FOR TYPE tforge.semver USING hash AS
-    OPERATOR 1 tforge.= ,
+    OPERATOR 1 pg_catalog.= ,
     FUNCTION 1 tforge.semver_hash(tforge.semver),
     FUNCTION 2 tforge.semver_hash_extended(tforge.semver, bigint);
 
@@ -226,13 +234,13 @@ COMMENT ON FUNCTION tforge.semver_smaller(tforge.semver, tforge.semver) IS
 
 CREATE AGGREGATE tforge.max(tforge.semver) (
   SFUNC = tforge.semver_larger, STYPE = tforge.semver,
-  COMBINEFUNC = tforge.semver_larger, SORTOP = OPERATOR(tforge.>), PARALLEL = SAFE
+  COMBINEFUNC = tforge.semver_larger, SORTOP = OPERATOR(pg_catalog.>), PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE tforge.max(tforge.semver) IS 'highest-precedence version of the set';
 
 CREATE AGGREGATE tforge.min(tforge.semver) (
   SFUNC = tforge.semver_smaller, STYPE = tforge.semver,
-  COMBINEFUNC = tforge.semver_smaller, SORTOP = OPERATOR(tforge.<), PARALLEL = SAFE
+  COMBINEFUNC = tforge.semver_smaller, SORTOP = OPERATOR(pg_catalog.<), PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE tforge.min(tforge.semver) IS 'lowest-precedence version of the set';
 

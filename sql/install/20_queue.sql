@@ -178,10 +178,10 @@ COMMENT ON TYPE tforge.resources IS
 
 CREATE FUNCTION tforge.resources_fit(requirement tforge.resources, capacity tforge.resources) RETURNS boolean
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT (($1).cpu IS NULL OR ($2).cpu IS NULL OR ($1).cpu <= ($2).cpu)
-     AND (($1).memory_bytes IS NULL OR ($2).memory_bytes IS NULL OR ($1).memory_bytes <= ($2).memory_bytes)
-     AND (($1).gpu_count IS NULL OR ($2).gpu_count IS NULL OR ($1).gpu_count <= ($2).gpu_count)
-     AND (($1).gpu_memory_bytes IS NULL OR ($2).gpu_memory_bytes IS NULL OR ($1).gpu_memory_bytes <= ($2).gpu_memory_bytes)
+  SELECT (($1).cpu IS NULL OR ($2).cpu IS NULL OR ($1).cpu OPERATOR(pg_catalog.<=) ($2).cpu)
+     AND (($1).memory_bytes IS NULL OR ($2).memory_bytes IS NULL OR ($1).memory_bytes OPERATOR(pg_catalog.<=) ($2).memory_bytes)
+     AND (($1).gpu_count IS NULL OR ($2).gpu_count IS NULL OR ($1).gpu_count OPERATOR(pg_catalog.<=) ($2).gpu_count)
+     AND (($1).gpu_memory_bytes IS NULL OR ($2).gpu_memory_bytes IS NULL OR ($1).gpu_memory_bytes OPERATOR(pg_catalog.<=) ($2).gpu_memory_bytes)
 $$;
 COMMENT ON FUNCTION tforge.resources_fit(tforge.resources, tforge.resources) IS
   'true when every non-NULL field of the requirement is at most the capacity''s field (NULL capacity = unlimited)';

@@ -389,7 +389,7 @@ COMMENT ON FUNCTION tforge._csv_records(text) IS
 
 CREATE FUNCTION tforge._csv_field(value text) RETURNS text
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN $1 IS NULL THEN '' ELSE '"' || pg_catalog.replace($1, '"', '""') || '"' END
+  SELECT CASE WHEN $1 IS NULL THEN '' ELSE '"' OPERATOR(pg_catalog.||) pg_catalog.replace($1, '"', '""') OPERATOR(pg_catalog.||) '"' END
 $$;
 COMMENT ON FUNCTION tforge._csv_field(text) IS 'internal: a CSV field, quoted; NULL as an empty unquoted field';
 

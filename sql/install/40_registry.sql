@@ -214,7 +214,7 @@ BEGIN
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
   SELECT * INTO r FROM tforge.model_versions v
-   WHERE v.model_id = get_model_version.model_id AND v.version OPERATOR(tforge.=) get_model_version.version;
+   WHERE v.model_id = get_model_version.model_id AND v.version OPERATOR(pg_catalog.=) get_model_version.version;
   IF NOT FOUND THEN
     IF NOT EXISTS (SELECT 1 FROM tforge.models m WHERE m.model_id = get_model_version.model_id) THEN
       RAISE EXCEPTION 'model "%" does not exist', get_model_version.model_id
@@ -275,7 +275,7 @@ COMMENT ON FUNCTION tforge.list_versions(text) IS
 CREATE FUNCTION tforge.find_by_state(state tforge.deployment_state) RETURNS SETOF tforge.model_versions
   LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
   SELECT * FROM tforge.model_versions v
-   WHERE v.state = find_by_state.state
+   WHERE v.state OPERATOR(pg_catalog.=) find_by_state.state
    ORDER BY v.model_id, v.version
 $$;
 COMMENT ON FUNCTION tforge.find_by_state(tforge.deployment_state) IS
@@ -299,7 +299,7 @@ DECLARE
 BEGIN
   PERFORM tforge.get_model_version(get_validation.model_id, get_validation.version);
   SELECT * INTO r FROM tforge.model_validations mv
-   WHERE mv.model_id = get_validation.model_id AND mv.version OPERATOR(tforge.=) get_validation.version
+   WHERE mv.model_id = get_validation.model_id AND mv.version OPERATOR(pg_catalog.=) get_validation.version
    ORDER BY mv.validation_id DESC LIMIT 1;
   RETURN r;
 END
@@ -371,7 +371,7 @@ BEGIN
   RETURNING * INTO r;
   IF NOT FOUND THEN
     SELECT v.version INTO existing FROM tforge.model_versions v
-     WHERE v.model_id = register_model.model_id AND v.version OPERATOR(tforge.=) register_model.version;
+     WHERE v.model_id = register_model.model_id AND v.version OPERATOR(pg_catalog.=) register_model.version;
     RAISE EXCEPTION 'version % of model "%" is already registered', register_model.version, register_model.model_id
       USING ERRCODE = 'unique_violation',
             DETAIL = pg_catalog.format('The registered version is %s; versions that differ only in build metadata are the same version.', existing),
@@ -408,7 +408,7 @@ BEGIN
   -- Lock the version before reading its state, so a concurrent transition
   -- of the same version waits here and then sees the committed result.
   PERFORM 1 FROM tforge.model_versions v
-    WHERE v.model_id = transition_model.model_id AND v.version OPERATOR(tforge.=) transition_model.version
+    WHERE v.model_id = transition_model.model_id AND v.version OPERATOR(pg_catalog.=) transition_model.version
     FOR UPDATE;
   r := tforge.get_model_version(transition_model.model_id, transition_model.version);
   -- The lifecycle trigger refuses bad edges; staying put is refused here
@@ -420,23 +420,23 @@ BEGIN
                                        r.version, r.model_id, r.state);
   END IF;
   UPDATE tforge.model_versions v SET state = transition_model.state
-   WHERE v.model_id = transition_model.model_id AND v.version OPERATOR(tforge.=) transition_model.version
+   WHERE v.model_id = transition_model.model_id AND v.version OPERATOR(pg_catalog.=) transition_model.version
   RETURNING * INTO r;
 
   IF transition_model.state = 'production' AND transition_model.previous_production <> 'keep' THEN
     FOR prev IN
       SELECT * FROM tforge.model_versions v
        WHERE v.model_id = transition_model.model_id AND v.state = 'production'
-         AND v.version OPERATOR(tforge.<>) transition_model.version
+         AND v.version OPERATOR(pg_catalog.<>) transition_model.version
        ORDER BY v.version
        FOR UPDATE
     LOOP
       -- Through the lifecycle, so history shows production -> deprecated -> archived.
       UPDATE tforge.model_versions v SET state = 'deprecated'
-       WHERE v.model_id = prev.model_id AND v.version OPERATOR(tforge.=) prev.version;
+       WHERE v.model_id = prev.model_id AND v.version OPERATOR(pg_catalog.=) prev.version;
       IF transition_model.previous_production = 'archive' THEN
         UPDATE tforge.model_versions v SET state = 'archived'
-         WHERE v.model_id = prev.model_id AND v.version OPERATOR(tforge.=) prev.version;
+         WHERE v.model_id = prev.model_id AND v.version OPERATOR(pg_catalog.=) prev.version;
       END IF;
     END LOOP;
   END IF;
@@ -514,7 +514,7 @@ BEGIN
   RETURN (SELECT v.version
             FROM tforge.model_versions v
             JOIN tforge.latest_validations lv
-              ON lv.model_id = v.model_id AND lv.version OPERATOR(tforge.=) v.version
+              ON lv.model_id = v.model_id AND lv.version OPERATOR(pg_catalog.=) v.version
            WHERE v.model_id = select_best_model.model_id
              AND v.state IN ('production', 'canary')
            ORDER BY lv.accuracy_score DESC, lv.latency_p99_ms ASC, v.version DESC

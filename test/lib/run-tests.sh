@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every pg_regress test (sql/ + expected/), every pgTAP suite
-# (test/t/*.sql, one fresh database each, through pg_prove) and a pg_dump /
-# pg_restore round trip (test/dump/), a binary input fuzzer and a crash drill
+# (test/t/*.sql, one fresh database each, through pg_prove), a pg_dump /
+# pg_restore round trip (test/dump/), the upgrade from 0.1.0
+# (test/lib/upgrade-test.sh), the README's SQL blocks
+# (test/lib/readme-test.sh), a binary input fuzzer and a crash drill
 # (test/lib/fuzz-binary.sh, test/lib/crash-drill.sh) against the
 # cluster in PGHOST/PGPORT, prints the diffs of what failed and ends with
 # one line "N passed, M failed". Exits non-zero on any failure.
@@ -77,6 +79,18 @@ else
 	tally "dump restore" "$top/dump.log" 1
 fi
 rm -f "$top/dump.log" "$top/dump.a" "$top/dump.b"
+
+# ALTER EXTENSION tforge UPDATE from 0.1.0 keeps the data and gives the
+# schema of a fresh install (test/lib/upgrade-test.sh).
+"$top/test/lib/upgrade-test.sh" >"$top/upgrade.log" 2>&1
+tally "upgrade from 0.1.0" "$top/upgrade.log" $?
+rm -f "$top/upgrade.log"
+
+# Every SQL block of README.md, section by section, against the output the
+# README shows (test/lib/readme-test.sh).
+"$top/test/lib/readme-test.sh" >"$top/readme.log" 2>&1
+tally "readme" "$top/readme.log" $?
+rm -f "$top/readme.log"
 
 # Binary input of every tforge type under mutated COPY payloads, then a crash
 # (immediate stop) in the middle of a queue run: no backend may crash, no

@@ -1,0 +1,189 @@
+-- tforge's semver operators moved from schema tforge to pg_catalog
+-- (sql/upgrade/0.2.0/10_semver.sql): the registry functions that named them
+-- as OPERATOR(tforge.=) / OPERATOR(tforge.<>) now write OPERATOR(pg_catalog.=)
+-- and OPERATOR(pg_catalog.<>), and find_by_state, a SQL function left
+-- unpinned so the planner can inline it, qualifies its enum comparison.
+-- Bodies as in sql/install/40_registry.sql; CREATE OR REPLACE keeps their
+-- grants and comments, and the privileges fragment that runs last pins the
+-- search_path of the PL/pgSQL ones again.
+
+CREATE OR REPLACE FUNCTION tforge.get_model_version(model_id text, version tforge.semver)
+  RETURNS tforge.model_versions
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  r tforge.model_versions;
+BEGIN
+  IF get_model_version.model_id IS NULL OR get_model_version.version IS NULL THEN
+    RAISE EXCEPTION '% must not be NULL', CASE WHEN get_model_version.model_id IS NULL THEN 'model_id' ELSE 'version' END
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  SELECT * INTO r FROM tforge.model_versions v
+   WHERE v.model_id = get_model_version.model_id AND v.version OPERATOR(pg_catalog.=) get_model_version.version;
+  IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT 1 FROM tforge.models m WHERE m.model_id = get_model_version.model_id) THEN
+      RAISE EXCEPTION 'model "%" does not exist', get_model_version.model_id
+        USING ERRCODE = 'undefined_object',
+              HINT = 'Register it with tforge.register_model.';
+    END IF;
+    RAISE EXCEPTION 'version % of model "%" does not exist', get_model_version.version, get_model_version.model_id
+      USING ERRCODE = 'undefined_object',
+            HINT = pg_catalog.format('Its versions are listed by tforge.list_versions(%L).', get_model_version.model_id);
+  END IF;
+  RETURN r;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION tforge.find_by_state(state tforge.deployment_state) RETURNS SETOF tforge.model_versions
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+  SELECT * FROM tforge.model_versions v
+   WHERE v.state OPERATOR(pg_catalog.=) find_by_state.state
+   ORDER BY v.model_id, v.version
+$$;
+
+CREATE OR REPLACE FUNCTION tforge.get_validation(model_id text, version tforge.semver)
+  RETURNS tforge.model_validations
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  r tforge.model_validations;
+BEGIN
+  PERFORM tforge.get_model_version(get_validation.model_id, get_validation.version);
+  SELECT * INTO r FROM tforge.model_validations mv
+   WHERE mv.model_id = get_validation.model_id AND mv.version OPERATOR(pg_catalog.=) get_validation.version
+   ORDER BY mv.validation_id DESC LIMIT 1;
+  RETURN r;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION tforge.register_model(model_id text, version tforge.semver, framework text,
+                                      input_shape integer[] DEFAULT '{}',
+                                      output_shape integer[] DEFAULT '{}',
+                                      size_bytes bigint DEFAULT 0,
+                                      checksum text DEFAULT NULL,
+                                      tags jsonb DEFAULT '{}',
+                                      name text DEFAULT NULL)
+  RETURNS tforge.model_versions
+  LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  r tforge.model_versions;
+  existing tforge.semver;
+BEGIN
+  IF register_model.model_id IS NULL OR register_model.model_id = '' THEN
+    RAISE EXCEPTION 'model_id must not be empty or NULL' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF register_model.version IS NULL THEN
+    RAISE EXCEPTION 'version must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF register_model.framework IS NULL OR register_model.framework = '' THEN
+    RAISE EXCEPTION 'framework must not be empty or NULL' USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'Name the framework that produced the model, e.g. ''pytorch'', ''tensorflow'' or ''onnx''.';
+  END IF;
+  IF register_model.size_bytes IS NULL OR register_model.size_bytes < 0 THEN
+    RAISE EXCEPTION 'size_bytes must not be negative or NULL, got "%"', register_model.size_bytes
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF register_model.tags IS NULL OR pg_catalog.jsonb_typeof(register_model.tags) <> 'object' THEN
+    RAISE EXCEPTION 'tags must be a JSON object, got %', coalesce('JSON ' || pg_catalog.jsonb_typeof(register_model.tags), 'NULL')
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass key/value pairs, e.g. ''{"dataset": "imagenet"}''.';
+  END IF;
+  PERFORM tforge._check_shape(coalesce(register_model.input_shape, '{}'), 'input shape'),
+          tforge._check_shape(coalesce(register_model.output_shape, '{}'), 'output shape');
+
+  INSERT INTO tforge.models AS m (model_id, name)
+  VALUES (register_model.model_id, coalesce(register_model.name, register_model.model_id))
+  ON CONFLICT ON CONSTRAINT models_pkey DO NOTHING;
+
+  INSERT INTO tforge.model_versions AS v
+         (model_id, version, framework, input_shape, output_shape, size_bytes, checksum, tags)
+  VALUES (register_model.model_id, register_model.version, register_model.framework,
+          coalesce(register_model.input_shape, '{}'), coalesce(register_model.output_shape, '{}'),
+          register_model.size_bytes, register_model.checksum, register_model.tags)
+  ON CONFLICT ON CONSTRAINT model_versions_pkey DO NOTHING
+  RETURNING * INTO r;
+  IF NOT FOUND THEN
+    SELECT v.version INTO existing FROM tforge.model_versions v
+     WHERE v.model_id = register_model.model_id AND v.version OPERATOR(pg_catalog.=) register_model.version;
+    RAISE EXCEPTION 'version % of model "%" is already registered', register_model.version, register_model.model_id
+      USING ERRCODE = 'unique_violation',
+            DETAIL = pg_catalog.format('The registered version is %s; versions that differ only in build metadata are the same version.', existing),
+            HINT = 'Register a new version number.';
+  END IF;
+  INSERT INTO tforge.model_state_history (model_id, version, from_state, to_state)
+  VALUES (r.model_id, r.version, NULL, r.state);
+  RETURN r;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION tforge.transition_model(model_id text, version tforge.semver,
+                                        state tforge.deployment_state,
+                                        previous_production text DEFAULT 'keep')
+  RETURNS tforge.model_versions
+  LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  r tforge.model_versions;
+  prev tforge.model_versions;
+BEGIN
+  IF transition_model.state IS NULL THEN
+    RAISE EXCEPTION 'state must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF transition_model.previous_production IS NULL
+     OR transition_model.previous_production NOT IN ('keep', 'deprecate', 'archive') THEN
+    RAISE EXCEPTION 'invalid value for previous_production: "%"', transition_model.previous_production
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use ''keep'', ''deprecate'' or ''archive''.';
+  END IF;
+  PERFORM tforge._require_model(transition_model.model_id);
+  PERFORM 1 FROM tforge.models m WHERE m.model_id = transition_model.model_id FOR NO KEY UPDATE;
+  -- Lock the version before reading its state, so a concurrent transition
+  -- of the same version waits here and then sees the committed result.
+  PERFORM 1 FROM tforge.model_versions v
+    WHERE v.model_id = transition_model.model_id AND v.version OPERATOR(pg_catalog.=) transition_model.version
+    FOR UPDATE;
+  r := tforge.get_model_version(transition_model.model_id, transition_model.version);
+  -- The lifecycle trigger refuses bad edges; staying put is refused here
+  -- because the trigger lets a same-state UPDATE (of other columns) through.
+  IF r.state = transition_model.state THEN
+    RAISE EXCEPTION 'invalid deployment state transition from "%" to "%"', r.state, transition_model.state
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = pg_catalog.format('Version %s of model "%s" is already in state "%s".',
+                                       r.version, r.model_id, r.state);
+  END IF;
+  UPDATE tforge.model_versions v SET state = transition_model.state
+   WHERE v.model_id = transition_model.model_id AND v.version OPERATOR(pg_catalog.=) transition_model.version
+  RETURNING * INTO r;
+
+  IF transition_model.state = 'production' AND transition_model.previous_production <> 'keep' THEN
+    FOR prev IN
+      SELECT * FROM tforge.model_versions v
+       WHERE v.model_id = transition_model.model_id AND v.state = 'production'
+         AND v.version OPERATOR(pg_catalog.<>) transition_model.version
+       ORDER BY v.version
+       FOR UPDATE
+    LOOP
+      -- Through the lifecycle, so history shows production -> deprecated -> archived.
+      UPDATE tforge.model_versions v SET state = 'deprecated'
+       WHERE v.model_id = prev.model_id AND v.version OPERATOR(pg_catalog.=) prev.version;
+      IF transition_model.previous_production = 'archive' THEN
+        UPDATE tforge.model_versions v SET state = 'archived'
+         WHERE v.model_id = prev.model_id AND v.version OPERATOR(pg_catalog.=) prev.version;
+      END IF;
+    END LOOP;
+  END IF;
+  RETURN r;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION tforge.select_best_model(model_id text) RETURNS tforge.semver
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+  PERFORM tforge._require_model(select_best_model.model_id);
+  RETURN (SELECT v.version
+            FROM tforge.model_versions v
+            JOIN tforge.latest_validations lv
+              ON lv.model_id = v.model_id AND lv.version OPERATOR(pg_catalog.=) v.version
+           WHERE v.model_id = select_best_model.model_id
+             AND v.state IN ('production', 'canary')
+           ORDER BY lv.accuracy_score DESC, lv.latency_p99_ms ASC, v.version DESC
+           LIMIT 1);
+END
+$$;

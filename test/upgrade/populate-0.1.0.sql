@@ -1,0 +1,21 @@
+-- State in every component of 0.1.0 (a copy of test/dump/populate.sql as it was
+-- for 0.1.0, frozen like sql/tforge--0.1.0.sql), for test/lib/upgrade-test.sh.
+SET client_min_messages = warning;
+SELECT tforge.define_task_type('etl', 30, 0.5);
+SELECT tforge.submit_task('etl', task_key => 'u1') FROM generate_series(1, 5);
+SELECT tforge.complete_task(task_id, 'w', '{"runtime_s": 12, "cpu_s": 3}') FROM tforge.claim_tasks('w', 3);
+SELECT tforge.update_tau('cpu-light', 9);
+SELECT tforge.register_model('m1', '1.2.3-rc.1'::tforge.semver, 'pytorch', '{1,3,224,224}', '{1,1000}', 100, 'abc');
+SELECT tforge.transition_model('m1', '1.2.3-rc.1', 'validating');
+INSERT INTO tforge.signal_types (name, half_life) VALUES ('views', '1 hour');
+SELECT tforge.record_signal(1, 'views', 2, '2026-01-01 00:00+00');
+CREATE TABLE public.versions (v tforge.semver, s tforge.decay_score, w tforge.window_counter, r tforge.rolling_stats);
+INSERT INTO public.versions
+SELECT '1.0.0-alpha.1+build', tforge.decay_add(tforge.decay_empty('1 hour'), 3, '2026-01-01 00:00+00'),
+       tforge.window_add(tforge.window_empty(), '2026-01-01 00:00+00', 3), tforge.rolling_stats_add(NULL, 4.5);
+SELECT tforge.record_validation('m1', '1.2.3-rc.1', '{10,11,30}', 0.8);
+SELECT tforge.fail_task(task_id, 'w', 'boom') FROM tforge.claim_tasks('w', 1);
+SELECT pg_sleep(0.01);
+SELECT tforge.purge_tasks('0 s');
+SELECT tforge.submit_task('cpu-light', '{"k": 1}', priority => 3);
+SELECT tforge.record_signals('{2,3}', 'views', '{1,2}', '{2026-01-01 01:00+00,2026-01-01 02:00+00}');
