@@ -47,7 +47,8 @@ CREATE TABLE tforge.checkpoints (
   state           tforge.checkpoint_state NOT NULL DEFAULT 'creating',
   size_bytes      bigint NOT NULL DEFAULT 0 CHECK (size_bytes OPERATOR(pg_catalog.>=) 0),
   created_at      timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-  parent_id       text COLLATE "C" CHECK (parent_id OPERATOR(pg_catalog.<>) checkpoint_id),
+  parent_id       text COLLATE "C"
+                  CONSTRAINT checkpoints_parent_check CHECK (parent_id OPERATOR(pg_catalog.<>) checkpoint_id),
   metrics         jsonb NOT NULL DEFAULT '{}'
                   CONSTRAINT checkpoints_metrics_check
                   CHECK (pg_catalog.jsonb_typeof(metrics) OPERATOR(pg_catalog.=) 'object'
@@ -336,7 +337,7 @@ COMMENT ON FUNCTION tforge.checkpoint_total_count() IS
 
 CREATE FUNCTION tforge.checkpoint_total_size() RETURNS bigint
   LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT pg_catalog.coalesce(pg_catalog.sum(c.size_bytes), 0)::bigint FROM tforge.checkpoints c
+  SELECT COALESCE(pg_catalog.sum(c.size_bytes), 0)::bigint FROM tforge.checkpoints c
    WHERE c.state OPERATOR(pg_catalog.<>) 'deleted'::tforge.checkpoint_state
 $$;
 COMMENT ON FUNCTION tforge.checkpoint_total_size() IS
