@@ -196,6 +196,7 @@ void
 ChainWalkerBegin(ChainWalker *w)
 {
 	memset(w, 0, sizeof(*w));
+	w->cxt = CurrentMemoryContext;
 	w->rel = CheckpointsOpen();
 	w->irel = CheckpointsIndexOpen("checkpoints_pkey");
 	w->att_id = Column(w->rel, "checkpoint_id");
@@ -265,20 +266,30 @@ ChainLinkFromSlot(ChainWalker *w, TupleTableSlot *slot, ChainLink *link)
 	link->tid = slot->tts_tid;
 }
 
-/* The visible row of checkpoint id into *link; false when there is none. */
+/*
+ * The visible row of checkpoint id into *link (allocated in the caller's
+ * memory context); false when there is none. The scan itself runs in the
+ * walker's context: index AMs allocate scan state lazily (nbtree's list of
+ * killed items, when a probe meets a dead row version) and free it at
+ * index_endscan, so a caller's short-lived context must not own it.
+ */
 bool
 ChainFetch(ChainWalker *w, const char *id, ChainLink *link)
 {
+	text	   *key = cstring_to_text(id);
+	MemoryContext old;
 	bool		found;
 
 	CHECK_FOR_INTERRUPTS();
-	w->key.sk_argument = PointerGetDatum(cstring_to_text(id));
+	old = MemoryContextSwitchTo(w->cxt);
+	w->key.sk_argument = PointerGetDatum(key);
 	index_rescan(w->scan, &w->key, 1, NULL, 0);
 	found = index_getnext_slot(w->scan, ForwardScanDirection, w->slot);
+	MemoryContextSwitchTo(old);
 	if (found)
 		ChainLinkFromSlot(w, w->slot, link);
 	ExecClearTuple(w->slot);
-	pfree(DatumGetPointer(w->key.sk_argument));
+	pfree(key);
 	return found;
 }
 

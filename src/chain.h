@@ -17,6 +17,7 @@
 #include "executor/tuptable.h"
 #include "storage/itemptr.h"
 #include "utils/hsearch.h"
+#include "utils/palloc.h"
 #include "utils/relcache.h"
 
 /* Positions of the labels of tforge.checkpoint_state and checkpoint_type. */
@@ -64,6 +65,7 @@ typedef struct EnumCache
 /* Index probes of tforge.checkpoints by checkpoint_id. */
 typedef struct ChainWalker
 {
+	MemoryContext cxt;			/* where the scan lives (ChainWalkerBegin's) */
 	Relation	rel;
 	Relation	irel;
 	IndexScanDesc scan;
