@@ -14,10 +14,12 @@
  * on tforge.checkpoints, and a table with row-level security enabled is
  * refused rather than read around its policies. Nothing here writes.
  *
- * Bounds: every walk remembers the row versions (TIDs) it visited; a row
- * seen twice is a cycle. In one snapshot a checkpoint_id has one visible
- * row, so a walk ends after at most one probe per checkpoint of the table.
- * A strict walk raises 55000 for a cycle and 42704 for a missing parent,
+ * Bounds: in one snapshot a checkpoint_id has one visible row version, so
+ * a row version (TID) met twice is a cycle. ChainWalk finds it with Brent's
+ * algorithm (within the chain's length plus twice the cycle's, with no
+ * extra memory); the walks that must visit each row once anyway
+ * (chain_ancestors, find_restore_point) keep a hash of visited TIDs. A
+ * strict walk raises 55000 for a cycle and 42704 for a missing parent,
  * naming the checkpoint; a lenient one reports how it ended.
  */
 #include "postgres.h"
@@ -193,9 +195,10 @@ CheckpointsIndexOpen(const char *index)
 }
 
 void
-ChainWalkerBegin(ChainWalker *w)
+ChainWalkerBegin(ChainWalker *w, bool full)
 {
 	memset(w, 0, sizeof(*w));
+	w->full = full;
 	w->cxt = CurrentMemoryContext;
 	w->rel = CheckpointsOpen();
 	w->irel = CheckpointsIndexOpen("checkpoints_pkey");
@@ -218,6 +221,13 @@ ChainWalkerBegin(ChainWalker *w)
 void
 ChainWalkerEnd(ChainWalker *w)
 {
+	if (w->runscan != NULL)
+	{
+		index_endscan(w->runscan);
+		ExecDropSingleTupleTableSlot(w->runslot);
+	}
+	if (w->runirel != NULL)
+		index_close(w->runirel, NoLock);
 	ExecDropSingleTupleTableSlot(w->slot);
 	index_endscan(w->scan);
 	index_close(w->irel, NoLock);
@@ -250,9 +260,9 @@ void
 ChainLinkFromSlot(ChainWalker *w, TupleTableSlot *slot, ChainLink *link)
 {
 	link->id = TextColumn(slot, w->att_id);
-	link->run = TextColumn(slot, w->att_run);
 	link->parent = TextColumn(slot, w->att_parent);
-	link->path = TextColumn(slot, w->att_path);
+	link->run = TextColumn(slot, w->att_run);
+	link->path = w->full ? TextColumn(slot, w->att_path) : NULL;
 	link->epoch = DatumGetInt32(Required(slot, w->att_epoch));
 	link->step = DatumGetInt64(Required(slot, w->att_step));
 	link->size = DatumGetInt64(Required(slot, w->att_size));
@@ -305,40 +315,119 @@ TidSetCreate(const char *name, Size entrysize)
 	return hash_create(name, 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
+/* How many rows the run cursor reads looking for one parent. */
+#define CURSOR_LOOKAHEAD 16
+
+/* Is the text column att of slot equal to the C string s? */
+static bool
+TextColumnEquals(TupleTableSlot *slot, AttrNumber att, const char *s)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, att, &isnull);
+	text	   *t;
+	size_t		len = strlen(s);
+	bool		eq;
+
+	if (isnull)
+		return false;
+	t = DatumGetTextPP(d);
+	eq = VARSIZE_ANY_EXHDR(t) == len && memcmp(VARDATA_ANY(t), s, len) == 0;
+	if ((Pointer) t != DatumGetPointer(d))
+		pfree(t);
+	return eq;
+}
+
+/*
+ * The parent of child into *link; false when it does not exist.
+ *
+ * Most chains are dense: an incremental checkpoint is a delta on its run's
+ * previous checkpoint, so reading the run newest first (checkpoints_run_idx,
+ * from child's step down) meets each parent within a few rows. A walk
+ * therefore opens that run cursor at its first parent and reads on from
+ * it, which costs a step along the index's leaf pages per link instead of a
+ * descent of checkpoints_pkey; a recursive CTE makes that descent for every
+ * link. When the parent is not among the next CURSOR_LOOKAHEAD rows (a
+ * sparse chain, a parent in another run or at a step not below its child)
+ * the cursor is dropped and this and every later link is a probe of
+ * checkpoints_pkey, so a sparse chain costs at most CURSOR_LOOKAHEAD rows
+ * more than probing. Both read under the same snapshot, so they find the
+ * same row.
+ */
+static bool
+ChainNext(ChainWalker *w, const ChainLink *child, ChainLink *link)
+{
+	if (!w->cursor_off)
+	{
+		MemoryContext old = MemoryContextSwitchTo(w->cxt);
+		bool		found = false;
+		int			k;
+
+		if (w->runscan == NULL)
+		{
+			w->runirel = CheckpointsIndexOpen("checkpoints_run_idx");
+			ScanKeyEntryInitialize(&w->runkeys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+								   w->runirel->rd_indcollation[0], F_TEXTEQ,
+								   PointerGetDatum(cstring_to_text(child->run)));
+			ScanKeyEntryInitialize(&w->runkeys[1], 0, 2, BTLessEqualStrategyNumber, InvalidOid,
+								   InvalidOid, F_INT8LE, Int64GetDatum(child->step));
+			w->runscan = index_beginscan(w->rel, w->runirel, GetActiveSnapshot(), 2, 0);
+			index_rescan(w->runscan, w->runkeys, 2, NULL, 0);
+			w->runslot = table_slot_create(w->rel, NULL);
+		}
+		for (k = 0; k < CURSOR_LOOKAHEAD; k++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (!index_getnext_slot(w->runscan, ForwardScanDirection, w->runslot))
+				break;
+			if (TextColumnEquals(w->runslot, w->att_id, child->parent))
+			{
+				found = true;
+				break;
+			}
+		}
+		MemoryContextSwitchTo(old);
+		if (found)
+		{
+			ChainLinkFromSlot(w, w->runslot, link);
+			return true;
+		}
+		w->cursor_off = true;
+	}
+	return ChainFetch(w, child->parent, link);
+}
+
 ChainEnd
 ChainWalk(ChainWalker *w, const char *id, bool strict, ChainLink **links, int *nlinks)
 {
-	HTAB	   *seen = TidSetCreate("tforge chain walk", 0);
-	int			cap = 16;
+	int			cap = 64;
 	int			n = 0;
 	ChainLink  *out = palloc(cap * sizeof(ChainLink));
-	ChainEnd	end;
+	ItemPointerData tortoise;
+	int			power = 1;
+	int			lam = 0;
 
+	/*
+	 * Cycles are found with Brent's algorithm: the "tortoise" row is moved
+	 * to the newest link whenever the number of steps since it was placed
+	 * reaches a power of two, and a link equal to it closes a cycle. A cycle
+	 * of k rows entered after m links is found within m + 2k links, with no
+	 * memory beyond the chain itself (a hash of visited rows cost more than
+	 * the probe in a long chain).
+	 */
 	if (!ChainFetch(w, id, &out[0]))
 	{
 		if (strict)
 			ReportMissingCheckpoint(id);
-		end = CHAIN_MISSING;
-		goto done;
+		*links = out;
+		*nlinks = 0;
+		return CHAIN_MISSING;
 	}
+	tortoise = out[0].tid;
+	n = 1;
 	for (;;)
 	{
-		bool		again;
-
-		hash_search(seen, &out[n].tid, HASH_ENTER, &again);
-		if (again)
-		{
-			if (strict)
-				ReportCycle(id, out[n].id);
-			end = CHAIN_CYCLE;
-			break;
-		}
-		n++;
 		if (out[n - 1].parent == NULL)
-		{
-			end = CHAIN_ROOT;
 			break;
-		}
 		if (n == cap)
 		{
 			if (cap >= (int) (MaxAllocSize / sizeof(ChainLink) / 2))
@@ -348,30 +437,44 @@ ChainWalk(ChainWalker *w, const char *id, bool strict, ChainLink **links, int *n
 			cap *= 2;
 			out = repalloc(out, cap * sizeof(ChainLink));
 		}
-		if (!ChainFetch(w, out[n - 1].parent, &out[n]))
+		if (!ChainNext(w, &out[n - 1], &out[n]))
 		{
 			if (strict)
 				ReportBrokenChain(out[n - 1].id, out[n - 1].parent);
-			end = CHAIN_BROKEN;
-			break;
+			*links = out;
+			*nlinks = n;
+			return CHAIN_BROKEN;
+		}
+		if (ItemPointerEquals(&out[n].tid, &tortoise))
+		{
+			if (strict)
+				ReportCycle(id, out[n].id);
+			*links = out;
+			*nlinks = n;
+			return CHAIN_CYCLE;
+		}
+		n++;
+		if (++lam == power)
+		{
+			tortoise = out[n - 1].tid;
+			power *= 2;
+			lam = 0;
 		}
 	}
-done:
-	hash_destroy(seen);
 	*links = out;
 	*nlinks = n;
-	return end;
+	return CHAIN_ROOT;
 }
 
 /* The strict chain of the function's first argument. */
 static int
-StrictChain(FunctionCallInfo fcinfo, ChainLink **links)
+StrictChain(FunctionCallInfo fcinfo, ChainLink **links, bool full)
 {
 	char	   *id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	ChainWalker w;
 	int			n;
 
-	ChainWalkerBegin(&w);
+	ChainWalkerBegin(&w, full);
 	(void) ChainWalk(&w, id, true, links, &n);
 	ChainWalkerEnd(&w);
 	Assert(n >= 1);
@@ -422,7 +525,7 @@ chain_get_checkpoint(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("checkpoint_id must not be NULL")));
 	id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	ChainWalkerBegin(&w);
+	ChainWalkerBegin(&w, true);
 	w.key.sk_argument = PointerGetDatum(cstring_to_text(id));
 	index_rescan(w.scan, &w.key, 1, NULL, 0);
 	found = index_getnext_slot(w.scan, ForwardScanDirection, w.slot);
@@ -441,7 +544,7 @@ chain_length(PG_FUNCTION_ARGS)
 {
 	ChainLink  *links;
 
-	PG_RETURN_INT32(StrictChain(fcinfo, &links));
+	PG_RETURN_INT32(StrictChain(fcinfo, &links, false));
 }
 
 /* tforge.chain_root(id) */
@@ -450,7 +553,7 @@ Datum
 chain_root(PG_FUNCTION_ARGS)
 {
 	ChainLink  *links;
-	int			n = StrictChain(fcinfo, &links);
+	int			n = StrictChain(fcinfo, &links, false);
 
 	PG_RETURN_TEXT_P(cstring_to_text(links[n - 1].id));
 }
@@ -477,7 +580,7 @@ Datum
 chain_size(PG_FUNCTION_ARGS)
 {
 	ChainLink  *links;
-	int			n = StrictChain(fcinfo, &links);
+	int			n = StrictChain(fcinfo, &links, false);
 
 	PG_RETURN_INT64(ChainBytes(links, n));
 }
@@ -493,7 +596,7 @@ chain_restoration_chain(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	n = StrictChain(fcinfo, &links);
+	n = StrictChain(fcinfo, &links, false);
 	for (i = n - 1; i >= 0; i--)
 	{
 		Datum		value = PointerGetDatum(cstring_to_text(links[i].id));
@@ -519,7 +622,7 @@ chain_validate_checkpoint(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	n = StrictChain(fcinfo, &links);
+	n = StrictChain(fcinfo, &links, true);
 	for (i = n - 1; i >= 0; i--)
 	{
 		const ChainLink *c = &links[i];
@@ -576,7 +679,7 @@ chain_estimate_restore_time(PG_FUNCTION_ARGS)
 	double		per = CheckRate(PG_GETARG_FLOAT8(2), "per_checkpoint_ms", false);
 	double		rate = CheckRate(PG_GETARG_FLOAT8(3), "bytes_per_ms", true);
 	ChainLink  *links;
-	int			n = StrictChain(fcinfo, &links);
+	int			n = StrictChain(fcinfo, &links, false);
 	double		ms = base + per * n + (double) ChainBytes(links, n) / rate;
 
 	if (isinf(ms))
@@ -616,7 +719,7 @@ chain_ancestors(PG_FUNCTION_ARGS)
 				 errmsg("checkpoint_ids must be a one-dimensional array")));
 	deconstruct_array(ids, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
 
-	ChainWalkerBegin(&w);
+	ChainWalkerBegin(&w, false);
 	seen = TidSetCreate("tforge checkpoint ancestors", 0);
 	walkcxt = AllocSetContextCreate(CurrentMemoryContext, "tforge chain link",
 									ALLOCSET_SMALL_SIZES);

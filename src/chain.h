@@ -66,6 +66,7 @@ typedef struct EnumCache
 typedef struct ChainWalker
 {
 	MemoryContext cxt;			/* where the scan lives (ChainWalkerBegin's) */
+	bool		full;			/* read run and path too */
 	Relation	rel;
 	Relation	irel;
 	IndexScanDesc scan;
@@ -83,6 +84,12 @@ typedef struct ChainWalker
 				att_path;
 	EnumCache	states;
 	EnumCache	types;
+	/* the run cursor of ChainWalk (see ChainNext in chain.c) */
+	bool		cursor_off;		/* missed once: probes only */
+	Relation	runirel;
+	IndexScanDesc runscan;
+	TupleTableSlot *runslot;
+	ScanKeyData runkeys[2];
 } ChainWalker;
 
 /* How a walk ended. */
@@ -94,7 +101,8 @@ typedef enum ChainEnd
 	CHAIN_CYCLE					/* a checkpoint is its own ancestor */
 } ChainEnd;
 
-extern void ChainWalkerBegin(ChainWalker *w);
+/* full: also read storage_path of each link */
+extern void ChainWalkerBegin(ChainWalker *w, bool full);
 extern void ChainWalkerEnd(ChainWalker *w);
 extern bool ChainFetch(ChainWalker *w, const char *id, ChainLink *link);
 extern void ChainLinkFromSlot(ChainWalker *w, TupleTableSlot *slot, ChainLink *link);

@@ -334,7 +334,7 @@ chain_find_restore_point(PG_FUNCTION_ARGS)
 	require_complete = PG_GETARG_BOOL(3);
 	prefer_full = PG_GETARG_BOOL(4);
 
-	ChainWalkerBegin(&w);
+	ChainWalkerBegin(&w, false);
 	runidx = CheckpointsIndexOpen("checkpoints_run_idx");
 	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   runidx->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(run));
