@@ -4,7 +4,7 @@
 -- and metric filtering, each against values computed here independently
 -- (ids recorded at creation, sums worked by hand, recursive CTEs).
 BEGIN;
-SELECT plan(60);
+SELECT plan(63);
 SET LOCAL timezone = 'UTC';
 SELECT s AS seed, pg_catalog.setseed(s) FROM (SELECT (extract(microseconds FROM clock_timestamp()) % 1000) / 1000.0 AS s) x \gset
 SELECT diag('setseed ' || :'seed');
@@ -197,6 +197,29 @@ SELECT c.*, x.len, x.all_complete, x.complete_or_creating, x.rooted
                bool_and(state IN ('complete', 'creating')) AS complete_or_creating,
                bool_or(parent IS NULL) AS rooted
           FROM walks GROUP BY start) x ON x.start = c.checkpoint_id;
+-- Every chain of the random runs (sparse, crossing other checkpoints,
+-- some broken, some cyclic) against the walks above.
+SELECT is((SELECT count(*) FROM cands c
+            WHERE c.rooted AND (ARRAY(SELECT tforge.restoration_chain(c.checkpoint_id))
+                                IS DISTINCT FROM ARRAY(SELECT w.id FROM walks w WHERE w.start = c.checkpoint_id ORDER BY w.len DESC)
+                                OR tforge.chain_length(c.checkpoint_id) <> c.len)),
+          0::bigint, 'restoration_chain and chain_length equal the recursive walk for every whole chain of the random runs');
+CREATE FUNCTION pg_temp.sqlstate_of(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE sql;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE;
+END
+$$;
+SELECT is((SELECT count(*) FROM cands c
+            WHERE NOT c.rooted
+              AND pg_temp.sqlstate_of(format('SELECT tforge.chain_length(%L)', c.checkpoint_id))
+                  <> CASE WHEN EXISTS (SELECT 1 FROM walks w WHERE w.start = c.checkpoint_id AND w.len = c.len
+                                          AND NOT EXISTS (SELECT 1 FROM tforge.checkpoints p WHERE p.checkpoint_id = w.parent))
+                          THEN '42704' ELSE '55000' END),
+          0::bigint, 'every broken chain of the random runs gives 42704, every cyclic one 55000');
+SELECT cmp_ok((SELECT count(*) FROM cands WHERE NOT rooted), '>', 12::bigint, 'the random runs have broken and cyclic chains');
 CREATE FUNCTION pg_temp.brute_restore(run text, max_epoch int, max_step bigint, req bool, pf bool) RETURNS text LANGUAGE sql AS $$
   SELECT checkpoint_id FROM cands
    WHERE training_run_id = run AND rooted AND (CASE WHEN req THEN all_complete ELSE complete_or_creating END)
