@@ -166,9 +166,14 @@ END
 $$;
 COMMENT ON FUNCTION tforge._checkpoints_lifecycle() IS
   'internal trigger: refuses (55000) any UPDATE of tforge.checkpoints that moves a checkpoint along an edge its lifecycle does not have';
+-- The WHEN clause runs the C test for every row; the PL/pgSQL function only
+-- runs to raise the error (GC marks thousands of rows at once).
 CREATE TRIGGER checkpoints_lifecycle
   BEFORE UPDATE OF state ON tforge.checkpoints
-  FOR EACH ROW EXECUTE FUNCTION tforge._checkpoints_lifecycle();
+  FOR EACH ROW
+  WHEN (OLD.state IS DISTINCT FROM NEW.state
+        AND NOT tforge.checkpoint_can_transition(OLD.state, NEW.state))
+  EXECUTE FUNCTION tforge._checkpoints_lifecycle();
 
 -- ---------------------------------------------------------------- C: chains
 
@@ -706,7 +711,8 @@ BEGIN
     --             to the newer; a checkpoint without the metric never counts;
     --   eligible  tforge.is_gc_eligible (protection, max_age, max count);
     --   kept      every survivor (live and not eligible) and all its ancestors;
-    --   removed   eligible and not kept: marked deleted, ids returned.
+    --   removed   eligible and not kept: marked deleted, ids returned
+    --             unsorted (a sort would be the one n log n step).
     RETURN QUERY
       WITH live AS MATERIALIZED (
         SELECT c, c.checkpoint_id, c.state, c.metrics,
@@ -748,16 +754,16 @@ BEGIN
          WHERE c.checkpoint_id = j.checkpoint_id AND j.eligible
            AND c.state OPERATOR(pg_catalog.<>) 'deleted'::tforge.checkpoint_state
            AND j.checkpoint_id NOT IN (SELECT kept.k FROM kept)
-        RETURNING c.checkpoint_id, j.newest_rank
+        RETURNING c.checkpoint_id
       )
-      SELECT gone.checkpoint_id FROM gone ORDER BY gone.newest_rank DESC;
+      SELECT gone.checkpoint_id FROM gone;
     GET DIAGNOSTICS removed = ROW_COUNT;
     UPDATE tforge.checkpoint_runs r SET gc_removed = r.gc_removed + removed WHERE r.training_run_id = run;
   END LOOP;
 END
 $$;
 COMMENT ON FUNCTION tforge.checkpoint_gc(text) IS
-  'garbage-collects one run''s checkpoints (NULL: every run) under its policy: protected are the latest complete, the keep_best_n best complete by metric_key, those at a step multiple of keep_every_n_steps and those creating; an unprotected non-deleted checkpoint is eligible when older than max_age or not among the max_checkpoints_per_run newest; eligible ones are marked deleted unless a kept checkpoint needs them (ancestors of every kept checkpoint are kept); returns the ids marked, oldest first';
+  'garbage-collects one run''s checkpoints (NULL: every run) under its policy: protected are the latest complete, the keep_best_n best complete by metric_key, those at a step multiple of keep_every_n_steps and those creating; an unprotected non-deleted checkpoint is eligible when older than max_age or not among the max_checkpoints_per_run newest; eligible ones are marked deleted unless a kept checkpoint needs them (ancestors of every kept checkpoint are kept); returns the ids marked, in no particular order (linear in the run: no sort)';
 
 -- ---------------------------------------------------------------- privileges
 
