@@ -8,11 +8,15 @@
  * validate_checkpoint, estimate_restore_time), find_restore_point
  * (chain_select.c) and checkpoint_gc's ancestor closure (chain_ancestors).
  *
- * Reading protocol: each link is one probe of checkpoints_pkey under the
- * active snapshot, with AccessShareLock on the table and index, as a SELECT
- * takes. Because the probes bypass the executor, the caller must have SELECT
- * on tforge.checkpoints, and a table with row-level security enabled is
- * refused rather than read around its policies. Nothing here writes.
+ * Reading protocol: links are read by index scans under the active
+ * snapshot, with AccessShareLock on the table and its indexes, as a SELECT
+ * takes: a probe of checkpoints_pkey per link, except that ChainWalk follows
+ * a dense chain along checkpoints_run_idx (see ChainNext). Because the scans
+ * bypass the executor, the caller must have SELECT on tforge.checkpoints,
+ * and a table with row-level security enabled is refused rather than read
+ * around its policies. Nothing here writes. Scans run in the memory context
+ * they were opened in (ChainWalker.cxt): index AMs allocate scan state
+ * lazily and free it at index_endscan.
  *
  * Bounds: in one snapshot a checkpoint_id has one visible row version, so
  * a row version (TID) met twice is a cycle. ChainWalk finds it with Brent's
