@@ -7,4 +7,8 @@ UNION ALL SELECT 'models', count(*), NULL, string_agg(model_id || '@' || version
 UNION ALL SELECT 'history', count(*), NULL, NULL FROM tforge.model_state_history
 UNION ALL SELECT 'signals', count(*), NULL, string_agg(entity_id || '=' || score::text, ',') FROM tforge.signals
 UNION ALL SELECT 'values', count(*), NULL, string_agg(v::text || '|' || s::text || '|' || w::text || '|' || r::text, ',') FROM public.versions
+UNION ALL SELECT 'checkpoints', count(*), NULL, string_agg(checkpoint_id || '<' || coalesce(parent_id, '-') || ':' || state::text || ':' || created_at::text, ',' ORDER BY checkpoint_id) FROM tforge.checkpoints
+UNION ALL SELECT 'checkpoint policies', count(*), NULL, string_agg(p::text, ',' ORDER BY p.training_run_id NULLS FIRST) FROM tforge.checkpoint_policies p
+UNION ALL SELECT 'checkpoint runs', count(*), NULL, string_agg(r::text, ',') FROM tforge.checkpoint_runs r
+UNION ALL SELECT 'next checkpoint id', NULL, NULL, (tforge.create_checkpoint('run1', 0, 300)).checkpoint_id
 UNION ALL SELECT 'next task id', tforge.submit_task('etl'), NULL, NULL;

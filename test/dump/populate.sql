@@ -13,3 +13,7 @@ CREATE TABLE public.versions (v tforge.semver, s tforge.decay_score, w tforge.wi
 INSERT INTO public.versions
 SELECT '1.0.0-alpha.1+build', tforge.decay_add(tforge.decay_empty('1 hour'), 3, '2026-01-01 00:00+00'),
        tforge.window_add(tforge.window_empty(), '2026-01-01 00:00+00', 3), tforge.rolling_stats_add(NULL, 4.5);
+SELECT tforge.complete_checkpoint((tforge.create_checkpoint('run1', 0, 100, metrics => '{"loss": 0.5}')).checkpoint_id, 10, '/c/1');
+SELECT tforge.complete_checkpoint((tforge.create_checkpoint('run1', 0, 200, 'incremental')).checkpoint_id, 1, '/c/2');
+SELECT tforge.set_checkpoint_policy('run1', keep_best_n => 1);
+SELECT tforge.set_checkpoint_policy(NULL, max_checkpoints_per_run => 7);
