@@ -58,10 +58,14 @@ INSERT INTO expected_role VALUES
   ('gpu_mark_cached', 'tforge_worker'), ('gpu_touch', 'tforge_worker'),
   ('gpu_add_device', 'tforge_admin'), ('gpu_remove_device', 'tforge_admin'),
   ('gpu_evict', 'tforge_admin'), ('gpu_defragment', 'tforge_admin'),
-  -- checkpoints (DESIGN 4): workers create and complete checkpoints
+  -- checkpoints (DESIGN 4): workers create and complete checkpoints, and
+  -- mark one corrupted when they find it unreadable
   ('create_checkpoint', 'tforge_worker'), ('complete_checkpoint', 'tforge_worker'),
-  ('mark_checkpoint_corrupted', 'tforge_admin'), ('set_checkpoint_policy', 'tforge_admin'),
+  ('mark_checkpoint_corrupted', 'tforge_worker'), ('set_checkpoint_policy', 'tforge_admin'),
+  ('clear_checkpoint_policy', 'tforge_admin'),
   ('checkpoint_gc', 'tforge_admin'), ('delete_checkpoint', 'tforge_admin'),
+  ('_lock_checkpoint_run', 'tforge_admin'), ('_checkpoints_lifecycle', 'tforge_admin'),
+  ('_checkpoint_policies_default', 'tforge_admin'),
   -- governor (DESIGN 6): the pressure override is for superusers only
   ('governor_override', 'superuser');
 
@@ -342,6 +346,8 @@ UPDATE tforge.tasks SET lease_expires_at = now() - interval '1 hour' WHERE task_
 -- learned rows exist, so the calls below update them rather than insert
 SELECT tforge.update_tau('cpu-light', 10);
 SELECT tforge._profile_record('cpu-light', 'ro', 3, 1, 100, NULL, NULL);
+-- a checkpoint to complete, mark and delete
+SELECT (tforge.create_checkpoint('ro-run', 1, 5)).checkpoint_id AS ckid \gset
 \o
 
 -- Valid arguments for every state-changing function (by name); a function
@@ -368,7 +374,15 @@ INSERT INTO sample_call VALUES
   ('record_validation', $$SELECT tforge.record_validation('ro-m', '1.0.0', '{10,12}', 0.9)$$),
   ('define_signal_type', $$SELECT tforge.define_signal_type('ro-s2', '1 hour')$$),
   ('record_signal', $$SELECT tforge.record_signal(2, 'ro-s', 1)$$),
-  ('record_signals', $$SELECT tforge.record_signals('{3,4}', 'ro-s')$$);
+  ('record_signals', $$SELECT tforge.record_signals('{3,4}', 'ro-s')$$),
+  ('create_checkpoint', $$SELECT tforge.create_checkpoint('ro-run', 1, 10)$$),
+  ('complete_checkpoint', format($$SELECT tforge.complete_checkpoint(%L, 100, '/ckpt/a')$$, :'ckid')),
+  ('mark_checkpoint_corrupted', format($$SELECT tforge.mark_checkpoint_corrupted(%L)$$, :'ckid')),
+  ('delete_checkpoint', format($$SELECT tforge.delete_checkpoint(%L)$$, :'ckid')),
+  ('set_checkpoint_policy', $$SELECT tforge.set_checkpoint_policy('ro-run', max_checkpoints_per_run => 1)$$),
+  ('clear_checkpoint_policy', $$SELECT tforge.clear_checkpoint_policy('ro-run')$$),
+  ('checkpoint_gc', $$SELECT tforge.checkpoint_gc('ro-run')$$),
+  ('_lock_checkpoint_run', $$SELECT tforge._lock_checkpoint_run('ro-run', 'gc')$$);
 
 -- Every tforge table's rows and every sequence's state, as one hash.
 CREATE FUNCTION public.tap_fingerprint() RETURNS text LANGUAGE plpgsql AS $$
