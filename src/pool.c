@@ -32,6 +32,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -1082,4 +1083,34 @@ PoolReleaseTask(int64 task_id)
 		(void) LockBlockDevice(ids[i], &total);
 		(void) FreeLocked(ids[i]);
 	}
+}
+
+/*
+ * Trigger on tforge.tasks, AFTER UPDATE OF status, for rows leaving
+ * 'running' (its WHEN clause): frees the task's GPU memory. Completion,
+ * failure, lease expiry and a direct UPDATE all end a run this way.
+ */
+PG_FUNCTION_INFO_V1(tforge_gpu_release_task);
+Datum
+tforge_gpu_release_task(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	bool		isnull;
+	Datum		task_id;
+	int			attnum;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		elog(ERROR, "tforge._gpu_release_task must be an AFTER UPDATE row trigger");
+	attnum = SPI_fnumber(trigdata->tg_relation->rd_att, "task_id");
+	if (attnum <= 0)
+		elog(ERROR, "tforge._gpu_release_task: the table has no column task_id");
+	task_id = heap_getattr(trigdata->tg_trigtuple, attnum, trigdata->tg_relation->rd_att, &isnull);
+	if (!isnull)
+	{
+		SPI_connect();
+		PoolReleaseTask(DatumGetInt64(task_id));
+		SPI_finish();
+	}
+	return PointerGetDatum(NULL);
 }

@@ -359,6 +359,23 @@ CREATE FUNCTION tforge.gpu_defragment(device_id text,
 COMMENT ON FUNCTION tforge.gpu_defragment(text) IS
   'compacts the device: between pinned blocks (which never move), allocated and cached blocks keep their order and each moves to the lowest offset its alignment allows; free space is merged; returns the moves';
 
+-- The queue: claim_tasks(..., gpu_device) allocates a claimed task's GPU
+-- memory (queue.c, ClaimOnDevice); this trigger frees it when the task
+-- leaves 'running' by any path (completion, failure, lease expiry, a direct
+-- UPDATE), so no queue function needs to know about pools to release.
+CREATE FUNCTION tforge._gpu_release_task() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'tforge_gpu_release_task'
+  LANGUAGE C;
+COMMENT ON FUNCTION tforge._gpu_release_task() IS
+  'internal: trigger freeing the GPU blocks of tensor task:<task_id> when a task leaves running';
+CREATE TRIGGER tasks_release_gpu AFTER UPDATE OF status ON tforge.tasks
+  FOR EACH ROW
+  WHEN (OLD.status OPERATOR(pg_catalog.=) 'running' AND NEW.status OPERATOR(pg_catalog.<>) 'running'
+        AND (OLD.resources).gpu_memory_bytes OPERATOR(pg_catalog.>) 0)
+  EXECUTE FUNCTION tforge._gpu_release_task();
+COMMENT ON TRIGGER tasks_release_gpu ON tforge.tasks IS
+  'frees the GPU memory claim_tasks(..., gpu_device) allocated for a task once it is no longer running';
+
 GRANT EXECUTE ON FUNCTION tforge.gpu_allocate(text, text, bigint, bigint, boolean, integer),
                           tforge.gpu_free(bigint),
                           tforge.gpu_mark_cached(bigint),
