@@ -43,6 +43,12 @@ COMMENT ON TYPE tforge.gpu_block_status IS
 CREATE TYPE tforge.gpu_device_span AS RANGE (subtype = text, collation = "C");
 COMMENT ON TYPE tforge.gpu_device_span IS
   'internal: a device id as the one-value range [id, id], so that GiST can exclude overlapping blocks per device without btree_gist';
+COMMENT ON TYPE tforge.gpu_device_span_multirange IS 'internal: the multirange type PostgreSQL creates with tforge.gpu_device_span';
+COMMENT ON FUNCTION tforge.gpu_device_span(text, text) IS 'internal: constructor of tforge.gpu_device_span';
+COMMENT ON FUNCTION tforge.gpu_device_span(text, text, text) IS 'internal: constructor of tforge.gpu_device_span with bounds';
+COMMENT ON FUNCTION tforge.gpu_device_span_multirange() IS 'internal: constructor of tforge.gpu_device_span_multirange';
+COMMENT ON FUNCTION tforge.gpu_device_span_multirange(tforge.gpu_device_span) IS 'internal: constructor of tforge.gpu_device_span_multirange';
+COMMENT ON FUNCTION tforge.gpu_device_span_multirange(tforge.gpu_device_span[]) IS 'internal: constructor of tforge.gpu_device_span_multirange';
 
 CREATE TABLE tforge.gpu_devices (
   device_id          text PRIMARY KEY CHECK (device_id <> ''),
