@@ -29,16 +29,28 @@
 
 #include <math.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "catalog/namespace.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
+#include "parser/parse_relation.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/float.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
@@ -59,90 +71,82 @@ typedef struct PoolStatement
 	SPIPlanPtr	plan;
 } PoolStatement;
 
-/* The device's total memory, its row locked against other changes. */
-static PoolStatement lock_device = {
-	"SELECT d.total_memory FROM tforge.gpu_devices d WHERE d.device_id = $1 FOR NO KEY UPDATE",
-	1, {TEXTOID}
-};
-
-/* The same for the device of a block (a block never changes device). */
-static PoolStatement lock_block_device = {
-	"SELECT d.device_id, d.total_memory FROM tforge.gpu_devices d"
-	" WHERE d.device_id = (SELECT b.device_id FROM tforge.gpu_blocks b WHERE b.block_id = $1)"
-	" FOR NO KEY UPDATE OF d",
-	1, {INT8OID}
-};
-
 static PoolStatement device_total = {
 	"SELECT d.total_memory FROM tforge.gpu_devices d WHERE d.device_id = $1",
 	1, {TEXTOID}
 };
 
 /*
- * Best fit for $2 bytes aligned to $3: the smallest free block, then the
- * lowest offset, in which align_up(offset, $3) + $2 <= offset + size.
+ * Best fit for $2 bytes aligned to $3 on device $1: the smallest free
+ * block, then the lowest offset, in which align_up(offset, $3) + $2 <=
+ * offset + size; start is that aligned offset. The one definition of best
+ * fit: best_fit_block runs it alone, allocations inside allocate_fit.
  */
-static PoolStatement best_fit = {
-	"SELECT b.block_id, b.offset_bytes, b.size_bytes FROM tforge.gpu_blocks b"
-	" WHERE b.device_id = $1 AND b.status OPERATOR(pg_catalog.=) 'free' AND b.size_bytes >= $2"
-	"   AND ((b.offset_bytes + ($3 - 1)) & ~($3 - 1)) + $2 <= b.offset_bytes + b.size_bytes"
-	" ORDER BY b.size_bytes, b.offset_bytes LIMIT 1",
-	3, {TEXTOID, INT8OID, INT8OID}
+#define BEST_FIT \
+	"SELECT b.block_id, b.offset_bytes, b.size_bytes, (b.offset_bytes + ($3 - 1)) & ~($3 - 1) AS start" \
+	"  FROM tforge.gpu_blocks b" \
+	" WHERE b.device_id = $1 AND b.status OPERATOR(pg_catalog.=) 'free' AND b.size_bytes >= $2" \
+	"   AND ((b.offset_bytes + ($3 - 1)) & ~($3 - 1)) + $2 <= b.offset_bytes + b.size_bytes" \
+	" ORDER BY b.size_bytes, b.offset_bytes LIMIT 1"
+
+static PoolStatement best_fit = {BEST_FIT, 3, {TEXTOID, INT8OID, INT8OID}};
+
+/*
+ * Allocate $2 bytes aligned to $3 on device $1 in the best fit, in one
+ * statement: the block becomes the allocation [start, start + $2) (status
+ * $4, tensor $5, priority $6, time $7), and the leading alignment gap and
+ * the tail stay free when not empty. The INSERT is a CTE the query does not
+ * read, so it runs after the UPDATE has shrunk the block and the exclusion
+ * constraint never sees an overlap. No row: nothing fits.
+ */
+static PoolStatement allocate_fit = {
+	"WITH f AS (" BEST_FIT "),"
+	" a AS (UPDATE tforge.gpu_blocks b"
+	"          SET offset_bytes = f.start, size_bytes = $2, alignment = $3,"
+	"              status = $4::tforge.gpu_block_status, tensor_id = $5, priority = $6,"
+	"              allocated_at = $7, last_accessed = $7"
+	"         FROM f WHERE b.block_id = f.block_id"
+	"       RETURNING b.block_id, b.device_id, f.offset_bytes AS o, f.size_bytes AS s, f.start),"
+	" rest AS (INSERT INTO tforge.gpu_blocks (device_id, offset_bytes, size_bytes, status)"
+	"          SELECT a.device_id, g.o, g.s, 'free'"
+	"            FROM a, LATERAL (VALUES (a.o, a.start - a.o), (a.start + $2, a.o + a.s - a.start - $2)) g(o, s)"
+	"           WHERE g.s > 0)"
+	"SELECT a.block_id, a.start FROM a",
+	7, {TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID}
 };
 
 /*
- * Split free block $1: it becomes the allocation [$2, $2 + $3), and the
- * leading alignment gap ($9, $10) and the tail ($11, $12) stay free when
- * not empty. The INSERT reads the UPDATE's result, so the block has shrunk
- * before the free pieces are added and the exclusion constraint never sees
- * an overlap.
+ * Free block $1 (unless it is free already) and merge it with its free
+ * neighbours, in one statement: the block before it in offset order (the
+ * one ending where it starts) and the one starting where it ends. The
+ * neighbours are deleted first (the UPDATE's condition reads the DELETE),
+ * then the block grows over their space. Returns the block's former size;
+ * no row when the block does not exist or is free.
  */
-static PoolStatement split = {
-	"WITH f AS ("
-	"  UPDATE tforge.gpu_blocks b"
-	"     SET offset_bytes = $2, size_bytes = $3, alignment = $4,"
-	"         status = $5::tforge.gpu_block_status, tensor_id = $6, priority = $7,"
-	"         allocated_at = $8, last_accessed = $8"
-	"   WHERE b.block_id = $1"
-	"  RETURNING b.device_id)"
-	"INSERT INTO tforge.gpu_blocks (device_id, offset_bytes, size_bytes, status)"
-	"SELECT f.device_id, g.o, g.s, 'free' FROM f, (VALUES ($9, $10), ($11, $12)) g(o, s)"
-	" WHERE g.s > 0",
-	12, {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID,
-	INT8OID, INT8OID, INT8OID, INT8OID}
-};
-
-/*
- * A block with its free neighbours: the block ending where it starts (the
- * one before it in offset order) and the one starting where it ends.
- */
-static PoolStatement block_neighbours = {
-	"SELECT b.status::text, b.offset_bytes, b.size_bytes, l.block_id, l.offset_bytes, r.block_id, r.size_bytes"
-	"  FROM tforge.gpu_blocks b"
-	"  LEFT JOIN LATERAL (SELECT x.block_id, x.offset_bytes, x.status FROM tforge.gpu_blocks x"
-	"                      WHERE x.device_id = b.device_id AND x.offset_bytes < b.offset_bytes"
-	"                      ORDER BY x.offset_bytes DESC LIMIT 1) l"
-	"         ON l.status OPERATOR(pg_catalog.=) 'free'"
-	"  LEFT JOIN LATERAL (SELECT x.block_id, x.size_bytes, x.status FROM tforge.gpu_blocks x"
-	"                      WHERE x.device_id = b.device_id AND x.offset_bytes = b.offset_bytes + b.size_bytes) r"
-	"         ON r.status OPERATOR(pg_catalog.=) 'free'"
-	" WHERE b.block_id = $1",
+static PoolStatement free_merge = {
+	"WITH b AS (SELECT x.block_id, x.device_id, x.offset_bytes, x.size_bytes FROM tforge.gpu_blocks x"
+	"            WHERE x.block_id = $1 AND x.status OPERATOR(pg_catalog.<>) 'free'),"
+	" l AS (SELECT y.block_id, y.offset_bytes"
+	"         FROM b, LATERAL (SELECT z.block_id, z.offset_bytes, z.status FROM tforge.gpu_blocks z"
+	"                           WHERE z.device_id = b.device_id AND z.offset_bytes < b.offset_bytes"
+	"                           ORDER BY z.offset_bytes DESC LIMIT 1) y"
+	"        WHERE y.status OPERATOR(pg_catalog.=) 'free'),"
+	" r AS (SELECT y.block_id, y.offset_bytes + y.size_bytes AS end_bytes"
+	"         FROM b, LATERAL (SELECT z.block_id, z.offset_bytes, z.size_bytes, z.status FROM tforge.gpu_blocks z"
+	"                           WHERE z.device_id = b.device_id AND z.offset_bytes = b.offset_bytes + b.size_bytes) y"
+	"        WHERE y.status OPERATOR(pg_catalog.=) 'free'),"
+	" gone AS (DELETE FROM tforge.gpu_blocks g"
+	"           WHERE g.block_id IN (SELECT l.block_id FROM l UNION ALL SELECT r.block_id FROM r) RETURNING 1)"
+	"UPDATE tforge.gpu_blocks u"
+	"   SET status = 'free', alignment = NULL, tensor_id = NULL, priority = 0,"
+	"       allocated_at = NULL, last_accessed = NULL,"
+	"       offset_bytes = coalesce((SELECT l.offset_bytes FROM l), b.offset_bytes),"
+	"       size_bytes = coalesce((SELECT r.end_bytes FROM r), b.offset_bytes + b.size_bytes)"
+	"                  - coalesce((SELECT l.offset_bytes FROM l), b.offset_bytes)"
+	"  FROM b"
+	" WHERE u.block_id = b.block_id AND (SELECT count(*) FROM gone) >= 0"
+	" RETURNING b.size_bytes",
 	1, {INT8OID}
-};
-
-/*
- * Free block $1 as [$4, $4 + $5), absorbing its free neighbours $2 and $3
- * (NULL when absent). The condition on the CTE makes the neighbours go
- * before the block grows over their space (an unreferenced CTE would run
- * after the UPDATE, and the exclusion constraint would refuse it).
- */
-static PoolStatement merge = {
-	"WITH gone AS (DELETE FROM tforge.gpu_blocks g WHERE g.block_id IN ($2, $3) RETURNING 1)"
-	"UPDATE tforge.gpu_blocks b"
-	"   SET status = 'free', offset_bytes = $4, size_bytes = $5, alignment = NULL, tensor_id = NULL,"
-	"       priority = 0, allocated_at = NULL, last_accessed = NULL"
-	" WHERE b.block_id = $1 AND (SELECT count(*) FROM gone) >= 0",
-	5, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID}
 };
 
 static PoolStatement block_status = {
@@ -438,29 +442,109 @@ WrongStatus(int64 block_id, const char *status, const char *action)
 			 errmsg("cannot %s GPU block " INT64_FORMAT ": it is %s", action, block_id, status)));
 }
 
-/* The device's total memory, its row locked (42704 if unknown). */
+/* The OID of tforge.<name>, a relation the extension script creates. */
+static Oid
+PoolRelid(const char *name)
+{
+	Oid			relid = get_relname_relid(name, get_namespace_oid("tforge", false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "tforge.%s is missing", name);
+	return relid;
+}
+
+/*
+ * Lock the device's row in tforge.gpu_devices (as SELECT ... FOR NO KEY
+ * UPDATE would) and return its total memory; 42704 if there is no such
+ * device. The row is found and locked the way logical replication's apply
+ * finds the row it changes (RelationFindReplTupleByIndex: the primary key,
+ * waiting for a transaction that holds the row, then the newest version),
+ * which costs an index probe instead of a statement. Statements run after
+ * it take a new snapshot and see what the previous holder committed.
+ */
 static int64
 LockDevice(text *device_id)
 {
-	Datum		v = PointerGetDatum(device_id);
+	Relation	rel = table_open(PoolRelid("gpu_devices"), RowShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleTableSlot *key = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	TupleTableSlot *row = table_slot_create(rel, NULL);
+	AttrNumber	id_att = attnameAttNum(rel, "device_id", false);
+	AttrNumber	total_att = attnameAttNum(rel, "total_memory", false);
+	bool		found;
+	bool		isnull = true;
+	int64		total = 0;
 
-	if (PoolExec(&lock_device, &v, NULL, false) == 0)
+	if (id_att <= 0 || total_att <= 0)
+		elog(ERROR, "tforge.gpu_devices lacks device_id or total_memory");
+	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	ExecClearTuple(key);
+	memset(key->tts_isnull, true, sizeof(bool) * desc->natts);
+	key->tts_values[id_att - 1] = PointerGetDatum(device_id);
+	key->tts_isnull[id_att - 1] = false;
+	ExecStoreVirtualTuple(key);
+	found = RelationFindReplTupleByIndex(rel, PoolRelid("gpu_devices_pkey"), LockTupleNoKeyExclusive, key, row);
+	if (found)
+	{
+		Datum		d = slot_getattr(row, total_att, &isnull);
+
+		total = isnull ? 0 : DatumGetInt64(d);
+	}
+	ExecDropSingleTupleTableSlot(key);
+	ExecDropSingleTupleTableSlot(row);
+	table_close(rel, NoLock);
+	if (!found)
 		UnknownDevice(device_id);
-	return ResultInt8(0, 1, NULL);
+	if (isnull)
+		elog(ERROR, "tforge: GPU device without total memory");
+	return total;
+}
+
+/* The device of a block, as the latest snapshot sees it (a block never changes device); NULL if none. */
+static text *
+BlockDevice(int64 block_id)
+{
+	Relation	rel = table_open(PoolRelid("gpu_blocks"), AccessShareLock);
+	AttrNumber	id_att = attnameAttNum(rel, "block_id", false);
+	AttrNumber	device_att = attnameAttNum(rel, "device_id", false);
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	text	   *device = NULL;
+
+	if (id_att <= 0 || device_att <= 0)
+		elog(ERROR, "tforge.gpu_blocks lacks block_id or device_id");
+	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	ScanKeyInit(&key, id_att, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(block_id));
+	scan = systable_beginscan(rel, PoolRelid("gpu_blocks_pkey"), true, snapshot, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, device_att, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			device = DatumGetTextPCopy(d);
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, NoLock);
+	return device;
 }
 
 /* Lock the device of a block (42704 if the block is unknown); returns its id. */
 static text *
-LockBlockDevice(int64 block_id, int64 *total)
+LockBlockDevice(int64 block_id)
 {
-	Datum		v = Int64GetDatum(block_id);
-	char	   *device;
+	text	   *device = BlockDevice(block_id);
 
-	if (PoolExec(&lock_block_device, &v, NULL, false) == 0)
+	if (device == NULL)
 		UnknownBlock(block_id);
-	device = ResultText(0, 1);
-	*total = ResultInt8(0, 2, NULL);
-	return cstring_to_text(device);
+	(void) LockDevice(device);
+	return device;
 }
 
 /* tforge._gpu_total(device_id): total memory, or 42704. */
@@ -480,103 +564,46 @@ tforge_gpu_total(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(total);
 }
 
-/* A free block that can hold an allocation. */
-typedef struct Fit
-{
-	int64		block_id;
-	int64		offset;
-	int64		size;
-} Fit;
-
-/* The best fit for actual bytes aligned to alignment; false if none. */
+/*
+ * Allocate actual bytes aligned to alignment in the best fit on a locked
+ * device; false when nothing fits. *block_id and *offset: the allocation.
+ */
 static bool
-BestFit(text *device_id, int64 actual, int64 alignment, bool read_only, Fit *fit)
+AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, text *tensor_id,
+			int32 priority, int64 *block_id, int64 *offset)
 {
-	Datum		v[3] = {PointerGetDatum(device_id), Int64GetDatum(actual), Int64GetDatum(alignment)};
+	Datum		v[7];
 
-	if (PoolExec(&best_fit, v, NULL, read_only) == 0)
+	v[0] = PointerGetDatum(device_id);
+	v[1] = Int64GetDatum(actual);
+	v[2] = Int64GetDatum(alignment);
+	v[3] = CStringGetTextDatum(status);
+	v[4] = PointerGetDatum(tensor_id);
+	v[5] = Int32GetDatum(priority);
+	v[6] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	if (PoolExec(&allocate_fit, v, NULL, false) == 0)
 		return false;
-	fit->block_id = ResultInt8(0, 1, NULL);
-	fit->offset = ResultInt8(0, 2, NULL);
-	fit->size = ResultInt8(0, 3, NULL);
+	*block_id = ResultInt8(0, 1, NULL);
+	*offset = ResultInt8(0, 2, NULL);
 	return true;
 }
 
 /*
- * Allocate in fit: the block becomes [align_up(offset), + actual); the
- * alignment gap before it and the rest after it stay free. Returns the offset.
- */
-static int64
-Place(const Fit *fit, int64 actual, int64 alignment, const char *status, text *tensor_id,
-	  int32 priority)
-{
-	int64		start = (fit->offset + (alignment - 1)) & ~(alignment - 1);
-	int64		end = start + actual;
-	Datum		v[12];
-	bool		n[12] = {false};
-
-	Assert(end <= fit->offset + fit->size);
-	v[0] = Int64GetDatum(fit->block_id);
-	v[1] = Int64GetDatum(start);
-	v[2] = Int64GetDatum(actual);
-	v[3] = Int64GetDatum(alignment);
-	v[4] = CStringGetTextDatum(status);
-	v[5] = PointerGetDatum(tensor_id);
-	v[6] = Int32GetDatum(priority);
-	v[7] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	v[8] = Int64GetDatum(fit->offset);
-	v[9] = Int64GetDatum(start - fit->offset);
-	v[10] = Int64GetDatum(end);
-	v[11] = Int64GetDatum(fit->offset + fit->size - end);
-	PoolExec(&split, v, n, false);
-	return start;
-}
-
-/*
  * Free a block of a locked device and merge it with its free neighbours;
- * 55000 if it is free already. Returns the block's size.
+ * 42704 if there is no such block, 55000 if it is free already. Returns
+ * the block's size.
  */
 static int64
 FreeLocked(int64 block_id)
 {
-	Datum		v[5];
-	bool		n[5] = {false, false, false, false, false};
-	char	   *status;
-	int64		offset;
-	int64		size;
-	int64		start;
-	int64		end;
-	int64		left;
-	int64		left_offset;
-	int64		right;
-	int64		right_size;
-	bool		noleft;
-	bool		noright;
+	Datum		v = Int64GetDatum(block_id);
 
-	v[0] = Int64GetDatum(block_id);
-	if (PoolExec(&block_neighbours, v, NULL, false) == 0)
+	if (PoolExec(&free_merge, &v, NULL, false) == 1)
+		return ResultInt8(0, 1, NULL);
+	if (PoolExec(&block_status, &v, NULL, false) == 0)
 		UnknownBlock(block_id);
-	status = ResultText(0, 1);
-	offset = ResultInt8(0, 2, NULL);
-	size = ResultInt8(0, 3, NULL);
-	left = ResultInt8(0, 4, &noleft);
-	left_offset = ResultInt8(0, 5, NULL);
-	right = ResultInt8(0, 6, &noright);
-	right_size = ResultInt8(0, 7, NULL);
-	if (strcmp(status, "free") == 0)
-		WrongStatus(block_id, status, "free");
-
-	start = noleft ? offset : left_offset;
-	end = offset + size + (noright ? 0 : right_size);
-	v[1] = Int64GetDatum(left);
-	n[1] = noleft;
-	v[2] = Int64GetDatum(right);
-	n[2] = noright;
-	v[3] = Int64GetDatum(start);
-	v[4] = Int64GetDatum(end - start);
-	if (PoolExec(&merge, v, n, false) != 1)
-		elog(ERROR, "tforge: GPU block " INT64_FORMAT " vanished while being freed", block_id);
-	return size;
+	WrongStatus(block_id, ResultText(0, 1), "free");
+	return 0;					/* keep the compiler quiet */
 }
 
 /* Evict the least recently accessed cached block of a locked device; its size, or 0 if none. */
@@ -591,13 +618,14 @@ EvictOne(text *device_id)
 }
 
 /*
- * Evict cached blocks, least recently accessed first, until an allocation
- * fits. The evictions run in a subtransaction that is rolled back when even
- * evicting every cached block is not enough: a failed allocation changes
- * nothing.
+ * Evict cached blocks, least recently accessed first, until the allocation
+ * fits, and make it. The evictions run in a subtransaction that is rolled
+ * back when even evicting every cached block is not enough: a failed
+ * allocation changes nothing.
  */
 static bool
-EvictUntilFit(text *device_id, int64 actual, int64 alignment, Fit *fit)
+EvictAndAllocate(text *device_id, int64 actual, int64 alignment, const char *status, text *tensor_id,
+				 int32 priority, int64 *block_id, int64 *offset)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -608,7 +636,7 @@ EvictUntilFit(text *device_id, int64 actual, int64 alignment, Fit *fit)
 	while (EvictOne(device_id) > 0)
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (BestFit(device_id, actual, alignment, false, fit))
+		if (AllocateFit(device_id, actual, alignment, status, tensor_id, priority, block_id, offset))
 		{
 			found = true;
 			break;
@@ -679,7 +707,9 @@ tforge_gpu_allocate(PG_FUNCTION_ARGS)
 	int64		alignment;
 	int64		actual;
 	int64		total;
-	Fit			fit;
+	int64		block_id;
+	int64		offset;
+	const char *status;
 	Datum		r[5] = {0, 0, 0, 0, 0};
 	bool		rn[5] = {false, true, true, false, true};
 
@@ -706,14 +736,12 @@ tforge_gpu_allocate(PG_FUNCTION_ARGS)
 	total = LockDevice(device_id);
 	CheckFitsDevice(device_id, size, actual, total);
 	r[3] = Int64GetDatum(actual);
-	if (BestFit(device_id, actual, alignment, false, &fit) ||
-		EvictUntilFit(device_id, actual, alignment, &fit))
+	status = PG_GETARG_BOOL(4) ? "pinned" : "allocated";
+	if (AllocateFit(device_id, actual, alignment, status, tensor_id, PG_GETARG_INT32(5), &block_id, &offset) ||
+		EvictAndAllocate(device_id, actual, alignment, status, tensor_id, PG_GETARG_INT32(5), &block_id, &offset))
 	{
-		int64		offset = Place(&fit, actual, alignment, PG_GETARG_BOOL(4) ? "pinned" : "allocated",
-								   tensor_id, PG_GETARG_INT32(5));
-
 		r[0] = BoolGetDatum(true);
-		r[1] = Int64GetDatum(fit.block_id);
+		r[1] = Int64GetDatum(block_id);
 		rn[1] = false;
 		r[2] = Int64GetDatum(offset);
 		rn[2] = false;
@@ -754,7 +782,7 @@ tforge_best_fit_block(PG_FUNCTION_ARGS)
 	text	   *device_id;
 	int64		actual;
 	Datum		v;
-	Fit			fit;
+	int64		block_id = 0;
 	bool		found;
 
 	Required(fcinfo, 0, "device_id");
@@ -767,11 +795,17 @@ tforge_best_fit_block(PG_FUNCTION_ARGS)
 	if (PoolExec(&device_total, &v, NULL, true) == 0)
 		UnknownDevice(device_id);
 	CheckFitsDevice(device_id, PG_GETARG_INT64(1), actual, ResultInt8(0, 1, NULL));
-	found = BestFit(device_id, actual, PG_GETARG_INT64(2), true, &fit);
+	{
+		Datum		fv[3] = {PointerGetDatum(device_id), Int64GetDatum(actual), PG_GETARG_DATUM(2)};
+
+		found = PoolExec(&best_fit, fv, NULL, true) == 1;
+		if (found)
+			block_id = ResultInt8(0, 1, NULL);
+	}
 	SPI_finish();
 	if (!found)
 		PG_RETURN_NULL();
-	PG_RETURN_INT64(fit.block_id);
+	PG_RETURN_INT64(block_id);
 }
 
 /* gpu_free(block_id) */
@@ -780,11 +814,10 @@ Datum
 tforge_gpu_free(PG_FUNCTION_ARGS)
 {
 	int64		block_id = PG_GETARG_INT64(0);
-	int64		total;
 
 	PreventWrites("gpu_free()");
 	SPI_connect();
-	(void) LockBlockDevice(block_id, &total);
+	(void) LockBlockDevice(block_id);
 	(void) FreeLocked(block_id);
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -807,13 +840,12 @@ static void
 ChangeStatus(int64 block_id, const StatusChange *change)
 {
 	Datum		v[2];
-	int64		total;
 	char	   *status;
 	const char *next = NULL;
 
 	PreventWrites(change->action);
 	SPI_connect();
-	(void) LockBlockDevice(block_id, &total);
+	(void) LockBlockDevice(block_id);
 	v[0] = Int64GetDatum(block_id);
 	if (PoolExec(&block_status, v, NULL, false) == 0)
 		UnknownBlock(block_id);
@@ -1057,13 +1089,12 @@ bool
 PoolClaimTask(text *device_id, int64 task_id, int64 gpu_memory_bytes)
 {
 	int64		actual = RequestSize(gpu_memory_bytes, POOL_TASK_ALIGNMENT);
-	Fit			fit;
+	int64		block_id;
+	int64		offset;
 
 	(void) LockDevice(device_id);
-	if (!BestFit(device_id, actual, POOL_TASK_ALIGNMENT, false, &fit))
-		return false;
-	(void) Place(&fit, actual, POOL_TASK_ALIGNMENT, "allocated", TaskTensor(task_id), 0);
-	return true;
+	return AllocateFit(device_id, actual, POOL_TASK_ALIGNMENT, "allocated", TaskTensor(task_id), 0,
+					   &block_id, &offset);
 }
 
 void
@@ -1078,9 +1109,7 @@ PoolReleaseTask(int64 task_id)
 		ids[i] = ResultInt8(i, 1, NULL);
 	for (i = 0; i < n; i++)
 	{
-		int64		total;
-
-		(void) LockBlockDevice(ids[i], &total);
+		(void) LockBlockDevice(ids[i]);
 		(void) FreeLocked(ids[i]);
 	}
 }
