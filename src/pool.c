@@ -10,20 +10,23 @@
  * the foreign key and row locks behave as for any client.
  *
  * Locking protocol: every change to the blocks of a device first locks the
- * device's row in tforge.gpu_devices (FOR NO KEY UPDATE), then reads the
- * blocks it will change with a new snapshot, then writes. One lock per
- * device, always taken first, so changes on one device serialize and
- * cannot deadlock with each other; other devices are not touched.
- * gpu_touch alone changes only last_accessed of one row and takes just that
- * row's lock.
+ * device's row in tforge.gpu_devices in the mode of FOR NO KEY UPDATE
+ * (LockDevice), then reads the blocks it will change with a new snapshot,
+ * then writes. One lock per device, always taken first, so changes on one
+ * device serialize and cannot deadlock with each other; other devices are
+ * not touched. gpu_touch alone changes only last_accessed of one row and
+ * takes just that row's lock.
  *
- * Cost: allocate is three statements (lock, best fit, split), free three
- * (lock, read the block and its two neighbours, merge); each is an index
- * probe, so both are O(log n) in the blocks of the device. Best fit walks
- * gpu_blocks_free_idx (device, size, offset) from the aligned size up; a
- * block that is large enough but cannot hold the allocation at an aligned
- * offset is passed over, which only happens for sizes below actual size +
- * alignment in pools whose blocks were allocated with smaller alignments.
+ * Cost: the device's row is found and locked by an index probe, as
+ * logical replication's apply locks the row it changes; then an allocation
+ * is one statement (best fit and split, allocate_fit) and a free one
+ * statement (the two neighbours and the merge, free_merge). Every step is
+ * an index probe, so both are O(log n) in the blocks of the device. Best
+ * fit walks gpu_blocks_free_idx (device, size, offset) from the aligned
+ * size up; a block that is large enough but cannot hold the allocation at
+ * an aligned offset is passed over, which only happens for sizes below
+ * actual size + alignment in pools whose blocks were allocated with
+ * smaller alignments.
  */
 #include "postgres.h"
 
