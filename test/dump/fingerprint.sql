@@ -7,4 +7,7 @@ UNION ALL SELECT 'models', count(*), NULL, string_agg(model_id || '@' || version
 UNION ALL SELECT 'history', count(*), NULL, NULL FROM tforge.model_state_history
 UNION ALL SELECT 'signals', count(*), NULL, string_agg(entity_id || '=' || score::text, ',') FROM tforge.signals
 UNION ALL SELECT 'values', count(*), NULL, string_agg(v::text || '|' || s::text || '|' || w::text || '|' || r::text, ',') FROM public.versions
+UNION ALL SELECT 'gpu devices', count(*), NULL, string_agg(device_id || '=' || total_memory || '/' || memory_clock_mhz || '/' || compute_capability, ',') FROM tforge.gpu_devices
+UNION ALL SELECT 'gpu blocks', count(*), max(block_id), string_agg(block_id || ':' || offset_bytes || '+' || size_bytes || ':' || status || ':' || coalesce(tensor_id, '-') || ':' || coalesce(alignment::text, '-'), ',' ORDER BY device_id, offset_bytes) FROM tforge.gpu_blocks
+UNION ALL SELECT 'next gpu block id', nextval(pg_get_serial_sequence('tforge.gpu_blocks', 'block_id')), NULL, NULL
 UNION ALL SELECT 'next task id', tforge.submit_task('etl'), NULL, NULL;

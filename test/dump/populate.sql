@@ -13,3 +13,6 @@ CREATE TABLE public.versions (v tforge.semver, s tforge.decay_score, w tforge.wi
 INSERT INTO public.versions
 SELECT '1.0.0-alpha.1+build', tforge.decay_add(tforge.decay_empty('1 hour'), 3, '2026-01-01 00:00+00'),
        tforge.window_add(tforge.window_empty(), '2026-01-01 00:00+00', 3), tforge.rolling_stats_add(NULL, 4.5);
+SELECT tforge.gpu_add_device('gpu0', 65536, 1215, '8.6');
+SELECT tforge.gpu_allocate('gpu0', t, s) FROM (VALUES ('a', 1000), ('b', 3000), ('c', 500)) v(t, s);
+SELECT tforge.gpu_free(2), tforge.gpu_pin(3);
