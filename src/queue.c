@@ -72,6 +72,7 @@
 #include "utils/typcache.h"
 
 #include "estimate.h"
+#include "pool.h"
 #include "profile.h"
 #include "tforge.h"
 
@@ -837,6 +838,62 @@ tforge_expire_leases(PG_FUNCTION_ARGS)
 }
 
 /*
+ * claim_tasks(..., gpu_device): claims one task at a time, each with the
+ * GPU-memory capacity lowered to what the device can allocate now (pool.c
+ * locks the device first), and allocates the claimed task's
+ * gpu_memory_bytes as tensor "task:<task_id>" in this transaction. A task
+ * needing more than the device has free is passed over by the claim's
+ * index scan like any task that does not fit: it stays pending, and the
+ * scan goes on to the next task in laxity order. Free memory only: cached
+ * blocks are not evicted for a claim. The block is freed when the task
+ * leaves 'running' (a trigger on tasks, sql/install/60_gpu.sql).
+ */
+static void
+ClaimOnDevice(FunctionCallInfo fcinfo, text *device, Oid resources_type, Datum *v, bool *n)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	desc = lookup_rowtype_tupdesc_copy(resources_type, -1);
+	int			i;
+
+	for (i = 0; i < PG_GETARG_INT32(1); i++)
+	{
+		int64		room = PoolClaimableBytes(device);
+		Datum		f[4] = {0, 0, 0, 0};
+		bool		fn[4] = {true, true, true, true};
+		HeapTupleHeader row;
+		HeapTupleData tuple;
+		bool		isnull;
+		Datum		need;
+		int			j;
+
+		/* the caller's capacity, its GPU memory at most what the device has free */
+		for (j = 0; j < 4 && !PG_ARGISNULL(2); j++)
+			f[j] = GetAttributeByNum(PG_GETARG_HEAPTUPLEHEADER(2), j + 1, &fn[j]);
+		if (fn[3] || DatumGetInt64(f[3]) > room)
+			f[3] = Int64GetDatum(room);
+		fn[3] = false;
+		v[1] = HeapTupleGetDatum(heap_form_tuple(desc, f, fn));
+		n[1] = false;
+		if (Execute(&claim_one_fitting, resources_type, v, n, 0) == 0)
+			break;
+		row = DatumGetHeapTupleHeader(ResultValue(0, 1, &isnull));
+		tuple.t_len = HeapTupleHeaderGetDatumLength(row);
+		ItemPointerSetInvalid(&tuple.t_self);
+		tuple.t_tableOid = InvalidOid;
+		tuple.t_data = row;
+		tuplestore_puttuple(rsinfo->setResult, &tuple);
+
+		need = GetAttributeByName(row, "resources", &isnull);
+		if (!isnull)
+			need = GetAttributeByName(DatumGetHeapTupleHeader(need), "gpu_memory_bytes", &isnull);
+		if (!isnull && DatumGetInt64(need) > 0 &&
+			!PoolClaimTask(device, DatumGetInt64(GetAttributeByName(row, "task_id", &isnull)),
+						   DatumGetInt64(need)))
+			elog(ERROR, "tforge: a claimed task's GPU memory did not fit the room measured for it");
+	}
+}
+
+/*
  * claim_tasks(worker_id, max_tasks, capacity, lease) -> SETOF tasks
  *
  * Expires leases first, so that a task whose worker vanished is claimable
@@ -889,6 +946,12 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 	v[3] = PG_GETARG_DATUM(0);
 	v[4] = Float8GetDatum(lease_s);
 	v[5] = PG_GETARG_DATUM(3);
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+	{
+		ClaimOnDevice(fcinfo, PG_GETARG_TEXT_PP(4), resources_type, v, n);
+		SPI_finish();
+		return (Datum) 0;
+	}
 	claimed = Execute(PG_GETARG_INT32(1) > 1 ? &claim_batch :
 					  PG_ARGISNULL(2) ? &claim_one : &claim_one_fitting,
 					  resources_type, v, n, 0);

@@ -285,7 +285,8 @@ CREATE FUNCTION tforge.claim_tasks(
     worker_id text,
     max_tasks integer DEFAULT 1,
     capacity  tforge.resources DEFAULT NULL,
-    lease     interval DEFAULT '5 min')
+    lease     interval DEFAULT '5 min',
+    gpu_device text DEFAULT NULL)
   RETURNS SETOF tforge.tasks
   AS 'MODULE_PATHNAME', 'tforge_claim_tasks'
   LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
@@ -294,8 +295,8 @@ CREATE FUNCTION tforge.claim_tasks(
   -- a queue filled since the last ANALYZE looks tiny to the planner, which
   -- would then sort every pending task to find the first.
   SET enable_sort = off;
-COMMENT ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval) IS
-  'leases up to max_tasks pending tasks that fit capacity, least laxity first, then priority, then arrival; concurrent claimers never get the same task';
+COMMENT ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval, text) IS
+  'leases up to max_tasks pending tasks that fit capacity, least laxity first, then priority, then arrival; concurrent claimers never get the same task; with gpu_device, each claimed task''s gpu_memory_bytes is allocated on that device in the same transaction (tensor task:<task_id>) and tasks that do not fit its free memory are passed over';
 
 -- The running task held by worker, locked; 55000 otherwise.
 CREATE FUNCTION tforge._held_task(task_id bigint, worker_id text) RETURNS tforge.tasks
@@ -388,7 +389,7 @@ COMMENT ON VIEW tforge.queue_status IS
   'per task type: tasks pending, running, done, dead, deadlines missed by done tasks, and the current tau (seconds)';
 
 GRANT EXECUTE ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer),
-                          tforge.claim_tasks(text, integer, tforge.resources, interval),
+                          tforge.claim_tasks(text, integer, tforge.resources, interval, text),
                           tforge.heartbeat(bigint, text),
                           tforge.complete_task(bigint, text, jsonb),
                           tforge.fail_task(bigint, text, text, boolean),

@@ -11,4 +11,7 @@ UNION ALL SELECT 'checkpoints', count(*), NULL, string_agg(checkpoint_id || '<' 
 UNION ALL SELECT 'checkpoint policies', count(*), NULL, string_agg(p::text, ',' ORDER BY p.training_run_id NULLS FIRST) FROM tforge.checkpoint_policies p
 UNION ALL SELECT 'checkpoint runs', count(*), NULL, string_agg(r::text, ',') FROM tforge.checkpoint_runs r
 UNION ALL SELECT 'next checkpoint id', NULL, NULL, (tforge.create_checkpoint('run1', 0, 300)).checkpoint_id
+UNION ALL SELECT 'gpu devices', count(*), NULL, string_agg(device_id || '=' || total_memory || '/' || memory_clock_mhz || '/' || compute_capability, ',') FROM tforge.gpu_devices
+UNION ALL SELECT 'gpu blocks', count(*), max(block_id), string_agg(block_id || ':' || offset_bytes || '+' || size_bytes || ':' || status || ':' || coalesce(tensor_id, '-') || ':' || coalesce(alignment::text, '-'), ',' ORDER BY device_id, offset_bytes) FROM tforge.gpu_blocks
+UNION ALL SELECT 'next gpu block id', nextval(pg_get_serial_sequence('tforge.gpu_blocks', 'block_id')), NULL, NULL
 UNION ALL SELECT 'next task id', tforge.submit_task('etl'), NULL, NULL;

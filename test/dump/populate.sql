@@ -17,3 +17,6 @@ SELECT tforge.complete_checkpoint((tforge.create_checkpoint('run1', 0, 100, metr
 SELECT tforge.complete_checkpoint((tforge.create_checkpoint('run1', 0, 200, 'incremental')).checkpoint_id, 1, '/c/2');
 SELECT tforge.set_checkpoint_policy('run1', keep_best_n => 1);
 SELECT tforge.set_checkpoint_policy(NULL, max_checkpoints_per_run => 7);
+SELECT tforge.gpu_add_device('gpu0', 65536, 1215, '8.6');
+SELECT tforge.gpu_allocate('gpu0', t, s) FROM (VALUES ('a', 1000), ('b', 3000), ('c', 500)) v(t, s);
+SELECT tforge.gpu_free(2), tforge.gpu_pin(3);

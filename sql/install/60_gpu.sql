@@ -1,0 +1,391 @@
+-- GPU memory pools (DESIGN.md component 3; seed 002, task 2).
+--
+-- A device's memory [0, total_memory) is tiled by blocks, one row each in
+-- tforge.gpu_blocks. Allocation is best fit through an index on the free
+-- blocks by (device, size, offset), so it costs O(log n) in the blocks of
+-- the device whatever the fragmentation; freeing merges with the free
+-- neighbours, found through the (device, offset) index.
+--
+-- What the database enforces, and how:
+--   * no two blocks of a device overlap: an exclusion constraint, so even a
+--     direct INSERT or UPDATE by the owner cannot put two tensors on the
+--     same bytes. Its device column is a one-value range of text
+--     (tforge.gpu_device_span): GiST indexes ranges without btree_gist, and
+--     two such ranges overlap exactly when the device ids are equal, so the
+--     constraint needs no extension and no second copy of the device id.
+--   * each row is well formed (CHECKs): positive size, an allocated block's
+--     alignment is a power of two dividing its offset and size, a free
+--     block has no tensor and no alignment, a held block has a tensor.
+--   * exact tiling of [0, total_memory) and "no two adjacent free blocks"
+--     are kept by the functions, which are the only writers tforge_worker
+--     has (the tables are not writable by it): every write is a split of
+--     one free block or a merge of a block with its free neighbours, under
+--     the device's row lock, and tforge.gpu_check(device) verifies the
+--     whole tiling in one scan. A deferred constraint trigger checking the
+--     neighbours of every changed row would catch a direct write by an
+--     administrator too, but would queue three to five trigger events per
+--     allocate+free pair, several times the work of the pair itself; the
+--     dangerous failure (overlap) is refused by the constraint, a gap left
+--     by a direct DELETE is found by gpu_check.
+--
+-- Locking: every change to a device's blocks first locks the device's row
+-- (FOR NO KEY UPDATE), then reads the blocks with a fresh snapshot (READ
+-- COMMITTED). Changes on one device therefore serialize in lock order with
+-- one lock each (no deadlock), and devices do not block each other. Under
+-- REPEATABLE READ a conflicting concurrent change surfaces as a
+-- serialization or exclusion error instead, never as a wrong tiling.
+
+CREATE TYPE tforge.gpu_block_status AS ENUM ('free', 'allocated', 'pinned', 'cached');
+COMMENT ON TYPE tforge.gpu_block_status IS
+  'free; allocated (holds a tensor); pinned (holds a tensor, never evicted or moved); cached (holds a tensor that may be evicted, least recently accessed first)';
+
+-- A range of text: [d, d] is a device id as a range, for the exclusion constraint.
+CREATE TYPE tforge.gpu_device_span AS RANGE (subtype = text, collation = "C");
+COMMENT ON TYPE tforge.gpu_device_span IS
+  'internal: a device id as the one-value range [id, id], so that GiST can exclude overlapping blocks per device without btree_gist';
+COMMENT ON TYPE tforge.gpu_device_span_multirange IS 'internal: the multirange type PostgreSQL creates with tforge.gpu_device_span';
+COMMENT ON FUNCTION tforge.gpu_device_span(text, text) IS 'internal: constructor of tforge.gpu_device_span';
+COMMENT ON FUNCTION tforge.gpu_device_span(text, text, text) IS 'internal: constructor of tforge.gpu_device_span with bounds';
+COMMENT ON FUNCTION tforge.gpu_device_span_multirange() IS 'internal: constructor of tforge.gpu_device_span_multirange';
+COMMENT ON FUNCTION tforge.gpu_device_span_multirange(tforge.gpu_device_span) IS 'internal: constructor of tforge.gpu_device_span_multirange';
+COMMENT ON FUNCTION tforge.gpu_device_span_multirange(tforge.gpu_device_span[]) IS 'internal: constructor of tforge.gpu_device_span_multirange';
+
+CREATE TABLE tforge.gpu_devices (
+  device_id          text PRIMARY KEY CHECK (device_id <> ''),
+  -- at most 2^62 bytes, so that offset + size + alignment never overflows bigint
+  total_memory       bigint NOT NULL CHECK (total_memory > 0 AND total_memory <= 4611686018427387904),
+  memory_clock_mhz   integer CHECK (memory_clock_mhz > 0),
+  compute_capability text CHECK (compute_capability ~ '^[0-9]+\.[0-9]+$'),
+  added_at           timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE tforge.gpu_devices IS
+  'GPU devices whose memory tforge allocates: total memory in bytes, memory clock, compute capability ("8.6")';
+
+CREATE TABLE tforge.gpu_blocks (
+  block_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  device_id     text NOT NULL REFERENCES tforge.gpu_devices (device_id),
+  offset_bytes  bigint NOT NULL CHECK (offset_bytes >= 0),
+  size_bytes    bigint NOT NULL CHECK (size_bytes > 0),
+  alignment     bigint,
+  status        tforge.gpu_block_status NOT NULL DEFAULT 'free',
+  tensor_id     text,
+  priority      integer NOT NULL DEFAULT 0,
+  allocated_at  timestamptz,
+  last_accessed timestamptz,
+  CONSTRAINT gpu_blocks_held CHECK ((status = 'free') = (tensor_id IS NULL)
+                                    AND (status = 'free') = (alignment IS NULL)),
+  CONSTRAINT gpu_blocks_aligned CHECK (alignment > 0 AND (alignment & (alignment - 1)) = 0
+                                       AND offset_bytes % alignment = 0 AND size_bytes % alignment = 0),
+  CONSTRAINT gpu_blocks_offset UNIQUE (device_id, offset_bytes),
+  CONSTRAINT gpu_blocks_no_overlap EXCLUDE USING gist (
+    tforge.gpu_device_span(device_id, device_id, '[]') WITH OPERATOR(pg_catalog.&&),
+    pg_catalog.int8range(offset_bytes, offset_bytes + size_bytes) WITH OPERATOR(pg_catalog.&&))
+);
+COMMENT ON TABLE tforge.gpu_blocks IS
+  'blocks of GPU memory: per device they tile [0, total_memory) exactly, never overlap (exclusion constraint), and no two free blocks are adjacent';
+COMMENT ON COLUMN tforge.gpu_blocks.alignment IS 'alignment the block was allocated with (a power of two dividing offset and size); NULL when free';
+COMMENT ON COLUMN tforge.gpu_blocks.tensor_id IS 'the tensor the block holds; NULL exactly when free';
+COMMENT ON COLUMN tforge.gpu_blocks.priority IS 'the allocation''s priority (higher is more important), as given to gpu_allocate';
+COMMENT ON COLUMN tforge.gpu_blocks.last_accessed IS 'allocation or last gpu_touch; cached blocks are evicted oldest first';
+
+-- Best fit: the smallest free block of the device that is large enough, lowest offset first.
+CREATE INDEX gpu_blocks_free_idx ON tforge.gpu_blocks (device_id, size_bytes, offset_bytes) WHERE status = 'free';
+-- Eviction order: cached blocks least recently accessed first.
+CREATE INDEX gpu_blocks_lru_idx ON tforge.gpu_blocks (device_id, last_accessed, block_id) WHERE status = 'cached';
+CREATE INDEX gpu_blocks_tensor_idx ON tforge.gpu_blocks (tensor_id) WHERE tensor_id IS NOT NULL;
+
+SELECT pg_catalog.pg_extension_config_dump('tforge.gpu_devices', '');
+SELECT pg_catalog.pg_extension_config_dump('tforge.gpu_blocks', '');
+SELECT pg_catalog.pg_extension_config_dump('tforge.gpu_blocks_block_id_seq', '');
+
+-- Pure helpers (the seed's definitions) ----------------------------------------
+
+CREATE FUNCTION tforge.align_up(size bigint, alignment bigint) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'tforge_align_up'
+  LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.align_up(bigint, bigint) IS
+  'size rounded up to a multiple of alignment (a power of two, else 22023; size >= 0; 22003 on overflow)';
+
+CREATE FUNCTION tforge.is_power_of_two(n bigint) RETURNS boolean
+  AS 'MODULE_PATHNAME', 'tforge_is_power_of_two'
+  LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.is_power_of_two(bigint) IS 'true when n is 1, 2, 4, 8, ... (false for 0 and negative numbers)';
+
+CREATE FUNCTION tforge.memory_pressure(allocated bigint, total bigint) RETURNS float8
+  AS 'MODULE_PATHNAME', 'tforge_memory_pressure'
+  LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.memory_pressure(bigint, bigint) IS
+  'allocated / total clamped to [0, 1]; with total 0, 1 if anything is allocated else 0; negative inputs 22023';
+
+CREATE FUNCTION tforge.estimate_oom_seconds(free_bytes bigint, alloc_rate_bytes_per_sec float8) RETURNS float8
+  AS 'MODULE_PATHNAME', 'tforge_estimate_oom_seconds'
+  LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.estimate_oom_seconds(bigint, float8) IS
+  'seconds until free_bytes are used up at the given allocation rate: free / rate; Infinity for a rate <= 0';
+
+CREATE FUNCTION tforge.optimal_pool_size(peak_usage bigint, headroom_factor float8, page_size bigint) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'tforge_optimal_pool_size'
+  LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.optimal_pool_size(bigint, float8, bigint) IS
+  'peak_usage * headroom_factor (computed in float8) rounded up to a multiple of page_size (> 0)';
+
+CREATE TYPE tforge.gpu_pool_stats AS (
+  total_bytes         bigint,
+  allocated_bytes     bigint,
+  free_bytes          bigint,
+  pinned_bytes        bigint,
+  cached_bytes        bigint,
+  fragmentation_ratio float8,
+  largest_free_block  bigint,
+  block_count         bigint,
+  allocation_count    bigint
+);
+COMMENT ON TYPE tforge.gpu_pool_stats IS
+  'the seed''s PoolStats: allocated_bytes counts every block holding a tensor (allocated, pinned, cached), so allocated + free = total; pinned_bytes and cached_bytes are parts of it; allocation_count = blocks holding a tensor; fragmentation_ratio = 1 - largest_free_block / free_bytes (0 without free memory)';
+
+CREATE FUNCTION tforge.should_defragment(stats tforge.gpu_pool_stats, frag_threshold float8, min_block_size bigint)
+  RETURNS boolean
+  AS 'MODULE_PATHNAME', 'tforge_should_defragment'
+  LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.should_defragment(tforge.gpu_pool_stats, float8, bigint) IS
+  'true when stats.fragmentation_ratio > frag_threshold and stats.largest_free_block < min_block_size';
+
+-- Devices -------------------------------------------------------------------------
+
+CREATE FUNCTION tforge._gpu_total(device_id text) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'tforge_gpu_total'
+  LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._gpu_total(text) IS 'internal: the device''s total memory in bytes, or error 42704';
+
+CREATE FUNCTION tforge.gpu_add_device(device_id text, total_memory bigint, memory_clock_mhz integer DEFAULT NULL,
+                                      compute_capability text DEFAULT NULL)
+  RETURNS tforge.gpu_devices
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  d tforge.gpu_devices;
+BEGIN
+  IF device_id IS NULL OR device_id = '' THEN
+    RAISE EXCEPTION 'device id must not be empty' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF total_memory IS NULL OR total_memory <= 0 OR total_memory > 4611686018427387904 THEN
+    RAISE EXCEPTION 'total memory of device "%" must be between 1 and 2^62 bytes, got %', device_id, coalesce(total_memory::text, 'NULL')
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF memory_clock_mhz <= 0 THEN
+    RAISE EXCEPTION 'memory clock must be positive, got % MHz', memory_clock_mhz USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF compute_capability !~ '^[0-9]+\.[0-9]+$' THEN
+    RAISE EXCEPTION 'invalid compute capability "%"', compute_capability
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Write it as major.minor, e.g. 8.6.';
+  END IF;
+  INSERT INTO tforge.gpu_devices AS g (device_id, total_memory, memory_clock_mhz, compute_capability)
+  VALUES (gpu_add_device.device_id, gpu_add_device.total_memory, gpu_add_device.memory_clock_mhz,
+          gpu_add_device.compute_capability)
+  ON CONFLICT ON CONSTRAINT gpu_devices_pkey DO NOTHING
+  RETURNING * INTO d;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'device "%" already exists', device_id USING ERRCODE = 'duplicate_object';
+  END IF;
+  INSERT INTO tforge.gpu_blocks (device_id, offset_bytes, size_bytes, status)
+  VALUES (d.device_id, 0, d.total_memory, 'free');
+  RETURN d;
+END
+$$;
+COMMENT ON FUNCTION tforge.gpu_add_device(text, bigint, integer, text) IS
+  'adds a device with one free block spanning [0, total_memory); 42710 if it exists';
+
+CREATE FUNCTION tforge.gpu_remove_device(device_id text) RETURNS void
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  held bigint;
+BEGIN
+  PERFORM 1 FROM tforge.gpu_devices g WHERE g.device_id = gpu_remove_device.device_id FOR UPDATE;
+  IF NOT FOUND THEN
+    PERFORM tforge._gpu_total(device_id);  -- raises 42704
+  END IF;
+  SELECT count(*) INTO held FROM tforge.gpu_blocks b
+   WHERE b.device_id = gpu_remove_device.device_id AND b.status OPERATOR(pg_catalog.<>) 'free';
+  IF held > 0 THEN
+    RAISE EXCEPTION 'device "%" still holds % tensor block(s)', device_id, held
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Free its blocks with tforge.gpu_free() first.';
+  END IF;
+  DELETE FROM tforge.gpu_blocks b WHERE b.device_id = gpu_remove_device.device_id;
+  DELETE FROM tforge.gpu_devices g WHERE g.device_id = gpu_remove_device.device_id;
+END
+$$;
+COMMENT ON FUNCTION tforge.gpu_remove_device(text) IS
+  'removes a device and its (free) memory; 55000 while any block holds a tensor, 42704 if unknown';
+
+-- Statistics (one definition, used by gpu_pool_stats, the view and gpu_allocate's failure message)
+
+CREATE FUNCTION tforge._gpu_stats(device_id text, total bigint) RETURNS tforge.gpu_pool_stats
+  LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT total,
+         coalesce(sum(b.size_bytes) FILTER (WHERE b.status OPERATOR(pg_catalog.<>) 'free'), 0)::bigint,
+         coalesce(sum(b.size_bytes) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'free'), 0)::bigint,
+         coalesce(sum(b.size_bytes) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'pinned'), 0)::bigint,
+         coalesce(sum(b.size_bytes) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'cached'), 0)::bigint,
+         -- fragmentation = 1 - largest free / total free (0 without free memory)
+         coalesce(1 - max(b.size_bytes) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'free')::float8
+                    / sum(b.size_bytes) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'free')::float8, 0),
+         coalesce(max(b.size_bytes) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'free'), 0),
+         count(*),
+         count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.<>) 'free')
+    FROM tforge.gpu_blocks b
+   WHERE b.device_id = $1
+$$;
+COMMENT ON FUNCTION tforge._gpu_stats(text, bigint) IS 'internal: the pool statistics of a device with the given total memory';
+
+CREATE FUNCTION tforge.gpu_pool_stats(device_id text) RETURNS tforge.gpu_pool_stats
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+  SELECT tforge._gpu_stats($1, tforge._gpu_total($1))
+$$;
+COMMENT ON FUNCTION tforge.gpu_pool_stats(text) IS 'the device''s PoolStats (see type tforge.gpu_pool_stats); 42704 if unknown';
+
+CREATE FUNCTION tforge.fragmentation_ratio(device_id text) RETURNS float8
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+  SELECT (tforge.gpu_pool_stats($1)).fragmentation_ratio
+$$;
+COMMENT ON FUNCTION tforge.fragmentation_ratio(text) IS
+  '1 - largest free block / free bytes of the device (0 without free memory)';
+
+CREATE VIEW tforge.gpu_pools AS
+SELECT d.device_id, s.*
+  FROM tforge.gpu_devices d, LATERAL tforge._gpu_stats(d.device_id, d.total_memory) s;
+COMMENT ON VIEW tforge.gpu_pools IS 'pool statistics of every device';
+
+CREATE FUNCTION tforge.gpu_check(device_id text) RETURNS SETOF text
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+  WITH b AS (
+    SELECT x.*, pg_catalog.lag(x.offset_bytes + x.size_bytes, 1, 0::bigint) OVER w AS prev_end,
+           pg_catalog.lag(x.status) OVER w AS prev_status
+      FROM tforge.gpu_blocks x
+     WHERE x.device_id = $1
+    WINDOW w AS (ORDER BY x.offset_bytes))
+  SELECT pg_catalog.format('block %s at %s: %s', b.block_id, b.offset_bytes,
+                           CASE WHEN b.offset_bytes > b.prev_end THEN 'gap before it'
+                                ELSE 'two adjacent free blocks' END)
+    FROM b
+   WHERE b.offset_bytes OPERATOR(pg_catalog.<>) b.prev_end
+      OR (b.status OPERATOR(pg_catalog.=) 'free' AND b.prev_status OPERATOR(pg_catalog.=) 'free')
+  UNION ALL
+  SELECT pg_catalog.format('blocks end at %s, device has %s bytes', coalesce(max(x.offset_bytes + x.size_bytes), 0),
+                           tforge._gpu_total($1))
+    FROM tforge.gpu_blocks x
+   WHERE x.device_id = $1
+  HAVING coalesce(max(x.offset_bytes + x.size_bytes), 0) OPERATOR(pg_catalog.<>) tforge._gpu_total($1)
+$$;
+COMMENT ON FUNCTION tforge.gpu_check(text) IS
+  'what is wrong with the device''s tiling (a gap, two adjacent free blocks, a wrong end); no rows when [0, total_memory) is tiled exactly';
+
+-- Lookups (the seed's trait contract) ---------------------------------------------------
+
+CREATE FUNCTION tforge.get_block(block_id bigint) RETURNS tforge.gpu_blocks
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+  SELECT * FROM tforge.gpu_blocks b WHERE b.block_id = $1
+$$;
+COMMENT ON FUNCTION tforge.get_block(bigint) IS 'the block, or NULL when there is no such block';
+
+CREATE FUNCTION tforge.blocks_for_tensor(tensor_id text) RETURNS SETOF tforge.gpu_blocks
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1 AS $$
+  SELECT * FROM tforge.gpu_blocks b WHERE b.tensor_id = $1 ORDER BY b.device_id, b.offset_bytes
+$$;
+COMMENT ON FUNCTION tforge.blocks_for_tensor(text) IS 'the blocks holding the tensor, by device and offset';
+
+CREATE FUNCTION tforge.eviction_candidates(device_id text) RETURNS SETOF tforge.gpu_blocks
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+  SELECT * FROM tforge.gpu_blocks b
+   WHERE b.device_id = $1 AND b.status OPERATOR(pg_catalog.=) 'cached'
+   ORDER BY b.last_accessed, b.block_id
+$$;
+COMMENT ON FUNCTION tforge.eviction_candidates(text) IS
+  'the device''s cached blocks in eviction order: least recently accessed first (then block id)';
+
+CREATE FUNCTION tforge.best_fit_block(device_id text, size bigint, alignment bigint DEFAULT 256) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'tforge_best_fit_block'
+  LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.best_fit_block(text, bigint, bigint) IS
+  'the free block gpu_allocate would use (smallest that fits the aligned allocation, then lowest offset), without evicting or changing anything; NULL if none';
+
+-- Allocation and block state ------------------------------------------------------
+
+CREATE FUNCTION tforge.gpu_allocate(device_id text, tensor_id text, size bigint, alignment bigint DEFAULT 256,
+                                    pinned boolean DEFAULT false, priority integer DEFAULT 0,
+                                    OUT success boolean, OUT block_id bigint, OUT offset_bytes bigint,
+                                    OUT actual_size bigint, OUT error text)
+  RETURNS record
+  AS 'MODULE_PATHNAME', 'tforge_gpu_allocate'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge.gpu_allocate(text, text, bigint, bigint, boolean, integer) IS
+  'allocates align_up(size, alignment) bytes for a tensor in the best-fitting free block, evicting cached blocks (least recently accessed first) only if nothing fits; success false with an explanation when it cannot';
+
+CREATE FUNCTION tforge.gpu_free(block_id bigint) RETURNS void
+  AS 'MODULE_PATHNAME', 'tforge_gpu_free'
+  LANGUAGE C VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge.gpu_free(bigint) IS
+  'frees a block holding a tensor and merges it with its free neighbours; 55000 for a free block, 42704 for an unknown one';
+
+CREATE FUNCTION tforge.gpu_mark_cached(block_id bigint) RETURNS void
+  AS 'MODULE_PATHNAME', 'tforge_gpu_mark_cached'
+  LANGUAGE C VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge.gpu_mark_cached(bigint) IS
+  'makes an allocated block evictable (cached); 55000 for a free or pinned block';
+
+CREATE FUNCTION tforge.gpu_pin(block_id bigint) RETURNS void
+  AS 'MODULE_PATHNAME', 'tforge_gpu_pin'
+  LANGUAGE C VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge.gpu_pin(bigint) IS
+  'pins a block holding a tensor: never evicted, never moved by defragmentation; 55000 for a free block';
+
+CREATE FUNCTION tforge.gpu_unpin(block_id bigint) RETURNS void
+  AS 'MODULE_PATHNAME', 'tforge_gpu_unpin'
+  LANGUAGE C VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge.gpu_unpin(bigint) IS
+  'makes a pinned block allocated again (an allocated or cached block is left as it is); 55000 for a free block';
+
+CREATE FUNCTION tforge.gpu_touch(block_id bigint, at timestamptz DEFAULT pg_catalog.now()) RETURNS void
+  AS 'MODULE_PATHNAME', 'tforge_gpu_touch'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge.gpu_touch(bigint, timestamptz) IS
+  'records an access to a block holding a tensor (its last_accessed, the eviction order); 55000 for a free block';
+
+CREATE FUNCTION tforge.gpu_evict(device_id text, needed bigint) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'tforge_gpu_evict'
+  LANGUAGE C VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge.gpu_evict(text, bigint) IS
+  'frees cached blocks of the device, least recently accessed first, until at least needed bytes are freed (or none is left); never a pinned or allocated block; returns the bytes freed';
+
+CREATE FUNCTION tforge.gpu_defragment(device_id text,
+                                      OUT block_id bigint, OUT tensor_id text, OUT old_offset bigint,
+                                      OUT new_offset bigint, OUT size_bytes bigint)
+  RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'tforge_gpu_defragment'
+  LANGUAGE C VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge.gpu_defragment(text) IS
+  'compacts the device: between pinned blocks (which never move), allocated and cached blocks keep their order and each moves to the lowest offset its alignment allows; free space is merged; returns the moves';
+
+-- The queue: claim_tasks(..., gpu_device) allocates a claimed task's GPU
+-- memory (queue.c, ClaimOnDevice); this trigger frees it when the task
+-- leaves 'running' by any path (completion, failure, lease expiry, a direct
+-- UPDATE), so no queue function needs to know about pools to release.
+CREATE FUNCTION tforge._gpu_release_task() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'tforge_gpu_release_task'
+  LANGUAGE C;
+COMMENT ON FUNCTION tforge._gpu_release_task() IS
+  'internal: trigger freeing the GPU blocks of tensor task:<task_id> when a task leaves running';
+CREATE TRIGGER tasks_release_gpu AFTER UPDATE OF status ON tforge.tasks
+  FOR EACH ROW
+  WHEN (OLD.status OPERATOR(pg_catalog.=) 'running' AND NEW.status OPERATOR(pg_catalog.<>) 'running'
+        AND (OLD.resources).gpu_memory_bytes OPERATOR(pg_catalog.>) 0)
+  EXECUTE FUNCTION tforge._gpu_release_task();
+COMMENT ON TRIGGER tasks_release_gpu ON tforge.tasks IS
+  'frees the GPU memory claim_tasks(..., gpu_device) allocated for a task once it is no longer running';
+
+GRANT EXECUTE ON FUNCTION tforge.gpu_allocate(text, text, bigint, bigint, boolean, integer),
+                          tforge.gpu_free(bigint),
+                          tforge.gpu_mark_cached(bigint),
+                          tforge.gpu_pin(bigint),
+                          tforge.gpu_unpin(bigint),
+                          tforge.gpu_touch(bigint, timestamptz)
+   TO tforge_worker;

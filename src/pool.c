@@ -1,0 +1,1148 @@
+/*
+ * pool.c: GPU memory pools (DESIGN.md component 3; seed 002, task 2): the
+ * pure helpers, best-fit allocation with splitting, freeing with merging,
+ * LRU eviction of cached blocks, block state changes and defragmentation.
+ *
+ * The state is the table tforge.gpu_blocks (sql/install/60_gpu.sql): per
+ * device, blocks tiling [0, total_memory), never overlapping (an exclusion
+ * constraint), never two free blocks side by side. Every write here is an
+ * SQL statement through SPI with a plan kept per backend, so constraints,
+ * the foreign key and row locks behave as for any client.
+ *
+ * Locking protocol: every change to the blocks of a device first locks the
+ * device's row in tforge.gpu_devices in the mode of FOR NO KEY UPDATE
+ * (LockDevice), then reads the blocks it will change with a new snapshot,
+ * then writes. One lock per device, always taken first, so changes on one
+ * device serialize and cannot deadlock with each other; other devices are
+ * not touched. gpu_touch alone changes only last_accessed of one row and
+ * takes just that row's lock.
+ *
+ * Cost: the device's row is found and locked by an index probe, as
+ * logical replication's apply locks the row it changes; then an allocation
+ * is one statement (best fit and split, allocate_fit) and a free one
+ * statement (the two neighbours and the merge, free_merge). Every step is
+ * an index probe, so both are O(log n) in the blocks of the device. Best
+ * fit walks gpu_blocks_free_idx (device, size, offset) from the aligned
+ * size up; a block that is large enough but cannot hold the allocation at
+ * an aligned offset is passed over, which only happens for sizes below
+ * actual size + alignment in pools whose blocks were allocated with
+ * smaller alignments.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "catalog/namespace.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "parser/parse_relation.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/float.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "pool.h"
+
+/* Largest device, and so largest size or alignment: 2^62 bytes. */
+#define POOL_MAX_BYTES (INT64CONST(1) << 62)
+
+#define POOL_MAX_ARGS 12
+
+/* One statement, prepared on first use in a backend and kept. */
+typedef struct PoolStatement
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[POOL_MAX_ARGS];
+	SPIPlanPtr	plan;
+} PoolStatement;
+
+static PoolStatement device_total = {
+	"SELECT d.total_memory FROM tforge.gpu_devices d WHERE d.device_id = $1",
+	1, {TEXTOID}
+};
+
+/*
+ * Best fit for $2 bytes aligned to $3 on device $1: the smallest free
+ * block, then the lowest offset, in which align_up(offset, $3) + $2 <=
+ * offset + size; start is that aligned offset. The one definition of best
+ * fit: best_fit_block runs it alone, allocations inside allocate_fit.
+ */
+#define BEST_FIT \
+	"SELECT b.block_id, b.offset_bytes, b.size_bytes, (b.offset_bytes + ($3 - 1)) & ~($3 - 1) AS start" \
+	"  FROM tforge.gpu_blocks b" \
+	" WHERE b.device_id = $1 AND b.status OPERATOR(pg_catalog.=) 'free' AND b.size_bytes >= $2" \
+	"   AND ((b.offset_bytes + ($3 - 1)) & ~($3 - 1)) + $2 <= b.offset_bytes + b.size_bytes" \
+	" ORDER BY b.size_bytes, b.offset_bytes LIMIT 1"
+
+static PoolStatement best_fit = {BEST_FIT, 3, {TEXTOID, INT8OID, INT8OID}};
+
+/*
+ * Allocate $2 bytes aligned to $3 on device $1 in the best fit, in one
+ * statement: the block becomes the allocation [start, start + $2) (status
+ * $4, tensor $5, priority $6, time $7), and the leading alignment gap and
+ * the tail stay free when not empty. The INSERT is a CTE the query does not
+ * read, so it runs after the UPDATE has shrunk the block and the exclusion
+ * constraint never sees an overlap. No row: nothing fits.
+ */
+static PoolStatement allocate_fit = {
+	"WITH f AS (" BEST_FIT "),"
+	" a AS (UPDATE tforge.gpu_blocks b"
+	"          SET offset_bytes = f.start, size_bytes = $2, alignment = $3,"
+	"              status = $4::tforge.gpu_block_status, tensor_id = $5, priority = $6,"
+	"              allocated_at = $7, last_accessed = $7"
+	"         FROM f WHERE b.block_id = f.block_id"
+	"       RETURNING b.block_id, b.device_id, f.offset_bytes AS o, f.size_bytes AS s, f.start),"
+	" rest AS (INSERT INTO tforge.gpu_blocks (device_id, offset_bytes, size_bytes, status)"
+	"          SELECT a.device_id, g.o, g.s, 'free'"
+	"            FROM a, LATERAL (VALUES (a.o, a.start - a.o), (a.start + $2, a.o + a.s - a.start - $2)) g(o, s)"
+	"           WHERE g.s > 0)"
+	"SELECT a.block_id, a.start FROM a",
+	7, {TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID}
+};
+
+/*
+ * Free block $1 (unless it is free already) and merge it with its free
+ * neighbours, in one statement: the block before it in offset order (the
+ * one ending where it starts) and the one starting where it ends. The
+ * neighbours are deleted first (the UPDATE's condition reads the DELETE),
+ * then the block grows over their space. Returns the block's former size;
+ * no row when the block does not exist or is free.
+ */
+static PoolStatement free_merge = {
+	"WITH b AS (SELECT x.block_id, x.device_id, x.offset_bytes, x.size_bytes FROM tforge.gpu_blocks x"
+	"            WHERE x.block_id = $1 AND x.status OPERATOR(pg_catalog.<>) 'free'),"
+	" l AS (SELECT y.block_id, y.offset_bytes"
+	"         FROM b, LATERAL (SELECT z.block_id, z.offset_bytes, z.status FROM tforge.gpu_blocks z"
+	"                           WHERE z.device_id = b.device_id AND z.offset_bytes < b.offset_bytes"
+	"                           ORDER BY z.offset_bytes DESC LIMIT 1) y"
+	"        WHERE y.status OPERATOR(pg_catalog.=) 'free'),"
+	" r AS (SELECT y.block_id, y.offset_bytes + y.size_bytes AS end_bytes"
+	"         FROM b, LATERAL (SELECT z.block_id, z.offset_bytes, z.size_bytes, z.status FROM tforge.gpu_blocks z"
+	"                           WHERE z.device_id = b.device_id AND z.offset_bytes = b.offset_bytes + b.size_bytes) y"
+	"        WHERE y.status OPERATOR(pg_catalog.=) 'free'),"
+	" gone AS (DELETE FROM tforge.gpu_blocks g"
+	"           WHERE g.block_id IN (SELECT l.block_id FROM l UNION ALL SELECT r.block_id FROM r) RETURNING 1)"
+	"UPDATE tforge.gpu_blocks u"
+	"   SET status = 'free', alignment = NULL, tensor_id = NULL, priority = 0,"
+	"       allocated_at = NULL, last_accessed = NULL,"
+	"       offset_bytes = coalesce((SELECT l.offset_bytes FROM l), b.offset_bytes),"
+	"       size_bytes = coalesce((SELECT r.end_bytes FROM r), b.offset_bytes + b.size_bytes)"
+	"                  - coalesce((SELECT l.offset_bytes FROM l), b.offset_bytes)"
+	"  FROM b"
+	" WHERE u.block_id = b.block_id AND (SELECT count(*) FROM gone) >= 0"
+	" RETURNING b.size_bytes",
+	1, {INT8OID}
+};
+
+static PoolStatement block_status = {
+	"SELECT b.status::text FROM tforge.gpu_blocks b WHERE b.block_id = $1",
+	1, {INT8OID}
+};
+
+static PoolStatement set_status = {
+	"UPDATE tforge.gpu_blocks b SET status = $2::tforge.gpu_block_status WHERE b.block_id = $1",
+	2, {INT8OID, TEXTOID}
+};
+
+static PoolStatement touch = {
+	"UPDATE tforge.gpu_blocks b SET last_accessed = $2"
+	" WHERE b.block_id = $1 AND b.status OPERATOR(pg_catalog.<>) 'free'",
+	2, {INT8OID, TIMESTAMPTZOID}
+};
+
+/* The next victim: the least recently accessed cached block. */
+static PoolStatement lru_cached = {
+	"SELECT b.block_id, b.size_bytes FROM tforge.gpu_blocks b"
+	" WHERE b.device_id = $1 AND b.status OPERATOR(pg_catalog.=) 'cached'"
+	" ORDER BY b.last_accessed, b.block_id LIMIT 1",
+	1, {TEXTOID}
+};
+
+static PoolStatement pool_stats = {
+	"SELECT s.free_bytes, s.largest_free_block, s.fragmentation_ratio FROM tforge._gpu_stats($1, $2) s",
+	2, {TEXTOID, INT8OID}
+};
+
+/* The largest free block, for claims: its span. */
+static PoolStatement largest_free = {
+	"SELECT b.offset_bytes, b.size_bytes FROM tforge.gpu_blocks b"
+	" WHERE b.device_id = $1 AND b.status OPERATOR(pg_catalog.=) 'free'"
+	" ORDER BY b.size_bytes DESC, b.offset_bytes LIMIT 1",
+	1, {TEXTOID}
+};
+
+static PoolStatement tensor_blocks = {
+	"SELECT b.block_id FROM tforge.gpu_blocks b WHERE b.tensor_id = $1 ORDER BY b.block_id",
+	1, {TEXTOID}
+};
+
+static PoolStatement all_blocks = {
+	"SELECT b.block_id, b.offset_bytes, b.size_bytes, b.alignment, b.status::text, b.tensor_id"
+	"  FROM tforge.gpu_blocks b WHERE b.device_id = $1 ORDER BY b.offset_bytes",
+	1, {TEXTOID}
+};
+
+static PoolStatement delete_free = {
+	"DELETE FROM tforge.gpu_blocks b WHERE b.device_id = $1 AND b.status OPERATOR(pg_catalog.=) 'free'",
+	1, {TEXTOID}
+};
+
+static PoolStatement move_block = {
+	"UPDATE tforge.gpu_blocks b SET offset_bytes = $2 WHERE b.block_id = $1",
+	2, {INT8OID, INT8OID}
+};
+
+static PoolStatement insert_free = {
+	"INSERT INTO tforge.gpu_blocks (device_id, offset_bytes, size_bytes, status) VALUES ($1, $2, $3, 'free')",
+	3, {TEXTOID, INT8OID, INT8OID}
+};
+
+/* The statement's plan, prepared on first use and kept for the backend. */
+static SPIPlanPtr
+PoolPlan(PoolStatement *stmt)
+{
+	SPIPlanPtr	plan;
+
+	if (stmt->plan != NULL)
+		return stmt->plan;
+	plan = SPI_prepare_cursor(stmt->sql, stmt->nargs, stmt->argtypes, CURSOR_OPT_GENERIC_PLAN);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare a tforge pool statement: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not keep a tforge pool statement");
+	stmt->plan = plan;
+	return plan;
+}
+
+/* Run a statement (read_only for the STABLE lookups); returns SPI_processed. */
+static uint64
+PoolExec(PoolStatement *stmt, const Datum *values, const bool *nulls, bool read_only)
+{
+	char		n[POOL_MAX_ARGS];
+	int			i;
+	int			rc;
+
+	for (i = 0; i < stmt->nargs; i++)
+		n[i] = nulls != NULL && nulls[i] ? 'n' : ' ';
+	rc = SPI_execute_plan(PoolPlan(stmt), (Datum *) values, n, read_only, 0);
+	if (rc < 0)
+		elog(ERROR, "tforge pool statement failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* Column col (1-based) of result row row as int64; NULL gives -1 and *isnull. */
+static int64
+ResultInt8(uint64 row, int col, bool *isnull)
+{
+	bool		null;
+	Datum		d;
+
+	if (SPI_tuptable == NULL || row >= SPI_processed)
+		elog(ERROR, "tforge pool statement returned no row %llu", (unsigned long long) row);
+	d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &null);
+	if (isnull != NULL)
+		*isnull = null;
+	return null ? -1 : DatumGetInt64(d);
+}
+
+/* Column col of row row as a C string in the current context; NULL if NULL. */
+static char *
+ResultText(uint64 row, int col)
+{
+	if (SPI_tuptable == NULL || row >= SPI_processed)
+		elog(ERROR, "tforge pool statement returned no row %llu", (unsigned long long) row);
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+/* ---- pure helpers ---------------------------------------------------------- */
+
+static inline bool
+IsPowerOfTwo(int64 n)
+{
+	return n > 0 && (n & (n - 1)) == 0;
+}
+
+/* 22023 unless alignment is a power of two. */
+static void
+CheckAlignment(int64 alignment)
+{
+	if (!IsPowerOfTwo(alignment))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("alignment must be a power of two, got " INT64_FORMAT, alignment),
+				 errhint("Use 1, 2, 4, ..., 256, ...")));
+}
+
+/* size rounded up to a multiple of alignment (a power of two); 22003 on overflow. */
+static int64
+AlignUp(int64 size, int64 alignment)
+{
+	int64		sum;
+
+	CheckAlignment(alignment);
+	if (size < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("size must not be negative, got " INT64_FORMAT, size)));
+	if (pg_add_s64_overflow(size, alignment - 1, &sum))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("size " INT64_FORMAT " aligned to " INT64_FORMAT " is out of range for bigint",
+						size, alignment)));
+	return sum & ~(alignment - 1);
+}
+
+PG_FUNCTION_INFO_V1(tforge_align_up);
+Datum
+tforge_align_up(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(AlignUp(PG_GETARG_INT64(0), PG_GETARG_INT64(1)));
+}
+
+PG_FUNCTION_INFO_V1(tforge_is_power_of_two);
+Datum
+tforge_is_power_of_two(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(IsPowerOfTwo(PG_GETARG_INT64(0)));
+}
+
+/* 22023 for a negative byte count. */
+static void
+CheckBytes(int64 value, const char *what)
+{
+	if (value < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative, got " INT64_FORMAT, what, value)));
+}
+
+/* memory pressure = allocated / total, clamped to [0, 1] */
+PG_FUNCTION_INFO_V1(tforge_memory_pressure);
+Datum
+tforge_memory_pressure(PG_FUNCTION_ARGS)
+{
+	int64		allocated = PG_GETARG_INT64(0);
+	int64		total = PG_GETARG_INT64(1);
+
+	CheckBytes(allocated, "allocated bytes");
+	CheckBytes(total, "total bytes");
+	if (total == 0)
+		PG_RETURN_FLOAT8(allocated > 0 ? 1.0 : 0.0);
+	PG_RETURN_FLOAT8(Min(1.0, (double) allocated / (double) total));
+}
+
+/* seconds to OOM = free bytes / allocation rate (bytes/s); Infinity for a rate <= 0 */
+PG_FUNCTION_INFO_V1(tforge_estimate_oom_seconds);
+Datum
+tforge_estimate_oom_seconds(PG_FUNCTION_ARGS)
+{
+	int64		free_bytes = PG_GETARG_INT64(0);
+	double		rate = PG_GETARG_FLOAT8(1);
+
+	CheckBytes(free_bytes, "free bytes");
+	if (isnan(rate))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("allocation rate must be a number, got NaN")));
+	if (rate <= 0)
+		PG_RETURN_FLOAT8(get_float8_infinity());
+	PG_RETURN_FLOAT8((double) free_bytes / rate);
+}
+
+/* pool size = ceil(peak * headroom / page) * page, bytes */
+PG_FUNCTION_INFO_V1(tforge_optimal_pool_size);
+Datum
+tforge_optimal_pool_size(PG_FUNCTION_ARGS)
+{
+	int64		peak = PG_GETARG_INT64(0);
+	double		headroom = PG_GETARG_FLOAT8(1);
+	int64		page = PG_GETARG_INT64(2);
+	double		pages;
+
+	CheckBytes(peak, "peak usage");
+	if (isnan(headroom) || isinf(headroom) || headroom < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("headroom factor must be a finite number >= 0, got %s", float8out_internal(headroom))));
+	if (page <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("page size must be positive, got " INT64_FORMAT, page)));
+	pages = ceil((double) peak * headroom / (double) page);
+	if (!(pages * (double) page < 9.2233720368547758e18))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("pool size for peak " INT64_FORMAT " with headroom %s is out of range for bigint",
+						peak, float8out_internal(headroom))));
+	PG_RETURN_INT64((int64) pages * page);
+}
+
+/* fragmentation > threshold and largest free block < min_block_size */
+PG_FUNCTION_INFO_V1(tforge_should_defragment);
+Datum
+tforge_should_defragment(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader stats = PG_GETARG_HEAPTUPLEHEADER(0);
+	double		threshold = PG_GETARG_FLOAT8(1);
+	int64		min_block = PG_GETARG_INT64(2);
+	bool		fnull;
+	bool		lnull;
+	Datum		frag = GetAttributeByName(stats, "fragmentation_ratio", &fnull);
+	Datum		largest = GetAttributeByName(stats, "largest_free_block", &lnull);
+
+	if (isnan(threshold))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("fragmentation threshold must be a number, got NaN")));
+	if (fnull || lnull)
+		PG_RETURN_NULL();
+	PG_RETURN_BOOL(DatumGetFloat8(frag) > threshold && DatumGetInt64(largest) < min_block);
+}
+
+/* ---- devices and blocks ------------------------------------------------------ */
+
+static void
+UnknownDevice(text *device_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("GPU device \"%s\" does not exist", text_to_cstring(device_id)),
+			 errhint("Add it with tforge.gpu_add_device().")));
+}
+
+static void
+UnknownBlock(int64 block_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("GPU block " INT64_FORMAT " does not exist", block_id)));
+}
+
+/* 55000: the block's status does not allow what was asked. */
+static void
+WrongStatus(int64 block_id, const char *status, const char *action)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot %s GPU block " INT64_FORMAT ": it is %s", action, block_id, status)));
+}
+
+/* The OID of tforge.<name>, a relation the extension script creates. */
+static Oid
+PoolRelid(const char *name)
+{
+	Oid			relid = get_relname_relid(name, get_namespace_oid("tforge", false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "tforge.%s is missing", name);
+	return relid;
+}
+
+/*
+ * Lock the device's row in tforge.gpu_devices (as SELECT ... FOR NO KEY
+ * UPDATE would) and return its total memory; 42704 if there is no such
+ * device. The row is found and locked the way logical replication's apply
+ * finds the row it changes (RelationFindReplTupleByIndex: the primary key,
+ * waiting for a transaction that holds the row, then the newest version),
+ * which costs an index probe instead of a statement. Statements run after
+ * it take a new snapshot and see what the previous holder committed.
+ */
+static int64
+LockDevice(text *device_id)
+{
+	Relation	rel = table_open(PoolRelid("gpu_devices"), RowShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleTableSlot *key = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	TupleTableSlot *row = table_slot_create(rel, NULL);
+	AttrNumber	id_att = attnameAttNum(rel, "device_id", false);
+	AttrNumber	total_att = attnameAttNum(rel, "total_memory", false);
+	bool		found;
+	bool		isnull = true;
+	int64		total = 0;
+
+	if (id_att <= 0 || total_att <= 0)
+		elog(ERROR, "tforge.gpu_devices lacks device_id or total_memory");
+	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	ExecClearTuple(key);
+	memset(key->tts_isnull, true, sizeof(bool) * desc->natts);
+	key->tts_values[id_att - 1] = PointerGetDatum(device_id);
+	key->tts_isnull[id_att - 1] = false;
+	ExecStoreVirtualTuple(key);
+	found = RelationFindReplTupleByIndex(rel, PoolRelid("gpu_devices_pkey"), LockTupleNoKeyExclusive, key, row);
+	if (found)
+	{
+		Datum		d = slot_getattr(row, total_att, &isnull);
+
+		total = isnull ? 0 : DatumGetInt64(d);
+	}
+	ExecDropSingleTupleTableSlot(key);
+	ExecDropSingleTupleTableSlot(row);
+	table_close(rel, NoLock);
+	if (!found)
+		UnknownDevice(device_id);
+	if (isnull)
+		elog(ERROR, "tforge: GPU device without total memory");
+	return total;
+}
+
+/* The device of a block, as the latest snapshot sees it (a block never changes device); NULL if none. */
+static text *
+BlockDevice(int64 block_id)
+{
+	Relation	rel = table_open(PoolRelid("gpu_blocks"), AccessShareLock);
+	AttrNumber	id_att = attnameAttNum(rel, "block_id", false);
+	AttrNumber	device_att = attnameAttNum(rel, "device_id", false);
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	text	   *device = NULL;
+
+	if (id_att <= 0 || device_att <= 0)
+		elog(ERROR, "tforge.gpu_blocks lacks block_id or device_id");
+	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	ScanKeyInit(&key, id_att, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(block_id));
+	scan = systable_beginscan(rel, PoolRelid("gpu_blocks_pkey"), true, snapshot, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, device_att, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			device = DatumGetTextPCopy(d);
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, NoLock);
+	return device;
+}
+
+/* Lock the device of a block (42704 if the block is unknown); returns its id. */
+static text *
+LockBlockDevice(int64 block_id)
+{
+	text	   *device = BlockDevice(block_id);
+
+	if (device == NULL)
+		UnknownBlock(block_id);
+	(void) LockDevice(device);
+	return device;
+}
+
+/* tforge._gpu_total(device_id): total memory, or 42704. */
+PG_FUNCTION_INFO_V1(tforge_gpu_total);
+Datum
+tforge_gpu_total(PG_FUNCTION_ARGS)
+{
+	text	   *device_id = PG_GETARG_TEXT_PP(0);
+	Datum		v = PointerGetDatum(device_id);
+	int64		total;
+
+	SPI_connect();
+	if (PoolExec(&device_total, &v, NULL, true) == 0)
+		UnknownDevice(device_id);
+	total = ResultInt8(0, 1, NULL);
+	SPI_finish();
+	PG_RETURN_INT64(total);
+}
+
+/*
+ * Allocate actual bytes aligned to alignment in the best fit on a locked
+ * device; false when nothing fits. *block_id and *offset: the allocation.
+ */
+static bool
+AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, text *tensor_id,
+			int32 priority, int64 *block_id, int64 *offset)
+{
+	Datum		v[7];
+
+	v[0] = PointerGetDatum(device_id);
+	v[1] = Int64GetDatum(actual);
+	v[2] = Int64GetDatum(alignment);
+	v[3] = CStringGetTextDatum(status);
+	v[4] = PointerGetDatum(tensor_id);
+	v[5] = Int32GetDatum(priority);
+	v[6] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	if (PoolExec(&allocate_fit, v, NULL, false) == 0)
+		return false;
+	*block_id = ResultInt8(0, 1, NULL);
+	*offset = ResultInt8(0, 2, NULL);
+	return true;
+}
+
+/*
+ * Free a block of a locked device and merge it with its free neighbours;
+ * 42704 if there is no such block, 55000 if it is free already. Returns
+ * the block's size.
+ */
+static int64
+FreeLocked(int64 block_id)
+{
+	Datum		v = Int64GetDatum(block_id);
+
+	if (PoolExec(&free_merge, &v, NULL, false) == 1)
+		return ResultInt8(0, 1, NULL);
+	if (PoolExec(&block_status, &v, NULL, false) == 0)
+		UnknownBlock(block_id);
+	WrongStatus(block_id, ResultText(0, 1), "free");
+	return 0;					/* keep the compiler quiet */
+}
+
+/* Evict the least recently accessed cached block of a locked device; its size, or 0 if none. */
+static int64
+EvictOne(text *device_id)
+{
+	Datum		v = PointerGetDatum(device_id);
+
+	if (PoolExec(&lru_cached, &v, NULL, false) == 0)
+		return 0;
+	return FreeLocked(ResultInt8(0, 1, NULL));
+}
+
+/*
+ * Evict cached blocks, least recently accessed first, until the allocation
+ * fits, and make it. The evictions run in a subtransaction that is rolled
+ * back when even evicting every cached block is not enough: a failed
+ * allocation changes nothing.
+ */
+static bool
+EvictAndAllocate(text *device_id, int64 actual, int64 alignment, const char *status, text *tensor_id,
+				 int32 priority, int64 *block_id, int64 *offset)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		found = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	while (EvictOne(device_id) > 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (AllocateFit(device_id, actual, alignment, status, tensor_id, priority, block_id, offset))
+		{
+			found = true;
+			break;
+		}
+	}
+	if (found)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcontext);
+	CurrentResourceOwner = oldowner;
+	return found;
+}
+
+/* 22004 unless argument argno is given. */
+static void
+Required(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+}
+
+/* The allocation's size after alignment, validated (22023, 22003). */
+static int64
+RequestSize(int64 size, int64 alignment)
+{
+	CheckAlignment(alignment);
+	if (size <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("allocation size must be positive, got " INT64_FORMAT, size)));
+	return AlignUp(size, alignment);
+}
+
+/* 22023 when even the whole device could not hold the allocation. */
+static void
+CheckFitsDevice(text *device_id, int64 size, int64 actual, int64 total)
+{
+	if (actual > total)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("allocation of " INT64_FORMAT " bytes (" INT64_FORMAT " aligned) exceeds the " INT64_FORMAT
+						" bytes of GPU device \"%s\"", size, actual, total, text_to_cstring(device_id))));
+}
+
+static void
+PreventWrites(const char *what)
+{
+	PreventCommandIfReadOnly(what);
+	PreventCommandDuringRecovery(what);
+}
+
+/*
+ * gpu_allocate(device_id, tensor_id, size, alignment, pinned, priority)
+ *   -> (success, block_id, offset_bytes, actual_size, error)
+ */
+PG_FUNCTION_INFO_V1(tforge_gpu_allocate);
+Datum
+tforge_gpu_allocate(PG_FUNCTION_ARGS)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	TupleDesc	desc;
+	text	   *device_id;
+	text	   *tensor_id;
+	int64		size;
+	int64		alignment;
+	int64		actual;
+	int64		total;
+	int64		block_id;
+	int64		offset;
+	const char *status;
+	Datum		r[5] = {0, 0, 0, 0, 0};
+	bool		rn[5] = {false, true, true, false, true};
+
+	Required(fcinfo, 0, "device_id");
+	Required(fcinfo, 1, "tensor_id");
+	Required(fcinfo, 2, "size");
+	Required(fcinfo, 3, "alignment");
+	Required(fcinfo, 4, "pinned");
+	Required(fcinfo, 5, "priority");
+	device_id = PG_GETARG_TEXT_PP(0);
+	tensor_id = PG_GETARG_TEXT_PP(1);
+	size = PG_GETARG_INT64(2);
+	alignment = PG_GETARG_INT64(3);
+	if (VARSIZE_ANY_EXHDR(tensor_id) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tensor_id must not be empty")));
+	actual = RequestSize(size, alignment);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "tforge.gpu_allocate must return a record");
+	PreventWrites("gpu_allocate()");
+
+	SPI_connect();
+	total = LockDevice(device_id);
+	CheckFitsDevice(device_id, size, actual, total);
+	r[3] = Int64GetDatum(actual);
+	status = PG_GETARG_BOOL(4) ? "pinned" : "allocated";
+	if (AllocateFit(device_id, actual, alignment, status, tensor_id, PG_GETARG_INT32(5), &block_id, &offset) ||
+		EvictAndAllocate(device_id, actual, alignment, status, tensor_id, PG_GETARG_INT32(5), &block_id, &offset))
+	{
+		r[0] = BoolGetDatum(true);
+		r[1] = Int64GetDatum(block_id);
+		rn[1] = false;
+		r[2] = Int64GetDatum(offset);
+		rn[2] = false;
+	}
+	else
+	{
+		Datum		v[2] = {PointerGetDatum(device_id), Int64GetDatum(total)};
+		int64		free_bytes;
+		int64		largest;
+		double		frag;
+		MemoryContext spi;
+
+		if (PoolExec(&pool_stats, v, NULL, false) != 1)
+			elog(ERROR, "tforge: no statistics for GPU device");
+		free_bytes = ResultInt8(0, 1, NULL);
+		largest = ResultInt8(0, 2, NULL);
+		frag = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &rn[4]));
+		spi = MemoryContextSwitchTo(outer);
+		r[0] = BoolGetDatum(false);
+		r[4] = CStringGetTextDatum(psprintf("out of memory on GPU device \"%s\": requested " INT64_FORMAT
+											" bytes (" INT64_FORMAT " aligned to " INT64_FORMAT "), "
+											INT64_FORMAT " bytes free, largest free block " INT64_FORMAT
+											" bytes, fragmentation %.4f",
+											text_to_cstring(device_id), size, actual, alignment,
+											free_bytes, largest, frag));
+		rn[4] = false;
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), r, rn)));
+}
+
+/* best_fit_block(device_id, size, alignment) -> block_id or NULL, changing nothing */
+PG_FUNCTION_INFO_V1(tforge_best_fit_block);
+Datum
+tforge_best_fit_block(PG_FUNCTION_ARGS)
+{
+	text	   *device_id;
+	int64		actual;
+	Datum		v;
+	int64		block_id = 0;
+	bool		found;
+
+	Required(fcinfo, 0, "device_id");
+	Required(fcinfo, 1, "size");
+	Required(fcinfo, 2, "alignment");
+	device_id = PG_GETARG_TEXT_PP(0);
+	actual = RequestSize(PG_GETARG_INT64(1), PG_GETARG_INT64(2));
+	SPI_connect();
+	v = PointerGetDatum(device_id);
+	if (PoolExec(&device_total, &v, NULL, true) == 0)
+		UnknownDevice(device_id);
+	CheckFitsDevice(device_id, PG_GETARG_INT64(1), actual, ResultInt8(0, 1, NULL));
+	{
+		Datum		fv[3] = {PointerGetDatum(device_id), Int64GetDatum(actual), PG_GETARG_DATUM(2)};
+
+		found = PoolExec(&best_fit, fv, NULL, true) == 1;
+		if (found)
+			block_id = ResultInt8(0, 1, NULL);
+	}
+	SPI_finish();
+	if (!found)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(block_id);
+}
+
+/* gpu_free(block_id) */
+PG_FUNCTION_INFO_V1(tforge_gpu_free);
+Datum
+tforge_gpu_free(PG_FUNCTION_ARGS)
+{
+	int64		block_id = PG_GETARG_INT64(0);
+
+	PreventWrites("gpu_free()");
+	SPI_connect();
+	(void) LockBlockDevice(block_id);
+	(void) FreeLocked(block_id);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* What a state change does to each status: the new status, or NULL to refuse (55000). */
+typedef struct StatusChange
+{
+	const char *action;
+	const char *from_allocated;
+	const char *from_pinned;
+	const char *from_cached;
+} StatusChange;
+
+static const StatusChange to_cached = {"mark cached", "cached", NULL, "cached"};
+static const StatusChange to_pinned = {"pin", "pinned", "pinned", "pinned"};
+static const StatusChange to_unpinned = {"unpin", "allocated", "allocated", "cached"};
+
+static void
+ChangeStatus(int64 block_id, const StatusChange *change)
+{
+	Datum		v[2];
+	char	   *status;
+	const char *next = NULL;
+
+	PreventWrites(change->action);
+	SPI_connect();
+	(void) LockBlockDevice(block_id);
+	v[0] = Int64GetDatum(block_id);
+	if (PoolExec(&block_status, v, NULL, false) == 0)
+		UnknownBlock(block_id);
+	status = ResultText(0, 1);
+	if (strcmp(status, "allocated") == 0)
+		next = change->from_allocated;
+	else if (strcmp(status, "pinned") == 0)
+		next = change->from_pinned;
+	else if (strcmp(status, "cached") == 0)
+		next = change->from_cached;
+	if (next == NULL)
+		WrongStatus(block_id, status, change->action);
+	if (strcmp(next, status) != 0)
+	{
+		v[1] = CStringGetTextDatum(next);
+		PoolExec(&set_status, v, NULL, false);
+	}
+	SPI_finish();
+}
+
+PG_FUNCTION_INFO_V1(tforge_gpu_mark_cached);
+Datum
+tforge_gpu_mark_cached(PG_FUNCTION_ARGS)
+{
+	ChangeStatus(PG_GETARG_INT64(0), &to_cached);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(tforge_gpu_pin);
+Datum
+tforge_gpu_pin(PG_FUNCTION_ARGS)
+{
+	ChangeStatus(PG_GETARG_INT64(0), &to_pinned);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(tforge_gpu_unpin);
+Datum
+tforge_gpu_unpin(PG_FUNCTION_ARGS)
+{
+	ChangeStatus(PG_GETARG_INT64(0), &to_unpinned);
+	PG_RETURN_VOID();
+}
+
+/* gpu_touch(block_id, at): only the block's row is locked (see the banner). */
+PG_FUNCTION_INFO_V1(tforge_gpu_touch);
+Datum
+tforge_gpu_touch(PG_FUNCTION_ARGS)
+{
+	Datum		v[2];
+	int64		block_id;
+
+	Required(fcinfo, 0, "block_id");
+	Required(fcinfo, 1, "at");
+	block_id = PG_GETARG_INT64(0);
+	PreventWrites("gpu_touch()");
+	SPI_connect();
+	v[0] = Int64GetDatum(block_id);
+	v[1] = PG_GETARG_DATUM(1);
+	if (PoolExec(&touch, v, NULL, false) == 0)
+	{
+		if (PoolExec(&block_status, v, NULL, false) == 0)
+			UnknownBlock(block_id);
+		WrongStatus(block_id, ResultText(0, 1), "touch");
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* gpu_evict(device_id, needed) -> bytes freed */
+PG_FUNCTION_INFO_V1(tforge_gpu_evict);
+Datum
+tforge_gpu_evict(PG_FUNCTION_ARGS)
+{
+	text	   *device_id = PG_GETARG_TEXT_PP(0);
+	int64		needed = PG_GETARG_INT64(1);
+	int64		freed = 0;
+	int64		one;
+
+	if (needed < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bytes needed must not be negative, got " INT64_FORMAT, needed)));
+	PreventWrites("gpu_evict()");
+	SPI_connect();
+	(void) LockDevice(device_id);
+	while (freed < needed && (one = EvictOne(device_id)) > 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		freed += one;
+	}
+	SPI_finish();
+	PG_RETURN_INT64(freed);
+}
+
+/* One block of a device being defragmented. */
+typedef struct DefragBlock
+{
+	int64		block_id;
+	int64		offset;
+	int64		size;
+	int64		alignment;
+	bool		free;
+	bool		pinned;
+	char	   *tensor_id;
+	int64		new_offset;
+} DefragBlock;
+
+/* Add a free block [start, end) unless empty. */
+static void
+InsertFree(text *device_id, int64 start, int64 end)
+{
+	Datum		v[3] = {PointerGetDatum(device_id), Int64GetDatum(start), Int64GetDatum(end - start)};
+
+	if (end > start)
+		PoolExec(&insert_free, v, NULL, false);
+}
+
+/*
+ * gpu_defragment(device_id) -> SETOF (block_id, tensor_id, old_offset, new_offset, size_bytes)
+ *
+ * Pinned blocks stay; the stretches between them are compacted: each
+ * allocated or cached block, in offset order, moves to the lowest offset
+ * at or after the end of the block before it (or the stretch's start) that
+ * is a multiple of its alignment. Blocks only move down, and in offset
+ * order, so no move overlaps a block that has not moved yet. The free
+ * blocks are replaced by the alignment gaps and one free block at the end
+ * of each stretch.
+ */
+PG_FUNCTION_INFO_V1(tforge_gpu_defragment);
+Datum
+tforge_gpu_defragment(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	text	   *device_id = PG_GETARG_TEXT_PP(0);
+	Datum		dv = PointerGetDatum(device_id);
+	DefragBlock *blocks;
+	uint64		nblocks;
+	uint64		i;
+	int64		total;
+	int64		cursor = 0;
+
+	PreventWrites("gpu_defragment()");
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	total = LockDevice(device_id);
+	nblocks = PoolExec(&all_blocks, &dv, NULL, false);
+	blocks = palloc0(sizeof(DefragBlock) * (nblocks + 1));
+	for (i = 0; i < nblocks; i++)
+	{
+		char	   *status = ResultText(i, 5);
+		bool		isnull;
+
+		blocks[i].block_id = ResultInt8(i, 1, NULL);
+		blocks[i].offset = ResultInt8(i, 2, NULL);
+		blocks[i].size = ResultInt8(i, 3, NULL);
+		blocks[i].alignment = ResultInt8(i, 4, &isnull);
+		blocks[i].free = strcmp(status, "free") == 0;
+		blocks[i].pinned = strcmp(status, "pinned") == 0;
+		blocks[i].tensor_id = ResultText(i, 6);
+		if (!blocks[i].free && (isnull || !IsPowerOfTwo(blocks[i].alignment)))
+			elog(ERROR, "tforge: GPU block " INT64_FORMAT " has no valid alignment", blocks[i].block_id);
+	}
+
+	/* the new layout */
+	for (i = 0; i < nblocks; i++)
+	{
+		DefragBlock *b = &blocks[i];
+
+		if (b->free)
+			continue;
+		if (b->pinned)
+			b->new_offset = b->offset;
+		else
+			b->new_offset = (cursor + (b->alignment - 1)) & ~(b->alignment - 1);
+		Assert(b->new_offset <= b->offset);
+		cursor = b->new_offset + b->size;
+	}
+
+	/* free blocks out, blocks down in offset order, then the free space back */
+	PoolExec(&delete_free, &dv, NULL, false);
+	for (i = 0; i < nblocks; i++)
+	{
+		DefragBlock *b = &blocks[i];
+		Datum		v[2] = {Int64GetDatum(b->block_id), Int64GetDatum(b->new_offset)};
+
+		if (b->free || b->new_offset == b->offset)
+			continue;
+		PoolExec(&move_block, v, NULL, false);
+		{
+			Datum		out[5] = {Int64GetDatum(b->block_id), CStringGetTextDatum(b->tensor_id),
+			Int64GetDatum(b->offset), Int64GetDatum(b->new_offset), Int64GetDatum(b->size)};
+			bool		outnull[5] = {false, false, false, false, false};
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnull);
+		}
+	}
+	cursor = 0;
+	for (i = 0; i < nblocks; i++)
+	{
+		DefragBlock *b = &blocks[i];
+
+		if (b->free)
+			continue;
+		InsertFree(device_id, cursor, b->new_offset);
+		cursor = b->new_offset + b->size;
+	}
+	InsertFree(device_id, cursor, total);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* ---- the queue's use of the pool -------------------------------------------- */
+
+int64
+PoolClaimableBytes(text *device_id)
+{
+	Datum		v = PointerGetDatum(device_id);
+	int64		offset;
+	int64		size;
+	int64		start;
+
+	(void) LockDevice(device_id);
+	if (PoolExec(&largest_free, &v, NULL, false) == 0)
+		return 0;
+	offset = ResultInt8(0, 1, NULL);
+	size = ResultInt8(0, 2, NULL);
+	start = (offset + (POOL_TASK_ALIGNMENT - 1)) & ~(int64) (POOL_TASK_ALIGNMENT - 1);
+	/* a request of at most this many bytes, aligned, fits in the largest block */
+	return Max(0, (offset + size - start) & ~(int64) (POOL_TASK_ALIGNMENT - 1));
+}
+
+/* The tensor id of a task's GPU memory: task:<task_id>. */
+static text *
+TaskTensor(int64 task_id)
+{
+	return cstring_to_text(psprintf("task:" INT64_FORMAT, task_id));
+}
+
+bool
+PoolClaimTask(text *device_id, int64 task_id, int64 gpu_memory_bytes)
+{
+	int64		actual = RequestSize(gpu_memory_bytes, POOL_TASK_ALIGNMENT);
+	int64		block_id;
+	int64		offset;
+
+	(void) LockDevice(device_id);
+	return AllocateFit(device_id, actual, POOL_TASK_ALIGNMENT, "allocated", TaskTensor(task_id), 0,
+					   &block_id, &offset);
+}
+
+void
+PoolReleaseTask(int64 task_id)
+{
+	Datum		v = PointerGetDatum(TaskTensor(task_id));
+	uint64		n = PoolExec(&tensor_blocks, &v, NULL, false);
+	int64	   *ids = palloc(sizeof(int64) * (n + 1));
+	uint64		i;
+
+	for (i = 0; i < n; i++)
+		ids[i] = ResultInt8(i, 1, NULL);
+	for (i = 0; i < n; i++)
+	{
+		(void) LockBlockDevice(ids[i]);
+		(void) FreeLocked(ids[i]);
+	}
+}
+
+/*
+ * Trigger on tforge.tasks, AFTER UPDATE OF status, for rows leaving
+ * 'running' (its WHEN clause): frees the task's GPU memory. Completion,
+ * failure, lease expiry and a direct UPDATE all end a run this way.
+ */
+PG_FUNCTION_INFO_V1(tforge_gpu_release_task);
+Datum
+tforge_gpu_release_task(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	bool		isnull;
+	Datum		task_id;
+	int			attnum;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		elog(ERROR, "tforge._gpu_release_task must be an AFTER UPDATE row trigger");
+	attnum = SPI_fnumber(trigdata->tg_relation->rd_att, "task_id");
+	if (attnum <= 0)
+		elog(ERROR, "tforge._gpu_release_task: the table has no column task_id");
+	task_id = heap_getattr(trigdata->tg_trigtuple, attnum, trigdata->tg_relation->rd_att, &isnull);
+	if (!isnull)
+	{
+		SPI_connect();
+		PoolReleaseTask(DatumGetInt64(task_id));
+		SPI_finish();
+	}
+	return PointerGetDatum(NULL);
+}
