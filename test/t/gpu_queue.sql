@@ -70,7 +70,9 @@ SELECT is((SELECT count(*) FROM tforge.gpu_blocks WHERE status <> 'free'), 0::bi
 
 -- Two sessions claim from 200 tasks of 1 to 3 KiB on a 64 KiB device at
 -- once, a transaction per claim, keeping what they claimed: never more
--- than the device.
+-- than the device. Each claims at most 20 tasks (at most 60 KiB), so
+-- neither can fill the device alone however the two are scheduled, and
+-- together they ask for more than it has.
 SELECT tforge.gpu_add_device('q1', 65536);
 SELECT setseed(0.5);
 SELECT count(tforge.submit_task('gpu-training', resources => ROW(NULL, NULL, 1, 1 + floor(random() * 3072))::tforge.resources))
@@ -79,7 +81,7 @@ SELECT dblink_connect('c1', tap_connstr()), dblink_connect('c2', tap_connstr());
 SELECT dblink_send_query(c, format($q$
   DO $d$
   BEGIN
-    FOR i IN 1..30 LOOP
+    FOR i IN 1..10 LOOP
       PERFORM tforge.claim_tasks(%L, 2, gpu_device => 'q1');
       COMMIT;
     END LOOP;

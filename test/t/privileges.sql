@@ -58,6 +58,7 @@ INSERT INTO expected_role VALUES
   ('gpu_mark_cached', 'tforge_worker'), ('gpu_touch', 'tforge_worker'),
   ('gpu_add_device', 'tforge_admin'), ('gpu_remove_device', 'tforge_admin'),
   ('gpu_evict', 'tforge_admin'), ('gpu_defragment', 'tforge_admin'),
+  ('_gpu_release_task', 'tforge_admin'),
   -- checkpoints (DESIGN 4): workers create and complete checkpoints, and
   -- mark one corrupted when they find it unreadable
   ('create_checkpoint', 'tforge_worker'), ('complete_checkpoint', 'tforge_worker'),
@@ -346,6 +347,11 @@ UPDATE tforge.tasks SET lease_expires_at = now() - interval '1 hour' WHERE task_
 -- learned rows exist, so the calls below update them rather than insert
 SELECT tforge.update_tau('cpu-light', 10);
 SELECT tforge._profile_record('cpu-light', 'ro', 3, 1, 100, NULL, NULL);
+-- a device with an allocated and a cached block
+SELECT tforge.gpu_add_device('ro-gpu', 1048576);
+SELECT (tforge.gpu_allocate('ro-gpu', 'ro-t1', 4096)).block_id AS gblk \gset
+SELECT (tforge.gpu_allocate('ro-gpu', 'ro-t2', 4096)).block_id AS gblk2 \gset
+SELECT tforge.gpu_mark_cached(:gblk2);
 -- a checkpoint to complete, mark and delete
 SELECT (tforge.create_checkpoint('ro-run', 1, 5)).checkpoint_id AS ckid \gset
 \o
@@ -375,6 +381,16 @@ INSERT INTO sample_call VALUES
   ('define_signal_type', $$SELECT tforge.define_signal_type('ro-s2', '1 hour')$$),
   ('record_signal', $$SELECT tforge.record_signal(2, 'ro-s', 1)$$),
   ('record_signals', $$SELECT tforge.record_signals('{3,4}', 'ro-s')$$),
+  ('gpu_add_device', $$SELECT tforge.gpu_add_device('ro-gpu2', 1048576)$$),
+  ('gpu_remove_device', $$SELECT tforge.gpu_remove_device('ro-gpu')$$),
+  ('gpu_allocate', $$SELECT tforge.gpu_allocate('ro-gpu', 'ro-t3', 4096)$$),
+  ('gpu_free', format($$SELECT tforge.gpu_free(%s)$$, :gblk)),
+  ('gpu_pin', format($$SELECT tforge.gpu_pin(%s)$$, :gblk)),
+  ('gpu_unpin', format($$SELECT tforge.gpu_unpin(%s)$$, :gblk)),
+  ('gpu_mark_cached', format($$SELECT tforge.gpu_mark_cached(%s)$$, :gblk)),
+  ('gpu_touch', format($$SELECT tforge.gpu_touch(%s)$$, :gblk)),
+  ('gpu_evict', $$SELECT tforge.gpu_evict('ro-gpu', 4096)$$),
+  ('gpu_defragment', $$SELECT * FROM tforge.gpu_defragment('ro-gpu')$$),
   ('create_checkpoint', $$SELECT tforge.create_checkpoint('ro-run', 1, 10)$$),
   ('complete_checkpoint', format($$SELECT tforge.complete_checkpoint(%L, 100, '/ckpt/a')$$, :'ckid')),
   ('mark_checkpoint_corrupted', format($$SELECT tforge.mark_checkpoint_corrupted(%L)$$, :'ckid')),
