@@ -323,8 +323,8 @@ tforge_governor_override(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be superuser to override the governor's pressure")));
-	PreventCommandIfReadOnly("governor_override()");
 	PreventCommandDuringRecovery("governor_override()");
+	PreventCommandIfReadOnly("governor_override()");
 	if (g == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
