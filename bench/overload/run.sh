@@ -26,9 +26,7 @@ DB=tforge_bench_overload
 export PGDATABASE=$DB
 q() { psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
 sys() { # ALTER SYSTEM settings, then reload and let every backend see them
-	local sql=""
-	for s in "$@"; do sql="$sql ALTER SYSTEM SET $s;"; done
-	psql -qX -d postgres -c "${sql#* }" >/dev/null 2>&1 || for s in "$@"; do q -d postgres -c "ALTER SYSTEM SET $s"; done
+	for s in "$@"; do q -d postgres -c "ALTER SYSTEM SET $s"; done
 	q -d postgres -c "SELECT pg_reload_conf()" >/dev/null
 	sleep 0.5
 }
@@ -88,7 +86,7 @@ q -c "TRUNCATE tforge.tasks CASCADE" -c "TRUNCATE tforge.governor_events"
 q -c "SELECT count(tforge.submit_task('cpu-light')) FROM generate_series(1, 5000)" >/dev/null
 drain=$(pgbench -n -c 2 -j 2 -T 5 -f drain.sql 2>&1 | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
 storm_rate=$(awk -v d="$drain" 'BEGIN { printf "%d", d * 10 }')
-admission_rate=$(awk -v d="$drain" 'BEGIN { printf "%d", d * 5 }')
+admission_rate=$(awk -v d="$drain" 'BEGIN { printf "%d", d * 3 }')
 printf 'two workers drain %.0f tasks/s; the storm submits %d/s for %d s; queue_capacity %d\n' \
 	"$drain" "$storm_rate" "$STORM" "$CAPACITY"
 
@@ -163,8 +161,9 @@ q -c "TRUNCATE tforge.governor_events"
 t0=$(q -c "SELECT clock_timestamp()")
 printf 'memory drill: idle footprint %d kB, tforge.memory_limit %d kB (idle pressure %s)\n' "$idle_kb" "$limit_kb" \
 	"$(q -c "SELECT round(memory_limit_pressure::numeric, 3) FROM tforge.governor_status()")"
-hold() { # bytes seconds: one session holds that much memory for that long
-	q -c "DO \$\$ DECLARE t text := repeat('x', $1); BEGIN PERFORM pg_sleep($2); END \$\$" >/dev/null
+hold() { # bytes seconds: one session holds that much more memory for that long
+	# (repeat()'s result and the variable's copy both stay allocated: 2 x n/2)
+	q -c "DO \$\$ DECLARE t text := repeat('x', $1 / 2); BEGIN PERFORM pg_sleep($2); END \$\$" >/dev/null
 }
 b1=$(( (limit_kb * 80 / 100 - idle_kb) * 1024 ))
 b2=$(( (limit_kb * 97 / 100 - idle_kb) * 1024 - b1 ))

@@ -108,7 +108,7 @@ CREATE TEMP TABLE notes AS
 SELECT (extra::jsonb ->> 'event_id')::bigint AS event_id, extra::jsonb AS payload, notify_name
   FROM dblink_get_notify('listener');
 SELECT set_eq(
-  $$SELECT event_id FROM notes WHERE notify_name = 'tforge_governor'$$,
+  $$SELECT n.event_id FROM notes n, marks m WHERE n.notify_name = 'tforge_governor' AND m.name = 'begin' AND n.event_id > m.n$$,
   $$SELECT e.event_id FROM tforge.governor_events e, marks m WHERE m.name = 'begin' AND e.event_id > m.n$$,
   'one notification per event');
 SELECT is((SELECT count(*) FROM notes n JOIN tforge.governor_events e USING (event_id)
@@ -123,6 +123,8 @@ SELECT dblink_disconnect('listener') \gset
 -- Normal (scale 1) although the queue itself would degrade it.
 ALTER SYSTEM SET tforge.queue_capacity = 100;
 SELECT pg_reload_conf() \gset
+-- the SIGHUP reaches this session between statements
+SELECT pg_sleep(0.5) \gset
 INSERT INTO tforge.tasks (task_type, deadline, predicted_runtime_s, laxity_key, max_attempts)
 SELECT 'cpu-light', now() + interval '10 s', 5, now() + interval '5 s', 3 FROM generate_series(1, 80);
 SELECT tforge.governor_override(0) \gset
@@ -162,6 +164,8 @@ DELETE FROM tforge.tasks;
 ALTER SYSTEM SET tforge.queue_capacity = 10000;
 ALTER SYSTEM SET tforge.admission_rate = 200;
 SELECT pg_reload_conf() \gset
+-- the SIGHUP reaches this session between statements
+SELECT pg_sleep(0.5) \gset
 SELECT tforge.governor_override(0.72) \gset
 SELECT ok(pg_temp.wait_for($$SELECT scale = 0.5 AND queue_fill = 0 AND current_setting('tforge.admission_rate') = '200'
                               FROM tforge.governor_status()$$),
@@ -191,6 +195,8 @@ SELECT ok((SELECT bool_and(msg LIKE 'task refused by admission control: queue fi
           'a rate refusal gives fill 0, probability 0 and scale 0.50');
 ALTER SYSTEM RESET tforge.admission_rate;
 SELECT pg_reload_conf() \gset
+-- the SIGHUP reaches this session between statements
+SELECT pg_sleep(0.5) \gset
 DELETE FROM tforge.tasks;
 
 -- Housekeeping: a task whose lease expired is requeued by the worker
