@@ -82,7 +82,9 @@ SELECT ok((SELECT bool_and(gap >= current_setting('tforge.governor_cooldown')::i
 -- Drill 3: 0.50 -> Recovering, +0.05 per tick to 1.0 -> Normal.
 INSERT INTO marks VALUES ('p050', clock_timestamp());
 SELECT tforge.governor_override(0.50) \gset
-SELECT ok(pg_temp.wait_for($$SELECT state = 'Normal' FROM tforge.governor_status()$$),
+-- (wait for the event: shared memory shows a new state before its event commits)
+SELECT ok(pg_temp.wait_for($$SELECT EXISTS (SELECT FROM tforge.governor_events e, marks m
+                                      WHERE m.name = 'p050' AND e.event_time >= m.at AND e.state = 'Normal')$$),
           'pressure 0.50: back to Normal');
 -- expected: Recovering at 0.1, then 0.15 ... 0.95 (17 increases), then Normal at 1.0
 SELECT results_eq(
@@ -217,9 +219,9 @@ SELECT ok(pg_terminate_backend((SELECT n::int FROM marks WHERE name = 'kill')), 
 SELECT ok(pg_temp.wait_for($$SELECT s.running AND s.worker_pid <> m.n FROM tforge.governor_status() s, marks m
                               WHERE m.name = 'kill'$$, 10),
           'a new worker runs after the kill');
-SELECT ok(EXISTS (SELECT FROM tforge.governor_events e, marks m
+SELECT ok(pg_temp.wait_for($$SELECT EXISTS (SELECT FROM tforge.governor_events e, marks m
                    WHERE m.name = 'kill' AND e.event = 'start' AND e.event_time > m.at
-                     AND (e.detail ->> 'pid')::int = (SELECT worker_pid FROM tforge.governor_status())),
+                     AND (e.detail ->> 'pid')::int = (SELECT worker_pid FROM tforge.governor_status()))$$, 5),
           'the new worker recorded its start');
 SELECT is((SELECT state FROM tforge.governor_status()), 'Degraded', 'the state survived the restart');
 
