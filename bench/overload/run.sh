@@ -11,7 +11,10 @@
 #    peak pending (exact, from the tasks' submit and claim times), admitted
 #    and refused, and the time from the fill crossing 0.70 to the Degraded
 #    event. Targets with the governor: peak <= 1.1 x queue_capacity,
-#    reaction <= 2 intervals.
+#    reaction <= 2 intervals. The governor runs with tforge.admission_rate
+#    at 3x the drain rate (what an operator sets as the sustainable ingest;
+#    at the 0.1 floor it admits less than the workers drain) and a 1 s
+#    cooldown (queue fill answers a decrease at once, unlike memory).
 # 3. The seed's container test on real memory: tforge.memory_limit a little
 #    above the server's idle footprint, a load that grows the server's
 #    memory past 70 % and past 90 % of it, then stops: the flight recorder's
@@ -19,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 DURATION=${DURATION:-10}  # seconds per throughput round
-ROUNDS=${ROUNDS:-4}
+ROUNDS=${ROUNDS:-6}
 STORM=${STORM:-60}        # seconds of each storm
 CAPACITY=${CAPACITY:-2000}
 DB=tforge_bench_overload
