@@ -243,10 +243,6 @@ GovernorInit(void)
 {
 	BackgroundWorker worker;
 
-	DefineCustomBoolVariable("tforge.governor_enabled",
-							 "Starts the governor's background worker (needs shared_preload_libraries).",
-							 NULL, &tforge_governor_enabled, true,
-							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("tforge.admission_enabled",
 							 "Applies admission control (RED and the governor's rate) in submit_task.",
 							 NULL, &tforge_admission_enabled, true,
@@ -341,8 +337,18 @@ GovernorInit(void)
 							NULL, &hk_interval[HK_PURGE_EVENTS], 60, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
+	/*
+	 * A PGC_POSTMASTER setting can only be defined while the postmaster loads
+	 * the library (as pg_stat_statements does); a backend that loads tforge
+	 * later has no governor to enable.
+	 */
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+
+	DefineCustomBoolVariable("tforge.governor_enabled",
+							 "Starts the governor's background worker (needs shared_preload_libraries).",
+							 NULL, &tforge_governor_enabled, true,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = GovernorShmemRequest;

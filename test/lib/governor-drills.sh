@@ -5,14 +5,17 @@
 # so the governor's are here: this script makes database tforge_governor
 # (from the suites' template), points tforge.governor_database at it (the
 # worker restarts to connect), runs test/governor/*.sql there through
-# pg_prove, then checks that a streaming standby runs no governor, and puts
-# everything back. Needs PGHOST/PGPORT/PGUSER of a running cluster started
-# by test/lib/harness.sh, with tforge preloaded, and the template
-# tforge_tap_template (test/lib/run-tests.sh makes it).
+# pg_prove, checks a cluster without the preload (RED only, one NOTICE)
+# and that a streaming standby runs no governor, and puts everything back.
+# Needs PGHOST/PGPORT/PGUSER of a running cluster started by
+# test/lib/harness.sh, with tforge preloaded, and the template
+# tforge_tap_template (test/lib/run-tests.sh makes it). Uses ports
+# PGPORT + 100 (standby) and PGPORT + 200 (no preload).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 db=tforge_governor
 standby_port=$((PGPORT + 100))
+nopreload_port=$((PGPORT + 200))
 tmp=$(mktemp -d /tmp/tforge-governor.XXXXXX)
 chmod 755 "$tmp"
 if [ "$(id -u)" = 0 ]; then AS="runuser -u postgres --"; chown postgres: "$tmp"; else AS=""; fi
@@ -20,6 +23,7 @@ q() { psql -qXAt -v ON_ERROR_STOP=1 -d postgres "$@"; }
 
 cleanup() {
 	$AS pg_ctl -D "$tmp/standby" -m immediate stop >/dev/null 2>&1 || true
+	$AS pg_ctl -D "$tmp/nopreload" -m immediate stop >/dev/null 2>&1 || true
 	q -c "ALTER SYSTEM RESET tforge.governor_database" -c "ALTER SYSTEM RESET tforge.governor_cooldown" \
 		-c "ALTER SYSTEM RESET tforge.expire_leases_interval" -c "ALTER SYSTEM RESET tforge.queue_capacity" \
 		-c "ALTER SYSTEM RESET tforge.admission_rate" -c "SELECT pg_reload_conf()" >/dev/null || true
@@ -37,6 +41,38 @@ for t in "$top"/test/governor/*.sql; do
 	echo "# $(basename "$t")"
 	pg_prove -v -f -d "$db" "$t" || status=1
 done
+
+# Without the preload: no worker, no crash on loading the library in a
+# backend, RED only and a NOTICE once per session, override refused (55000).
+echo "# without shared_preload_libraries on port $nopreload_port"
+$AS initdb -D "$tmp/nopreload" -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+cat >>"$tmp/nopreload/postgresql.conf" <<CONF
+port = $nopreload_port
+unix_socket_directories = '$tmp'
+listen_addresses = ''
+fsync = off
+CONF
+$AS pg_ctl -D "$tmp/nopreload" -l "$tmp/nopreload.log" -w start >/dev/null
+out=$(psql -X -h "$tmp" -p "$nopreload_port" -d postgres 2>&1 <<'SQL'
+SET client_min_messages = notice;
+CREATE EXTENSION tforge;
+SELECT tforge.submit_task('cpu-light') + tforge.submit_task('cpu-light') AS ids;
+SELECT tforge.submit_task('cpu-light') AS id;
+SELECT 'running=' || running || ' admitted=' || admitted FROM tforge.governor_status();
+SELECT tforge.governor_override(0.5);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SQL
+)
+$AS pg_ctl -D "$tmp/nopreload" -m fast stop >/dev/null
+notices=$(echo "$out" | grep -c 'NOTICE:  tforge is not in shared_preload_libraries' || true)
+echo "without preload: $notices NOTICE(s) for 3 submits; $(echo "$out" | grep -o 'running=.*'); override: $(echo "$out" | grep -o 'SQLSTATE .*')"
+if [ "$notices" = 1 ] && echo "$out" | grep -q 'running=false admitted=3' && echo "$out" | grep -q 'SQLSTATE 55000'; then
+	echo "ok - without the preload: RED only, one NOTICE per session, no worker"
+else
+	echo "$out"
+	echo "not ok - without the preload"
+	status=1
+fi
 
 # A streaming standby of this cluster: the worker is registered there too
 # (same configuration) but starts only once recovery is finished, so the
