@@ -95,7 +95,7 @@ printf 'two workers drain %.0f tasks/s; the storm submits %d/s for %d s; queue_c
 
 storm() { # label: runs the storm and the drain, prints the figures
 	local label=$1 t0 t1
-	q -c "TRUNCATE tforge.tasks CASCADE" >/dev/null
+	q -c "TRUNCATE tforge.tasks CASCADE" -c "TRUNCATE tforge.governor_events" >/dev/null
 	t0=$(q -c "SELECT clock_timestamp()")
 	local before
 	before=$(q -c "SELECT admitted || ' ' || refused FROM tforge.governor_status()")
