@@ -5,7 +5,8 @@
 # 1. Admission's cost on the queue's hot path: bench/queue's submit -> claim
 #    -> complete cycle (2 clients) with admission on and off, in the
 #    governor's database (the full path: RED on the sampled fill and the
-#    token bucket), alternating rounds. Target: >= 0.97.
+#    token bucket), alternating rounds; and submit_task alone, 5,000 in one
+#    statement, alternating. Target: >= 0.97.
 # 2. A submit storm at 10x what two workers drain, STORM seconds, without the
 #    governor (RED on queue fill only, as without the preload) and with it:
 #    peak pending (exact, from the tasks' submit and claim times), admitted
@@ -67,21 +68,41 @@ wait_worker
 tps() { # cycles per second of bench/queue's cycle
 	pgbench -n -c 2 -j 2 -T "$DURATION" -f ../queue/tforge_cycle.sql 2>&1 | sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
 }
-on=0; off=0
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# Rounds in the order off, on, on, off, ...: both sides see the machine's
+# drift; the figure is the median of the rounds' ratios.
+on=""; off=""; ratios=""
 for round in $(seq 1 "$ROUNDS"); do
 	if [ $((round % 2)) = 1 ]; then
 		sys "tforge.admission_enabled = off"; b=$(tps); sys "tforge.admission_enabled = on"; a=$(tps)
 	else
 		sys "tforge.admission_enabled = on"; a=$(tps); sys "tforge.admission_enabled = off"; b=$(tps)
 	fi
-	on=$(awk -v x="$on" -v y="$a" -v n="$ROUNDS" 'BEGIN { print x + y / n }')
-	off=$(awk -v x="$off" -v y="$b" -v n="$ROUNDS" 'BEGIN { print x + y / n }')
+	on="$on $a"; off="$off $b"; ratios="$ratios $(awk -v a="$a" -v b="$b" 'BEGIN { print a / b }')"
 done
+on=$(echo $on | tr ' ' '\n' | median); off=$(echo $off | tr ' ' '\n' | median)
+ratio=$(echo $ratios | tr ' ' '\n' | median)
+printf 'cycles/s with admission (RED + token bucket, governor running), median of %d rounds: %.0f\n' "$ROUNDS" "$on"
+printf 'cycles/s without admission (tforge.admission_enabled = off), median of %d rounds:     %.0f\n' "$ROUNDS" "$off"
+printf 'ratio admission cost (cycle): %.3f (tforge with admission %.0f vs baseline without %.0f cycles/s, median of round ratios%s; target >= 0.97)\n' \
+	"$ratio" "$on" "$off" "$ratios"
+# The submit alone, where admission runs: 5,000 submits in one statement,
+# alternating on and off, 10 times each; the median time per submit.
+submit_us() {
+	sys "tforge.admission_enabled = $1"
+	q -c "TRUNCATE tforge.tasks CASCADE" >/dev/null
+	q -c "SELECT 1e6 * extract(epoch FROM clock_timestamp() - now()) / 5000
+	        FROM (SELECT count(tforge.submit_task('cpu-light')) FROM generate_series(1, 5000)) s"
+}
+son=""; soff=""
+for i in $(seq 1 10); do
+	if [ $((i % 2)) = 1 ]; then soff="$soff $(submit_us off)"; son="$son $(submit_us on)"
+	else son="$son $(submit_us on)"; soff="$soff $(submit_us off)"; fi
+done
+son=$(echo $son | tr ' ' '\n' | median); soff=$(echo $soff | tr ' ' '\n' | median)
+printf 'ratio admission cost (submit only): %.3f (tforge with admission %.1f us vs baseline without %.1f us per submit, medians of 10; target >= 0.97)\n' \
+	"$(awk -v a="$soff" -v b="$son" 'BEGIN { print a / b }')" "$son" "$soff"
 sys "tforge.admission_enabled = on"
-printf 'cycles/s with admission (RED + token bucket, governor running): %.0f\n' "$on"
-printf 'cycles/s without admission (tforge.admission_enabled = off):     %.0f\n' "$off"
-printf 'ratio admission cost: %.3f (tforge with admission %.0f vs baseline without %.0f cycles/s; target >= 0.97)\n' \
-	"$(awk -v a="$on" -v b="$off" 'BEGIN { print a / b }')" "$on" "$off"
 
 # ---- 2. submit storm ------------------------------------------------------
 q -c "TRUNCATE tforge.tasks CASCADE" -c "TRUNCATE tforge.governor_events"
