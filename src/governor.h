@@ -2,8 +2,9 @@
  * governor.h: the overload governor (DESIGN.md component 6, seed 004).
  *
  * red_aimd.c   pure RED and AIMD arithmetic (tforge.red_*, tforge.aimd_step)
- * governor.c   GUCs, shared memory, the background worker and its pressure
- *              sources, events and housekeeping
+ * governor.c   GUCs, shared memory, the background worker, its events and
+ *              housekeeping
+ * pressure.c   pressure sources outside the database (cgroup, PSI, /proc)
  * admission.c  GovernorAdmit (called by submit_task), governor_status(),
  *              governor_override(), governor_housekeeping()
  */
@@ -122,6 +123,11 @@ typedef struct GovernorShared
 	HousekeepingState hk[HK_NTASKS];
 	Latch	   *worker_latch;
 } GovernorShared;
+
+/* pressure.c: sources outside the database (NaN when absent) */
+extern double CgroupPressure(void);
+extern double PsiPressure(void);
+extern double ServerResidentKb(void);
 
 /* governor.c */
 extern GovernorShared *governor_shared;
