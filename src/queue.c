@@ -716,6 +716,7 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		task_id;
 
+	GovernorAdmit();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -22,6 +22,7 @@ _PG_init(void)
 {
 	TauInit();
 	LearnInit();
+	GovernorInit();
 
 	MarkGUCPrefixReserved("tforge");
 }

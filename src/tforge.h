@@ -31,4 +31,10 @@ extern double tforge_learning_confidence_threshold;
 extern int	tforge_profile_sample_after;
 extern int	tforge_profile_sample_every;
 
+/* governor.c: the overload governor (GUCs, shared memory, worker) */
+extern void GovernorInit(void);
+
+/* admission.c: admission control; submit_task calls it first (53000 when refused) */
+extern void GovernorAdmit(void);
+
 #endif							/* TFORGE_H */

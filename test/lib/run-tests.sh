@@ -4,7 +4,8 @@
 # pg_restore round trip (test/dump/), the upgrade from 0.1.0
 # (test/lib/upgrade-test.sh), the README's SQL blocks
 # (test/lib/readme-test.sh), a binary input fuzzer and a crash drill
-# (test/lib/fuzz-binary.sh, test/lib/crash-drill.sh) against the
+# (test/lib/fuzz-binary.sh, test/lib/crash-drill.sh) and the governor drills
+# (test/lib/governor-drills.sh: the worker, a standby) against the
 # cluster in PGHOST/PGPORT, prints the diffs of what failed and ends with
 # one line "N passed, M failed". Exits non-zero on any failure.
 set -uo pipefail
@@ -95,7 +96,7 @@ rm -f "$top/readme.log"
 # Binary input of every tforge type under mutated COPY payloads, then a crash
 # (immediate stop) in the middle of a queue run: no backend may crash, no
 # committed state may be lost.
-for check in fuzz-binary crash-drill; do
+for check in fuzz-binary crash-drill governor-drills; do
 	"$top/test/lib/$check.sh" >"$top/$check.log" 2>&1
 	tally "$check" "$top/$check.log" $?
 	rm -f "$top/$check.log"
