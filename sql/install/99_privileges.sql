@@ -38,6 +38,10 @@ BEGIN
 END
 $$;
 
+-- The governor's pressure override is for superusers only (it checks that
+-- itself too): no tforge role keeps the EXECUTE the loop above granted.
+REVOKE EXECUTE ON FUNCTION tforge.governor_override(float8) FROM tforge_admin;
+
 -- Search paths. -------------------------------------------------------------
 --
 -- Every function that is not C gets

@@ -30,7 +30,7 @@ SELECT no_plan();
 -- name (overloads share it). 'superuser' means no tforge role at all.
 CREATE TEMP TABLE expected_role (
   fn   name PRIMARY KEY,
-  role text NOT NULL CHECK (role IN ('tforge_worker', 'tforge_admin', 'superuser'))
+  role text NOT NULL CHECK (role IN ('tforge_reader', 'tforge_worker', 'tforge_admin', 'superuser'))
 );
 INSERT INTO expected_role VALUES
   -- queue (DESIGN 1): workers submit, claim, heartbeat, complete, fail, requeue
@@ -67,8 +67,11 @@ INSERT INTO expected_role VALUES
   ('checkpoint_gc', 'tforge_admin'), ('delete_checkpoint', 'tforge_admin'),
   ('_lock_checkpoint_run', 'tforge_admin'), ('_checkpoints_lifecycle', 'tforge_admin'),
   ('_checkpoint_policies_default', 'tforge_admin'),
-  -- governor (DESIGN 6): the pressure override is for superusers only
-  ('governor_override', 'superuser');
+  -- governor (DESIGN 6): the pressure override is for superusers only; status
+  -- and the housekeeping report are VOLATILE because they read shared memory
+  -- that changes under them, but they change nothing: readers call them
+  ('governor_override', 'superuser'),
+  ('governor_status', 'tforge_reader'), ('governor_housekeeping', 'tforge_reader');
 
 -- Tables a worker writes directly (its invoker's-rights functions do); every
 -- other table is written only through SECURITY DEFINER functions or by admins.
