@@ -31,4 +31,11 @@ extern double tforge_learning_confidence_threshold;
 extern int	tforge_profile_sample_after;
 extern int	tforge_profile_sample_every;
 
+/*
+ * citus.c: 55000 unless C code on this node may read the table directly
+ * (not a Citus shell table, not a coordinator-only table read on a worker);
+ * free of cost beyond one syscache lookup when Citus is not installed
+ */
+extern void RefuseShellTable(Oid relid);
+
 #endif							/* TFORGE_H */
