@@ -198,6 +198,18 @@ CREATE AGGREGATE tforge.window_agg(at timestamptz, n bigint) (
 COMMENT ON AGGREGATE tforge.window_agg(timestamptz, bigint) IS
   'window counter of a set of (time, number of events) rows (NULLs are skipped)';
 
+-- Union of stored counters (e.g. every entity's counts of a signal type).
+-- Its state is a window_counter, not internal: a sharded engine (Citus)
+-- runs it as partial aggregates on the shards and merges them.
+CREATE AGGREGATE tforge.window_union(tforge.window_counter) (
+  SFUNC = tforge.window_merge,
+  STYPE = tforge.window_counter,
+  COMBINEFUNC = tforge.window_merge,
+  PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE tforge.window_union(tforge.window_counter) IS
+  'the counter of the union of all input counters'' events (NULLs are skipped)';
+
 -- ---------------------------------------------------------------- the ledger
 
 CREATE TABLE tforge.signal_types (

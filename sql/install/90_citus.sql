@@ -96,6 +96,8 @@ DECLARE
   fks text[] := '{}';
   rel regclass;
   was_citus boolean;
+  changed boolean := false;
+  old_messages text := pg_catalog.current_setting('client_min_messages');
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
     RAISE EXCEPTION 'Citus is not installed in this database'
@@ -146,6 +148,7 @@ BEGIN
     was_citus := EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p
                           WHERE p.logicalrelid OPERATOR(pg_catalog.=) rel);
     IF NOT was_citus THEN
+      changed := true;
       IF t.table_name IN ('tforge.model_state_history', 'tforge.model_validations') THEN
         -- A distributed table's unique keys include its distribution
         -- column: the serial id stays unique, now together with model_id.
@@ -176,11 +179,44 @@ BEGIN
   FOR i IN 1 .. pg_catalog.cardinality(fks) LOOP
     EXECUTE fks[i];
   END LOOP;
-  -- The rows now live in shards; the local copy Citus leaves behind would
-  -- only be read by mistake (once every table of the plan is distributed,
-  -- no plain table refers to them any more).
-  FOR t IN SELECT d.* FROM tforge.distribution d ORDER BY d.step DESC LOOP
-    PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name::regclass);
+  IF changed THEN
+    -- The rows now live in shards; the local copy Citus leaves behind would
+    -- only be read by mistake (once every table of the plan is distributed,
+    -- no plain table refers to them any more).
+    PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
+    FOR t IN SELECT d.* FROM tforge.distribution d ORDER BY d.step DESC LOOP
+      PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name::regclass);
+    END LOOP;
+    PERFORM pg_catalog.set_config('client_min_messages', old_messages, true);
+  END IF;
+
+  -- Serial ids (history_id, validation_id) are drawn on the node that
+  -- inserts: a delegated call or a trigger on a shard draws on a worker.
+  -- Each worker draws from its own range, as Citus does for the sequences it
+  -- creates itself: group << 48 onwards (the coordinator is group 0).
+  FOR f IN
+    SELECT DISTINCT dep.objid::regclass AS seq
+      FROM pg_catalog.pg_depend dep
+      JOIN tforge.distribution d ON dep.refobjid OPERATOR(pg_catalog.=) d.table_name::regclass
+     WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+       AND dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+       AND dep.deptype OPERATOR(pg_catalog.=) 'a'
+       AND d.placement OPERATOR(pg_catalog.=) 'distributed'
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) dep.objid
+                      AND c.relkind OPERATOR(pg_catalog.=) 'S')
+  LOOP
+    FOR t IN SELECT * FROM pg_catalog.run_command_on_workers(pg_catalog.format(
+        'SELECT pg_catalog.setval(%1$L, g.base + 1, false) FROM (SELECT groupid::bigint << 48 AS base FROM pg_catalog.pg_dist_local_group) g'
+        ' WHERE (SELECT s.last_value FROM %1$s s) < g.base', f.seq)) LOOP
+      IF NOT t.success THEN
+        RAISE EXCEPTION 'could not move sequence % on worker %:%: %', f.seq, t.nodename, t.nodeport, t.result
+          USING ERRCODE = '55000';
+      END IF;
+    END LOOP;
+    object := f.seq::text;
+    placement := 'per node';
+    detail := 'each worker draws from its own range (group << 48 onwards)';
+    RETURN NEXT;
   END LOOP;
 
   -- Citus cannot plan a SQL-language function over a Citus table: it
