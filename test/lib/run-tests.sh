@@ -2,8 +2,8 @@
 # Runs every pg_regress test (sql/ + expected/), every pgTAP suite
 # (test/t/*.sql, one fresh database each, through pg_prove) and a pg_dump /
 # pg_restore round trip (test/dump/), a binary input fuzzer and a crash drill
-# (test/lib/fuzz-binary.sh, test/lib/crash-drill.sh) against the
-# cluster in PGHOST/PGPORT, prints the diffs of what failed and ends with
+# (test/lib/fuzz-binary.sh, test/lib/crash-drill.sh) and the Citus
+# scale-out test (test/lib/citus-test.sh) against the cluster in PGHOST/PGPORT, prints the diffs of what failed and ends with
 # one line "N passed, M failed". Exits non-zero on any failure.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -86,6 +86,18 @@ for check in fuzz-binary crash-drill; do
 	tally "$check" "$top/$check.log" $?
 	rm -f "$top/$check.log"
 done
+
+# tforge on a Citus coordinator with two workers, against this cluster as
+# the single node (test/lib/citus-test.sh); skipped, saying why, only when
+# Citus cannot be built here.
+"$top/test/lib/citus-test.sh" >"$top/citus.log" 2>&1
+status=$?
+if [ $status = 77 ]; then
+	echo "citus cluster ... $(tail -n 1 "$top/citus.log")"
+else
+	tally "citus cluster" "$top/citus.log" $status
+fi
+rm -f "$top/citus.log"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
