@@ -43,10 +43,9 @@ single -c "CREATE EXTENSION tforge" >/dev/null
 # Both sides hold 1,000,000 entities before anything is timed.
 fill="SELECT tforge.define_signal_type('bench', '1 hour');
 SELECT tforge.record_signals(array_agg(i), 'bench', array_agg(1 + (i % 1000) / 1000.0))
-  FROM generate_series(1, $N) i;
-VACUUM ANALYZE tforge.signals;"
-single -c "SET client_min_messages = warning" -c "$fill" >/dev/null
-cluster -c "SET client_min_messages = warning" -c "$fill" >/dev/null
+  FROM generate_series(1, $N) i;"
+single -c "SET client_min_messages = warning" -c "$fill" -c "VACUUM ANALYZE tforge.signals" >/dev/null
+cluster -c "SET client_min_messages = warning" -c "$fill" -c "VACUUM ANALYZE tforge.signals" >/dev/null
 
 cat >"$work/batch.sql" <<SQL
 SELECT tforge.record_signals(ARRAY(SELECT 1 + (random() * ($N - 1))::bigint FROM generate_series(1, 1000)), 'bench');
