@@ -99,15 +99,15 @@ DECLARE
   changed boolean := false;
   old_messages text := pg_catalog.current_setting('client_min_messages');
 BEGIN
+  IF shard_count IS NOT NULL AND (shard_count < 1 OR shard_count > 64000) THEN
+    RAISE EXCEPTION 'shard_count must be between 1 and 64000, got %', shard_count
+      USING ERRCODE = '22023';
+  END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
     RAISE EXCEPTION 'Citus is not installed in this database'
       USING ERRCODE = '55000',
             DETAIL = 'tforge.distribute() spreads tforge''s tables over a Citus cluster; a single server needs nothing.',
             HINT = 'Preload citus on every node, CREATE EXTENSION citus before tforge on the coordinator, add the workers with citus_add_node(), then call tforge.distribute() there.';
-  END IF;
-  IF shard_count IS NOT NULL AND (shard_count < 1 OR shard_count > 64000) THEN
-    RAISE EXCEPTION 'shard_count must be between 1 and 64000, got %', shard_count
-      USING ERRCODE = '22023';
   END IF;
   IF NOT pg_catalog.citus_is_coordinator() THEN
     RAISE EXCEPTION 'tforge.distribute() must run on the Citus coordinator'
