@@ -37,4 +37,11 @@ extern void GovernorInit(void);
 /* admission.c: admission control; submit_task calls it first (53000 when refused) */
 extern void GovernorAdmit(void);
 
+/*
+ * citus.c: 55000 unless C code on this node may read the table directly
+ * (not a Citus shell table, not a coordinator-only table read on a worker);
+ * free of cost beyond one syscache lookup when Citus is not installed
+ */
+extern void RefuseShellTable(Oid relid);
+
 #endif							/* TFORGE_H */

@@ -198,6 +198,18 @@ CREATE AGGREGATE tforge.window_agg(at timestamptz, n bigint) (
 COMMENT ON AGGREGATE tforge.window_agg(timestamptz, bigint) IS
   'window counter of a set of (time, number of events) rows (NULLs are skipped)';
 
+-- Union of stored counters (e.g. every entity's counts of a signal type).
+-- Its state is a window_counter, not internal: a sharded engine (Citus)
+-- runs it as partial aggregates on the shards and merges them.
+CREATE AGGREGATE tforge.window_union(tforge.window_counter) (
+  SFUNC = tforge.window_merge,
+  STYPE = tforge.window_counter,
+  COMBINEFUNC = tforge.window_merge,
+  PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE tforge.window_union(tforge.window_counter) IS
+  'the counter of the union of all input counters'' events (NULLs are skipped)';
+
 -- ---------------------------------------------------------------- the ledger
 
 CREATE TABLE tforge.signal_types (
@@ -294,32 +306,36 @@ COMMENT ON FUNCTION tforge._known_signal_type(text) IS
   'internal: its argument, after checking that the signal type exists (42704 otherwise)';
 
 -- One upsert: the first event of an entity inserts its row, later ones
--- update it; the signal type's half-life comes from the same statement.
+-- update it. The half-life is read first, by its own statement, so that the
+-- upsert is a plain INSERT ... VALUES on one entity: on a Citus cluster it
+-- then runs on the shard of that entity (an INSERT ... SELECT from the
+-- signal types would be planned across nodes).
 CREATE FUNCTION tforge.record_signal(entity_id bigint, signal_type text, weight float8 DEFAULT 1,
                                      at timestamptz DEFAULT pg_catalog.now())
   RETURNS float8
   LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
+  hl interval;
   result float8;
 BEGIN
   IF entity_id IS NULL OR weight IS NULL OR at IS NULL THEN
     RAISE EXCEPTION 'entity id, weight and time of a signal must not be null'
       USING ERRCODE = '22023';
   END IF;
-  INSERT INTO tforge.signals AS s (entity_id, signal_type, score, counts)
-  SELECT record_signal.entity_id, t.name,
-         tforge.decay_score(record_signal.weight, record_signal.at, t.half_life),
-         tforge.window_add(tforge.window_empty(), record_signal.at)
-    FROM tforge.signal_types t
-   WHERE t.name OPERATOR(pg_catalog.=) record_signal.signal_type
-  ON CONFLICT ON CONSTRAINT signals_pkey DO UPDATE
-     SET score = tforge.decay_add(s.score, record_signal.weight, record_signal.at),
-         counts = tforge.window_add(s.counts, record_signal.at)
-  RETURNING tforge.decay_value(s.score, record_signal.at) INTO result;
+  SELECT t.half_life INTO hl FROM tforge.signal_types t
+   WHERE t.name OPERATOR(pg_catalog.=) record_signal.signal_type;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'signal type "%" does not exist', signal_type
       USING ERRCODE = '42704', HINT = 'Define it with tforge.define_signal_type().';
   END IF;
+  INSERT INTO tforge.signals AS s (entity_id, signal_type, score, counts)
+  VALUES (record_signal.entity_id, record_signal.signal_type,
+          tforge.decay_score(record_signal.weight, record_signal.at, hl),
+          tforge.window_add(tforge.window_empty(), record_signal.at))
+  ON CONFLICT ON CONSTRAINT signals_pkey DO UPDATE
+     SET score = tforge.decay_add(s.score, record_signal.weight, record_signal.at),
+         counts = tforge.window_add(s.counts, record_signal.at)
+  RETURNING tforge.decay_value(s.score, record_signal.at) INTO result;
   RETURN result;
 END
 $$;

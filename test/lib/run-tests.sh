@@ -4,8 +4,9 @@
 # pg_restore round trip (test/dump/), the upgrade from 0.1.0
 # (test/lib/upgrade-test.sh), the README's SQL blocks
 # (test/lib/readme-test.sh), a binary input fuzzer and a crash drill
-# (test/lib/fuzz-binary.sh, test/lib/crash-drill.sh) and the governor drills
-# (test/lib/governor-drills.sh: the worker, a standby) against the
+# (test/lib/fuzz-binary.sh, test/lib/crash-drill.sh), the governor drills
+# (test/lib/governor-drills.sh: the worker, a standby) and the Citus
+# scale-out test (test/lib/citus-test.sh) against the
 # cluster in PGHOST/PGPORT, prints the diffs of what failed and ends with
 # one line "N passed, M failed". Exits non-zero on any failure.
 set -uo pipefail
@@ -101,6 +102,18 @@ for check in fuzz-binary crash-drill governor-drills; do
 	tally "$check" "$top/$check.log" $?
 	rm -f "$top/$check.log"
 done
+
+# tforge on a Citus coordinator with two workers, against this cluster as
+# the single node (test/lib/citus-test.sh); skipped, saying why, only when
+# Citus cannot be built here.
+"$top/test/lib/citus-test.sh" >"$top/citus.log" 2>&1
+status=$?
+if [ $status = 77 ]; then
+	echo "citus cluster ... $(tail -n 1 "$top/citus.log")"
+else
+	tally "citus cluster" "$top/citus.log" $status
+fi
+rm -f "$top/citus.log"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,0 +1,46 @@
+-- Signals: changes to objects 0.1.0 created (see sql/install/50_signals.sql).
+
+-- record_signal reads the half-life by its own statement, then upserts with
+-- INSERT ... VALUES: on a Citus cluster the upsert runs on the entity's shard.
+CREATE OR REPLACE FUNCTION tforge.record_signal(entity_id bigint, signal_type text, weight float8 DEFAULT 1,
+                                     at timestamptz DEFAULT pg_catalog.now())
+  RETURNS float8
+  LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  hl interval;
+  result float8;
+BEGIN
+  IF entity_id IS NULL OR weight IS NULL OR at IS NULL THEN
+    RAISE EXCEPTION 'entity id, weight and time of a signal must not be null'
+      USING ERRCODE = '22023';
+  END IF;
+  SELECT t.half_life INTO hl FROM tforge.signal_types t
+   WHERE t.name OPERATOR(pg_catalog.=) record_signal.signal_type;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'signal type "%" does not exist', signal_type
+      USING ERRCODE = '42704', HINT = 'Define it with tforge.define_signal_type().';
+  END IF;
+  INSERT INTO tforge.signals AS s (entity_id, signal_type, score, counts)
+  VALUES (record_signal.entity_id, record_signal.signal_type,
+          tforge.decay_score(record_signal.weight, record_signal.at, hl),
+          tforge.window_add(tforge.window_empty(), record_signal.at))
+  ON CONFLICT ON CONSTRAINT signals_pkey DO UPDATE
+     SET score = tforge.decay_add(s.score, record_signal.weight, record_signal.at),
+         counts = tforge.window_add(s.counts, record_signal.at)
+  RETURNING tforge.decay_value(s.score, record_signal.at) INTO result;
+  RETURN result;
+END
+$$;
+
+-- Union of stored counters (e.g. every entity's counts of a signal type).
+-- Its state is a window_counter, not internal: a sharded engine (Citus)
+-- runs it as partial aggregates on the shards and merges them.
+CREATE AGGREGATE tforge.window_union(tforge.window_counter) (
+  SFUNC = tforge.window_merge,
+  STYPE = tforge.window_counter,
+  COMBINEFUNC = tforge.window_merge,
+  PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE tforge.window_union(tforge.window_counter) IS
+  'the counter of the union of all input counters'' events (NULLs are skipped)';
+

@@ -1,0 +1,41 @@
+-- What the cluster and the single node must agree on (test/lib/citus-test.sh).
+\set T '''2026-03-01 03:00+00'''
+\pset footer off
+\echo signals
+SELECT signal_type, entity_id, round(tforge.decay_value(score, :T)::numeric, 9) AS score,
+       tforge.window_total(counts) AS total, tforge.window_count(counts, '1 hour', :T) AS last_hour
+  FROM tforge.signals ORDER BY 1, 2;
+\echo reads
+SELECT e, round(tforge.signal_score(e, 'view', :T)::numeric, 9),
+       tforge.signal_count(e, 'view', '24 hours', :T),
+       round(tforge.signal_velocity(e, 'click', '1 hour', :T)::numeric, 12)
+  FROM generate_series(1, 1000, 97) e ORDER BY e;
+SELECT * FROM tforge.signal_windows(7, 'click', :T);
+\echo trending
+SELECT entity_id, round(score::numeric, 9) FROM tforge.trending('view', 10, :T);
+SELECT entity_id, round(score::numeric, 9) FROM tforge.trending('click', 5, :T);
+\echo aggregates
+SELECT signal_type,
+       round(tforge.decay_value(tforge.decay_agg(tforge.decay_value(score, :T), :T, '1 hour'), :T)::numeric, 6) AS decay,
+       tforge.window_count(tforge.window_union(counts), '24 hours', :T) AS day,
+       tforge.window_total(tforge.window_union(counts)) AS total,
+       tforge.rolling_stats_count(tforge.rolling_stats_agg(tforge.decay_value(score, :T))) AS n,
+       round(tforge.rolling_stats_mean(tforge.rolling_stats_agg(tforge.decay_value(score, :T)))::numeric, 9) AS mean,
+       round(tforge.rolling_stats_max(tforge.rolling_stats_agg(tforge.decay_value(score, :T)))::numeric, 9) AS max
+  FROM tforge.signals GROUP BY signal_type ORDER BY 1;
+SELECT tforge.max(version), tforge.min(version) FROM tforge.model_versions;
+SELECT model_id, tforge.max(version), tforge.min(version) FROM tforge.model_versions GROUP BY 1 ORDER BY 1;
+\echo registry
+SELECT model_id, version, state, size_bytes, tags FROM tforge.model_versions ORDER BY 1, 2;
+SELECT model_id, version, from_state, to_state FROM tforge.model_state_history ORDER BY model_id, history_id;
+SELECT model_id, version, passed, latency_p50_ms, latency_p99_ms, accuracy_score
+  FROM tforge.model_validations ORDER BY model_id, version, validation_id;
+SELECT m, tforge.latest_version(m), tforge.select_best_model(m) FROM (SELECT 'model-' || i AS m FROM generate_series(0, 11) i) x ORDER BY 1;
+SELECT model_id, versions, latest_version, production_versions, canary_versions FROM tforge.model_summary ORDER BY 1;
+SELECT tforge.model_count(), tforge.version_count();
+\echo queue
+SELECT state, count(*) FROM tforge.tasks GROUP BY 1 ORDER BY 1;
+SELECT name, round(tforge.get_tau(name)::numeric, 9) FROM tforge.task_types ORDER BY 1;
+SELECT task_type, task_key, completions, tforge.rolling_stats_count(runtime),
+       round(tforge.rolling_stats_mean(runtime)::numeric, 9), round(tforge.rolling_stats_mean(memory)::numeric, 6)
+  FROM tforge.profiles ORDER BY 1, 2;
