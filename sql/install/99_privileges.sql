@@ -38,9 +38,12 @@ BEGIN
 END
 $$;
 
--- The governor's pressure override is for superusers only (it checks that
--- itself too): no tforge role keeps the EXECUTE the loop above granted.
-REVOKE EXECUTE ON FUNCTION tforge.governor_override(float8) FROM tforge_admin;
+-- Superusers only, so no tforge role keeps the EXECUTE the loop above
+-- granted: the governor's pressure override (it checks that itself too), and
+-- distributing tforge over a Citus cluster (DDL on every node).
+REVOKE EXECUTE ON FUNCTION tforge.governor_override(float8),
+                           tforge.distribute(integer),
+                           tforge._citus_everywhere(text) FROM tforge_admin;
 
 -- Search paths. -------------------------------------------------------------
 --

@@ -71,6 +71,8 @@ INSERT INTO expected_role VALUES
   -- and the housekeeping report are VOLATILE because they read shared memory
   -- that changes under them, but they change nothing: readers call them
   ('governor_override', 'superuser'),
+  -- Citus (scale-out): distributing runs DDL on every node
+  ('distribute', 'superuser'), ('_citus_everywhere', 'superuser'),
   ('governor_status', 'tforge_reader'), ('governor_housekeeping', 'tforge_reader');
 
 -- Tables a worker writes directly (its invoker's-rights functions do); every
