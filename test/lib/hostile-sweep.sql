@@ -145,6 +145,10 @@ CREATE FUNCTION sweep.plausible(argname text, typ regtype) RETURNS text LANGUAGE
     WHEN argname IN ('name') AND typ = 'text'::regtype THEN $$'new-name'$$
     WHEN argname IN ('data') THEN $$'{"version": 1, "profiles": []}'$$
     WHEN argname IN ('max_tasks', 'k') THEN '2'
+    WHEN argname IN ('previous_production') THEN 'keep'
+    WHEN argname IN ('entity_ids') THEN '{1,2}'
+    WHEN argname IN ('weights') THEN '{1.5,2}'
+    WHEN argname IN ('ats') THEN '{2026-01-01 00:00+00,2026-01-01 00:01+00}'
     WHEN argname IN ('lambda', 'percent', 'accuracy', 'min_accuracy') THEN '0.5'
     WHEN typ = 'text'::regtype THEN $$'cpu-light'$$
     WHEN typ = 'cstring'::regtype THEN $$'1.0.0'$$

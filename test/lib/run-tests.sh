@@ -3,7 +3,9 @@
 # (test/t/*.sql, one fresh database each, through pg_prove) and a pg_dump /
 # pg_restore round trip (test/dump/), a binary input fuzzer and a crash drill
 # (test/lib/fuzz-binary.sh, test/lib/crash-drill.sh), a hostile input sweep
-# of every tforge function (test/lib/hostile-sweep.sh) against the
+# of every tforge function (test/lib/hostile-sweep.sh) and a streaming
+# standby drill (test/lib/replica.sh, own clusters on TFORGE_PORT+100/+200)
+# against the
 # cluster in PGHOST/PGPORT, prints the diffs of what failed and ends with
 # one line "N passed, M failed". Exits non-zero on any failure.
 set -uo pipefail
@@ -82,7 +84,7 @@ rm -f "$top/dump.log" "$top/dump.a" "$top/dump.b"
 # Binary input of every tforge type under mutated COPY payloads, then a crash
 # (immediate stop) in the middle of a queue run: no backend may crash, no
 # committed state may be lost.
-for check in fuzz-binary hostile-sweep crash-drill; do
+for check in fuzz-binary hostile-sweep replica crash-drill; do
 	"$top/test/lib/$check.sh" >"$top/$check.log" 2>&1
 	tally "$check" "$top/$check.log" $?
 	rm -f "$top/$check.log"
