@@ -23,7 +23,8 @@ log="$PGHOST/server.log"
 tmp=$(mktemp -d /tmp/tforge-hostile.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-crashes() { grep -cE 'terminated by signal|server process .* was terminated' "$log" 2>/dev/null || true; }
+loglines=$(wc -l <"$log")
+crashes() { tail -n +"$((loglines + 1))" "$log" | grep -cE 'terminated by signal|server process .* was terminated' || true; }
 before=$(crashes)
 
 # Wait until the server accepts connections again (after a crash it runs
@@ -58,19 +59,26 @@ psql -qXAt -v ON_ERROR_STOP=1 -d "$db" -c "SELECT oid || ' ' || signature FROM s
 nfun=$(wc -l <"$tmp/functions")
 echo "0 (support functions, through aggregates, sorts and hashes)" >>"$tmp/functions"
 while read -r oid signature; do
-	if [ "$oid" = 0 ]; then batch="sweep.run_extra()"; else batch="sweep.run($oid)"; fi
-	PGOPTIONS="-c statement_timeout=60s" psql -qXAt -v ON_ERROR_STOP=1 -d "$db" \
-		-c "SELECT kind || ' ' || detail FROM $batch" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-	if [ "$rc" != 0 ]; then
+	skip=0
+	while :; do
+		if [ "$oid" = 0 ]; then batch="sweep.run_extra()"; else batch="sweep.run($oid, $skip)"; fi
+		PGOPTIONS="-c statement_timeout=60s" psql -qXAt -v ON_ERROR_STOP=1 -d "$db" \
+			-c "SELECT kind || ' ' || detail FROM $batch" >"$tmp/out" 2>"$tmp/err" </dev/null
+		rc=$?
+		[ "$rc" = 0 ] && break
+		# The batch lost its connection or failed: the last call it announced is
+		# the culprit. A crash leaves the scratch database as it was (every call
+		# rolls back), so carry on with the calls after that one.
 		status=1
-		echo "FAILED $signature: the batch ended with status $rc"
-		grep -v '^NOTICE' "$tmp/err" | head -5
-		echo "  last call: $(grep 'sweep call:' "$tmp/err" | tail -1 | cut -c1-600)"
-		if ! server_up; then echo "FAILED the server did not come back"; exit 1; fi
-		# a crash leaves the scratch database as it was (all calls roll back)
-		continue
-	fi
+		started=$(grep -c 'sweep call:' "$tmp/err")
+		echo "FAILED $signature: the batch ended with status $rc at its call $((skip + started)):"
+		grep -v '^NOTICE' "$tmp/err" | head -3 | sed 's/^/  /'
+		echo "  call: $(grep 'sweep call:' "$tmp/err" | tail -1 | sed 's/^NOTICE:  sweep call: //' | cut -c1-600)"
+		server_up || { echo "FAILED the server did not come back"; exit 1; }
+		tried=$((tried + started))
+		[ "$oid" != 0 ] && [ "$started" -gt 0 ] || continue 2
+		skip=$((skip + started))
+	done
 	n=$(sed -n 's/^tried //p' "$tmp/out")
 	tried=$((tried + n))
 	sed -n 's/^states //p' "$tmp/out" >>"$states"
@@ -78,7 +86,7 @@ while read -r oid signature; do
 		status=1
 		sed -n "s/^untyped /UNTYPED $signature: /p" "$tmp/out"
 	fi
-	psql -qXAt -d postgres -c 'SELECT 1' >/dev/null 2>&1 ||
+	psql -qXAt -d postgres -c 'SELECT 1' >/dev/null 2>&1 </dev/null ||
 		{ echo "FAILED the server is down after $signature"; status=1; server_up || exit 1; }
 done <"$tmp/functions"
 
@@ -146,7 +154,7 @@ fi
 after=$(crashes)
 if [ "$after" != "$before" ]; then
 	echo "FAILED $((after - before)) backend crash(es) in the server log:"
-	grep -E 'terminated by signal' "$log" | tail -5
+	tail -n +"$((loglines + 1))" "$log" | grep -E 'terminated by signal' | tail -5
 	status=1
 fi
 

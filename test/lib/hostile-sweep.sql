@@ -14,14 +14,21 @@
 SET client_min_messages = warning;
 CREATE SCHEMA sweep;
 
--- Seeded state the plausible arguments point at: a running task 1 held by
--- worker w1, pending and done tasks, a model with versions in several
+-- Seeded state the plausible arguments point at: running tasks held by
+-- worker w1 (1, 4..8), a done task (2), a dead one (3), a pending one (9), a model with versions in several
 -- states, a signal type with signals, learned profiles.
 SELECT tforge.submit_task('cpu-light', task_key => 'k1') FROM generate_series(1, 6);
 SELECT tforge.submit_task('gpu-training', '{"x": 1}', ROW(1, 1024, 1, 1024)::tforge.resources);
 SELECT task_id FROM tforge.claim_tasks('w1', 3);
 SELECT tforge.complete_task(2, 'w1', '{"runtime_s": 4.5, "cpu_s": 3, "memory_bytes": 1048576}');
 SELECT tforge.fail_task(3, 'w1', 'boom', false);
+-- Task 8: a first completion of its type and key whose clock-measured
+-- runtime cannot be learned (claimed "in the future": the clock stepped back).
+SELECT tforge.define_task_type('fresh', 5);
+SELECT tforge.submit_task('fresh', task_key => 'fresh-key');
+SELECT task_id FROM tforge.claim_tasks('w1', 10);
+UPDATE tforge.tasks SET claimed_at = now() + interval '1 day' WHERE task_id = 8;
+SELECT tforge.submit_task('cpu-light', task_key => 'k1');  -- 9, pending
 INSERT INTO tforge.signal_types (name, half_life) VALUES ('click', '1 hour');
 SELECT tforge.record_signal(e, 'click', 1.0, '2026-01-01 00:00+00'::timestamptz + e * interval '1 minute')
   FROM generate_series(1, 5) e;
@@ -52,7 +59,7 @@ SELECT t::regtype, sweep.lit(e) FROM (VALUES
   ('text', $$repeat('a,', 524288)$$), ('text', $$repeat(E'"\n', 349525)$$),
   ('bigint', '0'), ('bigint', '-1'), ('bigint', '1'), ('bigint', '9223372036854775807'),
   ('bigint', '(-9223372036854775807 - 1)'), ('bigint', '2147483648'), ('bigint', '(-2147483648)'),
-  ('bigint', '2147483647'),
+  ('bigint', '2147483647'), ('bigint', '2'), ('bigint', '3'), ('bigint', '4'), ('bigint', '8'), ('bigint', '9'),
   ('integer', '0'), ('integer', '-1'), ('integer', '1'), ('integer', '2147483647'),
   ('integer', '(-2147483647 - 1)'), ('integer', '65536'),
   ('smallint', '0'), ('smallint', '-1'), ('smallint', '32767'), ('smallint', '(-32768)'),
@@ -155,7 +162,7 @@ CREATE FUNCTION sweep.plausible(argname text, typ regtype) RETURNS text LANGUAGE
     WHEN typ IN ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype) THEN '1'
     WHEN typ IN ('double precision'::regtype, 'real'::regtype, 'numeric'::regtype) THEN '1.5'
     WHEN typ = 'boolean'::regtype THEN 'true'
-    WHEN typ IN ('jsonb'::regtype, 'json'::regtype) THEN $${"runtime_s": 2}$$
+    WHEN typ IN ('jsonb'::regtype, 'json'::regtype) THEN $${}$$
     WHEN typ = 'interval'::regtype THEN $$'1 hour'$$
     WHEN typ = 'timestamp with time zone'::regtype THEN $$'2026-01-01 00:10+00'$$
     WHEN typ = 'tforge.semver'::regtype THEN $$'1.0.0'$$
@@ -273,14 +280,15 @@ CREATE VIEW sweep.functions AS
 
 -- Sweep one function: the number of calls made, then one line per finding
 -- (internal or system error: class XX or 58), and per SQLSTATE how often.
-CREATE FUNCTION sweep.run(fn oid) RETURNS TABLE (kind text, detail text) LANGUAGE plpgsql AS $f$
+-- The first skip calls are left out (the driver resumes after a crash).
+CREATE FUNCTION sweep.run(fn oid, skip int DEFAULT 0) RETURNS TABLE (kind text, detail text) LANGUAGE plpgsql AS $f$
 DECLARE
   c record;
   r record;
   n int := 0;
   states jsonb := '{}';
 BEGIN
-  FOR c IN SELECT stmt FROM sweep.calls(fn) LOOP
+  FOR c IN SELECT stmt FROM sweep.calls(fn) OFFSET skip LOOP
     r := sweep.try(c.stmt);
     n := n + 1;
     states := jsonb_set(states, ARRAY[r.state], to_jsonb(coalesce((states ->> r.state)::int, 0) + 1));
