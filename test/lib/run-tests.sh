@@ -4,10 +4,11 @@
 # pg_restore round trip (test/dump/), a binary input fuzzer and a crash drill
 # (test/lib/fuzz-binary.sh, test/lib/crash-drill.sh), a hostile input sweep
 # of every tforge function (test/lib/hostile-sweep.sh) and a streaming
-# standby drill (test/lib/replica.sh, own clusters on TFORGE_PORT+100/+200)
-# against the
-# cluster in PGHOST/PGPORT, prints the diffs of what failed and ends with
-# one line "N passed, M failed". Exits non-zero on any failure.
+# standby drill (test/lib/replica.sh, own clusters on TFORGE_PORT+100/+200),
+# the pg_regress suites under valgrind memcheck (test/lib/valgrind-regress.sh,
+# own cluster on TFORGE_PORT+100) against the cluster in PGHOST/PGPORT,
+# prints the diffs of what failed and ends with one line "N passed, M
+# failed". Exits non-zero on any failure.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -81,12 +82,16 @@ else
 fi
 rm -f "$top/dump.log" "$top/dump.a" "$top/dump.b"
 
-# Binary input of every tforge type under mutated COPY payloads, then a crash
-# (immediate stop) in the middle of a queue run: no backend may crash, no
-# committed state may be lost.
-for check in fuzz-binary hostile-sweep replica crash-drill; do
+# Binary input of every tforge type under mutated COPY payloads, every
+# function under hostile input, a streaming standby and its promotion, the
+# pg_regress suites under valgrind, then a crash (immediate stop) in the
+# middle of a queue run: no backend may crash, no error may be untyped, no
+# committed state may be lost. Each check's figures are shown.
+for check in fuzz-binary hostile-sweep replica valgrind-regress crash-drill; do
 	"$top/test/lib/$check.sh" >"$top/$check.log" 2>&1
-	tally "$check" "$top/$check.log" $?
+	rc=$?
+	tally "$check" "$top/$check.log" $rc
+	[ "$rc" = 0 ] && grep -E '^(hostile sweep:|valgrind:|standby |promoted standby|crash drill:)' "$top/$check.log" | sed 's/^/    /'
 	rm -f "$top/$check.log"
 done
 
