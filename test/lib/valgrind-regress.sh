@@ -65,7 +65,7 @@ done
 status=0
 # The suites' output is checked by make test itself; under valgrind a suite
 # that measures wall-clock time may differ, so differences are shown, and
-# only memory errors and crashes fail this check.
+# only memory errors, crashes and suites that did not run fail this check.
 # pg_regress runs in a directory of its own (a suite writes results/ files
 # relative to it), so a make installcheck may run beside it.
 mkdir -p "$work/out/results"
@@ -75,6 +75,10 @@ tests=$(ls sql/[a-z]*.sql | sed 's|sql/||; s|\.sql$||' | grep -v '^tforge--')
 	--inputdir="$top" --outputdir="$work/out" --load-extension=tforge --dbname=contrib_regression $tests) >"$work/regress.log" 2>&1 || {
 	echo "note: pg_regress output differs under valgrind:"; [ -f "$work/out/regression.diffs" ] && head -60 "$work/out/regression.diffs"; }
 grep -E '^(test| ) .*\.\.\. ' "$work/regress.log" | sed 's/^/  /'
+ran=$(grep -cE '^(test| ) .*\.\.\. (ok|FAILED)' "$work/regress.log")
+if [ "$ran" != "$(echo $tests | wc -w)" ]; then
+	echo "FAILED only $ran of $(echo $tests | wc -w) pg_regress suites ran under valgrind:"; tail -20 "$work/regress.log"; status=1
+fi
 if grep -E 'terminated by signal|was terminated by' "$work/server.log"; then
 	echo "FAILED a backend crashed under valgrind"; status=1
 fi
