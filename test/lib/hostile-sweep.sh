@@ -10,8 +10,10 @@
 # (FORMAT binary) (test/lib/fuzz-binary.sh mutates valid ones further).
 #
 # Fails when a backend crashes (the server must stay up: checked after every
-# function's batch) or a call fails with an untyped error (SQLSTATE class XX,
-# internal error, or 58, system error); lists each such call. Prints the
+# function's batch), a call fails with an untyped error (SQLSTATE class XX,
+# internal error, or 58, system error), or a call returns a value of a
+# tforge type that does not read back through the type's own text input;
+# lists each such call. Prints the
 # number of inputs tried.
 #
 # Needs PGHOST/PGPORT/PGUSER of a running cluster whose log is
@@ -82,9 +84,9 @@ while read -r oid signature; do
 	n=$(sed -n 's/^tried //p' "$tmp/out")
 	tried=$((tried + n))
 	sed -n 's/^states //p' "$tmp/out" >>"$states"
-	if grep -q '^untyped ' "$tmp/out"; then
+	if grep -qE '^(untyped|readback) ' "$tmp/out"; then
 		status=1
-		sed -n "s/^untyped /UNTYPED $signature: /p" "$tmp/out"
+		sed -n "s/^untyped /UNTYPED $signature: /p; s/^readback /READ BACK $signature: /p" "$tmp/out"
 	fi
 	psql -qXAt -d postgres -c 'SELECT 1' >/dev/null 2>&1 </dev/null ||
 		{ echo "FAILED the server is down after $signature"; status=1; server_up || exit 1; }

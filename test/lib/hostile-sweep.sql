@@ -210,16 +210,42 @@ CREATE FUNCTION sweep.arg(expr text, typ regtype) RETURNS text LANGUAGE sql STAB
   END
 $f$;
 
+-- A value of a tforge base type, as text, must read back through the type's
+-- input as the same text: else SQLSTATE ZZ001, a finding (a function must
+-- not produce a value its own input refuses).
+CREATE FUNCTION sweep.readback(v text, t regtype) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+  back text;
+BEGIN
+  IF v IS NULL THEN
+    RETURN NULL;
+  END IF;
+  BEGIN
+    EXECUTE format('SELECT %L::%s::text', v, t) INTO back;
+  EXCEPTION WHEN OTHERS THEN
+    RAISE SQLSTATE 'ZZ001' USING MESSAGE = format('result %s of type %s does not read back: %s %s',
+                                                  left(v, 200), t, SQLSTATE, SQLERRM);
+  END;
+  IF back IS DISTINCT FROM v THEN
+    RAISE SQLSTATE 'ZZ001' USING MESSAGE = format('result %s of type %s reads back as %s', left(v, 200), t, left(back, 200));
+  END IF;
+  RETURN v;
+END $f$;
+
 -- The statement that calls function fn with the given argument expressions,
--- making its result go through its output function.
+-- making its result go through its output function (and, for a tforge base
+-- type, back through its input).
 CREATE FUNCTION sweep.statement(fn oid, args text[]) RETURNS text LANGUAGE sql STABLE AS $f$
   SELECT CASE
     WHEN p.prokind = 'p' THEN format('CALL %s(%s)', call, list)
     WHEN p.prorettype IN ('trigger'::regtype, 'void'::regtype)
       THEN format('SELECT bool_or(x IS NULL) FROM (SELECT %s(%s) AS x) s', call, list)
+    WHEN t.typnamespace = 'tforge'::regnamespace AND t.typtype = 'b'
+      THEN format('SELECT max(length(x)) FROM (SELECT sweep.readback((%s(%s))::text, %L) AS x) s',
+                  call, list, p.prorettype::regtype)
     ELSE format('SELECT max(length(x)) FROM (SELECT (%s(%s))::text AS x) s', call, list)
   END
-  FROM pg_proc p,
+  FROM pg_proc p JOIN pg_type t ON t.oid = p.prorettype,
        LATERAL (SELECT format('%I.%I', p.pronamespace::regnamespace, p.proname) AS call,
                        coalesce(array_to_string(CASE WHEN p.provariadic <> 0
                          THEN args[1:cardinality(args) - 1] || ('VARIADIC ' || args[cardinality(args)])
@@ -295,6 +321,10 @@ BEGIN
     IF left(r.state, 2) IN ('XX', '58') THEN
       kind := 'untyped';
       detail := format('%s %s -- %s', r.state, r.message, left(c.stmt, 600));
+      RETURN NEXT;
+    ELSIF r.state = 'ZZ001' THEN
+      kind := 'readback';
+      detail := format('%s -- %s', r.message, left(c.stmt, 600));
       RETURN NEXT;
     END IF;
   END LOOP;
