@@ -8,7 +8,8 @@
 #     semver operators, prediction_accuracy, ...).
 #  2. Every VOLATILE function of schema tforge (from the catalog, so new ones
 #     are covered), called on the standby with plausible arguments, is
-#     refused with 25006 (read-only transaction), never XX000 or a crash.
+#     refused with 25006 (read-only transaction), never XX000 or a crash;
+#     so is each one called on the primary in a READ ONLY transaction.
 #  3. The primary commits with synchronous_commit = remote_apply, so an
 #     acknowledged commit is on the standby; after the last acknowledged
 #     commit the primary is stopped with -m immediate, the standby promoted
@@ -113,8 +114,10 @@ nreads=$(grep -c . "$work/reads.primary")
 echo "standby served $nreads result rows of $(grep -c '^SELECT' "$reads") read queries, the primary's answers"
 
 # 2. Writes on the standby: every VOLATILE function (trigger functions
-# excepted: they cannot be called), with plausible arguments, gives 25006.
-S -qXAt -d "$db" >"$work/writes" 2>"$work/writes.err" <<'SQL'
+# excepted: they cannot be called), with plausible arguments, gives 25006;
+# and the same on the primary in a READ ONLY transaction.
+writes_sql="$work/writes.sql"
+cat >"$writes_sql" <<'SQL'
 SET client_min_messages = warning;
 SELECT p.oid::regprocedure || '|' || r.state || '|' || coalesce(r.message, '')
   FROM pg_proc p, LATERAL (SELECT stmt FROM sweep.calls(p.oid) LIMIT 1) c, LATERAL sweep.try(c.stmt) r
@@ -122,7 +125,17 @@ SELECT p.oid::regprocedure || '|' || r.state || '|' || coalesce(r.message, '')
    AND p.prorettype <> 'trigger'::regtype AND NOT 'internal'::regtype = ANY (p.proargtypes::oid[])
  ORDER BY 1;
 SQL
-[ $? = 0 ] || { fail "the write calls on the standby did not run"; grep -v sweep "$work/writes.err" | head; }
+PGOPTIONS="-c default_transaction_read_only=on" P -qXAt -d "$db" -f "$writes_sql" >"$work/writes.ro" 2>"$work/writes.ro.err" ||
+	{ fail "the write calls in a read-only transaction did not run"; grep -v sweep "$work/writes.ro.err" | head; }
+nro=$(grep -c . "$work/writes.ro")
+refusedro=$(grep -cE '^[^|]+\|25006\|' "$work/writes.ro")
+echo "primary, READ ONLY transaction: refused $refusedro of $nro state-changing functions with 25006"
+if [ "$refusedro" != "$nro" ] || [ "$nro" = 0 ]; then
+	fail "state-changing functions not refused with 25006 in a READ ONLY transaction:"
+	grep -vE '^[^|]+\|25006\|' "$work/writes.ro" | sed 's/^/  /'
+fi
+S -qXAt -d "$db" -f "$writes_sql" >"$work/writes" 2>"$work/writes.err" ||
+	{ fail "the write calls on the standby did not run"; grep -v sweep "$work/writes.err" | head; }
 nwrites=$(grep -c . "$work/writes")
 refused=$(grep -cE '^[^|]+\|25006\|' "$work/writes")
 echo "standby refused $refused of $nwrites state-changing functions with 25006"

@@ -91,7 +91,7 @@ for check in fuzz-binary hostile-sweep replica valgrind-regress crash-drill; do
 	"$top/test/lib/$check.sh" >"$top/$check.log" 2>&1
 	rc=$?
 	tally "$check" "$top/$check.log" $rc
-	[ "$rc" = 0 ] && grep -E '^(hostile sweep:|valgrind:|standby |promoted standby|crash drill:)' "$top/$check.log" | sed 's/^/    /'
+	[ "$rc" = 0 ] && grep -E '^(hostile sweep:|valgrind:|standby |primary, READ ONLY|promoted standby|crash drill:)' "$top/$check.log" | sed 's/^/    /'
 	rm -f "$top/$check.log"
 done
 
