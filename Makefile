@@ -3,6 +3,7 @@
 #   make demo   install what is missing, build, install, run the demo scenario
 #   make test   install what is missing, build, install, run every pg_regress
 #               and pgTAP suite in a throwaway cluster; prints "N passed, M failed"
+#   make stress the long suites: crash cycles under a mixed load (fsync = on)
 #
 # The version lives in META.json; tforge.control's default_version must agree
 # (the build stops when it does not).
@@ -58,7 +59,7 @@ check-version:
 		{ echo "$(EXTENSION).control: default_version is not $(EXTVERSION) (META.json)" >&2; exit 1; }
 
 
-.PHONY: demo test setup bench
+.PHONY: demo test stress setup bench
 setup:
 	@test/lib/setup.sh
 
@@ -67,6 +68,9 @@ demo:
 
 test:
 	@test/lib/harness.sh test
+
+stress:
+	@test/lib/harness.sh stress
 
 bench:
 	@test/lib/harness.sh bench

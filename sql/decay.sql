@@ -194,3 +194,17 @@ SELECT '(1.61895e-319,2000-01-01 00:00:00+00,60)'::tforge.decay_score;
 -- 1e-400 is no double at all.
 SELECT '(1e-400,2000-01-01 00:00:00+00,60)'::tforge.decay_score;
 :sqlstate
+-- The aggregate's transition function called directly (outside an
+-- aggregate) is an ordinary function: from NULL it starts a score, from a
+-- score it adds to a copy, leaving its argument as it was.
+SELECT tforge.decay_agg_trans(NULL, 2, '2026-01-01 00:00+00', '1 hour') AS started,
+       tforge.decay_agg_trans(NULL, 2, '2026-01-01 00:00+00', '1 hour')::text
+         = tforge.decay_score(2, '2026-01-01 00:00+00', '1 hour')::text AS same_as_decay_score;
+WITH s(v) AS (SELECT '(1,2026-01-01 00:00:00+00,3600)'::tforge.decay_score)
+SELECT tforge.decay_agg_trans(v, 1, '2026-01-01 01:00+00', '1 hour') AS added,
+       tforge.decay_agg_trans(v, 1, '2026-01-01 01:00+00', '1 hour')::text
+         = tforge.decay_add(v, 1, '2026-01-01 01:00+00')::text AS same_as_decay_add,
+       v AS argument_unchanged
+  FROM s;
+SELECT tforge.decay_agg_trans('(1,2026-01-01 00:00:00+00,3600)', 1, '2026-01-01 01:00+00', '2 hours');
+:sqlstate

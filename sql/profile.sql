@@ -124,3 +124,12 @@ SELECT tforge.rolling_stats_quantile('(1,2,0,2,2,64,{2})', 1.5);
 -- finite samples whose squared spread overflows double precision (22003)
 SELECT tforge.rolling_stats_agg(x) FROM (VALUES (-1e200::float8), (1e200)) v(x);
 :sqlstate
+-- The count stops at 2^63-1 with 22003 rather than wrapping into a value
+-- its own input refuses; one below the limit still adds and reads back.
+SELECT tforge.rolling_stats_add('(9223372036854775806,1,0,1,1,1,{1})', 1) AS at_limit;
+SELECT tforge.rolling_stats_add('(9223372036854775806,1,0,1,1,1,{1})', 1)::text::tforge.rolling_stats AS reads_back;
+SELECT tforge.rolling_stats_add('(9223372036854775807,1,0,1,1,1,{1})', 1);
+:sqlstate
+SELECT tforge.rolling_stats_agg(x) FROM (VALUES (1::float8)) v(x)
+ WHERE tforge.rolling_stats_add('(9223372036854775807,1,0,1,1,1,{1})', x) IS NOT NULL;
+:sqlstate

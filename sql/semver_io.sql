@@ -51,6 +51,14 @@ SELECT s, pg_temp.parse_error(s)
                ('1.0.0-9223372036854775808'), ('1.0.0-rc.99999999999999999999'), ('18446744073709551616.0.0')
        ) v(s);
 
+-- A string that is both malformed and holds a number above 2^63-1 is
+-- malformed (22P02): the syntax is judged first, then the size.
+SELECT s, pg_temp.parse_error(s)
+  FROM (VALUES ('99999999999999999999.0.0-a..b'), ('99999999999999999999.0.0-a_b'),
+               ('1.99999999999999999999.0+é'), ('1.0.0-99999999999999999999.'),
+               ('1.0.0-99999999999999999999.01'), ('99999999999999999999.1.2.3'),
+               ('99999999999999999999.0.0-99999999999999999999')) v(s);
+
 -- How the errors look in psql.
 \set VERBOSITY default
 SELECT '1.2.00'::tforge.semver;

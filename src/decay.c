@@ -531,13 +531,15 @@ decay_last_update(PG_FUNCTION_ARGS)
 /*
  * decay_agg(weight, at, half_life) transition. Rows with a NULL weight or
  * time are skipped, as sum() skips NULLs. In an aggregate the state lives in
- * the aggregate context and is updated in place.
+ * the aggregate context and is updated in place; called as a plain function
+ * it works on a copy in the caller's context.
  */
 PG_FUNCTION_INFO_V1(decay_agg_trans);
 Datum
 decay_agg_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext;
+	bool		inagg;
 	DecayScore *state;
 	int64		half_life_us;
 
@@ -551,8 +553,9 @@ decay_agg_trans(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("half-life must not be null")));
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "decay_agg_trans called in non-aggregate context");
+	inagg = AggCheckCallContext(fcinfo, &aggcontext) != 0;
+	if (!inagg)
+		aggcontext = CurrentMemoryContext;
 
 	if (PG_ARGISNULL(0))
 	{
@@ -567,6 +570,13 @@ decay_agg_trans(PG_FUNCTION_ARGS)
 		Interval   *span = PG_GETARG_INTERVAL_P(3);
 
 		state = PG_GETARG_DECAY_SCORE_P(0);
+		if (!inagg)
+		{
+			DecayScore *copy = palloc(sizeof(DecayScore));
+
+			memcpy(copy, state, sizeof(DecayScore));
+			state = copy;
+		}
 		/* the common case, a constant half-life, costs no division */
 		if (span->month != 0 || span->day != 0 || span->time != state->half_life_us)
 		{

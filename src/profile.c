@@ -89,6 +89,11 @@ RollingStatsPush(RollingStats *s, double x)
 	 * Welford (1962): n += 1; d = x - mean; mean += d / n; m2 += d * (x -
 	 * mean). Numerically stable where the textbook sum of squares is not.
 	 */
+	if (s->count == PG_INT64_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("rolling_stats count out of range"),
+				 errdetail("The value already holds %lld samples.", (long long) s->count)));
 	s->count++;
 	delta = x - s->mean;
 	s->mean += delta / (double) s->count;

@@ -88,6 +88,22 @@ ParseNumber(const char *s, int len, uint64 *out, SemverError *err)
 }
 
 /*
+ * After ParseNumber failed: an overflow is kept aside (the first one) so
+ * that a malformed string is reported as malformed (22P02) even when it
+ * also holds a number too large (22003); true when parsing may go on.
+ */
+static bool
+DeferOverflow(SemverError *err, SemverError *overflow)
+{
+	if (err->kind != SEMVER_ERR_OVERFLOW)
+		return false;
+	if (overflow->kind == SEMVER_OK)
+		*overflow = *err;
+	err->kind = SEMVER_OK;
+	return true;
+}
+
+/*
  * Parse str[0..len) into a freshly palloc'd semver, or return NULL with
  * *err saying why.
  */
@@ -107,9 +123,11 @@ SemverParse(const char *str, int len, SemverError *err)
 	int			keylen;
 	int			lenlen;
 	int			part;
+	SemverError overflow;		/* first number too large, reported last */
 
 	err->kind = SEMVER_OK;
 	err->part = 0;
+	overflow.kind = SEMVER_OK;
 
 	/* The core ends at the first '-' or '+'; build metadata at the first '+'. */
 	for (core_end = str; core_end < end && *core_end != '-' && *core_end != '+'; core_end++)
@@ -152,7 +170,7 @@ SemverParse(const char *str, int len, SemverError *err)
 	for (part = 0; part < 3; part++)
 	{
 		const char *s = p;
-		uint64		n;
+		uint64		n = 0;
 
 		while (p < core_end && *p != '.')
 		{
@@ -172,7 +190,7 @@ SemverParse(const char *str, int len, SemverError *err)
 			SetError(err, SEMVER_ERR_CORE_EMPTY, s, 0);
 			goto fail;
 		}
-		if (!ParseNumber(s, p - s, &n, err))
+		if (!ParseNumber(s, p - s, &n, err) && !DeferOverflow(err, &overflow))
 			goto fail;
 		k += SemverEncodeNumber(n, k);
 		p++;					/* the '.' (or one past core_end) */
@@ -214,9 +232,9 @@ SemverParse(const char *str, int len, SemverError *err)
 			}
 			if (digits)
 			{
-				uint64		n;
+				uint64		n = 0;
 
-				if (!ParseNumber(s, p - s, &n, err))
+				if (!ParseNumber(s, p - s, &n, err) && !DeferOverflow(err, &overflow))
 					goto fail;
 				*k++ = SEMVER_TAG_NUMERIC;
 				k += SemverEncodeNumber(n, k);
@@ -266,6 +284,13 @@ SemverParse(const char *str, int len, SemverError *err)
 				break;
 			p++;
 		}
+	}
+
+	/* well formed: now a number too large is the error */
+	if (overflow.kind != SEMVER_OK)
+	{
+		*err = overflow;
+		goto fail;
 	}
 
 	/* keylen as unsigned LEB128, then the key moved right behind it */

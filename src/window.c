@@ -635,7 +635,15 @@ WindowAggState(FunctionCallInfo fcinfo)
 	WindowState *state;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "window_agg called in non-aggregate context");
+	{
+		/* a plain call: the state is the caller's, so work on a copy */
+		state = palloc(sizeof(WindowState));
+		if (PG_ARGISNULL(0))
+			WindowInit(state);
+		else
+			memcpy(state, PG_GETARG_POINTER(0), sizeof(WindowState));
+		return state;
+	}
 	if (!PG_ARGISNULL(0))
 		return (WindowState *) PG_GETARG_POINTER(0);
 	state = MemoryContextAlloc(aggcontext, sizeof(WindowState));

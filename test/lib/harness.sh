@@ -2,7 +2,10 @@
 # The README's commands: set up, build, install, start a throwaway cluster,
 # then run the demo, the test suites or the benchmarks, and remove the cluster.
 #
-#   harness.sh demo | test | bench [bench-name...] | shell
+#   harness.sh demo | test | stress | bench [bench-name...] | shell
+#
+# stress runs the long suites (test/lib/crash-stress.sh: crash cycles under
+# load, fsync = on).
 #
 # Environment (all optional):
 #   TFORGE_PORT      port of the throwaway cluster (default 55432)
@@ -83,6 +86,7 @@ $AS "$PGBIN/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null ||
 
 case "$mode" in
 	test) "$top/test/lib/run-tests.sh" ;;
+	stress) "$top/test/lib/crash-stress.sh" ;;
 	demo) "$top/test/lib/demo.sh" ;;
 	bench)
 		status=0

@@ -3,12 +3,16 @@
 # (test/t/*.sql, one fresh database each, through pg_prove), a pg_dump /
 # pg_restore round trip (test/dump/), the upgrade from 0.1.0
 # (test/lib/upgrade-test.sh), the README's SQL blocks
-# (test/lib/readme-test.sh), a binary input fuzzer and a crash drill
-# (test/lib/fuzz-binary.sh, test/lib/crash-drill.sh), the governor drills
+# (test/lib/readme-test.sh), a binary input fuzzer (test/lib/fuzz-binary.sh),
+# a hostile input sweep of every tforge function (test/lib/hostile-sweep.sh),
+# a streaming standby drill (test/lib/replica.sh, own clusters on
+# TFORGE_PORT+100/+200), the pg_regress suites under valgrind memcheck
+# (test/lib/valgrind-regress.sh, own cluster on TFORGE_PORT+100), a crash
+# drill (test/lib/crash-drill.sh), the governor drills
 # (test/lib/governor-drills.sh: the worker, a standby) and the Citus
-# scale-out test (test/lib/citus-test.sh) against the
-# cluster in PGHOST/PGPORT, prints the diffs of what failed and ends with
-# one line "N passed, M failed". Exits non-zero on any failure.
+# scale-out test (test/lib/citus-test.sh) against the cluster in
+# PGHOST/PGPORT, prints the diffs of what failed and ends with one line
+# "N passed, M failed". Exits non-zero on any failure.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -94,12 +98,17 @@ rm -f "$top/upgrade.log"
 tally "readme" "$top/readme.log" $?
 rm -f "$top/readme.log"
 
-# Binary input of every tforge type under mutated COPY payloads, then a crash
-# (immediate stop) in the middle of a queue run: no backend may crash, no
-# committed state may be lost.
-for check in fuzz-binary crash-drill governor-drills; do
+# Binary input of every tforge type under mutated COPY payloads, every
+# function under hostile input, a streaming standby and its promotion, the
+# pg_regress suites under valgrind, then a crash (immediate stop) in the
+# middle of a queue run, and the governor's worker: no backend may crash, no
+# error may be untyped, no committed state may be lost. Each check's figures
+# are shown.
+for check in fuzz-binary hostile-sweep replica valgrind-regress crash-drill governor-drills; do
 	"$top/test/lib/$check.sh" >"$top/$check.log" 2>&1
-	tally "$check" "$top/$check.log" $?
+	rc=$?
+	tally "$check" "$top/$check.log" $rc
+	[ "$rc" = 0 ] && grep -E '^(hostile sweep:|valgrind:|standby |primary, READ ONLY|promoted standby|crash drill:)' "$top/$check.log" | sed 's/^/    /'
 	rm -f "$top/$check.log"
 done
 
