@@ -31,4 +31,7 @@ extern double tforge_learning_confidence_threshold;
 extern int	tforge_profile_sample_after;
 extern int	tforge_profile_sample_every;
 
+/* profile.c: qsort comparator for float8 values that are not NaN */
+extern int	CompareFloat8(const void *a, const void *b);
+
 #endif							/* TFORGE_H */

@@ -255,7 +255,7 @@ COMMENT ON FUNCTION tforge._deadline_offset(float8, float8) IS
 
 -- The one definition of a duration tau can learn from: more than 0 and at
 -- most 1e9 seconds (about 31 years; anything longer is a broken clock).
--- It is LearnableSeconds in queue.c, which the queue's C code uses too.
+-- It is LearnableSeconds in queue.h, which the queue's C code uses too.
 CREATE FUNCTION tforge._positive_or_null(value float8) RETURNS float8
   AS 'MODULE_PATHNAME', 'tforge_positive_or_null'
   LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
