@@ -283,6 +283,7 @@ tforge_profile_record(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("runtime bound must be a finite number, got \"%s\"", float8out_internal(c.bound))));
 
+	CheckWritable("tforge._profile_record()");
 	SPI_connect();
 	ProfileRecord(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_ARGISNULL(1), &c);
 	SPI_finish();

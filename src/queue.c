@@ -120,9 +120,17 @@ static QueueStatement expire_leases = {
  * a generic plan for an unknown LIMIT would join the batch to every row of
  * tasks by hash.
  */
+/*
+ * Every claim takes a fencing token (tasks.claim_token) from the sequence
+ * tforge.claim_token_seq rather than reusing the attempt number: a sequence
+ * value is never handed out twice, even when an operator resets attempts to
+ * requeue a dead task, or after a dump and restore (the sequence is dumped),
+ * so a token names one claim of one task for good.
+ */
 #define CLAIM_SET \
 	"   SET status = 'running', worker_id = $4, claimed_at = $1," \
-	"       lease_s = $5, lease_expires_at = $1 + $6, attempts = k.attempts + 1"
+	"       lease_s = $5, lease_expires_at = $1 + $6, attempts = k.attempts + 1," \
+	"       claim_token = pg_catalog.nextval('tforge.claim_token_seq'::pg_catalog.regclass)"
 #define CLAIM_HEAD(fits, limit) \
 	"SELECT h.task_id FROM tforge.tasks h" \
 	" WHERE h.status = 'pending' AND h.available_at <= $1" fits \
@@ -149,10 +157,11 @@ static QueueStatement claim_batch = {
 };
 
 /*
- * complete_task: the task held by worker $2 is done at $3; its runtime is
- * the reported one ($5) or claim to completion, NULL unless tau can learn
- * from it. The row keeps what submit predicted beside the runtime observed,
- * which is all the scoring there is (view tforge.prediction_scores).
+ * complete_task: the task held by worker $2 (under claim token $6 when
+ * given) is done at $3; its runtime is the reported one ($5) or claim to
+ * completion, NULL unless tau can learn from it. The row keeps what submit
+ * predicted beside the runtime observed, which is all the scoring there is
+ * (view tforge.prediction_scores). The WHERE clause is Held() below, as SQL.
  */
 static QueueStatement complete = {
 	"UPDATE tforge.tasks t"
@@ -160,13 +169,14 @@ static QueueStatement complete = {
 	"       runtime_s = tforge._positive_or_null(coalesce($5, extract(epoch FROM $3 - t.claimed_at)::float8)),"
 	"       deadline_met = ($3 <= t.deadline)"
 	" WHERE t.task_id = $1 AND t.status = 'running' AND t.worker_id = $2"
+	"   AND ($6::bigint IS NULL OR t.claim_token = $6)"
 	" RETURNING t, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at",
-	5, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID}
+	6, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID, INT8OID}
 };
 
-/* Why a task is not held: its status and worker, locked. */
+/* A task, locked, with what says who holds it. */
 static QueueStatement held_by = {
-	"SELECT t.status::text, t.worker_id FROM tforge.tasks t WHERE t.task_id = $1 FOR UPDATE",
+	"SELECT t, t.status::text, t.worker_id, t.claim_token FROM tforge.tasks t WHERE t.task_id = $1 FOR UPDATE",
 	1, {INT8OID}
 };
 
@@ -370,6 +380,7 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_attempts must be at least 1, got %d", attempts)));
 	undeclared = CheckResources(PG_GETARG_DATUM(2), PG_ARGISNULL(2), resources_type);
+	CheckWritable("tforge.submit_task()");
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (!ReadLearned(PG_GETARG_DATUM(0), PG_GETARG_DATUM(4), PG_ARGISNULL(4), RequestedBound(payload),
@@ -472,6 +483,7 @@ tforge_expire_leases(PG_FUNCTION_ARGS)
 {
 	uint64		n;
 
+	CheckWritable("tforge.expire_leases()");
 	SPI_connect();
 	n = ExpireLeases(GetCurrentTimestamp());
 	SPI_finish();
@@ -518,6 +530,7 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 				 errmsg("lease must be a positive interval, got %s",
 						PG_ARGISNULL(3) ? "NULL" : ValueText(PG_GETARG_DATUM(3), false, INTERVALOID))));
 	CheckResources(PG_GETARG_DATUM(2), PG_ARGISNULL(2), resources_type);
+	CheckWritable("tforge.claim_tasks()");
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
@@ -553,33 +566,87 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 
 /* ---- complete_task and learning --------------------------------------------- */
 
-/* Raise why task_id is not held by worker_id: 42704 or 55000. */
-static void
-NotHeld(int64 task_id, const char *worker_id)
+/*
+ * The one definition of "worker_id holds task_id": the task is running,
+ * leased to worker_id and, when the worker gives its claim token, under
+ * that claim. Without a token a worker id is the only identity, so a
+ * worker id that claimed the task again (after its lease expired) holds
+ * the new claim: workers that may share an id pass their token.
+ *
+ * Locks the task and returns it (a datum in the caller's memory context),
+ * or raises why it is not held: 42704 when it does not exist, else 55000.
+ * complete_task runs the same test as the WHERE clause of its UPDATE and
+ * calls this only to explain a refusal.
+ */
+static Datum
+HeldTask(int64 task_id, const char *worker_id, bool notoken, int64 token)
 {
 	Datum		v = Int64GetDatum(task_id);
 	bool		n = false;
 	bool		isnull;
+	bool		noholder;
+	bool		noclaim;
+	Datum		task;
 	char	   *status;
 	char	   *holder;
+	int64		claim;
 
 	if (Execute(&held_by, InvalidOid, &v, &n, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("task " INT64_FORMAT " does not exist", task_id)));
-	status = TextDatumGetCString(ResultValue(0, 1, &isnull));
-	holder = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	task = SPI_datumTransfer(ResultValue(0, 1, &isnull), false, -1);
+	status = TextDatumGetCString(ResultValue(0, 2, &isnull));
+	v = ResultValue(0, 3, &noholder);
+	holder = noholder ? NULL : TextDatumGetCString(v);
+	claim = DatumGetInt64(ResultValue(0, 4, &noclaim));
+
+	if (strcmp(status, "running") == 0 && holder != NULL && strcmp(holder, worker_id) == 0 &&
+		(notoken || (!noclaim && claim == token)))
+		return task;
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("task " INT64_FORMAT " is not held by worker \"%s\"", task_id, worker_id),
-			 strcmp(status, "running") == 0
+			 strcmp(status, "running") != 0
+			 ? errdetail("The task is %s.", status)
+			 : holder == NULL || strcmp(holder, worker_id) != 0
 			 ? errdetail("The task is running for worker \"%s\".", holder ? holder : "")
-			 : errdetail("The task is %s.", status),
+			 : errdetail("The task was claimed again: claim token " INT64_FORMAT " is stale, the current claim is %s.",
+						 token, noclaim ? "without a token" : psprintf(INT64_FORMAT, claim)),
 			 errhint("A worker may only heartbeat, complete or fail a task it has claimed and whose lease has not been given to another worker.")));
+	return (Datum) 0;			/* keep the compiler quiet */
 }
 
 /*
- * complete_task(task_id, worker_id, usage) -> tasks
+ * _held_task(task_id, worker_id, claim_token) -> tasks
+ *
+ * HeldTask for heartbeat and fail_task (PL/pgSQL), so that the rule and its
+ * error have one definition.
+ */
+PG_FUNCTION_INFO_V1(tforge_held_task);
+Datum
+tforge_held_task(PG_FUNCTION_ARGS)
+{
+	Datum		task;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("task_id must not be NULL")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("worker_id must not be NULL")));
+	CheckWritable("tforge._held_task()");
+	SPI_connect();
+	task = HeldTask(PG_GETARG_INT64(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+					PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2));
+	SPI_finish();
+	PG_RETURN_DATUM(task);
+}
+
+/*
+ * complete_task(task_id, worker_id, usage, claim_token) -> tasks
  *
  * Marks the task done (its row keeps what submit predicted beside the
  * runtime observed: that is the score) and, in the same transaction,
@@ -601,14 +668,17 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	Completion	c = {{0, 0, 0, 0}, {false, false, false, false}, 0};
 	List	   *warnings = NIL;
 	ListCell   *lc;
-	Datum		v[5];
-	bool		n[5] = {false, false, false, false, false};
+	Datum		v[6];
+	bool		n[6] = {false, false, false, false, false, false};
+	bool		notoken = PG_NARGS() < 4 || PG_ARGISNULL(3);	/* 0.1.0 has no token */
 	bool		isnull;
 	bool		nokey;
+	bool		noclaimed;
 	Datum		task;
 	Datum		task_type;
 	Datum		task_key;
 	Datum		payload;
+	TimestampTz claimed;
 	double		tau;
 
 	if (PG_ARGISNULL(0))
@@ -621,6 +691,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 				 errmsg("worker_id must not be NULL")));
 	task_id = PG_GETARG_INT64(0);
 	worker_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	CheckWritable("tforge.complete_task()");
 
 	if (usage != NULL && !JB_ROOT_IS_OBJECT(usage))
 	{
@@ -643,9 +714,17 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	n[3] = usage == NULL;
 	v[4] = Float8GetDatum(reported);
 	n[4] = !has_reported;
+	v[5] = notoken ? (Datum) 0 : PG_GETARG_DATUM(3);
+	n[5] = notoken;
 	if (Execute(&complete, InvalidOid, v, n, 0) == 0)
-		NotHeld(task_id, worker_id);
+		HeldTask(task_id, worker_id, notoken, notoken ? 0 : PG_GETARG_INT64(3));
 
+	/*
+	 * Everything the completion needs from the UPDATE's result, read now:
+	 * the learning below runs statements of its own, after which
+	 * SPI_tuptable is theirs (or NULL). The datums stay valid until
+	 * SPI_finish.
+	 */
 	task = SPI_datumTransfer(ResultValue(0, 1, &isnull), false, -1);
 	task_type = ResultValue(0, 2, &isnull);
 	task_key = ResultValue(0, 3, &nokey);
@@ -653,6 +732,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	c.has[0] = !isnull;
 	payload = ResultValue(0, 5, &isnull);
 	c.bound = isnull ? 0 : RequestedBound(DatumGetJsonbP(payload));
+	claimed = DatumGetTimestampTz(ResultValue(0, 6, &noclaimed));
 
 	foreach(lc, warnings)
 		ereport(WARNING, (errmsg_internal("%s", (char *) lfirst(lc))));
@@ -668,17 +748,13 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 		else if (JsonbField(usage, "runtime_s") != NULL)
 			why = JsonbFieldText(usage, "runtime_s", false);
 		else
-		{
-			TimestampTz claimed = DatumGetTimestampTz(ResultValue(0, 6, &isnull));
-
-			why = isnull ? "NULL" :
+			why = noclaimed ? "NULL" :
 				ValueText(DirectFunctionCall2(extract_interval, CStringGetTextDatum("epoch"),
 											  DirectFunctionCall2(timestamp_mi, TimestampTzGetDatum(at),
 																  TimestampTzGetDatum(claimed))),
 						  false, NUMERICOID);
-		}
 		ereport(WARNING,
-				(errmsg("runtime of task " INT64_FORMAT " not learned: %s is not a number of seconds above 0 and at most 1e9",
+				(errmsg("runtime of task " INT64_FORMAT " not learned: %s is not " LEARNABLE_SECONDS,
 						task_id, why)));
 	}
 

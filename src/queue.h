@@ -47,6 +47,9 @@ typedef struct QueueStatement
 	SPIPlanPtr	plan;
 } QueueStatement;
 
+/* The rule below in words, for messages: "... is <LEARNABLE_SECONDS>". */
+#define LEARNABLE_SECONDS "a number of seconds above 0 and at most 1e9"
+
 /* Whether a float8 is a number of seconds tau can learn from: (0, 1e9]. */
 static inline bool
 LearnableSeconds(double s)
@@ -85,8 +88,11 @@ typedef struct Completion
 /* Run a statement; nulls[i] true means argument i is NULL. Returns SPI_processed. */
 extern uint64 Execute(QueueStatement *stmt, Oid resources_type, Datum *values, const bool *nulls, long limit);
 
-/* Column col (1-based) of row row of the last statement's result. */
+/* Column col (1-based) of row row of the last statement's result (checked). */
 extern Datum ResultValue(uint64 row, int col, bool *isnull);
+
+/* 25006 in a read-only transaction, in parallel mode or during recovery. */
+extern void CheckWritable(const char *function);
 
 /* A value for an error message: its text, or <NULL>. */
 extern const char *ValueText(Datum value, bool isnull, Oid type);

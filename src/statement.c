@@ -36,6 +36,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -97,11 +98,35 @@ Execute(QueueStatement *stmt, Oid resources_type, Datum *values, const bool *nul
 	return SPI_processed;
 }
 
-/* Column col (1-based) of result row row; *isnull says whether it is NULL. */
+/*
+ * Column col (1-based) of result row row of the last statement; *isnull
+ * says whether it is NULL. SPI_tuptable belongs to the last SPI call (NULL
+ * after a statement without RETURNING): callers copy out what they need
+ * before the next one, and a call that breaks that rule is an error here,
+ * never a dereference of a NULL or stale pointer.
+ */
 Datum
 ResultValue(uint64 row, int col, bool *isnull)
 {
+	if (SPI_tuptable == NULL || row >= SPI_tuptable->numvals ||
+		col < 1 || col > SPI_tuptable->tupdesc->natts)
+		elog(ERROR, "tforge: the last statement has no result row " UINT64_FORMAT " column %d", row, col);
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+/*
+ * Refuse to change state (25006) in a read-only transaction, in parallel
+ * mode and on a standby, before any work: every SQL-callable C function that
+ * writes calls it first, as a utility command would. (Statements run
+ * through SPI are refused anyway, but not before the function has done
+ * part of its work, and learned-state writes do not go through SPI.)
+ */
+void
+CheckWritable(const char *function)
+{
+	PreventCommandIfReadOnly(function);
+	PreventCommandIfParallelMode(function);
+	PreventCommandDuringRecovery(function);
 }
 
 /* A value for an error message: its text, or <NULL> as PL/pgSQL prints it. */

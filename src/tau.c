@@ -194,7 +194,7 @@ TauChange(TupleTableSlot *slot, void *arg)
 	if (!LearnableSeconds(t->tau))
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg("new tau %s s of a task type is not a number of seconds above 0 and at most 1e9",
+				 errmsg("new tau %s s of a task type is not " LEARNABLE_SECONDS,
 						float8out_internal(t->tau))));
 	RowEditSet(&e, "tau_s", Float8GetDatum(t->tau), false);
 	RowEditSet(&e, "samples", Int64GetDatum(DatumGetInt64(RowEditGet(&e, "samples", &isnull)) + 1), false);
@@ -264,8 +264,9 @@ tforge_update_tau(PG_FUNCTION_ARGS)
 	if (!LearnableSeconds(runtime_s))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("runtime_s must be a number of seconds above 0 and at most 1e9, got %s",
+				 errmsg("runtime_s must be " LEARNABLE_SECONDS ", got %s",
 						PG_ARGISNULL(1) ? "NULL" : float8out_internal(runtime_s))));
+	CheckWritable("tforge.update_tau()");
 	SPI_connect();
 	if (!TauUpdate(PG_GETARG_DATUM(0), runtime_s, &tau))
 		ereport(ERROR,
