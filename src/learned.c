@@ -1,6 +1,7 @@
 /*
  * learned.c: writes of learned state, the rows of tforge.task_tau and
- * tforge.profiles that every completion of a type or key rewrites.
+ * tforge.profiles that every completion of a type or key rewrites, through
+ * the executor's update path (see "learned state" below).
  */
 #include "postgres.h"
 
@@ -40,120 +41,174 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
+#include "utils/rls.h"
+#include "commands/trigger.h"
 
 #include "estimate.h"
 #include "profile.h"
 #include "queue.h"
 #include "tforge.h"
 
-/* ---- learned state, updated in place ------------------------------------ */
+/* ---- learned state, written through the executor ------------------------ */
 
 /*
- * Every completion rewrites its type's tau and profile, one or two rows
- * that all completions of the type share. An UPDATE through SPI would
- * spend most of its time starting the executor and re-reading the tables'
- * CHECK constraints; these rows are instead changed like a catalog row:
- * found by key, rewritten with heap_update (HOT when the page has room,
- * indexed again when not), waiting for a concurrent writer and then
- * changing its new version, as UPDATE does (UpdateInPlace). The new values
- * are computed here, and checked as the tables' constraints would. These
- * tables have no triggers; tforge alone writes them.
+ * Every completion rewrites its type's tau and profiles, rows that all
+ * completions of the type share. They are written the way the
+ * logical-replication apply worker applies an UPDATE (worker.c,
+ * apply_handle_update_internal), which is an UPDATE without a plan:
+ *
+ *   - the row is found by an index probe (LookupRow) and locked with
+ *     table_tuple_lock; under READ COMMITTED a row a concurrent transaction
+ *     changed is waited for and its newest version locked and changed, as
+ *     UPDATE's EvalPlanQual does; REPEATABLE READ and above refuse (40001);
+ *   - ExecSimpleRelationUpdate writes the new version: BEFORE ROW triggers
+ *     (which may change or skip it), stored generated columns, NOT NULL and
+ *     CHECK constraints, the replica-identity check of publications, the
+ *     new index entries (ExecOpenIndices: expression and partial indexes
+ *     too) unless the update is HOT, and AFTER ROW triggers, fired at
+ *     AfterTriggerEndQuery as at the end of a statement;
+ *   - the caller's privileges are checked as UPDATE checks them. Row-level
+ *     security cannot be honoured without a plan (the apply worker refuses
+ *     it too), so a table where it applies is refused with 0A000 rather
+ *     than written around its policies.
+ *
+ * This costs less than an UPDATE through SPI (no plan, no executor tree),
+ * and breaks no rule a user may add to the tables. A first completion
+ * creates the row through SPI (INSERT ... ON CONFLICT DO NOTHING), which
+ * honours the same rules.
  */
 
-/* Index entries for a new row version that is not HOT, as for a catalog row. */
-static void
-IndexNewVersion(Relation rel, HeapTuple tuple)
+/* The executor state of one write, as the apply worker builds it. */
+typedef struct LearnedWrite
 {
-	CatalogIndexState indexes;
-	TupleTableSlot *slot;
-	int			i;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	EPQState	epq;
+} LearnedWrite;
 
-	if (HeapTupleIsHeapOnly(tuple))
-		return;
-	indexes = CatalogOpenIndexes(rel);
-	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
-	ExecStoreHeapTuple(tuple, slot, false);
-	for (i = 0; i < indexes->ri_NumIndices; i++)
-	{
-		IndexInfo  *info = indexes->ri_IndexRelationInfo[i];
-		Relation	index = indexes->ri_IndexRelationDescs[i];
-		Datum		values[INDEX_MAX_KEYS];
-		bool		isnull[INDEX_MAX_KEYS];
+/* Refuse the write (0A000) when row-level security applies to the table for the current user. */
+static void
+CheckNoRowSecurity(Relation rel)
+{
+	if (check_enable_rls(RelationGetRelid(rel), InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("tforge cannot write learned state into \"%s\": row-level security applies to it",
+						RelationGetRelationName(rel)),
+				 errdetail("Completions rewrite rows of tforge.%s without a query plan, where row-level security policies cannot be applied.",
+						   RelationGetRelationName(rel)),
+				 errhint("Disable row-level security on the table, or let the owner of the extension bypass it (no FORCE ROW LEVEL SECURITY).")));
+}
 
-		if (!info->ii_ReadyForInserts)
-			continue;
-		if (info->ii_Expressions != NIL || info->ii_Predicate != NIL)
-			elog(ERROR, "tforge: index \"%s\" on learned state has expressions or a predicate",
-				 RelationGetRelationName(index));
-		FormIndexDatum(info, slot, NULL, values, isnull);
-		index_insert(index, values, isnull, &tuple->t_self, rel,
-					 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false, info);
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	CatalogCloseIndexes(indexes);
+static void
+LearnedWriteBegin(LearnedWrite *w, Relation rel)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	w->estate = CreateExecutorState();
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(w->estate, list_make1(rte));
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, rel, 1, NULL, 0);
+	w->estate->es_opened_result_relations = lappend(w->estate->es_opened_result_relations, w->rri);
+	w->estate->es_output_cid = GetCurrentCommandId(true);
+	w->estate->es_snapshot = GetActiveSnapshot();
+	AfterTriggerBeginQuery();
+	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
+	ExecOpenIndices(w->rri, false);
+}
+
+/* Fire the AFTER triggers queued and release the executor state. */
+static void
+LearnedWriteEnd(LearnedWrite *w)
+{
+	ExecCloseIndices(w->rri);
+	EvalPlanQualEnd(&w->epq);
+	AfterTriggerEndQuery(w->estate);
+	ExecResetTupleTable(w->estate->es_tupleTable, false);
+	FreeExecutorState(w->estate);
 }
 
 /*
  * Rewrite the row of tforge.<table> with key (keys) in its unique index
- * tforge.<index>: false when there is no such row. As UPDATE does, a row
- * a concurrent transaction is changing is waited for, and its new version
- * changed in turn (READ COMMITTED) or refused (REPEATABLE READ and above).
+ * tforge.<index>: false when there is no such row (or a concurrent
+ * transaction deleted it meanwhile: the caller creates it). change computes
+ * the new version from the locked one; written, when not NULL, is shown the
+ * row as it stands afterwards (as a BEFORE trigger left it, or the locked
+ * version when a trigger skipped the update).
  */
 bool
-UpdateInPlace(const char *table, const char *index, int nkeys, const Datum *keys,
-			  const bool *keynulls, RowChange change, void *arg)
+UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys,
+			  const bool *keynulls, RowChange change, RowWritten written, void *arg)
 {
 	Relation	rel;
-	TupleTableSlot *slot;
+	TupleTableSlot *found;
+	TupleTableSlot *locked;
+	TupleTableSlot *next;
+	LearnedWrite w;
+	TM_FailureData tmfd;
+	TM_Result	result;
 	ItemPointerData tid;
 	bool		done = false;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
-	slot = LookupRow(table, index, nkeys, keys, keynulls, &rel);
-	PopActiveSnapshot();
-	if (TupIsNull(slot))
+	found = LookupRow(table, index, nkeys, keys, keynulls, &rel);
+	if (TupIsNull(found))
 	{
-		LookupEnd(slot, rel);
+		LookupEnd(found, rel);
+		PopActiveSnapshot();
 		return false;
 	}
+	tid = found->tts_tid;
 	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	CheckNoRowSecurity(rel);
 	LockRelationOid(RelationGetRelid(rel), RowExclusiveLock);
 
-	tid = slot->tts_tid;
-	for (;;)
+	LearnedWriteBegin(&w, rel);
+	locked = table_slot_create(rel, &w.estate->es_tupleTable);
+	result = table_tuple_lock(rel, &tid, w.estate->es_snapshot, locked, w.estate->es_output_cid,
+							  LockTupleNoKeyExclusive, LockWaitBlock,
+							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							  &tmfd);
+	switch (result)
 	{
-		HeapTuple	tuple = change(slot, arg);
-		TM_FailureData tmfd;
-		LockTupleMode lockmode;
-		TM_Result	result;
-
-		result = heap_update(rel, &tid, tuple, GetCurrentCommandId(true), InvalidSnapshot, true,
-							 &tmfd, &lockmode);
-		if (result == TM_Ok)
-		{
-			IndexNewVersion(rel, tuple);
-			done = true;
+		case TM_Ok:
 			break;
-		}
-		if ((result != TM_Updated && result != TM_Deleted) || IsolationUsesXactSnapshot())
-		{
-			if (result == TM_Updated || result == TM_Deleted)
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-			elog(ERROR, "unexpected heap_update status %u on tforge.%s", result, table);
-		}
-		/* a concurrent transaction committed a new version: change that one */
-		if (result == TM_Deleted || ItemPointerEquals(&tid, &tmfd.ctid))
-			break;				/* gone: the caller creates the row */
-		tid = tmfd.ctid;
-		if (!table_tuple_fetch_row_version(rel, &tid, SnapshotAny, slot))
-			break;
+						 errmsg("could not serialize access due to concurrent %s",
+								result == TM_Updated ? "update" : "delete")));
+			/* READ COMMITTED followed the chain: only a delete ends it */
+			if (result == TM_Updated)
+				elog(ERROR, "tforge: lost the update chain of a row of tforge.%s", table);
+			goto end;			/* gone: the caller creates the row */
+		default:
+			elog(ERROR, "tforge: unexpected lock status %u on a row of tforge.%s", result, table);
 	}
+
+	next = table_slot_create(rel, &w.estate->es_tupleTable);
+	ExecForceStoreHeapTuple(change(locked, arg), next, true);
+	ItemPointerSetInvalid(&next->tts_tid);
+	EvalPlanQualSetSlot(&w.epq, next);
+	ExecSimpleRelationUpdate(w.rri, w.estate, &w.epq, locked, next);
+	done = true;
+	if (written != NULL)
+		written(ItemPointerIsValid(&next->tts_tid) && !ItemPointerEquals(&next->tts_tid, &locked->tts_tid)
+				? next : locked, arg);
+
+end:
+	LearnedWriteEnd(&w);
+	LookupEnd(found, rel);
+	PopActiveSnapshot();
 	if (done)
 		CommandCounterIncrement();
-	LookupEnd(slot, rel);
 	return done;
 }
 

@@ -224,8 +224,8 @@ ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c)
 		bool		keynulls[2] = {false, k == 1};
 		int			attempt;
 
-		for (attempt = 0; !UpdateInPlace("profiles", "profiles_type_key", 2, keys, keynulls,
-										 ProfileChange, c); attempt++)
+		for (attempt = 0; !UpdateLearned("profiles", "profiles_type_key", 2, keys, keynulls,
+										 ProfileChange, NULL, c); attempt++)
 		{
 			Datum		v[6];
 			bool		n[6];

@@ -60,6 +60,9 @@ LearnableSeconds(double s)
 /* Computes the new version of a locked row; arg is the caller's. */
 typedef HeapTuple (*RowChange) (TupleTableSlot *slot, void *arg);
 
+/* Shown the row as written (after BEFORE triggers); arg is the caller's. */
+typedef void (*RowWritten) (TupleTableSlot *slot, void *arg);
+
 /* The next version of a row being rewritten: the slot's, with some columns replaced. */
 typedef struct RowEdit
 {
@@ -115,8 +118,8 @@ extern bool LookupFloat8(const char *table, const char *index, Datum key, const 
 
 /* learned.c --------------------------------------------------------------- */
 
-extern bool UpdateInPlace(const char *table, const char *index, int nkeys, const Datum *keys,
-						  const bool *keynulls, RowChange change, void *arg);
+extern bool UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys,
+						  const bool *keynulls, RowChange change, RowWritten written, void *arg);
 extern void RowEditBegin(RowEdit *e, TupleTableSlot *slot);
 extern Datum RowEditGet(RowEdit *e, const char *name, bool *isnull);
 extern void RowEditSet(RowEdit *e, const char *name, Datum value, bool isnull);

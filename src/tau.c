@@ -201,6 +201,18 @@ TauChange(TupleTableSlot *slot, void *arg)
 	return RowEditFinish(&e);
 }
 
+/* The tau the row holds as written (a BEFORE trigger may have changed it). */
+static void
+TauWritten(TupleTableSlot *slot, void *arg)
+{
+	TauSample  *t = (TauSample *) arg;
+	bool		isnull;
+	Datum		tau = slot_getattr(slot, ColumnIndex(slot->tts_tupleDescriptor, "tau_s") + 1, &isnull);
+
+	if (!isnull)
+		t->tau = DatumGetFloat8(tau);
+}
+
 /* The EMA weight of task_type's tau: its own lambda, else tforge.ema_lambda. */
 static double
 TypeLambda(Datum task_type)
@@ -228,7 +240,7 @@ TauUpdate(Datum task_type, double runtime_s, double *tau)
 		bool		n[3] = {false, false, false};
 		bool		isnull;
 
-		if (UpdateInPlace("task_tau", "task_tau_pkey", 1, &task_type, &keynull, TauChange, &t))
+		if (UpdateLearned("task_tau", "task_tau_pkey", 1, &task_type, &keynull, TauChange, TauWritten, &t))
 		{
 			*tau = t.tau;
 			return true;
