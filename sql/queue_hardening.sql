@@ -150,3 +150,55 @@ SELECT tforge.expire_leases() AS expired;
 SELECT status FROM tforge.complete_task(:held, 'w', '{"runtime_s": 7}', :token);
 SELECT tforge.update_tau('cpu-light', 500) > 5 AS learned;
 SELECT pg_temp.state() <> :'before' AS changed;
+
+-- Fault 6: poisoned learning. Extreme usages leave every learned and
+-- predicted value in its range, and the task still completes. Expected
+-- ranges: runtime samples in (0, 1e9] s, usage samples in [0, 1e18],
+-- cpu_s at most 1e6 times runtime_s; predicted cpu finite and at most 1e6
+-- cores, predicted bytes in [0, 1e18].
+CREATE FUNCTION pg_temp.cycle(k text, usage jsonb) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE id bigint;
+BEGIN
+  id := tforge.submit_task('memory-heavy', task_key => k);
+  PERFORM tforge.claim_tasks('p');
+  RETURN (tforge.complete_task(id, 'p', usage)).status;
+END $$;
+-- The issue's case: 1e18 s of cpu in 1e-300 s (infinite cores).
+SELECT pg_temp.cycle('poison', '{"runtime_s": 1e-300, "cpu_s": 1e18}');
+SELECT pg_temp.cycle('poison', '{"runtime_s": 1e308, "cpu_s": 1e308, "memory_bytes": 1e308, "gpu_memory_bytes": 1e19}');
+SELECT pg_temp.cycle('poison', '{"runtime_s": -5, "cpu_s": -1, "memory_bytes": -1}');
+SELECT pg_temp.cycle('poison', '{"runtime_s": "NaN", "cpu_s": "Infinity", "memory_bytes": "-Infinity"}');
+SELECT pg_temp.cycle('poison', '{"runtime_s": 2, "cpu_s": 4, "memory_bytes": 1e18, "gpu_memory_bytes": 9.3e18}');
+SELECT pg_temp.cycle('poison', '{"runtime_s": 1e-300, "cpu_s": 1e-295, "memory_bytes": 0}');
+-- Every statistic finite and in range: runtimes 1e-300, 2, 1e-300; cpu 4 and
+-- 1e-295 (1e5 cores: kept); memory 1e18 and 0; six completions counted.
+SELECT tforge.rolling_stats_count(runtime) AS runs, tforge.rolling_stats_min(runtime) AS min_runtime,
+       tforge.rolling_stats_max(runtime) AS max_runtime,
+       tforge.rolling_stats_count(cpu) AS cpu_runs, tforge.rolling_stats_max(cpu) AS max_cpu,
+       tforge.rolling_stats_max(memory) AS max_memory, gpu_memory IS NULL AS no_gpu_memory, completions
+  FROM tforge.profiles WHERE task_key = 'poison';
+-- Predicted resources: cpu = mean cpu / mean runtime = ((4 + 1e-295) / 2) / ((2 + 2e-300) / 3)
+-- = 3 cores (to float8 rounding); memory = 95th percentile of {1e18, 0} = 0.95e18.
+SELECT r.cpu, r.memory_bytes, r.gpu_memory_bytes
+  FROM tforge.profiles p, tforge._profile_resources(p.runtime, p.cpu, p.memory, p.gpu_memory) r
+ WHERE p.task_key = 'poison';
+-- tau absorbed only the learnable runtimes, 1e-300, 2, 1e-300 s, from 20:
+-- each step 0.2 * runtime + (1 - 0.2) * tau in float8.
+CREATE FUNCTION pg_temp.step(old float8, x float8) RETURNS float8 LANGUAGE sql AS $$ SELECT 0.2::float8 * x + (1 - 0.2::float8) * old $$;
+SELECT tforge.get_tau('memory-heavy') = pg_temp.step(pg_temp.step(pg_temp.step(20, 1e-300), 2), 1e-300) AS tau_as_expected,
+       tforge.get_tau('memory-heavy') AS tau;
+-- Statistics from elsewhere (an import, or a caller of _profile_resources) are clamped
+-- at prediction: memory beyond 2^63 does not wrap, cores stay finite.
+SELECT r.cpu, r.memory_bytes, r.gpu_memory_bytes
+  FROM (SELECT tforge.rolling_stats_agg(x) FILTER (WHERE x < 1) AS tiny,
+               tforge.rolling_stats_agg(x) FILTER (WHERE x > 1) AS huge,
+               tforge.rolling_stats_agg(-x) FILTER (WHERE x > 1) AS negative
+          FROM (VALUES (1e-300::float8), (1e300::float8)) v(x)) s,
+       tforge._profile_resources(s.tiny, s.huge, s.huge, s.negative) r;
+-- _profile_record applies the same ranges.
+SELECT tforge._profile_record('memory-heavy', 'direct', 1e-300, 1e18, 1e19, 'NaN', NULL);
+SELECT tforge._profile_record('memory-heavy', 'direct', 2e9, 1, 1, 1, NULL);
+SELECT tforge._profile_record('memory-heavy', 'direct', 1, '-Infinity', 'Infinity', -1, NULL);
+SELECT tforge.rolling_stats_count(runtime) AS runs, cpu IS NULL AS no_cpu, tforge.rolling_stats_count(memory) AS memory_runs,
+       tforge.rolling_stats_count(gpu_memory) AS gpu_runs, completions
+  FROM tforge.profiles WHERE task_key = 'direct';

@@ -78,10 +78,25 @@ RequestedBound(Jsonb *payload)
 }
 
 /*
+ * Bytes a profile predicts from a quantile of its samples: rounded up, and
+ * kept in [0, 1e18] whatever statistics an import or a caller supplied, so
+ * that the conversion to bigint can neither overflow nor see a NaN.
+ */
+static int64
+PredictedBytes(double q)
+{
+	if (!(q > 0))
+		return 0;
+	if (q > MAX_USAGE)
+		return (int64) MAX_USAGE;
+	return (int64) ceil(q);
+}
+
+/*
  * The resources a profile predicts: cpu cores (mean cpu s / mean runtime
- * s), and the 95th percentile of recent memory and GPU memory peaks, bytes
- * rounded up. A task given less memory than it needs fails, one given a
- * little more only wastes some.
+ * s, at most MAX_CPU_CORES), and the 95th percentile of recent memory and
+ * GPU memory peaks, bytes rounded up (PredictedBytes). A task given less
+ * memory than it needs fails, one given a little more only wastes some.
  */
 Datum
 ProfileResources(Oid resources_type, RollingStats *runtime, Datum cpu, bool nocpu,
@@ -95,17 +110,20 @@ ProfileResources(Oid resources_type, RollingStats *runtime, Datum cpu, bool nocp
 
 	if (!nocpu && runtime != NULL && runtime->mean > 0)
 	{
-		v[0] = Float8GetDatum(DatumGetRollingStatsP(cpu)->mean / runtime->mean);
+		double		cores = DatumGetRollingStatsP(cpu)->mean / runtime->mean;
+
+		/* samples entered within range, but imported statistics need not have */
+		v[0] = Float8GetDatum(cores > 0 ? Min(cores, MAX_CPU_CORES) : 0);
 		n[0] = false;
 	}
 	if (!nomemory && (s = DatumGetRollingStatsP(memory))->nring > 0)
 	{
-		v[1] = Int64GetDatum((int64) ceil(RollingStatsQuantile(s, 0.95)));
+		v[1] = Int64GetDatum(PredictedBytes(RollingStatsQuantile(s, 0.95)));
 		n[1] = false;
 	}
 	if (!nogpu_memory && (s = DatumGetRollingStatsP(gpu_memory))->nring > 0)
 	{
-		v[3] = Int64GetDatum((int64) ceil(RollingStatsQuantile(s, 0.95)));
+		v[3] = Int64GetDatum(PredictedBytes(RollingStatsQuantile(s, 0.95)));
 		n[3] = false;
 	}
 	tuple = heap_form_tuple(desc, v, n);
@@ -144,15 +162,61 @@ UsageSample(Jsonb *usage, int64 task_id, const char *key, double *out, List **wa
 
 	if (!JsonbNumber(usage, key, &v))
 		return false;
-	if (v >= 0 && v <= MAX_USAGE)
+	if (UsableAmount(v))
 	{
 		*out = v;
 		return true;
 	}
 	*warnings = lappend(*warnings,
-						psprintf("usage \"%s\" of task " INT64_FORMAT " not profiled: %s is not a number between 0 and 1e18",
+						psprintf("usage \"%s\" of task " INT64_FORMAT " not profiled: %s is not " USABLE_AMOUNT,
 								 key, task_id, isnan(v) ? JsonbFieldText(usage, key, true) : float8out_internal(v)));
 	return false;
+}
+
+/*
+ * The one place where a completion's samples enter learning, after they
+ * were read (complete_task: UsageSample and the runtime its UPDATE
+ * computed; _profile_record: its arguments). A sample outside its range is
+ * left out of the profiles, with a WARNING added to *warnings:
+ *
+ *   runtime_s                          LearnableSeconds, (0, 1e9] s
+ *   cpu_s, memory_bytes, gpu_memory_bytes  UsableAmount, [0, 1e18]
+ *   cpu_s                              at most MAX_CPU_CORES times the
+ *                                      runtime_s of the same run
+ *
+ * so that every statistic and every prediction made from them stays finite
+ * and in its range: 1e18 s of cpu in 1e-300 s of runtime would predict
+ * infinite cores. check_runtime: the runtime is not yet checked (complete_task
+ * checks and explains it itself).
+ */
+void
+CompletionSamples(Completion *c, const char *who, bool check_runtime, List **warnings)
+{
+	static const char *const names[4] = {"runtime_s", "cpu_s", "memory_bytes", "gpu_memory_bytes"};
+	int			i;
+
+	if (check_runtime && c->has[0] && !LearnableSeconds(c->samples[0]))
+	{
+		*warnings = lappend(*warnings,
+							psprintf("runtime of %s not profiled: %s is not " LEARNABLE_SECONDS,
+									 who, float8out_internal(c->samples[0])));
+		c->has[0] = false;
+	}
+	for (i = 1; i < 4; i++)
+		if (c->has[i] && !UsableAmount(c->samples[i]))
+		{
+			*warnings = lappend(*warnings,
+								psprintf("usage \"%s\" of %s not profiled: %s is not " USABLE_AMOUNT,
+										 names[i], who, float8out_internal(c->samples[i])));
+			c->has[i] = false;
+		}
+	if (c->has[0] && c->has[1] && c->samples[1] > c->samples[0] * MAX_CPU_CORES)
+	{
+		*warnings = lappend(*warnings,
+							psprintf("usage \"cpu_s\" of %s not profiled: %s s of cpu in %s s of runtime is more than 1e6 cores",
+									 who, float8out_internal(c->samples[1]), float8out_internal(c->samples[0])));
+		c->has[1] = false;
+	}
 }
 
 /* rolling_stats column name with sample x added, when there is one (NULL stays NULL without). */
@@ -252,15 +316,17 @@ ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c)
  * _profile_record(task_type, task_key, runtime_s, cpu_s, memory_bytes,
  *                 gpu_memory_bytes, bound) -> void
  *
- * What complete_task records, for tests and imports of past runs. A runtime
- * that is not in (0, 1e18] s carries no information about the next run and
- * is left out (with a WARNING above 1e18 s).
+ * What complete_task records, for tests and imports of past runs; samples
+ * outside their ranges are left out with a WARNING, as complete_task does
+ * (CompletionSamples).
  */
 PG_FUNCTION_INFO_V1(tforge_profile_record);
 Datum
 tforge_profile_record(PG_FUNCTION_ARGS)
 {
 	Completion	c;
+	List	   *warnings = NIL;
+	ListCell   *lc;
 	int			i;
 
 	if (PG_ARGISNULL(0))
@@ -272,11 +338,7 @@ tforge_profile_record(PG_FUNCTION_ARGS)
 		c.has[i] = !PG_ARGISNULL(2 + i);
 		c.samples[i] = c.has[i] ? PG_GETARG_FLOAT8(2 + i) : 0;
 	}
-	if (c.has[0] && c.samples[0] > MAX_USAGE && !isinf(c.samples[0]))
-		ereport(WARNING,
-				(errmsg("runtime %s s not profiled: above 1e18 s", float8out_internal(c.samples[0]))));
-	if (c.has[0] && !(c.samples[0] > 0 && c.samples[0] <= MAX_USAGE))
-		c.has[0] = false;
+	CompletionSamples(&c, "a recorded run", true, &warnings);
 	c.bound = PG_ARGISNULL(6) ? 0 : PG_GETARG_FLOAT8(6);
 	if (isnan(c.bound) || isinf(c.bound))
 		ereport(ERROR,
@@ -284,6 +346,8 @@ tforge_profile_record(PG_FUNCTION_ARGS)
 				 errmsg("runtime bound must be a finite number, got \"%s\"", float8out_internal(c.bound))));
 
 	CheckWritable("tforge._profile_record()");
+	foreach(lc, warnings)
+		ereport(WARNING, (errmsg_internal("%s", (char *) lfirst(lc))));
 	SPI_connect();
 	ProfileRecord(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_ARGISNULL(1), &c);
 	SPI_finish();

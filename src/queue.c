@@ -734,6 +734,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	c.bound = isnull ? 0 : RequestedBound(DatumGetJsonbP(payload));
 	claimed = DatumGetTimestampTz(ResultValue(0, 6, &noclaimed));
 
+	CompletionSamples(&c, psprintf("task " INT64_FORMAT, task_id), false, &warnings);
 	foreach(lc, warnings)
 		ereport(WARNING, (errmsg_internal("%s", (char *) lfirst(lc))));
 	ProfileRecord(task_type, task_key, nokey, &c);
@@ -746,7 +747,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 		if (has_reported && !isnan(reported))
 			why = float8out_internal(reported);
 		else if (JsonbField(usage, "runtime_s") != NULL)
-			why = JsonbFieldText(usage, "runtime_s", false);
+			why = JsonbFieldText(usage, "runtime_s", true);
 		else
 			why = noclaimed ? "NULL" :
 				ValueText(DirectFunctionCall2(extract_interval, CStringGetTextDatum("epoch"),

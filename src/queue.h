@@ -31,6 +31,22 @@
 /* Largest usage value a profile records (keeps variances finite). */
 #define MAX_USAGE 1e18
 
+/*
+ * Most cpu cores a run can have used (cpu_s / runtime_s) and a profile
+ * predict: beyond it a report is a unit error or forged.
+ */
+#define MAX_CPU_CORES 1e6
+
+/* The rule below in words, for messages. */
+#define USABLE_AMOUNT "a number between 0 and 1e18"
+
+/* Whether x is a usage value a profile records: a number in [0, 1e18]. */
+static inline bool
+UsableAmount(double x)
+{
+	return x >= 0 && x <= MAX_USAGE;
+}
+
 #define MAX_ARGS 16
 
 /* Stands in a statement's argument types for tforge.resources. */
@@ -138,6 +154,7 @@ extern double RequestedBound(Jsonb *payload);
 extern Datum ProfileResources(Oid resources_type, RollingStats *runtime, Datum cpu, bool nocpu,
 							  Datum memory, bool nomemory, Datum gpu_memory, bool nogpu_memory);
 extern bool UsageSample(Jsonb *usage, int64 task_id, const char *key, double *out, List **warnings);
+extern void CompletionSamples(Completion *c, const char *who, bool check_runtime, List **warnings);
 extern void ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c);
 
 #endif							/* TFORGE_QUEUE_H */
