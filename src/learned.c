@@ -42,6 +42,10 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 #include "utils/rls.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "optimizer/optimizer.h"
 #include "commands/trigger.h"
 
 #include "estimate.h"
@@ -77,6 +81,111 @@
  * creates the row through SPI (INSERT ... ON CONFLICT DO NOTHING), which
  * honours the same rules.
  */
+
+/*
+ * Compiled CHECK constraints of the learned-state tables, kept per backend.
+ *
+ * ExecConstraints compiles a table's CHECK constraints (stringToNode,
+ * expression_planner, ExecInitExpr) once per executor state, which for a
+ * one-row write costs more than the rest of the write. The expressions are
+ * compiled here once and handed to the executor (ri_ConstraintExprs), as a
+ * kept plan keeps its expressions; ExecConstraints still evaluates every
+ * constraint the table has now. An entry is used only while each
+ * constraint's stored expression (ccbin) is the one it was compiled from,
+ * so a constraint added, dropped or changed is compiled afresh; a change to
+ * any function (which an expression may have inlined) drops every entry.
+ * A replaced entry's memory is not freed, since an outer write of the same
+ * table may still be using it (constraint changes are rare); an entry in
+ * use is not shared with a nested write, which then lets the executor
+ * compile its own.
+ */
+typedef struct CheckCache
+{
+	Oid			relid;
+	int			ncheck;
+	char	  **ccbin;			/* what each expression was compiled from */
+	ExprState **exprs;
+	bool		in_use;
+} CheckCache;
+
+#define CHECK_CACHE_SIZE 4
+static CheckCache check_cache[CHECK_CACHE_SIZE];
+static MemoryContext check_cache_cxt = NULL;
+
+/* A function changed: every entry is compiled again when next used. */
+static void
+CheckCacheDrop(Datum arg, int cacheid, uint32 hashvalue)
+{
+	int			i;
+
+	for (i = 0; i < CHECK_CACHE_SIZE; i++)
+		if (!check_cache[i].in_use)
+			check_cache[i].relid = InvalidOid;
+}
+
+/* Whether entry e was compiled from rel's constraints as they are now. */
+static bool
+CheckCacheCurrent(CheckCache *e, Relation rel)
+{
+	TupleConstr *constr = rel->rd_att->constr;
+	int			i;
+
+	if (e->relid != RelationGetRelid(rel) || e->ncheck != constr->num_check)
+		return false;
+	for (i = 0; i < e->ncheck; i++)
+		if (strcmp(e->ccbin[i], constr->check[i].ccbin) != 0)
+			return false;
+	return true;
+}
+
+/* The compiled CHECK constraints of rel, or NULL when it has none or they are in use. */
+static CheckCache *
+CheckCacheGet(Relation rel)
+{
+	TupleConstr *constr = rel->rd_att->constr;
+	CheckCache *e = NULL;
+	MemoryContext old;
+	int			i;
+
+	if (constr == NULL || constr->num_check == 0 || constr->num_check != rel->rd_rel->relchecks)
+		return NULL;			/* (a mismatch is the executor's to report) */
+	if (check_cache_cxt == NULL)
+	{
+		check_cache_cxt = AllocSetContextCreate(CacheMemoryContext, "tforge learned-state checks",
+												ALLOCSET_SMALL_SIZES);
+		CacheRegisterSyscacheCallback(PROCOID, CheckCacheDrop, (Datum) 0);
+	}
+	for (i = 0; i < CHECK_CACHE_SIZE; i++)
+		if (check_cache[i].relid == RelationGetRelid(rel))
+		{
+			e = &check_cache[i];
+			break;
+		}
+	if (e != NULL && e->in_use)
+		return NULL;
+	if (e != NULL && CheckCacheCurrent(e, rel))
+		return e;
+	if (e == NULL)
+		for (i = 0; i < CHECK_CACHE_SIZE && e == NULL; i++)
+			if (!OidIsValid(check_cache[i].relid) && !check_cache[i].in_use)
+				e = &check_cache[i];
+	if (e == NULL)
+		return NULL;
+
+	e->relid = InvalidOid;		/* until compiled */
+	old = MemoryContextSwitchTo(check_cache_cxt);
+	e->ncheck = constr->num_check;
+	e->ccbin = palloc(sizeof(char *) * e->ncheck);
+	e->exprs = palloc(sizeof(ExprState *) * e->ncheck);
+	for (i = 0; i < e->ncheck; i++)
+	{
+		e->ccbin[i] = pstrdup(constr->check[i].ccbin);
+		e->exprs[i] = ExecInitExpr(expression_planner((Expr *) stringToNode(e->ccbin[i])), NULL);
+	}
+	MemoryContextSwitchTo(old);
+	e->relid = RelationGetRelid(rel);
+	return e;
+}
 
 /* The executor state of one write, as the apply worker builds it. */
 typedef struct LearnedWrite
@@ -152,6 +261,7 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 	TM_FailureData tmfd;
 	TM_Result	result;
 	ItemPointerData tid;
+	CheckCache *volatile checks;
 	bool		done = false;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -197,7 +307,23 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 	ExecForceStoreHeapTuple(change(locked, arg), next, true);
 	ItemPointerSetInvalid(&next->tts_tid);
 	EvalPlanQualSetSlot(&w.epq, next);
-	ExecSimpleRelationUpdate(w.rri, w.estate, &w.epq, locked, next);
+	checks = CheckCacheGet(rel);
+	if (checks == NULL)
+		ExecSimpleRelationUpdate(w.rri, w.estate, &w.epq, locked, next);
+	else
+	{
+		w.rri->ri_ConstraintExprs = checks->exprs;
+		checks->in_use = true;
+		PG_TRY();
+		{
+			ExecSimpleRelationUpdate(w.rri, w.estate, &w.epq, locked, next);
+		}
+		PG_FINALLY();
+		{
+			checks->in_use = false;
+		}
+		PG_END_TRY();
+	}
 	done = true;
 	if (written != NULL)
 		written(ItemPointerIsValid(&next->tts_tid) && !ItemPointerEquals(&next->tts_tid, &locked->tts_tid)
