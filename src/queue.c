@@ -126,11 +126,16 @@ static QueueStatement expire_leases = {
  * value is never handed out twice, even when an operator resets attempts to
  * requeue a dead task, or after a dump and restore (the sequence is dumped),
  * so a token names one claim of one task for good.
+ *
+ * A database still at 0.1.0 (the library installed, ALTER EXTENSION UPDATE
+ * not yet run) has no tokens: its claims run the statements without them
+ * (the [0] variants), so that workers keep working across the upgrade.
  */
-#define CLAIM_SET \
+#define CLAIM_SET_010 \
 	"   SET status = 'running', worker_id = $4, claimed_at = $1," \
-	"       lease_s = $5, lease_expires_at = $1 + $6, attempts = k.attempts + 1," \
-	"       claim_token = pg_catalog.nextval('tforge.claim_token_seq'::pg_catalog.regclass)"
+	"       lease_s = $5, lease_expires_at = $1 + $6, attempts = k.attempts + 1"
+#define CLAIM_SET CLAIM_SET_010 \
+	",      claim_token = pg_catalog.nextval('tforge.claim_token_seq'::pg_catalog.regclass)"
 #define CLAIM_HEAD(fits, limit) \
 	"SELECT h.task_id FROM tforge.tasks h" \
 	" WHERE h.status = 'pending' AND h.available_at <= $1" fits \
@@ -139,21 +144,29 @@ static QueueStatement expire_leases = {
 	" FOR UPDATE SKIP LOCKED"
 #define CLAIM_FITS \
 	" AND ($2 IS NULL OR h.resources IS NULL OR tforge.resources_fit(h.resources, $2))"
-#define CLAIM_ONE(fits) \
-	"UPDATE tforge.tasks k" CLAIM_SET \
+#define CLAIM_ONE(fits, set) \
+	"UPDATE tforge.tasks k" set \
 	" WHERE k.task_id = (" CLAIM_HEAD(fits, "1") ")" \
+	" RETURNING k"
+#define CLAIM_BATCH(set) \
+	"WITH picked AS (" CLAIM_HEAD(CLAIM_FITS, "$3") ")" \
+	"UPDATE tforge.tasks k" set \
+	"  FROM picked p" \
+	" WHERE k.task_id = p.task_id" \
 	" RETURNING k"
 #define CLAIM_ARGTYPES {TIMESTAMPTZOID, RESOURCES_ARG, INT4OID, TEXTOID, FLOAT8OID, INTERVALOID}
 
-static QueueStatement claim_one = {CLAIM_ONE(""), 6, CLAIM_ARGTYPES};
-static QueueStatement claim_one_fitting = {CLAIM_ONE(CLAIM_FITS), 6, CLAIM_ARGTYPES};
-static QueueStatement claim_batch = {
-	"WITH picked AS (" CLAIM_HEAD(CLAIM_FITS, "$3") ")"
-	"UPDATE tforge.tasks k" CLAIM_SET
-	"  FROM picked p"
-	" WHERE k.task_id = p.task_id"
-	" RETURNING k",
-	6, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN
+static QueueStatement claim_one[2] = {
+	{CLAIM_ONE("", CLAIM_SET_010), 6, CLAIM_ARGTYPES},
+	{CLAIM_ONE("", CLAIM_SET), 6, CLAIM_ARGTYPES}
+};
+static QueueStatement claim_one_fitting[2] = {
+	{CLAIM_ONE(CLAIM_FITS, CLAIM_SET_010), 6, CLAIM_ARGTYPES},
+	{CLAIM_ONE(CLAIM_FITS, CLAIM_SET), 6, CLAIM_ARGTYPES}
+};
+static QueueStatement claim_batch[2] = {
+	{CLAIM_BATCH(CLAIM_SET_010), 6, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN},
+	{CLAIM_BATCH(CLAIM_SET), 6, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN}
 };
 
 /*
@@ -163,22 +176,41 @@ static QueueStatement claim_batch = {
  * predicted beside the runtime observed, which is all the scoring there is
  * (view tforge.prediction_scores). The WHERE clause is Held() below, as SQL.
  */
-static QueueStatement complete = {
-	"UPDATE tforge.tasks t"
-	"   SET status = 'done', completed_at = $3, usage = $4, lease_expires_at = NULL,"
-	"       runtime_s = tforge._positive_or_null(coalesce($5, extract(epoch FROM $3 - t.claimed_at)::float8)),"
-	"       deadline_met = ($3 <= t.deadline)"
+#define COMPLETE_SET \
+	"UPDATE tforge.tasks t" \
+	"   SET status = 'done', completed_at = $3, usage = $4, lease_expires_at = NULL," \
+	"       runtime_s = tforge._positive_or_null(coalesce($5, extract(epoch FROM $3 - t.claimed_at)::float8))," \
+	"       deadline_met = ($3 <= t.deadline)" \
 	" WHERE t.task_id = $1 AND t.status = 'running' AND t.worker_id = $2"
-	"   AND ($6::bigint IS NULL OR t.claim_token = $6)"
-	" RETURNING t, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at",
-	6, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID, INT8OID}
+#define COMPLETE_RETURNING \
+	" RETURNING t, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at"
+
+/* [0]: 0.1.0's complete_task, without a token; [1]: with one. */
+static QueueStatement complete[2] = {
+	{COMPLETE_SET COMPLETE_RETURNING, 5, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID}},
+	{COMPLETE_SET "   AND ($6::bigint IS NULL OR t.claim_token = $6)" COMPLETE_RETURNING,
+	6, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID, INT8OID}}
 };
 
-/* A task, locked, with what says who holds it. */
-static QueueStatement held_by = {
-	"SELECT t, t.status::text, t.worker_id, t.claim_token FROM tforge.tasks t WHERE t.task_id = $1 FOR UPDATE",
-	1, {INT8OID}
+/* A task, locked, with what says who holds it ([0]: in a 0.1.0 schema). */
+static QueueStatement held_by[2] = {
+	{"SELECT t, t.status::text, t.worker_id, NULL::bigint FROM tforge.tasks t WHERE t.task_id = $1 FOR UPDATE",
+	1, {INT8OID}},
+	{"SELECT t, t.status::text, t.worker_id, t.claim_token FROM tforge.tasks t WHERE t.task_id = $1 FOR UPDATE",
+	1, {INT8OID}}
 };
+
+/*
+ * Whether the database's tforge schema has fencing tokens (0.2.0), or is
+ * still 0.1.0's (the library is new, ALTER EXTENSION UPDATE not yet run).
+ */
+static bool
+SchemaHasTokens(void)
+{
+	Oid			nsp = get_namespace_oid("tforge", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("claim_token_seq", nsp));
+}
 
 /* The type of argument argno as called (tforge.resources), even without an expression. */
 static Oid
@@ -509,6 +541,7 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 	bool		n[6] = {false, false, false, false, false, false};
 	uint64		claimed;
 	uint64		i;
+	int			tokens;
 
 	if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
 		ereport(ERROR,
@@ -544,8 +577,9 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 	v[3] = PG_GETARG_DATUM(0);
 	v[4] = Float8GetDatum(lease_s);
 	v[5] = PG_GETARG_DATUM(3);
-	claimed = Execute(PG_GETARG_INT32(1) > 1 ? &claim_batch :
-					  PG_ARGISNULL(2) ? &claim_one : &claim_one_fitting,
+	tokens = SchemaHasTokens();
+	claimed = Execute(PG_GETARG_INT32(1) > 1 ? &claim_batch[tokens] :
+					  PG_ARGISNULL(2) ? &claim_one[tokens] : &claim_one_fitting[tokens],
 					  resources_type, v, n, 0);
 	for (i = 0; i < claimed; i++)
 	{
@@ -579,7 +613,7 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
  * calls this only to explain a refusal.
  */
 static Datum
-HeldTask(int64 task_id, const char *worker_id, bool notoken, int64 token)
+HeldTask(int64 task_id, const char *worker_id, bool notoken, int64 token, bool tokens)
 {
 	Datum		v = Int64GetDatum(task_id);
 	bool		n = false;
@@ -591,7 +625,7 @@ HeldTask(int64 task_id, const char *worker_id, bool notoken, int64 token)
 	char	   *holder;
 	int64		claim;
 
-	if (Execute(&held_by, InvalidOid, &v, &n, 1) == 0)
+	if (Execute(&held_by[tokens ? 1 : 0], InvalidOid, &v, &n, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("task " INT64_FORMAT " does not exist", task_id)));
@@ -640,7 +674,7 @@ tforge_held_task(PG_FUNCTION_ARGS)
 	CheckWritable("tforge._held_task()");
 	SPI_connect();
 	task = HeldTask(PG_GETARG_INT64(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
-					PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2));
+					PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2), true);
 	SPI_finish();
 	PG_RETURN_DATUM(task);
 }
@@ -670,7 +704,8 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	Datum		v[6];
 	bool		n[6] = {false, false, false, false, false, false};
-	bool		notoken = PG_NARGS() < 4 || PG_ARGISNULL(3);	/* 0.1.0 has no token */
+	bool		v010 = PG_NARGS() < 4;	/* 0.1.0's complete_task(task_id, worker_id, usage) */
+	bool		notoken = v010 || PG_ARGISNULL(3);
 	bool		isnull;
 	bool		nokey;
 	bool		noclaimed;
@@ -716,8 +751,8 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	n[4] = !has_reported;
 	v[5] = notoken ? (Datum) 0 : PG_GETARG_DATUM(3);
 	n[5] = notoken;
-	if (Execute(&complete, InvalidOid, v, n, 0) == 0)
-		HeldTask(task_id, worker_id, notoken, notoken ? 0 : PG_GETARG_INT64(3));
+	if (Execute(&complete[v010 ? 0 : 1], InvalidOid, v, n, 0) == 0)
+		HeldTask(task_id, worker_id, notoken, notoken ? 0 : PG_GETARG_INT64(3), !v010);
 
 	/*
 	 * Everything the completion needs from the UPDATE's result, read now:
