@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(27);
+SELECT plan(31);
 
 -- One cycle of a task of type t and key k with a reported runtime.
 CREATE FUNCTION pg_temp.cycle(t text, k text, runtime float8) RETURNS text LANGUAGE plpgsql AS $$
@@ -72,10 +72,25 @@ SELECT is(tforge.update_tau('cpu-light', 100), 3::float8, 'a skipped update retu
 SELECT is((SELECT samples FROM tforge.task_tau WHERE task_type = 'cpu-light'), 4::bigint, 'and the row is unchanged');
 DROP TRIGGER s ON tforge.task_tau;
 DROP TRIGGER a ON tforge.task_tau; DROP TRIGGER b ON tforge.task_tau;
+-- A trigger on task_tau that itself learns another type's tau: the nested
+-- write of the same table works, and both rows are written.
+SELECT tforge.update_tau('mixed', 10);  -- mixed: 0.2 * 10 + 0.8 * 10 = 10
+CREATE FUNCTION public.nested() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.task_type = 'cpu-light' THEN PERFORM tforge.update_tau('mixed', 20); END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER n BEFORE UPDATE ON tforge.task_tau FOR EACH ROW EXECUTE FUNCTION public.nested();
+ALTER TABLE tforge.task_tau ADD CONSTRAINT tau_positive CHECK (tau_s > 0);
+SELECT is(tforge.update_tau('cpu-light', 3), 0.2::float8 * 3 + (1 - 0.2::float8) * 3,  -- tau was 3 (capped above)
+          'the outer write, whose trigger wrote another row of the same table');
+SELECT is(tforge.get_tau('mixed'), 0.2::float8 * 20 + (1 - 0.2::float8) * 10, 'the nested write');
+DROP TRIGGER n ON tforge.task_tau;
+ALTER TABLE tforge.task_tau DROP CONSTRAINT tau_positive;
 DROP TRIGGER a ON tforge.profiles; DROP TRIGGER b ON tforge.profiles;
 
 -- Constraints and generated columns -----------------------------------------
-ALTER TABLE tforge.task_tau ADD CONSTRAINT tau_below_8 CHECK (tau_s < 8);
+ALTER TABLE tforge.task_tau ADD CONSTRAINT tau_below_8 CHECK (task_type <> 'cpu-light' OR tau_s < 8);
 ALTER TABLE tforge.profiles ADD CONSTRAINT few_completions CHECK (completions <= 3);
 SELECT throws_ok($$SELECT pg_temp.cycle('cpu-light', 'k', 1000)$$, '23514', NULL,
                  'a CHECK constraint added to task_tau is enforced on completion');
@@ -85,6 +100,15 @@ SELECT is(pg_temp.cycle('cpu-light', 'k', 1), 'done', 'a third completion of key
 SELECT throws_ok($$SELECT pg_temp.cycle('cpu-light', 'k', 1)$$, '23514', NULL,
                  'a CHECK constraint added to profiles is enforced on completion');
 ALTER TABLE tforge.profiles DROP CONSTRAINT few_completions;
+-- A CHECK through a SQL function (which the compiled constraint inlines):
+-- replacing the function is seen by the next completion.
+CREATE FUNCTION public.tau_ok(t float8) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT t < 1000 $$;
+ALTER TABLE tforge.task_tau ADD CONSTRAINT tau_ok CHECK (public.tau_ok(tau_s));
+SELECT is(pg_temp.cycle('cpu-light', 'k', 1), 'done', 'a CHECK through a function holds');
+CREATE OR REPLACE FUNCTION public.tau_ok(t float8) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT t < 0.001 $$;
+SELECT throws_ok($$SELECT pg_temp.cycle('cpu-light', 'k', 1)$$, '23514', NULL,
+                 'the replaced function is what the CHECK evaluates next');
+ALTER TABLE tforge.task_tau DROP CONSTRAINT tau_ok;
 ALTER TABLE tforge.task_tau ADD COLUMN tau_ms float8 GENERATED ALWAYS AS (tau_s * 1000) STORED;
 SELECT is(pg_temp.cycle('cpu-light', 'k', 1), 'done', 'completion with a stored generated column on task_tau');
 SELECT is((SELECT tau_ms FROM tforge.task_tau WHERE task_type = 'cpu-light'), tforge.get_tau('cpu-light') * 1000,
@@ -105,7 +129,7 @@ SELECT is((SELECT count(*) FROM tforge.profiles WHERE tforge.rolling_stats_count
 SELECT is((SELECT array_agg(coalesce(task_key, '-') ORDER BY task_key) FROM tforge.profiles WHERE completions > 4),
           ARRAY['k', '-'], 'partial index holds the profiles past four completions');
 SELECT is((SELECT array_agg(task_type ORDER BY task_type) FROM tforge.task_tau WHERE samples * 2 = 4 AND tau_s > 1),
-          ARRAY['gpu-training'], 'partial expression index on task_tau');
+          ARRAY['gpu-training', 'mixed'], 'partial expression index on task_tau (two samples each: two completions, two update_tau)');
 RESET enable_seqscan; RESET enable_bitmapscan;
 
 -- Publications and replica identity -----------------------------------------
