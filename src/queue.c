@@ -11,9 +11,10 @@
  *   claim_tasks    a probe of tasks_lease_idx (the expiry statement runs only
  *                  when a lease did expire), one UPDATE of the head of
  *                  tasks_claim_idx locked with SKIP LOCKED
- *   complete_task  one UPDATE of the task, then the type's tau and the
- *                  type's and key's profiles rewritten in place (see
- *                  "learned state" below)
+ *   complete_task  one UPDATE of the task (under the claim's fencing
+ *                  token when the worker gives it), then the type's tau and
+ *                  the type's and key's profiles rewritten through the
+ *                  executor's update path (learned.c)
  *
  * The statements stay SQL, so row locks, SKIP LOCKED, the FK to task_types
  * and the tables' constraints behave as for any client; their plans are
