@@ -47,6 +47,7 @@
 #include "utils/syscache.h"
 #include "optimizer/optimizer.h"
 #include "commands/trigger.h"
+#include "executor/nodeModifyTable.h"
 
 #include "estimate.h"
 #include "profile.h"
@@ -61,16 +62,18 @@
  * logical-replication apply worker applies an UPDATE (worker.c,
  * apply_handle_update_internal), which is an UPDATE without a plan:
  *
- *   - the row is found by an index probe (LookupRow) and locked with
- *     table_tuple_lock; under READ COMMITTED a row a concurrent transaction
- *     changed is waited for and its newest version locked and changed, as
- *     UPDATE's EvalPlanQual does; REPEATABLE READ and above refuse (40001);
- *   - ExecSimpleRelationUpdate writes the new version: BEFORE ROW triggers
- *     (which may change or skip it), stored generated columns, NOT NULL and
- *     CHECK constraints, the replica-identity check of publications, the
- *     new index entries (ExecOpenIndices: expression and partial indexes
- *     too) unless the update is HOT, and AFTER ROW triggers, fired at
- *     AfterTriggerEndQuery as at the end of a statement;
+ *   - the row is found by an index probe (LookupRow); under READ
+ *     COMMITTED a row a concurrent transaction changed is waited for and
+ *     its newest version locked and changed, as UPDATE's EvalPlanQual
+ *     does; REPEATABLE READ and above refuse (40001);
+ *   - the new version goes through ExecSimpleRelationUpdate's steps: the
+ *     replica-identity check of publications, BEFORE ROW triggers (which
+ *     may change or skip it; with them the row is locked first, as the
+ *     apply worker and UPDATE do), stored generated columns, NOT NULL and
+ *     CHECK constraints, the new index entries (ExecOpenIndices: expression
+ *     and partial indexes too) unless the update is HOT, and AFTER ROW
+ *     triggers, fired at AfterTriggerEndQuery as at the end of a statement
+ *     (UpdateLocked, UpdateFound);
  *   - the caller's privileges are checked as UPDATE checks them. Row-level
  *     security cannot be honoured without a plan (the apply worker refuses
  *     it too), so a table where it applies is refused with 0A000 rather
@@ -242,11 +245,116 @@ LearnedWriteEnd(LearnedWrite *w)
 }
 
 /*
+ * A row found for a write was changed by a concurrent transaction that
+ * committed: 40001 under REPEATABLE READ and above (as UPDATE), else false
+ * when it was deleted (the caller creates it again).
+ */
+static bool
+ConcurrentChange(Relation rel, TM_Result result)
+{
+	if (result != TM_Updated && result != TM_Deleted)
+		elog(ERROR, "tforge: unexpected status %u writing a row of \"%s\"", result,
+			 RelationGetRelationName(rel));
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent %s",
+						result == TM_Updated ? "update" : "delete")));
+	if (result == TM_Updated)
+		elog(ERROR, "tforge: lost the update chain of a row of \"%s\"", RelationGetRelationName(rel));
+	return false;
+}
+
+/*
+ * The write when the table has BEFORE UPDATE ROW triggers, exactly as the
+ * apply worker does it: lock the row (following a concurrent update under
+ * READ COMMITTED), then ExecSimpleRelationUpdate. (A trigger's row is
+ * locked before it fires; PostgreSQL's UPDATE locks it then too.)
+ */
+static bool
+UpdateLocked(LearnedWrite *w, Relation rel, ItemPointer tid, TupleTableSlot *next,
+			 RowChange change, RowWritten written, void *arg)
+{
+	TupleTableSlot *locked = table_slot_create(rel, &w->estate->es_tupleTable);
+	TM_FailureData tmfd;
+	TM_Result	result;
+
+	result = table_tuple_lock(rel, tid, w->estate->es_snapshot, locked, w->estate->es_output_cid,
+							  LockTupleNoKeyExclusive, LockWaitBlock,
+							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							  &tmfd);
+	if (result != TM_Ok)
+		return ConcurrentChange(rel, result);
+	ExecForceStoreHeapTuple(change(locked, arg), next, true);
+	ItemPointerSetInvalid(&next->tts_tid);
+	EvalPlanQualSetSlot(&w->epq, next);
+	ExecSimpleRelationUpdate(w->rri, w->estate, &w->epq, locked, next);
+	/* a new version has a new tid; a trigger that skipped the update left the row as it was */
+	if (written != NULL)
+		written(ItemPointerIsValid(&next->tts_tid) && !ItemPointerEquals(&next->tts_tid, &locked->tts_tid)
+				? next : locked, arg);
+	return true;
+}
+
+/*
+ * The write without BEFORE triggers: ExecSimpleRelationUpdate's steps
+ * (generated columns, constraints, the update, index entries, AFTER
+ * triggers), with the update itself as UPDATE does it: try to update the
+ * version found and, when a concurrent transaction committed a newer one
+ * meanwhile, lock that one and change it instead (READ COMMITTED), or
+ * refuse (40001). Locking first, as the apply worker does, would cost a WAL
+ * record per row on every completion.
+ */
+static bool
+UpdateFound(LearnedWrite *w, Relation rel, TupleTableSlot *current, TupleTableSlot *next,
+			RowChange change, RowWritten written, void *arg)
+{
+	TupleConstr *constr = rel->rd_att->constr;
+	ItemPointerData tid = current->tts_tid;
+	TupleTableSlot *locked = NULL;
+	List	   *recheck = NIL;
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+	TM_Result	result;
+
+	for (;;)
+	{
+		ExecForceStoreHeapTuple(change(current, arg), next, true);
+		if (constr != NULL && constr->has_generated_stored)
+			ExecComputeStoredGenerated(w->rri, w->estate, next, CMD_UPDATE);
+		if (constr != NULL)
+			ExecConstraints(w->rri, next, w->estate);
+		result = table_tuple_update(rel, &tid, next, w->estate->es_output_cid, w->estate->es_snapshot,
+									InvalidSnapshot, true, &tmfd, &lockmode, &update_indexes);
+		if (result == TM_Ok)
+			break;
+		if (result != TM_Updated || IsolationUsesXactSnapshot())
+			return ConcurrentChange(rel, result);
+		if (locked == NULL)
+			locked = table_slot_create(rel, &w->estate->es_tupleTable);
+		result = table_tuple_lock(rel, &tid, w->estate->es_snapshot, locked, w->estate->es_output_cid,
+								  lockmode, LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+		if (result != TM_Ok)
+			return ConcurrentChange(rel, result);
+		current = locked;
+		tid = locked->tts_tid;
+	}
+	if (update_indexes && w->rri->ri_NumIndices > 0)
+		recheck = ExecInsertIndexTuples(w->rri, next, w->estate, true, false, NULL, NIL);
+	ExecARUpdateTriggers(w->estate, w->rri, NULL, NULL, &tid, NULL, next, recheck, NULL, false);
+	list_free(recheck);
+	if (written != NULL)
+		written(next, arg);
+	return true;
+}
+
+/*
  * Rewrite the row of tforge.<table> with key (keys) in its unique index
  * tforge.<index>: false when there is no such row (or a concurrent
  * transaction deleted it meanwhile: the caller creates it). change computes
- * the new version from the locked one; written, when not NULL, is shown the
- * row as it stands afterwards (as a BEFORE trigger left it, or the locked
+ * the new version from the current one; written, when not NULL, is shown the
+ * row as it stands afterwards (as a BEFORE trigger left it, or the current
  * version when a trigger skipped the update).
  */
 bool
@@ -255,14 +363,11 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 {
 	Relation	rel;
 	TupleTableSlot *found;
-	TupleTableSlot *locked;
 	TupleTableSlot *next;
 	LearnedWrite w;
-	TM_FailureData tmfd;
-	TM_Result	result;
 	ItemPointerData tid;
 	CheckCache *volatile checks;
-	bool		done = false;
+	bool		done;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	found = LookupRow(table, index, nkeys, keys, keynulls, &rel);
@@ -277,59 +382,30 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
 	CheckNoRowSecurity(rel);
 	LockRelationOid(RelationGetRelid(rel), RowExclusiveLock);
+	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
 
 	LearnedWriteBegin(&w, rel);
-	locked = table_slot_create(rel, &w.estate->es_tupleTable);
-	result = table_tuple_lock(rel, &tid, w.estate->es_snapshot, locked, w.estate->es_output_cid,
-							  LockTupleNoKeyExclusive, LockWaitBlock,
-							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-							  &tmfd);
-	switch (result)
-	{
-		case TM_Ok:
-			break;
-		case TM_Updated:
-		case TM_Deleted:
-			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent %s",
-								result == TM_Updated ? "update" : "delete")));
-			/* READ COMMITTED followed the chain: only a delete ends it */
-			if (result == TM_Updated)
-				elog(ERROR, "tforge: lost the update chain of a row of tforge.%s", table);
-			goto end;			/* gone: the caller creates the row */
-		default:
-			elog(ERROR, "tforge: unexpected lock status %u on a row of tforge.%s", result, table);
-	}
-
 	next = table_slot_create(rel, &w.estate->es_tupleTable);
-	ExecForceStoreHeapTuple(change(locked, arg), next, true);
-	ItemPointerSetInvalid(&next->tts_tid);
-	EvalPlanQualSetSlot(&w.epq, next);
 	checks = CheckCacheGet(rel);
-	if (checks == NULL)
-		ExecSimpleRelationUpdate(w.rri, w.estate, &w.epq, locked, next);
-	else
+	if (checks != NULL)
 	{
 		w.rri->ri_ConstraintExprs = checks->exprs;
 		checks->in_use = true;
-		PG_TRY();
-		{
-			ExecSimpleRelationUpdate(w.rri, w.estate, &w.epq, locked, next);
-		}
-		PG_FINALLY();
-		{
-			checks->in_use = false;
-		}
-		PG_END_TRY();
 	}
-	done = true;
-	if (written != NULL)
-		written(ItemPointerIsValid(&next->tts_tid) && !ItemPointerEquals(&next->tts_tid, &locked->tts_tid)
-				? next : locked, arg);
+	PG_TRY();
+	{
+		if (w.rri->ri_TrigDesc != NULL && w.rri->ri_TrigDesc->trig_update_before_row)
+			done = UpdateLocked(&w, rel, &tid, next, change, written, arg);
+		else
+			done = UpdateFound(&w, rel, found, next, change, written, arg);
+	}
+	PG_FINALLY();
+	{
+		if (checks != NULL)
+			checks->in_use = false;
+	}
+	PG_END_TRY();
 
-end:
 	LearnedWriteEnd(&w);
 	LookupEnd(found, rel);
 	PopActiveSnapshot();
