@@ -230,14 +230,14 @@ LearnedWriteBegin(LearnedWrite *w, Relation rel)
 	w->estate->es_snapshot = GetActiveSnapshot();
 	AfterTriggerBeginQuery();
 	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
-	ExecOpenIndices(w->rri, false);
 }
 
 /* Fire the AFTER triggers queued and release the executor state. */
 static void
 LearnedWriteEnd(LearnedWrite *w)
 {
-	ExecCloseIndices(w->rri);
+	if (w->rri->ri_IndexRelationDescs != NULL)
+		ExecCloseIndices(w->rri);
 	EvalPlanQualEnd(&w->epq);
 	AfterTriggerEndQuery(w->estate);
 	ExecResetTupleTable(w->estate->es_tupleTable, false);
@@ -288,6 +288,7 @@ UpdateLocked(LearnedWrite *w, Relation rel, ItemPointer tid, TupleTableSlot *nex
 	ExecForceStoreHeapTuple(change(locked, arg), next, true);
 	ItemPointerSetInvalid(&next->tts_tid);
 	EvalPlanQualSetSlot(&w->epq, next);
+	ExecOpenIndices(w->rri, false);
 	ExecSimpleRelationUpdate(w->rri, w->estate, &w->epq, locked, next);
 	/* a new version has a new tid; a trigger that skipped the update left the row as it was */
 	if (written != NULL)
@@ -340,8 +341,17 @@ UpdateFound(LearnedWrite *w, Relation rel, TupleTableSlot *current, TupleTableSl
 		current = locked;
 		tid = locked->tts_tid;
 	}
-	if (update_indexes && w->rri->ri_NumIndices > 0)
-		recheck = ExecInsertIndexTuples(w->rri, next, w->estate, true, false, NULL, NIL);
+	/*
+	 * A HOT update (the common case: the tables leave room on their pages
+	 * and no index covers a learned column) needs no index entries, so the
+	 * indexes are opened only for one that is not.
+	 */
+	if (update_indexes)
+	{
+		ExecOpenIndices(w->rri, false);
+		if (w->rri->ri_NumIndices > 0)
+			recheck = ExecInsertIndexTuples(w->rri, next, w->estate, true, false, NULL, NIL);
+	}
 	ExecARUpdateTriggers(w->estate, w->rri, NULL, NULL, &tid, NULL, next, recheck, NULL, false);
 	list_free(recheck);
 	if (written != NULL)
