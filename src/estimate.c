@@ -47,6 +47,7 @@
 
 #include "estimate.h"
 #include "profile.h"
+#include "tforge.h"
 
 /* Weight of the newest outcome in a candidate's recent accuracy. */
 #define RECENT_WEIGHT 0.3
@@ -161,16 +162,6 @@ EmaLambda(void)
 	return lambda;
 }
 
-/* qsort comparator for doubles */
-static int
-CmpDouble(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * Every candidate's prediction from one profile, capped by bound when
  * bound > 0.
@@ -191,7 +182,7 @@ Candidates(const RollingStats *s, const Scoreboard *sb, double bound, double lam
 
 	RollingStatsRecent(s, r);
 	memcpy(sorted, r, sizeof(double) * n);
-	qsort(sorted, n, sizeof(double), CmpDouble);
+	qsort(sorted, n, sizeof(double), CompareFloat8);
 	rmin = sorted[0];
 
 	out[EST_AVERAGE] = s->mean;
@@ -231,7 +222,7 @@ Candidates(const RollingStats *s, const Scoreboard *sb, double bound, double lam
 
 	m = Min(n, MEDIAN_SPAN);
 	memcpy(sorted, r + n - m, sizeof(double) * m);
-	qsort(sorted, m, sizeof(double), CmpDouble);
+	qsort(sorted, m, sizeof(double), CompareFloat8);
 	out[EST_MEDIAN] = SortedQuantile(sorted, m, 0.5);
 
 	out[EST_LAST] = r[n - 1];

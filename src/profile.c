@@ -29,6 +29,7 @@
 #include "utils/builtins.h"
 
 #include "profile.h"
+#include "tforge.h"
 
 int			tforge_profile_window = 64;
 
@@ -596,9 +597,9 @@ rolling_stats_window(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(PG_GETARG_ROLLING_STATS_P(0)->capacity);
 }
 
-/* qsort comparator for doubles */
-static int
-CompareDoubles(const void *a, const void *b)
+/* qsort comparator for float8 values that are not NaN (tforge.h). */
+int
+CompareFloat8(const void *a, const void *b)
 {
 	double		x = *(const double *) a;
 	double		y = *(const double *) b;
@@ -625,7 +626,7 @@ RollingStatsQuantile(const RollingStats *s, double p)
 
 	Assert(s->nring > 0);
 	RollingStatsRecent(s, v);
-	qsort(v, s->nring, sizeof(double), CompareDoubles);
+	qsort(v, s->nring, sizeof(double), CompareFloat8);
 	q = SortedQuantile(v, s->nring, p);
 	pfree(v);
 	return q;

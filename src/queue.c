@@ -11,9 +11,10 @@
  *   claim_tasks    a probe of tasks_lease_idx (the expiry statement runs only
  *                  when a lease did expire), one UPDATE of the head of
  *                  tasks_claim_idx locked with SKIP LOCKED
- *   complete_task  one UPDATE of the task, then the type's tau and the
- *                  type's and key's profiles rewritten in place (see
- *                  "learned state" below)
+ *   complete_task  one UPDATE of the task (under the claim's fencing
+ *                  token when the worker gives it), then the type's tau and
+ *                  the type's and key's profiles rewritten through the
+ *                  executor's update path (learned.c)
  *
  * The statements stay SQL, so row locks, SKIP LOCKED, the FK to task_types
  * and the tables' constraints behave as for any client; their plans are
@@ -30,7 +31,10 @@
  * statistics never turn the claim into a sort of every pending task.
  *
  * The helpers that tests and operators call directly (update_tau,
- * _profile_record, expire_leases) are C too and share this code.
+ * _profile_record, expire_leases) are C too and share this code: the
+ * statements and lookups are in statement.c, learned-state writes in
+ * learned.c, tau learning in tau.c, profile learning in profile_learn.c
+ * (queue.h lists them).
  */
 #include "postgres.h"
 
@@ -74,29 +78,8 @@
 #include "estimate.h"
 #include "pool.h"
 #include "profile.h"
+#include "queue.h"
 #include "tforge.h"
-
-/* Longest runtime tau learns from, and longest prediction, in seconds. */
-#define MAX_RUNTIME_S 1e9
-
-/* Largest usage value a profile records (keeps variances finite). */
-#define MAX_USAGE 1e18
-
-#define MAX_ARGS 16
-
-/* Stands in a statement's argument types for tforge.resources. */
-#define RESOURCES_ARG InvalidOid
-
-/* One statement, prepared on first use in a backend and kept. */
-typedef struct QueueStatement
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[MAX_ARGS];
-	int			plan_option;	/* CURSOR_OPT_GENERIC_PLAN unless given */
-	Oid			resources_type; /* what RESOURCES_ARG meant when prepared */
-	SPIPlanPtr	plan;
-} QueueStatement;
 
 /* submit_task: the insert (the reads are index probes, below). */
 static QueueStatement submit_insert = {
@@ -139,9 +122,22 @@ static QueueStatement expire_leases = {
  * a generic plan for an unknown LIMIT would join the batch to every row of
  * tasks by hash.
  */
-#define CLAIM_SET \
+/*
+ * Every claim takes a fencing token (tasks.claim_token) from the sequence
+ * tforge.claim_token_seq rather than reusing the attempt number: a sequence
+ * value is never handed out twice, even when an operator resets attempts to
+ * requeue a dead task, or after a dump and restore (the sequence is dumped),
+ * so a token names one claim of one task for good.
+ *
+ * A database still at 0.1.0 (the library installed, ALTER EXTENSION UPDATE
+ * not yet run) has no tokens: its claims run the statements without them
+ * (the [0] variants), so that workers keep working across the upgrade.
+ */
+#define CLAIM_SET_010 \
 	"   SET status = 'running', worker_id = $4, claimed_at = $1," \
 	"       lease_s = $5, lease_expires_at = $1 + $6, attempts = k.attempts + 1"
+#define CLAIM_SET CLAIM_SET_010 \
+	",      claim_token = pg_catalog.nextval('tforge.claim_token_seq'::pg_catalog.regclass)"
 #define CLAIM_HEAD(fits, limit) \
 	"SELECT h.task_id FROM tforge.tasks h" \
 	" WHERE h.status = 'pending' AND h.available_at <= $1" fits \
@@ -150,134 +146,72 @@ static QueueStatement expire_leases = {
 	" FOR UPDATE SKIP LOCKED"
 #define CLAIM_FITS \
 	" AND ($2 IS NULL OR h.resources IS NULL OR tforge.resources_fit(h.resources, $2))"
-#define CLAIM_ONE(fits) \
-	"UPDATE tforge.tasks k" CLAIM_SET \
+#define CLAIM_ONE(fits, set) \
+	"UPDATE tforge.tasks k" set \
 	" WHERE k.task_id = (" CLAIM_HEAD(fits, "1") ")" \
+	" RETURNING k"
+#define CLAIM_BATCH(set) \
+	"WITH picked AS (" CLAIM_HEAD(CLAIM_FITS, "$3") ")" \
+	"UPDATE tforge.tasks k" set \
+	"  FROM picked p" \
+	" WHERE k.task_id = p.task_id" \
 	" RETURNING k"
 #define CLAIM_ARGTYPES {TIMESTAMPTZOID, RESOURCES_ARG, INT4OID, TEXTOID, FLOAT8OID, INTERVALOID}
 
-static QueueStatement claim_one = {CLAIM_ONE(""), 6, CLAIM_ARGTYPES};
-static QueueStatement claim_one_fitting = {CLAIM_ONE(CLAIM_FITS), 6, CLAIM_ARGTYPES};
-static QueueStatement claim_batch = {
-	"WITH picked AS (" CLAIM_HEAD(CLAIM_FITS, "$3") ")"
-	"UPDATE tforge.tasks k" CLAIM_SET
-	"  FROM picked p"
-	" WHERE k.task_id = p.task_id"
-	" RETURNING k",
-	6, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN
+static QueueStatement claim_one[2] = {
+	{CLAIM_ONE("", CLAIM_SET_010), 6, CLAIM_ARGTYPES},
+	{CLAIM_ONE("", CLAIM_SET), 6, CLAIM_ARGTYPES}
+};
+static QueueStatement claim_one_fitting[2] = {
+	{CLAIM_ONE(CLAIM_FITS, CLAIM_SET_010), 6, CLAIM_ARGTYPES},
+	{CLAIM_ONE(CLAIM_FITS, CLAIM_SET), 6, CLAIM_ARGTYPES}
+};
+static QueueStatement claim_batch[2] = {
+	{CLAIM_BATCH(CLAIM_SET_010), 6, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN},
+	{CLAIM_BATCH(CLAIM_SET), 6, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN}
 };
 
 /*
- * complete_task: the task held by worker $2 is done at $3; its runtime is
- * the reported one ($5) or claim to completion, NULL unless tau can learn
- * from it. The row keeps what submit predicted beside the runtime observed,
- * which is all the scoring there is (view tforge.prediction_scores).
+ * complete_task: the task held by worker $2 (under claim token $6 when
+ * given) is done at $3; its runtime is the reported one ($5) or claim to
+ * completion, NULL unless tau can learn from it. The row keeps what submit
+ * predicted beside the runtime observed, which is all the scoring there is
+ * (view tforge.prediction_scores). The WHERE clause is Held() below, as SQL.
  */
-static QueueStatement complete = {
-	"UPDATE tforge.tasks t"
-	"   SET status = 'done', completed_at = $3, usage = $4, lease_expires_at = NULL,"
-	"       runtime_s = tforge._positive_or_null(coalesce($5, extract(epoch FROM $3 - t.claimed_at)::float8)),"
-	"       deadline_met = ($3 <= t.deadline)"
+#define COMPLETE_SET \
+	"UPDATE tforge.tasks t" \
+	"   SET status = 'done', completed_at = $3, usage = $4, lease_expires_at = NULL," \
+	"       runtime_s = tforge._positive_or_null(coalesce($5, extract(epoch FROM $3 - t.claimed_at)::float8))," \
+	"       deadline_met = ($3 <= t.deadline)" \
 	" WHERE t.task_id = $1 AND t.status = 'running' AND t.worker_id = $2"
-	" RETURNING t, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at",
-	5, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID}
+#define COMPLETE_RETURNING \
+	" RETURNING t, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at"
+
+/* [0]: 0.1.0's complete_task, without a token; [1]: with one. */
+static QueueStatement complete[2] = {
+	{COMPLETE_SET COMPLETE_RETURNING, 5, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID}},
+	{COMPLETE_SET "   AND ($6::bigint IS NULL OR t.claim_token = $6)" COMPLETE_RETURNING,
+	6, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID, INT8OID}}
 };
 
-/* Why a task is not held: its status and worker, locked. */
-static QueueStatement held_by = {
-	"SELECT t.status::text, t.worker_id FROM tforge.tasks t WHERE t.task_id = $1 FOR UPDATE",
-	1, {INT8OID}
-};
-
-/*
- * A profile's first completion ($1, $2: type and key), as ProfileChange
- * would record it into an empty profile; nothing when a concurrent first
- * completion created the row meanwhile (the caller then updates it).
- */
-static QueueStatement profile_insert = {
-	"INSERT INTO tforge.profiles (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions)"
-	" VALUES ($1, $2, tforge.rolling_stats_add(NULL, $3), tforge.rolling_stats_add(NULL, $4),"
-	"         tforge.rolling_stats_add(NULL, $5), tforge.rolling_stats_add(NULL, $6),"
-	"         tforge.rescore(NULL, NULL, NULL), 1)"
-	" ON CONFLICT ON CONSTRAINT profiles_type_key DO NOTHING",
-	6, {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID}
+/* A task, locked, with what says who holds it ([0]: in a 0.1.0 schema). */
+static QueueStatement held_by[2] = {
+	{"SELECT t, t.status::text, t.worker_id, NULL::bigint FROM tforge.tasks t WHERE t.task_id = $1 FOR UPDATE",
+	1, {INT8OID}},
+	{"SELECT t, t.status::text, t.worker_id, t.claim_token FROM tforge.tasks t WHERE t.task_id = $1 FOR UPDATE",
+	1, {INT8OID}}
 };
 
 /*
- * The type's first learned runtime $2: tau starts from the type's default,
- * as if the default were tau, lambda the type's or $3. Nothing when a
- * concurrent first completion created the row meanwhile.
+ * Whether the database's tforge schema has fencing tokens (0.2.0), or is
+ * still 0.1.0's (the library is new, ALTER EXTENSION UPDATE not yet run).
  */
-static QueueStatement tau_insert = {
-	"INSERT INTO tforge.task_tau (task_type, tau_s, samples)"
-	"SELECT tt.name, tforge.ema(tt.default_tau_s, $2, coalesce(tt.lambda, $3)), 1"
-	"  FROM tforge.task_types tt"
-	" WHERE tt.name = $1"
-	" ON CONFLICT ON CONSTRAINT task_tau_pkey DO NOTHING"
-	" RETURNING tau_s",
-	3, {TEXTOID, FLOAT8OID, FLOAT8OID}
-};
-
-/* The statement's plan, prepared (again, if tforge.resources changed). */
-static SPIPlanPtr
-StatementPlan(QueueStatement *stmt, Oid resources_type)
+static bool
+SchemaHasTokens(void)
 {
-	Oid			argtypes[MAX_ARGS];
-	SPIPlanPtr	plan;
-	int			i;
+	Oid			nsp = get_namespace_oid("tforge", true);
 
-	if (stmt->plan != NULL && stmt->resources_type == resources_type)
-		return stmt->plan;
-	for (i = 0; i < stmt->nargs; i++)
-		argtypes[i] = stmt->argtypes[i] == RESOURCES_ARG ? resources_type : stmt->argtypes[i];
-	plan = SPI_prepare_cursor(stmt->sql, stmt->nargs, argtypes,
-							  stmt->plan_option ? stmt->plan_option : CURSOR_OPT_GENERIC_PLAN);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare a tforge queue statement: %s",
-			 SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "could not keep a tforge queue statement");
-	if (stmt->plan != NULL)
-		SPI_freeplan(stmt->plan);
-	stmt->plan = plan;
-	stmt->resources_type = resources_type;
-	return plan;
-}
-
-/* Run a statement; nulls[i] true means argument i is NULL. Returns SPI_processed. */
-static uint64
-Execute(QueueStatement *stmt, Oid resources_type, Datum *values, const bool *nulls, long limit)
-{
-	char		n[MAX_ARGS];
-	int			i;
-	int			rc;
-
-	for (i = 0; i < stmt->nargs; i++)
-		n[i] = nulls[i] ? 'n' : ' ';
-	rc = SPI_execute_plan(StatementPlan(stmt, resources_type), values, n, false, limit);
-	if (rc < 0)
-		elog(ERROR, "tforge queue statement failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
-}
-
-/* Column col (1-based) of result row row; *isnull says whether it is NULL. */
-static Datum
-ResultValue(uint64 row, int col, bool *isnull)
-{
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
-}
-
-/* A value for an error message: its text, or <NULL> as PL/pgSQL prints it. */
-static const char *
-ValueText(Datum value, bool isnull, Oid type)
-{
-	Oid			out;
-	bool		varlena;
-
-	if (isnull)
-		return "<NULL>";
-	getTypeOutputInfo(type, &out, &varlena);
-	return OidOutputFunctionCall(out, value);
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("claim_token_seq", nsp));
 }
 
 /* The type of argument argno as called (tforge.resources), even without an expression. */
@@ -293,23 +227,6 @@ ArgType(FunctionCallInfo fcinfo, int argno)
 	(void) get_func_signature(fcinfo->flinfo->fn_oid, &types, &nargs);
 	Assert(argno < nargs);
 	return types[argno];
-}
-
-/* Whether a float8 is a number of seconds tau can learn from: (0, 1e9]. */
-static inline bool
-LearnableSeconds(double s)
-{
-	return s > 0 && s <= MAX_RUNTIME_S;
-}
-
-/* _positive_or_null(value) -> value when tau can learn from it, else NULL. */
-PG_FUNCTION_INFO_V1(tforge_positive_or_null);
-Datum
-tforge_positive_or_null(PG_FUNCTION_ARGS)
-{
-	if (!LearnableSeconds(PG_GETARG_FLOAT8(0)))
-		PG_RETURN_NULL();
-	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 }
 
 /*
@@ -356,170 +273,7 @@ CheckResources(Datum value, bool isnull, Oid type)
 	return all_null;
 }
 
-/* doc->key, or NULL when doc is not an object or has no such key. */
-static JsonbValue *
-JsonbField(Jsonb *doc, const char *key)
-{
-	if (doc == NULL || !JB_ROOT_IS_OBJECT(doc))
-		return NULL;
-	return getKeyJsonValueFromContainer(&doc->root, key, strlen(key), NULL);
-}
-
-/*
- * A numeric field of a JSON object: false when absent or JSON null, else
- * true with *out its value, NaN when it is not a number or beyond 1e300.
- */
-static bool
-JsonbNumber(Jsonb *doc, const char *key, double *out)
-{
-	JsonbValue *v = JsonbField(doc, key);
-
-	if (v == NULL || v->type == jbvNull)
-		return false;
-	*out = NAN;
-	if (v->type == jbvNumeric)
-	{
-		double		d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
-														   NumericGetDatum(v->val.numeric)));
-
-		if (fabs(d) < 1e300)
-			*out = d;
-	}
-	return true;
-}
-
-/* The JSON text of doc->key (which exists), cut to 40 characters when clip. */
-static char *
-JsonbFieldText(Jsonb *doc, const char *key, bool clip)
-{
-	Jsonb	   *field = JsonbValueToJsonb(JsonbField(doc, key));
-	char	   *text = JsonbToCString(NULL, &field->root, VARSIZE(field));
-
-	if (clip && pg_mbstrlen(text) > 40)
-		return psprintf("%.*s...", pg_mbcharcliplen(text, strlen(text), 40), text);
-	return text;
-}
-
 /* ---- submit_task ---------------------------------------------------------- */
-
-/*
- * submit_task reads rows by key on every call: the type's tau (its
- * definition when nothing is learned yet) and the profile its estimate
- * comes from. Through SPI each read would cost an
- * executor start several times the index probe itself, so they are index
- * probes: the same snapshot rules and AccessShareLocks as a SELECT.
- */
-
-/*
- * The first row of tforge.<table>, in the order of its index tforge.<index>,
- * that matches the scan keys and the active snapshot; an empty slot if none.
- * The scan keys' attribute numbers are index columns.
- */
-static TupleTableSlot *
-IndexFirst(const char *table, const char *index, ScanKey key, int nkeys, Relation *relp)
-{
-	Oid			nsp = get_namespace_oid("tforge", false);
-	Oid			relid = get_relname_relid(table, nsp);
-	Oid			indexid = get_relname_relid(index, nsp);
-	Relation	rel;
-	Relation	irel;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-
-	if (!OidIsValid(relid) || !OidIsValid(indexid))
-		elog(ERROR, "tforge.%s or its index tforge.%s is missing", table, index);
-	rel = table_open(relid, AccessShareLock);
-	irel = index_open(indexid, AccessShareLock);
-	scan = index_beginscan(rel, irel, GetActiveSnapshot(), nkeys, 0);
-	index_rescan(scan, key, nkeys, NULL, 0);
-	slot = table_slot_create(rel, NULL);
-	if (!index_getnext_slot(scan, ForwardScanDirection, slot))
-		ExecClearTuple(slot);
-	index_endscan(scan);
-	index_close(irel, NoLock);
-	*relp = rel;
-	return slot;
-}
-
-/* The row of tforge.<table> with key (keys) in its unique index tforge.<index>. */
-static TupleTableSlot *
-LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
-		  const bool *keynulls, Relation *relp)
-{
-	ScanKeyData key[2];
-	int			i;
-
-	Assert(nkeys <= 2);
-	for (i = 0; i < nkeys; i++)
-	{
-		if (keynulls[i])
-			ScanKeyEntryInitialize(&key[i], SK_ISNULL | SK_SEARCHNULL, i + 1, InvalidStrategy,
-								   InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
-		else
-			ScanKeyEntryInitialize(&key[i], 0, i + 1, BTEqualStrategyNumber, InvalidOid,
-								   DEFAULT_COLLATION_OID, F_TEXTEQ, keys[i]);
-	}
-	return IndexFirst(table, index, key, nkeys, relp);
-}
-
-/* Release what LookupRow returned; locks stay until the end of the transaction. */
-static void
-LookupEnd(TupleTableSlot *slot, Relation rel)
-{
-	ExecDropSingleTupleTableSlot(slot);
-	table_close(rel, NoLock);
-}
-
-/* Attribute number (0-based) of column name in desc. */
-static int
-ColumnIndex(TupleDesc desc, const char *name)
-{
-	int			i;
-
-	for (i = 0; i < desc->natts; i++)
-		if (!TupleDescAttr(desc, i)->attisdropped &&
-			strcmp(NameStr(TupleDescAttr(desc, i)->attname), name) == 0)
-			return i;
-	elog(ERROR, "tforge: column \"%s\" is missing", name);
-	return -1;					/* keep the compiler quiet */
-}
-
-/* Column name of the slot's row, copied out of the buffer. */
-static Datum
-Column(TupleTableSlot *slot, const char *name, bool *isnull)
-{
-	int			i = ColumnIndex(slot->tts_tupleDescriptor, name);
-	Form_pg_attribute att = TupleDescAttr(slot->tts_tupleDescriptor, i);
-	Datum		d = slot_getattr(slot, i + 1, isnull);
-
-	return *isnull ? (Datum) 0 : datumCopy(d, att->attbyval, att->attlen);
-}
-
-/*
- * Float8 column of the row of tforge.<table> whose one-column unique index
- * tforge.<index> has key, as the active snapshot sees it; false when there
- * is no such row.
- */
-static bool
-LookupFloat8(const char *table, const char *index, Datum key, const char *column,
-			 double *value, bool *isnull)
-{
-	Relation	rel;
-	TupleTableSlot *slot;
-	bool		keynull = false;
-	bool		found;
-
-	slot = LookupRow(table, index, 1, &key, &keynull, &rel);
-	found = !TupIsNull(slot);
-	if (found)
-	{
-		Datum		d = Column(slot, column, isnull);
-
-		*value = *isnull ? 0 : DatumGetFloat8(d);
-	}
-	LookupEnd(slot, rel);
-	return found;
-}
 
 /* What submit_task knows of a task type and of the task's profile. */
 typedef struct Learned
@@ -532,75 +286,6 @@ typedef struct Learned
 	Datum		resources;		/* what the profile predicts, if asked */
 	bool		noresources;
 } Learned;
-
-/*
- * payload->requested_s, the runtime the submitter asked for (a kill limit):
- * it bounds every prediction; 0 when it is not a positive finite number.
- */
-static double
-RequestedBound(Jsonb *payload)
-{
-	double		v;
-
-	if (JsonbNumber(payload, "requested_s", &v) && v > 0 && !isinf(v))
-		return v;
-	return 0;
-}
-
-/*
- * The resources a profile predicts: cpu cores (mean cpu s / mean runtime
- * s), and the 95th percentile of recent memory and GPU memory peaks, bytes
- * rounded up. A task given less memory than it needs fails, one given a
- * little more only wastes some.
- */
-static Datum
-ProfileResources(Oid resources_type, RollingStats *runtime, Datum cpu, bool nocpu,
-				 Datum memory, bool nomemory, Datum gpu_memory, bool nogpu_memory)
-{
-	TupleDesc	desc = lookup_rowtype_tupdesc(resources_type, -1);
-	Datum		v[4] = {0, 0, 0, 0};
-	bool		n[4] = {true, true, true, true};
-	RollingStats *s;
-	HeapTuple	tuple;
-
-	if (!nocpu && runtime != NULL && runtime->mean > 0)
-	{
-		v[0] = Float8GetDatum(DatumGetRollingStatsP(cpu)->mean / runtime->mean);
-		n[0] = false;
-	}
-	if (!nomemory && (s = DatumGetRollingStatsP(memory))->nring > 0)
-	{
-		v[1] = Int64GetDatum((int64) ceil(RollingStatsQuantile(s, 0.95)));
-		n[1] = false;
-	}
-	if (!nogpu_memory && (s = DatumGetRollingStatsP(gpu_memory))->nring > 0)
-	{
-		v[3] = Int64GetDatum((int64) ceil(RollingStatsQuantile(s, 0.95)));
-		n[3] = false;
-	}
-	tuple = heap_form_tuple(desc, v, n);
-	ReleaseTupleDesc(desc);
-	return HeapTupleGetDatum(tuple);
-}
-
-/*
- * _profile_resources(runtime, cpu, memory, gpu_memory) -> resources: what
- * a profile's statistics predict (ProfileResources), for tforge.estimate.
- */
-PG_FUNCTION_INFO_V1(tforge_profile_resources);
-Datum
-tforge_profile_resources(PG_FUNCTION_ARGS)
-{
-	Oid			resources_type = get_fn_expr_rettype(fcinfo->flinfo);
-
-	if (!OidIsValid(resources_type))
-		resources_type = get_func_rettype(fcinfo->flinfo->fn_oid);
-	PG_RETURN_DATUM(ProfileResources(resources_type,
-									 PG_ARGISNULL(0) ? NULL : PG_GETARG_ROLLING_STATS_P(0),
-									 PG_GETARG_DATUM(1), PG_ARGISNULL(1),
-									 PG_GETARG_DATUM(2), PG_ARGISNULL(2),
-									 PG_GETARG_DATUM(3), PG_ARGISNULL(3)));
-}
 
 /*
  * The type's tau and, when learning is on, every strategy's prediction
@@ -730,6 +415,7 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_attempts must be at least 1, got %d", attempts)));
 	undeclared = CheckResources(PG_GETARG_DATUM(2), PG_ARGISNULL(2), resources_type);
+	CheckWritable("tforge.submit_task()");
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (!ReadLearned(PG_GETARG_DATUM(0), PG_GETARG_DATUM(4), PG_ARGISNULL(4), RequestedBound(payload),
@@ -832,6 +518,7 @@ tforge_expire_leases(PG_FUNCTION_ARGS)
 {
 	uint64		n;
 
+	CheckWritable("tforge.expire_leases()");
 	SPI_connect();
 	n = ExpireLeases(GetCurrentTimestamp());
 	SPI_finish();
@@ -850,7 +537,8 @@ tforge_expire_leases(PG_FUNCTION_ARGS)
  * leaves 'running' (a trigger on tasks, sql/install/60_gpu.sql).
  */
 static void
-ClaimOnDevice(FunctionCallInfo fcinfo, text *device, Oid resources_type, Datum *v, bool *n)
+ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, Oid resources_type,
+			  Datum *v, bool *n)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleDesc	desc = lookup_rowtype_tupdesc_copy(resources_type, -1);
@@ -875,7 +563,7 @@ ClaimOnDevice(FunctionCallInfo fcinfo, text *device, Oid resources_type, Datum *
 		fn[3] = false;
 		v[1] = HeapTupleGetDatum(heap_form_tuple(desc, f, fn));
 		n[1] = false;
-		if (Execute(&claim_one_fitting, resources_type, v, n, 0) == 0)
+		if (Execute(claim, resources_type, v, n, 0) == 0)
 			break;
 		row = DatumGetHeapTupleHeader(ResultValue(0, 1, &isnull));
 		tuple.t_len = HeapTupleHeaderGetDatumLength(row);
@@ -913,6 +601,7 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 	bool		n[6] = {false, false, false, false, false, false};
 	uint64		claimed;
 	uint64		i;
+	int			tokens;
 
 	if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
 		ereport(ERROR,
@@ -934,6 +623,7 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 				 errmsg("lease must be a positive interval, got %s",
 						PG_ARGISNULL(3) ? "NULL" : ValueText(PG_GETARG_DATUM(3), false, INTERVALOID))));
 	CheckResources(PG_GETARG_DATUM(2), PG_ARGISNULL(2), resources_type);
+	CheckWritable("tforge.claim_tasks()");
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
@@ -947,14 +637,15 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 	v[3] = PG_GETARG_DATUM(0);
 	v[4] = Float8GetDatum(lease_s);
 	v[5] = PG_GETARG_DATUM(3);
+	tokens = SchemaHasTokens();
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 	{
-		ClaimOnDevice(fcinfo, PG_GETARG_TEXT_PP(4), resources_type, v, n);
+		ClaimOnDevice(fcinfo, PG_GETARG_TEXT_PP(4), &claim_one_fitting[tokens], resources_type, v, n);
 		SPI_finish();
 		return (Datum) 0;
 	}
-	claimed = Execute(PG_GETARG_INT32(1) > 1 ? &claim_batch :
-					  PG_ARGISNULL(2) ? &claim_one : &claim_one_fitting,
+	claimed = Execute(PG_GETARG_INT32(1) > 1 ? &claim_batch[tokens] :
+					  PG_ARGISNULL(2) ? &claim_one[tokens] : &claim_one_fitting[tokens],
 					  resources_type, v, n, 0);
 	for (i = 0; i < claimed; i++)
 	{
@@ -975,418 +666,87 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 
 /* ---- complete_task and learning --------------------------------------------- */
 
-/* Raise why task_id is not held by worker_id: 42704 or 55000. */
-static void
-NotHeld(int64 task_id, const char *worker_id)
+/*
+ * The one definition of "worker_id holds task_id": the task is running,
+ * leased to worker_id and, when the worker gives its claim token, under
+ * that claim. Without a token a worker id is the only identity, so a
+ * worker id that claimed the task again (after its lease expired) holds
+ * the new claim: workers that may share an id pass their token.
+ *
+ * Locks the task and returns it (a datum in the caller's memory context),
+ * or raises why it is not held: 42704 when it does not exist, else 55000.
+ * complete_task runs the same test as the WHERE clause of its UPDATE and
+ * calls this only to explain a refusal.
+ */
+static Datum
+HeldTask(int64 task_id, const char *worker_id, bool notoken, int64 token, bool tokens)
 {
 	Datum		v = Int64GetDatum(task_id);
 	bool		n = false;
 	bool		isnull;
+	bool		noholder;
+	bool		noclaim;
+	Datum		task;
 	char	   *status;
 	char	   *holder;
+	int64		claim;
 
-	if (Execute(&held_by, InvalidOid, &v, &n, 1) == 0)
+	if (Execute(&held_by[tokens ? 1 : 0], InvalidOid, &v, &n, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("task " INT64_FORMAT " does not exist", task_id)));
-	status = TextDatumGetCString(ResultValue(0, 1, &isnull));
-	holder = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	task = SPI_datumTransfer(ResultValue(0, 1, &isnull), false, -1);
+	status = TextDatumGetCString(ResultValue(0, 2, &isnull));
+	v = ResultValue(0, 3, &noholder);
+	holder = noholder ? NULL : TextDatumGetCString(v);
+	claim = DatumGetInt64(ResultValue(0, 4, &noclaim));
+
+	if (strcmp(status, "running") == 0 && holder != NULL && strcmp(holder, worker_id) == 0 &&
+		(notoken || (!noclaim && claim == token)))
+		return task;
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("task " INT64_FORMAT " is not held by worker \"%s\"", task_id, worker_id),
-			 strcmp(status, "running") == 0
+			 strcmp(status, "running") != 0
+			 ? errdetail("The task is %s.", status)
+			 : holder == NULL || strcmp(holder, worker_id) != 0
 			 ? errdetail("The task is running for worker \"%s\".", holder ? holder : "")
-			 : errdetail("The task is %s.", status),
+			 : errdetail("The task was claimed again: claim token " INT64_FORMAT " is stale, the current claim is %s.",
+						 token, noclaim ? "without a token" : psprintf(INT64_FORMAT, claim)),
 			 errhint("A worker may only heartbeat, complete or fail a task it has claimed and whose lease has not been given to another worker.")));
+	return (Datum) 0;			/* keep the compiler quiet */
 }
 
 /*
- * usage->key for a profile: a number in [0, 1e18]; false when absent, and
- * false with a WARNING added to *warnings (raised once the completion is
- * known to stand) when it is anything else.
+ * _held_task(task_id, worker_id, claim_token) -> tasks
+ *
+ * HeldTask for heartbeat and fail_task (PL/pgSQL), so that the rule and its
+ * error have one definition.
  */
-static bool
-UsageSample(Jsonb *usage, int64 task_id, const char *key, double *out, List **warnings)
+PG_FUNCTION_INFO_V1(tforge_held_task);
+Datum
+tforge_held_task(PG_FUNCTION_ARGS)
 {
-	double		v;
+	Datum		task;
 
-	if (!JsonbNumber(usage, key, &v))
-		return false;
-	if (v >= 0 && v <= MAX_USAGE)
-	{
-		*out = v;
-		return true;
-	}
-	*warnings = lappend(*warnings,
-						psprintf("usage \"%s\" of task " INT64_FORMAT " not profiled: %s is not a number between 0 and 1e18",
-								 key, task_id, isnan(v) ? JsonbFieldText(usage, key, true) : float8out_internal(v)));
-	return false;
-}
-
-/* ---- learned state, updated in place ------------------------------------ */
-
-/*
- * Every completion rewrites its type's tau and profile, one or two rows
- * that all completions of the type share. An UPDATE through SPI would
- * spend most of its time starting the executor and re-reading the tables'
- * CHECK constraints; these rows are instead changed like a catalog row:
- * found by key, rewritten with heap_update (HOT when the page has room,
- * indexed again when not), waiting for a concurrent writer and then
- * changing its new version, as UPDATE does (UpdateInPlace). The new values
- * are computed here, and checked as the tables' constraints would. These
- * tables have no triggers; tforge alone writes them.
- */
-
-/* Computes the new version of a locked row; arg is the caller's. */
-typedef HeapTuple (*RowChange) (TupleTableSlot *slot, void *arg);
-
-/* Index entries for a new row version that is not HOT, as for a catalog row. */
-static void
-IndexNewVersion(Relation rel, HeapTuple tuple)
-{
-	CatalogIndexState indexes;
-	TupleTableSlot *slot;
-	int			i;
-
-	if (HeapTupleIsHeapOnly(tuple))
-		return;
-	indexes = CatalogOpenIndexes(rel);
-	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
-	ExecStoreHeapTuple(tuple, slot, false);
-	for (i = 0; i < indexes->ri_NumIndices; i++)
-	{
-		IndexInfo  *info = indexes->ri_IndexRelationInfo[i];
-		Relation	index = indexes->ri_IndexRelationDescs[i];
-		Datum		values[INDEX_MAX_KEYS];
-		bool		isnull[INDEX_MAX_KEYS];
-
-		if (!info->ii_ReadyForInserts)
-			continue;
-		if (info->ii_Expressions != NIL || info->ii_Predicate != NIL)
-			elog(ERROR, "tforge: index \"%s\" on learned state has expressions or a predicate",
-				 RelationGetRelationName(index));
-		FormIndexDatum(info, slot, NULL, values, isnull);
-		index_insert(index, values, isnull, &tuple->t_self, rel,
-					 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, false, info);
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	CatalogCloseIndexes(indexes);
-}
-
-/*
- * Rewrite the row of tforge.<table> with key (keys) in its unique index
- * tforge.<index>: false when there is no such row. As UPDATE does, a row
- * a concurrent transaction is changing is waited for, and its new version
- * changed in turn (READ COMMITTED) or refused (REPEATABLE READ and above).
- */
-static bool
-UpdateInPlace(const char *table, const char *index, int nkeys, const Datum *keys,
-			  const bool *keynulls, RowChange change, void *arg)
-{
-	Relation	rel;
-	TupleTableSlot *slot;
-	ItemPointerData tid;
-	bool		done = false;
-
-	PushActiveSnapshot(GetTransactionSnapshot());
-	slot = LookupRow(table, index, nkeys, keys, keynulls, &rel);
-	PopActiveSnapshot();
-	if (TupIsNull(slot))
-	{
-		LookupEnd(slot, rel);
-		return false;
-	}
-	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
-	LockRelationOid(RelationGetRelid(rel), RowExclusiveLock);
-
-	tid = slot->tts_tid;
-	for (;;)
-	{
-		HeapTuple	tuple = change(slot, arg);
-		TM_FailureData tmfd;
-		LockTupleMode lockmode;
-		TM_Result	result;
-
-		result = heap_update(rel, &tid, tuple, GetCurrentCommandId(true), InvalidSnapshot, true,
-							 &tmfd, &lockmode);
-		if (result == TM_Ok)
-		{
-			IndexNewVersion(rel, tuple);
-			done = true;
-			break;
-		}
-		if ((result != TM_Updated && result != TM_Deleted) || IsolationUsesXactSnapshot())
-		{
-			if (result == TM_Updated || result == TM_Deleted)
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-			elog(ERROR, "unexpected heap_update status %u on tforge.%s", result, table);
-		}
-		/* a concurrent transaction committed a new version: change that one */
-		if (result == TM_Deleted || ItemPointerEquals(&tid, &tmfd.ctid))
-			break;				/* gone: the caller creates the row */
-		tid = tmfd.ctid;
-		if (!table_tuple_fetch_row_version(rel, &tid, SnapshotAny, slot))
-			break;
-	}
-	if (done)
-		CommandCounterIncrement();
-	LookupEnd(slot, rel);
-	return done;
-}
-
-/* The next version of a row being rewritten: the slot's, with some columns replaced. */
-typedef struct RowEdit
-{
-	TupleTableSlot *slot;		/* the version it replaces */
-	Datum	   *values;
-	bool	   *nulls;
-	bool	   *replace;
-} RowEdit;
-
-static void
-RowEditBegin(RowEdit *e, TupleTableSlot *slot)
-{
-	int			natts = slot->tts_tupleDescriptor->natts;
-
-	e->slot = slot;
-	e->values = palloc0(sizeof(Datum) * natts);
-	e->nulls = palloc0(sizeof(bool) * natts);
-	e->replace = palloc0(sizeof(bool) * natts);
-}
-
-/* The column's value in the version being replaced. */
-static Datum
-RowEditGet(RowEdit *e, const char *name, bool *isnull)
-{
-	return slot_getattr(e->slot, ColumnIndex(e->slot->tts_tupleDescriptor, name) + 1, isnull);
-}
-
-static void
-RowEditSet(RowEdit *e, const char *name, Datum value, bool isnull)
-{
-	int			i = ColumnIndex(e->slot->tts_tupleDescriptor, name);
-
-	e->values[i] = value;
-	e->nulls[i] = isnull;
-	e->replace[i] = true;
-}
-
-/* The new version, its updated_at now(). */
-static HeapTuple
-RowEditFinish(RowEdit *e)
-{
-	RowEditSet(e, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
-	return heap_modify_tuple(ExecFetchSlotHeapTuple(e->slot, false, NULL), e->slot->tts_tupleDescriptor,
-							 e->values, e->nulls, e->replace);
-}
-
-/*
- * How often a completion tries to create learned state it found missing
- * before giving up: only a concurrent delete of the row it just found
- * created (reset_tau, expire_profiles) can make it try again.
- */
-#define CREATE_ATTEMPTS 3
-
-static void
-ConcurrentlyDeleted(const char *what, Datum task_type)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-			 errmsg("could not record the %s of task type \"%s\": it was deleted concurrently",
-					what, TextDatumGetCString(task_type)),
-			 errhint("Retry the transaction.")));
-}
-
-/* Float8 column of task_type's definition in a snapshot of its own; false if undefined. */
-static bool
-TypeColumn(Datum task_type, const char *column, double *value, bool *isnull)
-{
-	bool		found;
-
-	PushActiveSnapshot(GetTransactionSnapshot());
-	found = LookupFloat8("task_types", "task_types_pkey", task_type, column, value, isnull);
-	PopActiveSnapshot();
-	return found;
-}
-
-/* One completion, as a profile records it. */
-typedef struct Completion
-{
-	double		samples[4];		/* runtime, cpu, memory, GPU memory */
-	bool		has[4];
-	double		bound;			/* caps scored predictions; 0: none */
-} Completion;
-
-/* rolling_stats column name with sample x added, when there is one (NULL stays NULL without). */
-static void
-AddSample(RowEdit *e, const char *name, bool has, double x)
-{
-	bool		isnull;
-	Datum		stats = RowEditGet(e, name, &isnull);
-
-	if (has)
-		RowEditSet(e, name, PointerGetDatum(RollingStatsAdd(isnull ? NULL : DatumGetRollingStatsP(stats), x)),
-				   false);
-}
-
-/*
- * A profile after one more completion: completions + 1, and, unless
- * sampling skips it (past tforge.profile_sample_after recorded runs only
- * every tforge.profile_sample_every-th completion counts), the strategies
- * scored on what they predicted before the run enters the profile, then
- * each sample added to its statistics.
- */
-static HeapTuple
-ProfileChange(TupleTableSlot *slot, void *arg)
-{
-	Completion *c = (Completion *) arg;
-	RowEdit		e;
-	bool		isnull;
-	bool		noruntime;
-	bool		noscores;
-	int64		completions;
-	Datum		runtime;
-	Datum		scores;
-	RollingStats *stats;
-
-	RowEditBegin(&e, slot);
-	completions = DatumGetInt64(RowEditGet(&e, "completions", &isnull)) + 1;
-	runtime = RowEditGet(&e, "runtime", &noruntime);
-	scores = RowEditGet(&e, "scores", &noscores);
-	stats = noruntime ? NULL : DatumGetRollingStatsP(runtime);
-
-	RowEditSet(&e, "completions", Int64GetDatum(completions), false);
-	if (tforge_profile_sample_after == 0 || (stats ? stats->count : 0) < tforge_profile_sample_after ||
-		completions % tforge_profile_sample_every == 0)
-	{
-		RowEditSet(&e, "scores",
-				   PointerGetDatum(EstimateRescore(stats, noscores ? NULL : DatumGetArrayTypeP(scores),
-												   c->has[0] ? &c->samples[0] : NULL, c->bound)),
-				   false);
-		AddSample(&e, "runtime", c->has[0], c->samples[0]);
-		AddSample(&e, "cpu", c->has[1], c->samples[1]);
-		AddSample(&e, "memory", c->has[2], c->samples[2]);
-		AddSample(&e, "gpu_memory", c->has[3], c->samples[3]);
-	}
-	return RowEditFinish(&e);
-}
-
-/*
- * Record one completion in the profiles of task_type and of task_key (when
- * not NULL), the key's first; a profile's first completion creates it.
- */
-static void
-ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c)
-{
-	int			k;
-
-	for (k = nokey ? 1 : 0; k < 2; k++)
-	{
-		Datum		keys[2] = {task_type, task_key};
-		bool		keynulls[2] = {false, k == 1};
-		int			attempt;
-
-		for (attempt = 0; !UpdateInPlace("profiles", "profiles_type_key", 2, keys, keynulls,
-										 ProfileChange, c); attempt++)
-		{
-			Datum		v[6];
-			bool		n[6];
-			int			i;
-
-			if (attempt == CREATE_ATTEMPTS)
-				ConcurrentlyDeleted("profile", task_type);
-			v[0] = task_type;
-			n[0] = false;
-			v[1] = task_key;
-			n[1] = keynulls[1];
-			for (i = 0; i < 4; i++)
-			{
-				v[2 + i] = Float8GetDatum(c->samples[i]);
-				n[2 + i] = !c->has[i];
-			}
-			if (Execute(&profile_insert, InvalidOid, v, n, 0) == 1)
-				break;
-		}
-	}
-}
-
-/* One runtime into a tau row. */
-typedef struct TauSample
-{
-	double		runtime_s;
-	double		lambda;
-	double		tau;			/* out: the new tau */
-} TauSample;
-
-/* tau = lambda * runtime + (1 - lambda) * tau, samples + 1. */
-static HeapTuple
-TauChange(TupleTableSlot *slot, void *arg)
-{
-	TauSample  *t = (TauSample *) arg;
-	RowEdit		e;
-	bool		isnull;
-
-	RowEditBegin(&e, slot);
-	t->tau = Ema(DatumGetFloat8(RowEditGet(&e, "tau_s", &isnull)), t->runtime_s, t->lambda);
-	if (!LearnableSeconds(t->tau))
+	if (PG_ARGISNULL(0))
 		ereport(ERROR,
-				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg("new tau %s s of a task type is not a number of seconds above 0 and at most 1e9",
-						float8out_internal(t->tau))));
-	RowEditSet(&e, "tau_s", Float8GetDatum(t->tau), false);
-	RowEditSet(&e, "samples", Int64GetDatum(DatumGetInt64(RowEditGet(&e, "samples", &isnull)) + 1), false);
-	return RowEditFinish(&e);
-}
-
-/* The EMA weight of task_type's tau: its own lambda, else tforge.ema_lambda. */
-static double
-TypeLambda(Datum task_type)
-{
-	double		lambda;
-	bool		isnull;
-
-	if (TypeColumn(task_type, "lambda", &lambda, &isnull) && !isnull)
-		return lambda;
-	return tforge_ema_lambda;
-}
-
-/* One runtime into the type's tau; false when the type does not exist. */
-static bool
-TauUpdate(Datum task_type, double runtime_s, double *tau)
-{
-	TauSample	t = {runtime_s, TypeLambda(task_type), 0};
-	bool		keynull = false;
-	double		tau_default;
-	int			attempt;
-
-	for (attempt = 0; attempt < CREATE_ATTEMPTS; attempt++)
-	{
-		Datum		v[3] = {task_type, Float8GetDatum(runtime_s), Float8GetDatum(tforge_ema_lambda)};
-		bool		n[3] = {false, false, false};
-		bool		isnull;
-
-		if (UpdateInPlace("task_tau", "task_tau_pkey", 1, &task_type, &keynull, TauChange, &t))
-		{
-			*tau = t.tau;
-			return true;
-		}
-		if (Execute(&tau_insert, InvalidOid, v, n, 1) == 1)
-		{
-			*tau = DatumGetFloat8(ResultValue(0, 1, &isnull));
-			return true;
-		}
-		if (!TypeColumn(task_type, "default_tau_s", &tau_default, &isnull))
-			return false;
-	}
-	ConcurrentlyDeleted("tau", task_type);
-	return false;				/* keep the compiler quiet */
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("task_id must not be NULL")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("worker_id must not be NULL")));
+	CheckWritable("tforge._held_task()");
+	SPI_connect();
+	task = HeldTask(PG_GETARG_INT64(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+					PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2), true);
+	SPI_finish();
+	PG_RETURN_DATUM(task);
 }
 
 /*
- * complete_task(task_id, worker_id, usage) -> tasks
+ * complete_task(task_id, worker_id, usage, claim_token) -> tasks
  *
  * Marks the task done (its row keeps what submit predicted beside the
  * runtime observed: that is the score) and, in the same transaction,
@@ -1408,14 +768,18 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	Completion	c = {{0, 0, 0, 0}, {false, false, false, false}, 0};
 	List	   *warnings = NIL;
 	ListCell   *lc;
-	Datum		v[5];
-	bool		n[5] = {false, false, false, false, false};
+	Datum		v[6];
+	bool		n[6] = {false, false, false, false, false, false};
+	bool		v010 = PG_NARGS() < 4;	/* 0.1.0's complete_task(task_id, worker_id, usage) */
+	bool		notoken = v010 || PG_ARGISNULL(3);
 	bool		isnull;
 	bool		nokey;
+	bool		noclaimed;
 	Datum		task;
 	Datum		task_type;
 	Datum		task_key;
 	Datum		payload;
+	TimestampTz claimed;
 	double		tau;
 
 	if (PG_ARGISNULL(0))
@@ -1428,6 +792,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 				 errmsg("worker_id must not be NULL")));
 	task_id = PG_GETARG_INT64(0);
 	worker_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	CheckWritable("tforge.complete_task()");
 
 	if (usage != NULL && !JB_ROOT_IS_OBJECT(usage))
 	{
@@ -1450,9 +815,17 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	n[3] = usage == NULL;
 	v[4] = Float8GetDatum(reported);
 	n[4] = !has_reported;
-	if (Execute(&complete, InvalidOid, v, n, 0) == 0)
-		NotHeld(task_id, worker_id);
+	v[5] = notoken ? (Datum) 0 : PG_GETARG_DATUM(3);
+	n[5] = notoken;
+	if (Execute(&complete[v010 ? 0 : 1], InvalidOid, v, n, 0) == 0)
+		HeldTask(task_id, worker_id, notoken, notoken ? 0 : PG_GETARG_INT64(3), !v010);
 
+	/*
+	 * Everything the completion needs from the UPDATE's result, read now:
+	 * the learning below runs statements of its own, after which
+	 * SPI_tuptable is theirs (or NULL). The datums stay valid until
+	 * SPI_finish.
+	 */
 	task = SPI_datumTransfer(ResultValue(0, 1, &isnull), false, -1);
 	task_type = ResultValue(0, 2, &isnull);
 	task_key = ResultValue(0, 3, &nokey);
@@ -1460,7 +833,9 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	c.has[0] = !isnull;
 	payload = ResultValue(0, 5, &isnull);
 	c.bound = isnull ? 0 : RequestedBound(DatumGetJsonbP(payload));
+	claimed = DatumGetTimestampTz(ResultValue(0, 6, &noclaimed));
 
+	CompletionSamples(&c, psprintf("task " INT64_FORMAT, task_id), false, &warnings);
 	foreach(lc, warnings)
 		ereport(WARNING, (errmsg_internal("%s", (char *) lfirst(lc))));
 	ProfileRecord(task_type, task_key, nokey, &c);
@@ -1473,94 +848,18 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 		if (has_reported && !isnan(reported))
 			why = float8out_internal(reported);
 		else if (JsonbField(usage, "runtime_s") != NULL)
-			why = JsonbFieldText(usage, "runtime_s", false);
+			why = JsonbFieldText(usage, "runtime_s", true);
 		else
-		{
-			TimestampTz claimed = DatumGetTimestampTz(ResultValue(0, 6, &isnull));
-
-			why = isnull ? "NULL" :
+			why = noclaimed ? "NULL" :
 				ValueText(DirectFunctionCall2(extract_interval, CStringGetTextDatum("epoch"),
 											  DirectFunctionCall2(timestamp_mi, TimestampTzGetDatum(at),
 																  TimestampTzGetDatum(claimed))),
 						  false, NUMERICOID);
-		}
 		ereport(WARNING,
-				(errmsg("runtime of task " INT64_FORMAT " not learned: %s is not a number of seconds above 0 and at most 1e9",
+				(errmsg("runtime of task " INT64_FORMAT " not learned: %s is not " LEARNABLE_SECONDS,
 						task_id, why)));
 	}
 
 	SPI_finish();
 	PG_RETURN_DATUM(task);
-}
-
-/*
- * update_tau(task_type, runtime_s) -> new tau
- *
- * tau = lambda * runtime + (1 - lambda) * tau, lambda the type's or
- * tforge.ema_lambda.
- */
-PG_FUNCTION_INFO_V1(tforge_update_tau);
-Datum
-tforge_update_tau(PG_FUNCTION_ARGS)
-{
-	double		runtime_s;
-	double		tau;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	runtime_s = PG_ARGISNULL(1) ? NAN : PG_GETARG_FLOAT8(1);
-	if (!LearnableSeconds(runtime_s))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("runtime_s must be a number of seconds above 0 and at most 1e9, got %s",
-						PG_ARGISNULL(1) ? "NULL" : float8out_internal(runtime_s))));
-	SPI_connect();
-	if (!TauUpdate(PG_GETARG_DATUM(0), runtime_s, &tau))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("task type \"%s\" does not exist", TextDatumGetCString(PG_GETARG_DATUM(0))),
-				 errhint("Define it with tforge.define_task_type(name, default_tau_s).")));
-	SPI_finish();
-	PG_RETURN_FLOAT8(tau);
-}
-
-/*
- * _profile_record(task_type, task_key, runtime_s, cpu_s, memory_bytes,
- *                 gpu_memory_bytes, bound) -> void
- *
- * What complete_task records, for tests and imports of past runs. A runtime
- * that is not in (0, 1e18] s carries no information about the next run and
- * is left out (with a WARNING above 1e18 s).
- */
-PG_FUNCTION_INFO_V1(tforge_profile_record);
-Datum
-tforge_profile_record(PG_FUNCTION_ARGS)
-{
-	Completion	c;
-	int			i;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("task_type must not be NULL")));
-	for (i = 0; i < 4; i++)
-	{
-		c.has[i] = !PG_ARGISNULL(2 + i);
-		c.samples[i] = c.has[i] ? PG_GETARG_FLOAT8(2 + i) : 0;
-	}
-	if (c.has[0] && c.samples[0] > MAX_USAGE && !isinf(c.samples[0]))
-		ereport(WARNING,
-				(errmsg("runtime %s s not profiled: above 1e18 s", float8out_internal(c.samples[0]))));
-	if (c.has[0] && !(c.samples[0] > 0 && c.samples[0] <= MAX_USAGE))
-		c.has[0] = false;
-	c.bound = PG_ARGISNULL(6) ? 0 : PG_GETARG_FLOAT8(6);
-	if (isnan(c.bound) || isinf(c.bound))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("runtime bound must be a finite number, got \"%s\"", float8out_internal(c.bound))));
-
-	SPI_connect();
-	ProfileRecord(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_ARGISNULL(1), &c);
-	SPI_finish();
-	PG_RETURN_VOID();
 }

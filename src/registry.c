@@ -23,6 +23,7 @@
 #include "utils/syscache.h"
 
 #include "registry.h"
+#include "tforge.h"
 
 /*
  * The deployment lifecycle, in the order of the enum tforge.deployment_state.
@@ -274,16 +275,6 @@ registry_rollback_priority(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("rollback priority overflows double precision")));
 	PG_RETURN_FLOAT8(result);
-}
-
-/* qsort comparator for float8 values known not to be NaN. */
-static int
-CompareFloat8(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x > y) - (x < y);
 }
 
 /*

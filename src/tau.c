@@ -4,16 +4,23 @@
  *
  * Tau follows an exponential moving average of observed runtimes. The state
  * itself lives in the table tforge.task_tau (WAL-logged, updated in the
- * completing transaction); this file holds the pure arithmetic and the GUCs.
+ * completing transaction); this file holds the arithmetic, the GUCs and tau
+ * learning: one runtime into a type's row (TauUpdate, which complete_task
+ * and update_tau share).
  */
 #include "postgres.h"
 
 #include <math.h>
 
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
+#include "queue.h"
 #include "tforge.h"
 
 double tforge_ema_lambda = 0.2;
@@ -137,4 +144,147 @@ tforge_deadline_offset(PG_FUNCTION_ARGS)
 
 	result->time = DeadlineOffset(PG_GETARG_FLOAT8(0), PG_GETARG_FLOAT8(1));
 	PG_RETURN_INTERVAL_P(result);
+}
+
+/* ---- tau learning ---------------------------------------------------------- */
+
+/*
+ * The type's first learned runtime $2: tau starts from the type's default,
+ * as if the default were tau, lambda the type's or $3. Nothing when a
+ * concurrent first completion created the row meanwhile.
+ */
+static QueueStatement tau_insert = {
+	"INSERT INTO tforge.task_tau (task_type, tau_s, samples)"
+	"SELECT tt.name, tforge.ema(tt.default_tau_s, $2, coalesce(tt.lambda, $3)), 1"
+	"  FROM tforge.task_types tt"
+	" WHERE tt.name = $1"
+	" ON CONFLICT ON CONSTRAINT task_tau_pkey DO NOTHING"
+	" RETURNING tau_s",
+	3, {TEXTOID, FLOAT8OID, FLOAT8OID}
+};
+
+/* _positive_or_null(value) -> value when tau can learn from it, else NULL. */
+PG_FUNCTION_INFO_V1(tforge_positive_or_null);
+Datum
+tforge_positive_or_null(PG_FUNCTION_ARGS)
+{
+	if (!LearnableSeconds(PG_GETARG_FLOAT8(0)))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+}
+
+/* One runtime into a tau row. */
+typedef struct TauSample
+{
+	double		runtime_s;
+	double		lambda;
+	double		tau;			/* out: the new tau */
+} TauSample;
+
+/* tau = lambda * runtime + (1 - lambda) * tau, samples + 1. */
+static HeapTuple
+TauChange(TupleTableSlot *slot, void *arg)
+{
+	TauSample  *t = (TauSample *) arg;
+	RowEdit		e;
+	bool		isnull;
+
+	RowEditBegin(&e, slot);
+	t->tau = Ema(DatumGetFloat8(RowEditGet(&e, "tau_s", &isnull)), t->runtime_s, t->lambda);
+	if (!LearnableSeconds(t->tau))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("new tau %s s of a task type is not " LEARNABLE_SECONDS,
+						float8out_internal(t->tau))));
+	RowEditSet(&e, "tau_s", Float8GetDatum(t->tau), false);
+	RowEditSet(&e, "samples", Int64GetDatum(DatumGetInt64(RowEditGet(&e, "samples", &isnull)) + 1), false);
+	return RowEditFinish(&e);
+}
+
+/* The tau the row holds as written (a BEFORE trigger may have changed it). */
+static void
+TauWritten(TupleTableSlot *slot, void *arg)
+{
+	TauSample  *t = (TauSample *) arg;
+	bool		isnull;
+	Datum		tau = slot_getattr(slot, ColumnIndex(slot->tts_tupleDescriptor, "tau_s") + 1, &isnull);
+
+	if (!isnull)
+		t->tau = DatumGetFloat8(tau);
+}
+
+/* The EMA weight of task_type's tau: its own lambda, else tforge.ema_lambda. */
+static double
+TypeLambda(Datum task_type)
+{
+	double		lambda;
+	bool		isnull;
+
+	if (TypeColumn(task_type, "lambda", &lambda, &isnull) && !isnull)
+		return lambda;
+	return tforge_ema_lambda;
+}
+
+/* One runtime into the type's tau; false when the type does not exist. */
+bool
+TauUpdate(Datum task_type, double runtime_s, double *tau)
+{
+	TauSample	t = {runtime_s, TypeLambda(task_type), 0};
+	bool		keynull = false;
+	double		tau_default;
+	int			attempt;
+
+	for (attempt = 0; attempt < CREATE_ATTEMPTS; attempt++)
+	{
+		Datum		v[3] = {task_type, Float8GetDatum(runtime_s), Float8GetDatum(tforge_ema_lambda)};
+		bool		n[3] = {false, false, false};
+		bool		isnull;
+
+		if (UpdateLearned("task_tau", "task_tau_pkey", 1, &task_type, &keynull, TauChange, TauWritten, &t))
+		{
+			*tau = t.tau;
+			return true;
+		}
+		if (Execute(&tau_insert, InvalidOid, v, n, 1) == 1)
+		{
+			*tau = DatumGetFloat8(ResultValue(0, 1, &isnull));
+			return true;
+		}
+		if (!TypeColumn(task_type, "default_tau_s", &tau_default, &isnull))
+			return false;
+	}
+	ConcurrentlyDeleted("tau", task_type);
+	return false;				/* keep the compiler quiet */
+}
+
+/*
+ * update_tau(task_type, runtime_s) -> new tau
+ *
+ * tau = lambda * runtime + (1 - lambda) * tau, lambda the type's or
+ * tforge.ema_lambda.
+ */
+PG_FUNCTION_INFO_V1(tforge_update_tau);
+Datum
+tforge_update_tau(PG_FUNCTION_ARGS)
+{
+	double		runtime_s;
+	double		tau;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	runtime_s = PG_ARGISNULL(1) ? NAN : PG_GETARG_FLOAT8(1);
+	if (!LearnableSeconds(runtime_s))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("runtime_s must be " LEARNABLE_SECONDS ", got %s",
+						PG_ARGISNULL(1) ? "NULL" : float8out_internal(runtime_s))));
+	CheckWritable("tforge.update_tau()");
+	SPI_connect();
+	if (!TauUpdate(PG_GETARG_DATUM(0), runtime_s, &tau))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("task type \"%s\" does not exist", TextDatumGetCString(PG_GETARG_DATUM(0))),
+				 errhint("Define it with tforge.define_task_type(name, default_tau_s).")));
+	SPI_finish();
+	PG_RETURN_FLOAT8(tau);
 }

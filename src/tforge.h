@@ -43,5 +43,7 @@ extern void GovernorAdmit(void);
  * free of cost beyond one syscache lookup when Citus is not installed
  */
 extern void RefuseShellTable(Oid relid);
+/* profile.c: qsort comparator for float8 values that are not NaN */
+extern int	CompareFloat8(const void *a, const void *b);
 
 #endif							/* TFORGE_H */

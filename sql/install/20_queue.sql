@@ -225,7 +225,8 @@ CREATE TABLE tforge.tasks (
   runtime_s             float8,
   usage                 jsonb,
   deadline_met          boolean,
-  last_error            text
+  last_error            text,
+  claim_token           bigint
 );
 COMMENT ON TABLE tforge.tasks IS 'the task queue: one row per task, from submit to done or dead';
 COMMENT ON COLUMN tforge.tasks.laxity_key IS 'deadline - predicted runtime: orders tasks by least laxity, independent of the clock';
@@ -234,6 +235,15 @@ COMMENT ON COLUMN tforge.tasks.prediction_strategy IS 'what produced predicted_r
 COMMENT ON COLUMN tforge.tasks.available_at IS 'not claimable before this time (retry backoff)';
 COMMENT ON COLUMN tforge.tasks.attempts IS 'how many times the task has been claimed';
 COMMENT ON COLUMN tforge.tasks.runtime_s IS 'observed runtime: usage->runtime_s when the worker reported it, else claim to completion';
+COMMENT ON COLUMN tforge.tasks.claim_token IS 'fencing token of the latest claim (from tforge.claim_token_seq): heartbeat, complete_task and fail_task given a token refuse (55000) any other claim of the task';
+
+-- Fencing tokens: one value per claim, never handed out twice (not even when
+-- an operator resets a task's attempts, or after a dump and restore), so a
+-- worker holding an earlier claim of a task is told apart from the current
+-- one even when both use the same worker id.
+CREATE SEQUENCE tforge.claim_token_seq;
+COMMENT ON SEQUENCE tforge.claim_token_seq IS 'fencing tokens of claims (tforge.tasks.claim_token)';
+SELECT pg_catalog.pg_extension_config_dump('tforge.claim_token_seq', '');
 
 -- The claim's scan: least laxity, then priority (higher first), then arrival.
 CREATE INDEX tasks_claim_idx ON tforge.tasks (laxity_key, priority DESC, submitted_at, task_id)
@@ -255,7 +265,7 @@ COMMENT ON FUNCTION tforge._deadline_offset(float8, float8) IS
 
 -- The one definition of a duration tau can learn from: more than 0 and at
 -- most 1e9 seconds (about 31 years; anything longer is a broken clock).
--- It is LearnableSeconds in queue.c, which the queue's C code uses too.
+-- It is LearnableSeconds in queue.h, which the queue's C code uses too.
 CREATE FUNCTION tforge._positive_or_null(value float8) RETURNS float8
   AS 'MODULE_PATHNAME', 'tforge_positive_or_null'
   LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -298,54 +308,43 @@ CREATE FUNCTION tforge.claim_tasks(
 COMMENT ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval, text) IS
   'leases up to max_tasks pending tasks that fit capacity, least laxity first, then priority, then arrival; concurrent claimers never get the same task; with gpu_device, each claimed task''s gpu_memory_bytes is allocated on that device in the same transaction (tensor task:<task_id>) and tasks that do not fit its free memory are passed over';
 
--- The running task held by worker, locked; 55000 otherwise.
-CREATE FUNCTION tforge._held_task(task_id bigint, worker_id text) RETURNS tforge.tasks
-  LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-  k tforge.tasks;
-BEGIN
-  SELECT * INTO k FROM tforge.tasks t WHERE t.task_id = _held_task.task_id FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'task % does not exist', task_id USING ERRCODE = 'undefined_object';
-  END IF;
-  IF k.status <> 'running' OR k.worker_id IS DISTINCT FROM _held_task.worker_id THEN
-    RAISE EXCEPTION 'task % is not held by worker "%"', task_id, worker_id
-      USING ERRCODE = 'object_not_in_prerequisite_state',
-            DETAIL = CASE WHEN k.status = 'running'
-                          THEN pg_catalog.format('The task is running for worker "%s".', k.worker_id)
-                          ELSE pg_catalog.format('The task is %s.', k.status) END,
-            HINT = 'A worker may only heartbeat, complete or fail a task it has claimed and whose lease has not been given to another worker.';
-  END IF;
-  RETURN k;
-END
-$$;
-COMMENT ON FUNCTION tforge._held_task(bigint, text) IS 'internal: locks and returns the running task held by worker_id, or raises 42704/55000';
+-- The running task held by worker (under claim_token when given), locked;
+-- 42704 or 55000 otherwise. One definition, in C (HeldTask in queue.c),
+-- which complete_task shares.
+CREATE FUNCTION tforge._held_task(task_id bigint, worker_id text, claim_token bigint DEFAULT NULL)
+  RETURNS tforge.tasks
+  AS 'MODULE_PATHNAME', 'tforge_held_task'
+  LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge._held_task(bigint, text, bigint) IS
+  'internal: locks and returns the running task held by worker_id (under claim_token when not NULL), or raises 42704/55000';
 
-CREATE FUNCTION tforge.heartbeat(task_id bigint, worker_id text) RETURNS timestamptz
+CREATE FUNCTION tforge.heartbeat(task_id bigint, worker_id text, claim_token bigint DEFAULT NULL) RETURNS timestamptz
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-  k tforge.tasks := tforge._held_task(task_id, worker_id);
+  k tforge.tasks := tforge._held_task(task_id, worker_id, claim_token);
   expires timestamptz := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => k.lease_s);
 BEGIN
   UPDATE tforge.tasks t SET lease_expires_at = expires WHERE t.task_id = k.task_id;
   RETURN expires;
 END
 $$;
-COMMENT ON FUNCTION tforge.heartbeat(bigint, text) IS
-  'extends the lease of a running task held by worker_id by the lease it was claimed with; returns the new expiry';
+COMMENT ON FUNCTION tforge.heartbeat(bigint, text, bigint) IS
+  'extends the lease of a running task held by worker_id (under claim_token, the claim''s fencing token, when given) by the lease it was claimed with; returns the new expiry';
 
-CREATE FUNCTION tforge.complete_task(task_id bigint, worker_id text, usage jsonb DEFAULT NULL)
+CREATE FUNCTION tforge.complete_task(task_id bigint, worker_id text, usage jsonb DEFAULT NULL,
+                                     claim_token bigint DEFAULT NULL)
   RETURNS tforge.tasks
   AS 'MODULE_PATHNAME', 'tforge_complete_task'
   LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION tforge.complete_task(bigint, text, jsonb) IS
-  'marks a task held by worker_id done, records its runtime (usage->runtime_s, else claim to now) and, in the same transaction, updates tau';
+COMMENT ON FUNCTION tforge.complete_task(bigint, text, jsonb, bigint) IS
+  'marks a task held by worker_id (under claim_token, the claim''s fencing token, when given) done, records its runtime (usage->runtime_s, else claim to now) and, in the same transaction, updates tau and profiles';
 
-CREATE FUNCTION tforge.fail_task(task_id bigint, worker_id text, error text, retry boolean DEFAULT true)
+CREATE FUNCTION tforge.fail_task(task_id bigint, worker_id text, error text, retry boolean DEFAULT true,
+                                 claim_token bigint DEFAULT NULL)
   RETURNS tforge.task_status
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-  k       tforge.tasks := tforge._held_task(task_id, worker_id);
+  k       tforge.tasks := tforge._held_task(task_id, worker_id, claim_token);
   at      timestamptz := pg_catalog.clock_timestamp();
   base    float8 := tforge._setting('tforge.retry_backoff_base')::float8;
   cap     float8 := tforge._setting('tforge.retry_backoff_max')::float8;
@@ -367,8 +366,8 @@ BEGIN
   RETURN result;
 END
 $$;
-COMMENT ON FUNCTION tforge.fail_task(bigint, text, text, boolean) IS
-  'records a failure of a task held by worker_id: retried after exponential backoff while attempts remain, else dead; returns the new status';
+COMMENT ON FUNCTION tforge.fail_task(bigint, text, text, boolean, bigint) IS
+  'records a failure of a task held by worker_id (under claim_token, the claim''s fencing token, when given): retried after exponential backoff while attempts remain, else dead; returns the new status';
 
 -- tforge.purge_tasks() is in 30_learning.sql: it archives prediction scores.
 
@@ -390,8 +389,8 @@ COMMENT ON VIEW tforge.queue_status IS
 
 GRANT EXECUTE ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer),
                           tforge.claim_tasks(text, integer, tforge.resources, interval, text),
-                          tforge.heartbeat(bigint, text),
-                          tforge.complete_task(bigint, text, jsonb),
-                          tforge.fail_task(bigint, text, text, boolean),
+                          tforge.heartbeat(bigint, text, bigint),
+                          tforge.complete_task(bigint, text, jsonb, bigint),
+                          tforge.fail_task(bigint, text, text, boolean, bigint),
                           tforge.expire_leases()
    TO tforge_worker;

@@ -130,6 +130,11 @@ CREATE TABLE tforge.profiles (
   completions bigint NOT NULL DEFAULT 0 CHECK (completions >= 0),
   created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
   updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  -- A primary key, so that a publication FOR ALL TABLES can ship the
+  -- updates every completion makes (a replica identity needs one, and
+  -- (task_type, task_key) cannot be it: task_key is NULL for a type's
+  -- profile). Last, as the upgrade from 0.1.0 adds it.
+  profile_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   CONSTRAINT profiles_type_key UNIQUE NULLS NOT DISTINCT (task_type, task_key)
 ) WITH (fillfactor = 50);  -- rewritten by every completion: room on the page keeps the updates HOT
 COMMENT ON TABLE tforge.profiles IS
@@ -142,6 +147,8 @@ COMMENT ON COLUMN tforge.profiles.completions IS
 -- unindexed updated_at keeps that a HOT update; tforge.expire_profiles()
 -- scans the table, one row per task type and key, once in a while.
 SELECT pg_catalog.pg_extension_config_dump('tforge.profiles', '');
+SELECT pg_catalog.pg_extension_config_dump('tforge.profiles_profile_id_seq', '');
+COMMENT ON COLUMN tforge.profiles.profile_id IS 'surrogate key (the replica identity); a profile is named by (task_type, task_key)';
 
 -- Record one completion in the type's and the key's profile (queue.c,
 -- shared with complete_task). Runtimes outside (0, 1e18] s and usage values

@@ -15,9 +15,9 @@ SELECT tforge._profile_record('cpu-light', k, r / 3.0, CASE WHEN r > 2 THEN r / 
   FROM unnest(ARRAY['plain', 'we"ird,key' || E'\n' || 'x', '']) k, generate_series(1, 5) r;
 SELECT tforge._profile_record('gpu-training', NULL, 0.1 * r, NULL, NULL, 1e10 + r, 100)
   FROM generate_series(1, 70) r;
-CREATE TEMP TABLE before AS SELECT p.*::text AS r FROM tforge.profiles p;
+CREATE TEMP TABLE before AS SELECT (to_jsonb(p) - 'profile_id')::text AS r FROM tforge.profiles p;  -- the surrogate key is not exported
 CREATE FUNCTION pg_temp.same() RETURNS boolean LANGUAGE sql AS $$
-  SELECT (SELECT array_agg(r ORDER BY r) FROM before) = (SELECT array_agg(p.*::text ORDER BY p.*::text) FROM tforge.profiles p)
+  SELECT (SELECT array_agg(r ORDER BY r) FROM before) = (SELECT array_agg((to_jsonb(p) - 'profile_id')::text ORDER BY (to_jsonb(p) - 'profile_id')::text) FROM tforge.profiles p)
 $$;
 SELECT is((SELECT count(*) FROM before), 5::bigint, 'five profiles to export: three keys and the type of cpu-light, the type of gpu-training');
 

@@ -33,3 +33,86 @@ CREATE FUNCTION tforge.claim_tasks(
 COMMENT ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval, text) IS
   'leases up to max_tasks pending tasks that fit capacity, least laxity first, then priority, then arrival; concurrent claimers never get the same task; with gpu_device, each claimed task''s gpu_memory_bytes is allocated on that device in the same transaction (tensor task:<task_id>) and tasks that do not fit its free memory are passed over';
 GRANT EXECUTE ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval, text) TO tforge_worker;
+-- 0.1.0 -> 0.2.0: changes to the queue's 0.1.0 objects (install fragment
+-- sql/install/20_queue.sql holds the same definitions).
+
+-- Fencing tokens (issue 13): a sequence, a column at the end of tasks, and
+-- a claim_token parameter on the worker calls (DROP + CREATE: the
+-- signatures change).
+CREATE SEQUENCE tforge.claim_token_seq;
+COMMENT ON SEQUENCE tforge.claim_token_seq IS 'fencing tokens of claims (tforge.tasks.claim_token)';
+SELECT pg_catalog.pg_extension_config_dump('tforge.claim_token_seq', '');
+
+ALTER TABLE tforge.tasks ADD COLUMN claim_token bigint;
+COMMENT ON COLUMN tforge.tasks.claim_token IS 'fencing token of the latest claim (from tforge.claim_token_seq): heartbeat, complete_task and fail_task given a token refuse (55000) any other claim of the task';
+
+DROP FUNCTION tforge.heartbeat(bigint, text);
+DROP FUNCTION tforge.complete_task(bigint, text, jsonb);
+DROP FUNCTION tforge.fail_task(bigint, text, text, boolean);
+DROP FUNCTION tforge._held_task(bigint, text);
+
+-- The running task held by worker (under claim_token when given), locked;
+-- 42704 or 55000 otherwise. One definition, in C (HeldTask in queue.c),
+-- which complete_task shares.
+CREATE FUNCTION tforge._held_task(task_id bigint, worker_id text, claim_token bigint DEFAULT NULL)
+  RETURNS tforge.tasks
+  AS 'MODULE_PATHNAME', 'tforge_held_task'
+  LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge._held_task(bigint, text, bigint) IS
+  'internal: locks and returns the running task held by worker_id (under claim_token when not NULL), or raises 42704/55000';
+
+CREATE FUNCTION tforge.heartbeat(task_id bigint, worker_id text, claim_token bigint DEFAULT NULL) RETURNS timestamptz
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+  k tforge.tasks := tforge._held_task(task_id, worker_id, claim_token);
+  expires timestamptz := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => k.lease_s);
+BEGIN
+  UPDATE tforge.tasks t SET lease_expires_at = expires WHERE t.task_id = k.task_id;
+  RETURN expires;
+END
+$$;
+COMMENT ON FUNCTION tforge.heartbeat(bigint, text, bigint) IS
+  'extends the lease of a running task held by worker_id (under claim_token, the claim''s fencing token, when given) by the lease it was claimed with; returns the new expiry';
+
+CREATE FUNCTION tforge.complete_task(task_id bigint, worker_id text, usage jsonb DEFAULT NULL,
+                                     claim_token bigint DEFAULT NULL)
+  RETURNS tforge.tasks
+  AS 'MODULE_PATHNAME', 'tforge_complete_task'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge.complete_task(bigint, text, jsonb, bigint) IS
+  'marks a task held by worker_id (under claim_token, the claim''s fencing token, when given) done, records its runtime (usage->runtime_s, else claim to now) and, in the same transaction, updates tau and profiles';
+
+CREATE FUNCTION tforge.fail_task(task_id bigint, worker_id text, error text, retry boolean DEFAULT true,
+                                 claim_token bigint DEFAULT NULL)
+  RETURNS tforge.task_status
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+  k       tforge.tasks := tforge._held_task(task_id, worker_id, claim_token);
+  at      timestamptz := pg_catalog.clock_timestamp();
+  base    float8 := tforge._setting('tforge.retry_backoff_base')::float8;
+  cap     float8 := tforge._setting('tforge.retry_backoff_max')::float8;
+  backoff float8;
+  result  tforge.task_status;
+BEGIN
+  IF coalesce(retry, true) AND k.attempts < k.max_attempts THEN
+    -- backoff = base * 2^(attempts - 1), at most cap (seconds)
+    backoff := least(cap, base * pg_catalog.power(2::float8, least(k.attempts - 1, 1000)));
+    result := 'pending';
+  ELSE
+    result := 'dead';
+  END IF;
+  UPDATE tforge.tasks t
+     SET status = result, last_error = error, worker_id = NULL, lease_expires_at = NULL,
+         available_at = CASE WHEN result = 'pending' THEN at + pg_catalog.make_interval(secs => backoff) ELSE t.available_at END,
+         completed_at = CASE WHEN result = 'dead' THEN at END
+   WHERE t.task_id = k.task_id;
+  RETURN result;
+END
+$$;
+COMMENT ON FUNCTION tforge.fail_task(bigint, text, text, boolean, bigint) IS
+  'records a failure of a task held by worker_id (under claim_token, the claim''s fencing token, when given): retried after exponential backoff while attempts remain, else dead; returns the new status';
+
+GRANT EXECUTE ON FUNCTION tforge.heartbeat(bigint, text, bigint),
+                          tforge.complete_task(bigint, text, jsonb, bigint),
+                          tforge.fail_task(bigint, text, text, boolean, bigint)
+   TO tforge_worker;

@@ -1,0 +1,484 @@
+/*
+ * learned.c: writes of learned state, the rows of tforge.task_tau and
+ * tforge.profiles that every completion of a type or key rewrites, through
+ * the executor's update path (see "learned state" below).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/index.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/float.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+#include "utils/rls.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "optimizer/optimizer.h"
+#include "commands/trigger.h"
+#include "executor/nodeModifyTable.h"
+
+#include "estimate.h"
+#include "profile.h"
+#include "queue.h"
+#include "tforge.h"
+
+/* ---- learned state, written through the executor ------------------------ */
+
+/*
+ * Every completion rewrites its type's tau and profiles, rows that all
+ * completions of the type share. They are written the way the
+ * logical-replication apply worker applies an UPDATE (worker.c,
+ * apply_handle_update_internal), which is an UPDATE without a plan:
+ *
+ *   - the row is found by an index probe (LookupRow); under READ
+ *     COMMITTED a row a concurrent transaction changed is waited for and
+ *     its newest version locked and changed, as UPDATE's EvalPlanQual
+ *     does; REPEATABLE READ and above refuse (40001);
+ *   - the new version goes through ExecSimpleRelationUpdate's steps: the
+ *     replica-identity check of publications, BEFORE ROW triggers (which
+ *     may change or skip it; with them the row is locked first, as the
+ *     apply worker and UPDATE do), stored generated columns, NOT NULL and
+ *     CHECK constraints, the new index entries (ExecOpenIndices: expression
+ *     and partial indexes too) unless the update is HOT, and AFTER ROW
+ *     triggers, fired at AfterTriggerEndQuery as at the end of a statement
+ *     (UpdateLocked, UpdateFound);
+ *   - the caller's privileges are checked as UPDATE checks them. Row-level
+ *     security cannot be honoured without a plan (the apply worker refuses
+ *     it too), so a table where it applies is refused with 0A000 rather
+ *     than written around its policies.
+ *
+ * This costs less than an UPDATE through SPI (no plan, no executor tree),
+ * and breaks no rule a user may add to the tables. A first completion
+ * creates the row through SPI (INSERT ... ON CONFLICT DO NOTHING), which
+ * honours the same rules.
+ */
+
+/*
+ * Compiled CHECK constraints of the learned-state tables, kept per backend.
+ *
+ * ExecConstraints compiles a table's CHECK constraints (stringToNode,
+ * expression_planner, ExecInitExpr) once per executor state, which for a
+ * one-row write costs more than the rest of the write. The expressions are
+ * compiled here once and handed to the executor (ri_ConstraintExprs), as a
+ * kept plan keeps its expressions; ExecConstraints still evaluates every
+ * constraint the table has now. An entry is used only while each
+ * constraint's stored expression (ccbin) is the one it was compiled from,
+ * so a constraint added, dropped or changed is compiled afresh; a change to
+ * any function (which an expression may have inlined) drops every entry.
+ * A replaced entry's memory is not freed, since an outer write of the same
+ * table may still be using it (constraint changes are rare); an entry in
+ * use is not shared with a nested write, which then lets the executor
+ * compile its own.
+ */
+typedef struct CheckCache
+{
+	Oid			relid;
+	int			ncheck;
+	char	  **ccbin;			/* what each expression was compiled from */
+	ExprState **exprs;
+	bool		in_use;
+} CheckCache;
+
+#define CHECK_CACHE_SIZE 4
+static CheckCache check_cache[CHECK_CACHE_SIZE];
+static MemoryContext check_cache_cxt = NULL;
+
+/* A function changed: every entry is compiled again when next used. */
+static void
+CheckCacheDrop(Datum arg, int cacheid, uint32 hashvalue)
+{
+	int			i;
+
+	for (i = 0; i < CHECK_CACHE_SIZE; i++)
+		if (!check_cache[i].in_use)
+			check_cache[i].relid = InvalidOid;
+}
+
+/* Whether entry e was compiled from rel's constraints as they are now. */
+static bool
+CheckCacheCurrent(CheckCache *e, Relation rel)
+{
+	TupleConstr *constr = rel->rd_att->constr;
+	int			i;
+
+	if (e->relid != RelationGetRelid(rel) || e->ncheck != constr->num_check)
+		return false;
+	for (i = 0; i < e->ncheck; i++)
+		if (strcmp(e->ccbin[i], constr->check[i].ccbin) != 0)
+			return false;
+	return true;
+}
+
+/* The compiled CHECK constraints of rel, or NULL when it has none or they are in use. */
+static CheckCache *
+CheckCacheGet(Relation rel)
+{
+	TupleConstr *constr = rel->rd_att->constr;
+	CheckCache *e = NULL;
+	MemoryContext old;
+	int			i;
+
+	if (constr == NULL || constr->num_check == 0 || constr->num_check != rel->rd_rel->relchecks)
+		return NULL;			/* (a mismatch is the executor's to report) */
+	if (check_cache_cxt == NULL)
+	{
+		check_cache_cxt = AllocSetContextCreate(CacheMemoryContext, "tforge learned-state checks",
+												ALLOCSET_SMALL_SIZES);
+		CacheRegisterSyscacheCallback(PROCOID, CheckCacheDrop, (Datum) 0);
+	}
+	for (i = 0; i < CHECK_CACHE_SIZE; i++)
+		if (check_cache[i].relid == RelationGetRelid(rel))
+		{
+			e = &check_cache[i];
+			break;
+		}
+	if (e != NULL && e->in_use)
+		return NULL;
+	if (e != NULL && CheckCacheCurrent(e, rel))
+		return e;
+	if (e == NULL)
+		for (i = 0; i < CHECK_CACHE_SIZE && e == NULL; i++)
+			if (!OidIsValid(check_cache[i].relid) && !check_cache[i].in_use)
+				e = &check_cache[i];
+	if (e == NULL)
+		return NULL;
+
+	e->relid = InvalidOid;		/* until compiled */
+	old = MemoryContextSwitchTo(check_cache_cxt);
+	e->ncheck = constr->num_check;
+	e->ccbin = palloc(sizeof(char *) * e->ncheck);
+	e->exprs = palloc(sizeof(ExprState *) * e->ncheck);
+	for (i = 0; i < e->ncheck; i++)
+	{
+		e->ccbin[i] = pstrdup(constr->check[i].ccbin);
+		e->exprs[i] = ExecInitExpr(expression_planner((Expr *) stringToNode(e->ccbin[i])), NULL);
+	}
+	MemoryContextSwitchTo(old);
+	e->relid = RelationGetRelid(rel);
+	return e;
+}
+
+/* The executor state of one write, as the apply worker builds it. */
+typedef struct LearnedWrite
+{
+	EState	   *estate;
+	ResultRelInfo *rri;
+	EPQState	epq;
+} LearnedWrite;
+
+/* Refuse the write (0A000) when row-level security applies to the table for the current user. */
+static void
+CheckNoRowSecurity(Relation rel)
+{
+	if (check_enable_rls(RelationGetRelid(rel), InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("tforge cannot write learned state into \"%s\": row-level security applies to it",
+						RelationGetRelationName(rel)),
+				 errdetail("Completions rewrite rows of tforge.%s without a query plan, where row-level security policies cannot be applied.",
+						   RelationGetRelationName(rel)),
+				 errhint("Disable row-level security on the table, or let the owner of the extension bypass it (no FORCE ROW LEVEL SECURITY).")));
+}
+
+static void
+LearnedWriteBegin(LearnedWrite *w, Relation rel)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	w->estate = CreateExecutorState();
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(w->estate, list_make1(rte));
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, rel, 1, NULL, 0);
+	w->estate->es_opened_result_relations = lappend(w->estate->es_opened_result_relations, w->rri);
+	w->estate->es_output_cid = GetCurrentCommandId(true);
+	w->estate->es_snapshot = GetActiveSnapshot();
+	AfterTriggerBeginQuery();
+	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
+}
+
+/* Fire the AFTER triggers queued and release the executor state. */
+static void
+LearnedWriteEnd(LearnedWrite *w)
+{
+	if (w->rri->ri_IndexRelationDescs != NULL)
+		ExecCloseIndices(w->rri);
+	EvalPlanQualEnd(&w->epq);
+	AfterTriggerEndQuery(w->estate);
+	ExecResetTupleTable(w->estate->es_tupleTable, false);
+	FreeExecutorState(w->estate);
+}
+
+/*
+ * A row found for a write was changed by a concurrent transaction that
+ * committed: 40001 under REPEATABLE READ and above (as UPDATE), else false
+ * when it was deleted (the caller creates it again).
+ */
+static bool
+ConcurrentChange(Relation rel, TM_Result result)
+{
+	if (result != TM_Updated && result != TM_Deleted)
+		elog(ERROR, "tforge: unexpected status %u writing a row of \"%s\"", result,
+			 RelationGetRelationName(rel));
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent %s",
+						result == TM_Updated ? "update" : "delete")));
+	if (result == TM_Updated)
+		elog(ERROR, "tforge: lost the update chain of a row of \"%s\"", RelationGetRelationName(rel));
+	return false;
+}
+
+/*
+ * The write when the table has BEFORE UPDATE ROW triggers, exactly as the
+ * apply worker does it: lock the row (following a concurrent update under
+ * READ COMMITTED), then ExecSimpleRelationUpdate. (A trigger's row is
+ * locked before it fires; PostgreSQL's UPDATE locks it then too.)
+ */
+static bool
+UpdateLocked(LearnedWrite *w, Relation rel, ItemPointer tid, TupleTableSlot *next,
+			 RowChange change, RowWritten written, void *arg)
+{
+	TupleTableSlot *locked = table_slot_create(rel, &w->estate->es_tupleTable);
+	TM_FailureData tmfd;
+	TM_Result	result;
+
+	result = table_tuple_lock(rel, tid, w->estate->es_snapshot, locked, w->estate->es_output_cid,
+							  LockTupleNoKeyExclusive, LockWaitBlock,
+							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							  &tmfd);
+	if (result != TM_Ok)
+		return ConcurrentChange(rel, result);
+	ExecForceStoreHeapTuple(change(locked, arg), next, true);
+	ItemPointerSetInvalid(&next->tts_tid);
+	EvalPlanQualSetSlot(&w->epq, next);
+	ExecOpenIndices(w->rri, false);
+	ExecSimpleRelationUpdate(w->rri, w->estate, &w->epq, locked, next);
+	/* a new version has a new tid; a trigger that skipped the update left the row as it was */
+	if (written != NULL)
+		written(ItemPointerIsValid(&next->tts_tid) && !ItemPointerEquals(&next->tts_tid, &locked->tts_tid)
+				? next : locked, arg);
+	return true;
+}
+
+/*
+ * The write without BEFORE triggers: ExecSimpleRelationUpdate's steps
+ * (generated columns, constraints, the update, index entries, AFTER
+ * triggers), with the update itself as UPDATE does it: try to update the
+ * version found and, when a concurrent transaction committed a newer one
+ * meanwhile, lock that one and change it instead (READ COMMITTED), or
+ * refuse (40001). Locking first, as the apply worker does, would cost a WAL
+ * record per row on every completion.
+ */
+static bool
+UpdateFound(LearnedWrite *w, Relation rel, TupleTableSlot *current, TupleTableSlot *next,
+			RowChange change, RowWritten written, void *arg)
+{
+	TupleConstr *constr = rel->rd_att->constr;
+	ItemPointerData tid = current->tts_tid;
+	TupleTableSlot *locked = NULL;
+	List	   *recheck = NIL;
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+	TM_Result	result;
+
+	for (;;)
+	{
+		ExecForceStoreHeapTuple(change(current, arg), next, true);
+		if (constr != NULL && constr->has_generated_stored)
+			ExecComputeStoredGenerated(w->rri, w->estate, next, CMD_UPDATE);
+		if (constr != NULL)
+			ExecConstraints(w->rri, next, w->estate);
+		result = table_tuple_update(rel, &tid, next, w->estate->es_output_cid, w->estate->es_snapshot,
+									InvalidSnapshot, true, &tmfd, &lockmode, &update_indexes);
+		if (result == TM_Ok)
+			break;
+		if (result != TM_Updated || IsolationUsesXactSnapshot())
+			return ConcurrentChange(rel, result);
+		if (locked == NULL)
+			locked = table_slot_create(rel, &w->estate->es_tupleTable);
+		result = table_tuple_lock(rel, &tid, w->estate->es_snapshot, locked, w->estate->es_output_cid,
+								  lockmode, LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+		if (result != TM_Ok)
+			return ConcurrentChange(rel, result);
+		current = locked;
+		tid = locked->tts_tid;
+	}
+	/*
+	 * A HOT update (the common case: the tables leave room on their pages
+	 * and no index covers a learned column) needs no index entries, so the
+	 * indexes are opened only for one that is not.
+	 */
+	if (update_indexes)
+	{
+		ExecOpenIndices(w->rri, false);
+		if (w->rri->ri_NumIndices > 0)
+			recheck = ExecInsertIndexTuples(w->rri, next, w->estate, true, false, NULL, NIL);
+	}
+	ExecARUpdateTriggers(w->estate, w->rri, NULL, NULL, &tid, NULL, next, recheck, NULL, false);
+	list_free(recheck);
+	if (written != NULL)
+		written(next, arg);
+	return true;
+}
+
+/*
+ * Rewrite the row of tforge.<table> with key (keys) in its unique index
+ * tforge.<index>: false when there is no such row (or a concurrent
+ * transaction deleted it meanwhile: the caller creates it). change computes
+ * the new version from the current one; written, when not NULL, is shown the
+ * row as it stands afterwards (as a BEFORE trigger left it, or the current
+ * version when a trigger skipped the update).
+ */
+bool
+UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys,
+			  const bool *keynulls, RowChange change, RowWritten written, void *arg)
+{
+	Relation	rel;
+	TupleTableSlot *found;
+	TupleTableSlot *next;
+	LearnedWrite w;
+	ItemPointerData tid;
+	CheckCache *volatile checks;
+	bool		done;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	found = LookupRow(table, index, nkeys, keys, keynulls, &rel);
+	if (TupIsNull(found))
+	{
+		LookupEnd(found, rel);
+		PopActiveSnapshot();
+		return false;
+	}
+	tid = found->tts_tid;
+	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	CheckNoRowSecurity(rel);
+	LockRelationOid(RelationGetRelid(rel), RowExclusiveLock);
+	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
+
+	LearnedWriteBegin(&w, rel);
+	next = table_slot_create(rel, &w.estate->es_tupleTable);
+	checks = CheckCacheGet(rel);
+	if (checks != NULL)
+	{
+		w.rri->ri_ConstraintExprs = checks->exprs;
+		checks->in_use = true;
+	}
+	PG_TRY();
+	{
+		if (w.rri->ri_TrigDesc != NULL && w.rri->ri_TrigDesc->trig_update_before_row)
+			done = UpdateLocked(&w, rel, &tid, next, change, written, arg);
+		else
+			done = UpdateFound(&w, rel, found, next, change, written, arg);
+	}
+	PG_FINALLY();
+	{
+		if (checks != NULL)
+			checks->in_use = false;
+	}
+	PG_END_TRY();
+
+	LearnedWriteEnd(&w);
+	LookupEnd(found, rel);
+	PopActiveSnapshot();
+	if (done)
+		CommandCounterIncrement();
+	return done;
+}
+
+void
+RowEditBegin(RowEdit *e, TupleTableSlot *slot)
+{
+	int			natts = slot->tts_tupleDescriptor->natts;
+
+	e->slot = slot;
+	e->values = palloc0(sizeof(Datum) * natts);
+	e->nulls = palloc0(sizeof(bool) * natts);
+	e->replace = palloc0(sizeof(bool) * natts);
+}
+
+/* The column's value in the version being replaced. */
+Datum
+RowEditGet(RowEdit *e, const char *name, bool *isnull)
+{
+	return slot_getattr(e->slot, ColumnIndex(e->slot->tts_tupleDescriptor, name) + 1, isnull);
+}
+
+void
+RowEditSet(RowEdit *e, const char *name, Datum value, bool isnull)
+{
+	int			i = ColumnIndex(e->slot->tts_tupleDescriptor, name);
+
+	e->values[i] = value;
+	e->nulls[i] = isnull;
+	e->replace[i] = true;
+}
+
+/* The new version, its updated_at now(). */
+HeapTuple
+RowEditFinish(RowEdit *e)
+{
+	RowEditSet(e, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
+	return heap_modify_tuple(ExecFetchSlotHeapTuple(e->slot, false, NULL), e->slot->tts_tupleDescriptor,
+							 e->values, e->nulls, e->replace);
+}
+
+void
+ConcurrentlyDeleted(const char *what, Datum task_type)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not record the %s of task type \"%s\": it was deleted concurrently",
+					what, TextDatumGetCString(task_type)),
+			 errhint("Retry the transaction.")));
+}
+
+/* Float8 column of task_type's definition in a snapshot of its own; false if undefined. */
+bool
+TypeColumn(Datum task_type, const char *column, double *value, bool *isnull)
+{
+	bool		found;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	found = LookupFloat8("task_types", "task_types_pkey", task_type, column, value, isnull);
+	PopActiveSnapshot();
+	return found;
+}

@@ -1,0 +1,160 @@
+/*
+ * queue.h: what the queue's C files share.
+ *
+ *   queue.c          the entry points: submit_task, claim_tasks,
+ *                    expire_leases, complete_task
+ *   statement.c      the SPI plan cache, statement execution, row lookups by
+ *                    index and the JSONB field readers
+ *   learned.c        writes of learned state (task_tau, profiles rows)
+ *   tau.c            tau learning (and the seconds bound, below)
+ *   profile_learn.c  profile learning: a completion into profiles, and the
+ *                    resources a profile predicts
+ */
+#ifndef TFORGE_QUEUE_H
+#define TFORGE_QUEUE_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "access/skey.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+#include "utils/relcache.h"
+
+#include "profile.h"
+
+/* Longest runtime tau learns from, and longest prediction, in seconds. */
+#define MAX_RUNTIME_S 1e9
+
+/* Largest usage value a profile records (keeps variances finite). */
+#define MAX_USAGE 1e18
+
+/*
+ * Most cpu cores a run can have used (cpu_s / runtime_s) and a profile
+ * predict: beyond it a report is a unit error or forged.
+ */
+#define MAX_CPU_CORES 1e6
+
+/* The rule below in words, for messages. */
+#define USABLE_AMOUNT "a number between 0 and 1e18"
+
+/* Whether x is a usage value a profile records: a number in [0, 1e18]. */
+static inline bool
+UsableAmount(double x)
+{
+	return x >= 0 && x <= MAX_USAGE;
+}
+
+#define MAX_ARGS 16
+
+/* Stands in a statement's argument types for tforge.resources. */
+#define RESOURCES_ARG InvalidOid
+
+/* One statement, prepared on first use in a backend and kept. */
+typedef struct QueueStatement
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[MAX_ARGS];
+	int			plan_option;	/* CURSOR_OPT_GENERIC_PLAN unless given */
+	Oid			resources_type; /* what RESOURCES_ARG meant when prepared */
+	SPIPlanPtr	plan;
+} QueueStatement;
+
+/* The rule below in words, for messages: "... is <LEARNABLE_SECONDS>". */
+#define LEARNABLE_SECONDS "a number of seconds above 0 and at most 1e9"
+
+/* Whether a float8 is a number of seconds tau can learn from: (0, 1e9]. */
+static inline bool
+LearnableSeconds(double s)
+{
+	return s > 0 && s <= MAX_RUNTIME_S;
+}
+
+/* Computes the new version of a locked row; arg is the caller's. */
+typedef HeapTuple (*RowChange) (TupleTableSlot *slot, void *arg);
+
+/* Shown the row as written (after BEFORE triggers); arg is the caller's. */
+typedef void (*RowWritten) (TupleTableSlot *slot, void *arg);
+
+/* The next version of a row being rewritten: the slot's, with some columns replaced. */
+typedef struct RowEdit
+{
+	TupleTableSlot *slot;		/* the version it replaces */
+	Datum	   *values;
+	bool	   *nulls;
+	bool	   *replace;
+} RowEdit;
+
+/*
+ * How often a completion tries to create learned state it found missing
+ * before giving up: only a concurrent delete of the row it just found
+ * created (reset_tau, expire_profiles) can make it try again.
+ */
+#define CREATE_ATTEMPTS 3
+
+/* One completion, as a profile records it. */
+typedef struct Completion
+{
+	double		samples[4];		/* runtime, cpu, memory, GPU memory */
+	bool		has[4];
+	double		bound;			/* caps scored predictions; 0: none */
+} Completion;
+/* statement.c ------------------------------------------------------------- */
+
+/* Run a statement; nulls[i] true means argument i is NULL. Returns SPI_processed. */
+extern uint64 Execute(QueueStatement *stmt, Oid resources_type, Datum *values, const bool *nulls, long limit);
+
+/* Column col (1-based) of row row of the last statement's result (checked). */
+extern Datum ResultValue(uint64 row, int col, bool *isnull);
+
+/* 25006 in a read-only transaction, in parallel mode or during recovery. */
+extern void CheckWritable(const char *function);
+
+/* A value for an error message: its text, or <NULL>. */
+extern const char *ValueText(Datum value, bool isnull, Oid type);
+
+/* JSON object fields. */
+extern JsonbValue *JsonbField(Jsonb *doc, const char *key);
+extern bool JsonbNumber(Jsonb *doc, const char *key, double *out);
+extern char *JsonbFieldText(Jsonb *doc, const char *key, bool clip);
+
+/* Index probes of tforge's tables, under the active snapshot. */
+extern TupleTableSlot *IndexFirst(const char *table, const char *index, ScanKey key, int nkeys,
+								  Relation *relp);
+extern TupleTableSlot *LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
+								 const bool *keynulls, Relation *relp);
+extern void LookupEnd(TupleTableSlot *slot, Relation rel);
+extern int	ColumnIndex(TupleDesc desc, const char *name);
+extern Datum Column(TupleTableSlot *slot, const char *name, bool *isnull);
+extern bool LookupFloat8(const char *table, const char *index, Datum key, const char *column,
+						 double *value, bool *isnull);
+
+/* learned.c --------------------------------------------------------------- */
+
+extern bool UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys,
+						  const bool *keynulls, RowChange change, RowWritten written, void *arg);
+extern void RowEditBegin(RowEdit *e, TupleTableSlot *slot);
+extern Datum RowEditGet(RowEdit *e, const char *name, bool *isnull);
+extern void RowEditSet(RowEdit *e, const char *name, Datum value, bool isnull);
+extern HeapTuple RowEditFinish(RowEdit *e);
+extern void ConcurrentlyDeleted(const char *what, Datum task_type);
+extern bool TypeColumn(Datum task_type, const char *column, double *value, bool *isnull);
+
+/* tau.c ------------------------------------------------------------------- */
+
+/* One runtime into the type's tau; false when the type does not exist. */
+extern bool TauUpdate(Datum task_type, double runtime_s, double *tau);
+
+/* profile_learn.c --------------------------------------------------------- */
+
+extern double RequestedBound(Jsonb *payload);
+extern Datum ProfileResources(Oid resources_type, RollingStats *runtime, Datum cpu, bool nocpu,
+							  Datum memory, bool nomemory, Datum gpu_memory, bool nogpu_memory);
+extern bool UsageSample(Jsonb *usage, int64 task_id, const char *key, double *out, List **warnings);
+extern void CompletionSamples(Completion *c, const char *who, bool check_runtime, List **warnings);
+extern void ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c);
+
+#endif							/* TFORGE_QUEUE_H */

@@ -1,0 +1,308 @@
+/*
+ * statement.c: the queue's SPI statements and row lookups.
+ *
+ * Statements (QueueStatement) are prepared once per backend on first use
+ * and kept (SPI_keepplan); every statement names its objects with the
+ * schema, so neither a caller's path nor a replan after an invalidation can
+ * change what it means. Plans are generic (CURSOR_OPT_GENERIC_PLAN) unless
+ * the statement says otherwise.
+ *
+ * Reads by key that every worker cycle makes are index probes rather than
+ * statements (IndexFirst, LookupRow): the same snapshot rules and
+ * AccessShareLocks as a SELECT, without an executor start each.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/index.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/float.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "estimate.h"
+#include "profile.h"
+#include "queue.h"
+#include "tforge.h"
+
+/* The statement's plan, prepared (again, if tforge.resources changed). */
+static SPIPlanPtr
+StatementPlan(QueueStatement *stmt, Oid resources_type)
+{
+	Oid			argtypes[MAX_ARGS];
+	SPIPlanPtr	plan;
+	int			i;
+
+	if (stmt->plan != NULL && stmt->resources_type == resources_type)
+		return stmt->plan;
+	for (i = 0; i < stmt->nargs; i++)
+		argtypes[i] = stmt->argtypes[i] == RESOURCES_ARG ? resources_type : stmt->argtypes[i];
+	plan = SPI_prepare_cursor(stmt->sql, stmt->nargs, argtypes,
+							  stmt->plan_option ? stmt->plan_option : CURSOR_OPT_GENERIC_PLAN);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare a tforge queue statement: %s",
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not keep a tforge queue statement");
+	if (stmt->plan != NULL)
+		SPI_freeplan(stmt->plan);
+	stmt->plan = plan;
+	stmt->resources_type = resources_type;
+	return plan;
+}
+
+/* Run a statement; nulls[i] true means argument i is NULL. Returns SPI_processed. */
+uint64
+Execute(QueueStatement *stmt, Oid resources_type, Datum *values, const bool *nulls, long limit)
+{
+	char		n[MAX_ARGS];
+	int			i;
+	int			rc;
+
+	for (i = 0; i < stmt->nargs; i++)
+		n[i] = nulls[i] ? 'n' : ' ';
+	rc = SPI_execute_plan(StatementPlan(stmt, resources_type), values, n, false, limit);
+	if (rc < 0)
+		elog(ERROR, "tforge queue statement failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/*
+ * Column col (1-based) of result row row of the last statement; *isnull
+ * says whether it is NULL. SPI_tuptable belongs to the last SPI call (NULL
+ * after a statement without RETURNING): callers copy out what they need
+ * before the next one, and a call that breaks that rule is an error here,
+ * never a dereference of a NULL or stale pointer.
+ */
+Datum
+ResultValue(uint64 row, int col, bool *isnull)
+{
+	if (SPI_tuptable == NULL || row >= SPI_tuptable->numvals ||
+		col < 1 || col > SPI_tuptable->tupdesc->natts)
+		elog(ERROR, "tforge: the last statement has no result row " UINT64_FORMAT " column %d", row, col);
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+/*
+ * Refuse to change state (25006) in a read-only transaction, in parallel
+ * mode and on a standby, before any work: every SQL-callable C function that
+ * writes calls it first, as a utility command would. (Statements run
+ * through SPI are refused anyway, but not before the function has done
+ * part of its work, and learned-state writes do not go through SPI.)
+ */
+void
+CheckWritable(const char *function)
+{
+	PreventCommandIfReadOnly(function);
+	PreventCommandIfParallelMode(function);
+	PreventCommandDuringRecovery(function);
+}
+
+/* A value for an error message: its text, or <NULL> as PL/pgSQL prints it. */
+const char *
+ValueText(Datum value, bool isnull, Oid type)
+{
+	Oid			out;
+	bool		varlena;
+
+	if (isnull)
+		return "<NULL>";
+	getTypeOutputInfo(type, &out, &varlena);
+	return OidOutputFunctionCall(out, value);
+}
+
+/* doc->key, or NULL when doc is not an object or has no such key. */
+JsonbValue *
+JsonbField(Jsonb *doc, const char *key)
+{
+	if (doc == NULL || !JB_ROOT_IS_OBJECT(doc))
+		return NULL;
+	return getKeyJsonValueFromContainer(&doc->root, key, strlen(key), NULL);
+}
+
+/*
+ * A numeric field of a JSON object: false when absent or JSON null, else
+ * true with *out its value, NaN when it is not a number or beyond 1e300.
+ */
+bool
+JsonbNumber(Jsonb *doc, const char *key, double *out)
+{
+	JsonbValue *v = JsonbField(doc, key);
+
+	if (v == NULL || v->type == jbvNull)
+		return false;
+	*out = NAN;
+	if (v->type == jbvNumeric)
+	{
+		double		d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+														   NumericGetDatum(v->val.numeric)));
+
+		if (fabs(d) < 1e300)
+			*out = d;
+	}
+	return true;
+}
+
+/* The JSON text of doc->key (which exists), cut to 40 characters when clip. */
+char *
+JsonbFieldText(Jsonb *doc, const char *key, bool clip)
+{
+	Jsonb	   *field = JsonbValueToJsonb(JsonbField(doc, key));
+	char	   *text = JsonbToCString(NULL, &field->root, VARSIZE(field));
+
+	if (clip && pg_mbstrlen(text) > 40)
+		return psprintf("%.*s...", pg_mbcharcliplen(text, strlen(text), 40), text);
+	return text;
+}
+
+/*
+ * submit_task reads rows by key on every call: the type's tau (its
+ * definition when nothing is learned yet) and the profile its estimate
+ * comes from. Through SPI each read would cost an
+ * executor start several times the index probe itself, so they are index
+ * probes: the same snapshot rules and AccessShareLocks as a SELECT.
+ */
+
+/*
+ * The first row of tforge.<table>, in the order of its index tforge.<index>,
+ * that matches the scan keys and the active snapshot; an empty slot if none.
+ * The scan keys' attribute numbers are index columns.
+ */
+TupleTableSlot *
+IndexFirst(const char *table, const char *index, ScanKey key, int nkeys, Relation *relp)
+{
+	Oid			nsp = get_namespace_oid("tforge", false);
+	Oid			relid = get_relname_relid(table, nsp);
+	Oid			indexid = get_relname_relid(index, nsp);
+	Relation	rel;
+	Relation	irel;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "tforge.%s or its index tforge.%s is missing", table, index);
+	/* never read a Citus shell table's empty local heap (src/citus.c) */
+	RefuseShellTable(relid);
+	rel = table_open(relid, AccessShareLock);
+	irel = index_open(indexid, AccessShareLock);
+	scan = index_beginscan(rel, irel, GetActiveSnapshot(), nkeys, 0);
+	index_rescan(scan, key, nkeys, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+		ExecClearTuple(slot);
+	index_endscan(scan);
+	index_close(irel, NoLock);
+	*relp = rel;
+	return slot;
+}
+
+/* The row of tforge.<table> with key (keys) in its unique index tforge.<index>. */
+TupleTableSlot *
+LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
+		  const bool *keynulls, Relation *relp)
+{
+	ScanKeyData key[2];
+	int			i;
+
+	Assert(nkeys <= 2);
+	for (i = 0; i < nkeys; i++)
+	{
+		if (keynulls[i])
+			ScanKeyEntryInitialize(&key[i], SK_ISNULL | SK_SEARCHNULL, i + 1, InvalidStrategy,
+								   InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
+		else
+			ScanKeyEntryInitialize(&key[i], 0, i + 1, BTEqualStrategyNumber, InvalidOid,
+								   DEFAULT_COLLATION_OID, F_TEXTEQ, keys[i]);
+	}
+	return IndexFirst(table, index, key, nkeys, relp);
+}
+
+/* Release what LookupRow returned; locks stay until the end of the transaction. */
+void
+LookupEnd(TupleTableSlot *slot, Relation rel)
+{
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+}
+
+/* Attribute number (0-based) of column name in desc. */
+int
+ColumnIndex(TupleDesc desc, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped &&
+			strcmp(NameStr(TupleDescAttr(desc, i)->attname), name) == 0)
+			return i;
+	elog(ERROR, "tforge: column \"%s\" is missing", name);
+	return -1;					/* keep the compiler quiet */
+}
+
+/* Column name of the slot's row, copied out of the buffer. */
+Datum
+Column(TupleTableSlot *slot, const char *name, bool *isnull)
+{
+	int			i = ColumnIndex(slot->tts_tupleDescriptor, name);
+	Form_pg_attribute att = TupleDescAttr(slot->tts_tupleDescriptor, i);
+	Datum		d = slot_getattr(slot, i + 1, isnull);
+
+	return *isnull ? (Datum) 0 : datumCopy(d, att->attbyval, att->attlen);
+}
+
+/*
+ * Float8 column of the row of tforge.<table> whose one-column unique index
+ * tforge.<index> has key, as the active snapshot sees it; false when there
+ * is no such row.
+ */
+bool
+LookupFloat8(const char *table, const char *index, Datum key, const char *column,
+			 double *value, bool *isnull)
+{
+	Relation	rel;
+	TupleTableSlot *slot;
+	bool		keynull = false;
+	bool		found;
+
+	slot = LookupRow(table, index, 1, &key, &keynull, &rel);
+	found = !TupIsNull(slot);
+	if (found)
+	{
+		Datum		d = Column(slot, column, isnull);
+
+		*value = *isnull ? 0 : DatumGetFloat8(d);
+	}
+	LookupEnd(slot, rel);
+	return found;
+}
