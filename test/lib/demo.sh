@@ -20,7 +20,7 @@ CREATE TABLE demo_state (producer_done boolean NOT NULL);
 -- tau of a type after each of its completions, as the workers saw it
 CREATE TABLE demo_tau (task_type text, samples bigint, tau_s float8);
 INSERT INTO demo_state VALUES (false);
-SELECT tforge.gpu_add_device('gpu0', 24 * 1024^3::bigint, 1215, '8.6');
+SELECT tforge.gpu_add_device('gpu0', 24 * 1073741824::bigint, 1215, '8.6');
 SQL
 
 echo "producer: submitting 360 tasks (60 of each type) while two workers drain the queue"
@@ -80,7 +80,7 @@ SQL
 worker worker-a & wa=$!
 worker worker-gpu "'gpu0'" & wb=$!
 
-echo "training run bert-base: 40 checkpoints (full every 10 steps of 1000, incremental between), GC after each"
+echo "training run bert-base: 40 checkpoints (full every 10,000 steps, incremental every 1,000 between), GC after each"
 psql -qX -v ON_ERROR_STOP=1 >/dev/null <<'SQL' &
 SELECT setseed(0.7);
 SELECT tforge.set_checkpoint_policy('bert-base', max_checkpoints_per_run => 3, keep_best_n => 2,
@@ -91,7 +91,7 @@ DECLARE
 BEGIN
   FOR i IN 1..40 LOOP
     c := tforge.create_checkpoint('bert-base', i / 10, i * 1000,
-                                  CASE WHEN i % 10 = 1 THEN 'full' ELSE 'incremental' END::tforge.checkpoint_type,
+                                  CASE WHEN i = 1 OR i % 10 = 0 THEN 'full' ELSE 'incremental' END::tforge.checkpoint_type,
                                   jsonb_build_object('loss', round((2.5 / sqrt(i) + random() * 0.2)::numeric, 3)));
     PERFORM tforge.complete_checkpoint(c.checkpoint_id, CASE WHEN c.checkpoint_type = 'full' THEN 4000000000 ELSE 250000000 END,
                                        's3://ckpt/bert-base/' || c.step);
