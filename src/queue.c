@@ -473,6 +473,7 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	Execute(&submit_insert, resources_type, v, n, 1);
 	task_id = DatumGetInt64(ResultValue(0, 1, &isnull));
 	SPI_finish();
+	WakeWorkers(PG_GETARG_DATUM(0));
 	PG_RETURN_INT64(task_id);
 }
 

@@ -287,7 +287,7 @@ CREATE FUNCTION tforge.submit_task(
   AS 'MODULE_PATHNAME', 'tforge_submit_task'
   LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer) IS
-  'queues a task; its deadline is now() + sla_multiplier (default tforge.sla_multiplier) * tau of its type; returns task_id';
+  'queues a task; its deadline is now() + sla_multiplier (default tforge.sla_multiplier) * tau of its type; NOTIFYs tforge_tasks (payload: the task type) at commit; returns task_id';
 
 CREATE FUNCTION tforge.expire_leases() RETURNS integer
   AS 'MODULE_PATHNAME', 'tforge_expire_leases'

@@ -10,9 +10,10 @@
 -- other items are applied. Argument errors (arrays of different lengths,
 -- NULL arrays) still fail the whole statement, before anything changes.
 --
--- Wake-ups: submit_tasks NOTIFYs channel tforge_tasks with the task type as
--- payload; PostgreSQL folds identical notifications of one transaction into
--- one and sends none when the transaction aborts.
+-- Wake-ups: every submit_task NOTIFYs channel tforge_tasks with the task
+-- type as payload (wakeup.c); PostgreSQL folds identical notifications of
+-- one transaction into one and sends none when the transaction aborts, so a
+-- batch wakes the listeners once per type.
 
 -- Why a task a batch names cannot be completed or failed by worker_id under
 -- claim_token: NULL when it can (the row is then locked), else a
@@ -78,9 +79,6 @@ BEGIN
                               coalesce(priorities[p.i], 0), task_keys[p.i], sla_multiplier, max_attempts)
       FROM pg_catalog.unnest(payloads) WITH ORDINALITY AS p(payload, i)
      ORDER BY p.i;
-  IF n OPERATOR(pg_catalog.>) 0 THEN
-    PERFORM pg_catalog.pg_notify('tforge_tasks', task_type);
-  END IF;
 END
 $$;
 COMMENT ON FUNCTION tforge.submit_tasks(text, jsonb[], text[], integer[], tforge.resources[], float8, integer) IS

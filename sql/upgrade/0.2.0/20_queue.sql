@@ -116,3 +116,7 @@ GRANT EXECUTE ON FUNCTION tforge.heartbeat(bigint, text, bigint),
                           tforge.complete_task(bigint, text, jsonb, bigint),
                           tforge.fail_task(bigint, text, text, boolean, bigint)
    TO tforge_worker;
+
+-- submit_task wakes listening workers (wakeup.c).
+COMMENT ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer) IS
+  'queues a task; its deadline is now() + sla_multiplier (default tforge.sla_multiplier) * tau of its type; NOTIFYs tforge_tasks (payload: the task type) at commit; returns task_id';
