@@ -15,6 +15,20 @@
 -- one transaction into one and sends none when the transaction aborts, so a
 -- batch wakes the listeners once per type.
 
+-- The batch functions refuse in a read-only transaction and on a standby
+-- with 25006 before they look at their arguments, as the C calls do
+-- (PreventCommandIfReadOnly).
+CREATE FUNCTION tforge._refuse_read_only(what text) RETURNS void
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF pg_catalog.current_setting('transaction_read_only') OPERATOR(pg_catalog.=) 'on' THEN
+    RAISE EXCEPTION 'cannot execute % in a read-only transaction', what USING ERRCODE = '25006';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION tforge._refuse_read_only(text) IS
+  'internal: raises 25006 (naming what) in a read-only transaction, which includes every transaction on a standby';
+
 -- Why a task a batch names cannot be completed or failed by worker_id under
 -- claim_token: NULL when it can (the row is then locked), else a
 -- (status, detail) pair. The rule is HeldTask's (queue.c), stated per item
@@ -62,6 +76,7 @@ CREATE FUNCTION tforge.submit_tasks(
 DECLARE
   n integer := coalesce(pg_catalog.cardinality(payloads), 0);
 BEGIN
+  PERFORM tforge._refuse_read_only('tforge.submit_tasks()');
   IF task_type IS NULL THEN
     RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = '22004';
   END IF;
@@ -96,6 +111,7 @@ DECLARE
   n integer := coalesce(pg_catalog.cardinality(task_ids), 0);
   r record;
 BEGIN
+  PERFORM tforge._refuse_read_only('tforge.complete_tasks()');
   IF worker_id IS NULL THEN
     RAISE EXCEPTION 'worker_id must not be NULL' USING ERRCODE = '22004';
   END IF;
@@ -136,6 +152,7 @@ DECLARE
   n integer := coalesce(pg_catalog.cardinality(task_ids), 0);
   r record;
 BEGIN
+  PERFORM tforge._refuse_read_only('tforge.fail_tasks()');
   IF worker_id IS NULL THEN
     RAISE EXCEPTION 'worker_id must not be NULL' USING ERRCODE = '22004';
   END IF;
