@@ -8,14 +8,18 @@
 #     ports TFORGE_CITUS_PORT, +100, +200; default PGPORT+100), tforge
 #     installed and distributed, removed afterwards;
 #   - the same seeded workload (test/citus/setup.sql, then the hot calls
-#     written below, one statement each) on the cluster and on a single node
-#     (a database on the cluster in PGHOST/PGPORT): test/citus/fingerprint.sql
-#     must print the same on both;
+#     written below, one statement each: signals, registry, GPU devices and
+#     allocations; then test/citus/after.sql: GPU calls by block id, the
+#     queue claiming GPU memory, checkpoints created and garbage-collected)
+#     on the cluster and on a single node (a database on the cluster in
+#     PGHOST/PGPORT): after.sql and test/citus/fingerprint.sql must print
+#     the same on both;
 #   - the hot calls are delegated: Citus pushes every one down to one node
 #     (its DEBUG message), and its counters show single-shard executions only;
 #   - decay_agg, window_union, rolling_stats_agg and max/min(semver) run as
 #     partial aggregates on the shards (EXPLAIN VERBOSE);
-#   - C code never reads a shell table (tforge.assert_local_table), and
+#   - C code never reads a shell table (tforge.assert_local_table, a chain
+#     walk on a worker), and
 #     tforge.distribute() refuses without Citus and on a worker;
 #   - a worker restarted (immediate stop) in the middle of a run of
 #     record_signal calls loses none of the calls that returned.
