@@ -164,6 +164,20 @@ static PoolStatement free_merge = {
 	2, {INT8OID, TEXTOID}
 };
 
+/*
+ * allocate_fit in steps, on a Citus cluster: Citus routes each of these to
+ * the device's shard, while it cannot route allocate_fit's INSERT ... SELECT
+ * as one statement. The best fit block $1 of device $2 becomes the
+ * allocation; split_free (insert_free below) adds the free gap and tail.
+ */
+static PoolStatement take_block = {
+	"UPDATE tforge.gpu_blocks b"
+	"   SET offset_bytes = $3, size_bytes = $4, alignment = $5, status = $6::tforge.gpu_block_status,"
+	"       tensor_id = $7, priority = $8, allocated_at = $9, last_accessed = $9"
+	" WHERE b.block_id = $1 AND b.device_id = $2",
+	9, {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID}
+};
+
 /* The status of block $1 of device $2. */
 static PoolStatement block_status = {
 	"SELECT b.status::text FROM tforge.gpu_blocks b WHERE b.block_id = $1 AND b.device_id = $2",
@@ -640,6 +654,44 @@ tforge_gpu_total(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(total);
 }
 
+static void InsertFree(text *device_id, int64 start, int64 end);
+
+/*
+ * allocate_fit on a Citus cluster: the same best fit, split and free
+ * remainders (gap first, then tail, as allocate_fit inserts them), one
+ * routed statement each.
+ */
+static bool
+AllocateFitRouted(Datum *v, int64 *block_id, int64 *offset)
+{
+	text	   *device_id = DatumGetTextPP(v[0]);
+	int64		actual = DatumGetInt64(v[1]);
+	int64		from;
+	int64		size;
+	Datum		t[9];
+
+	if (PoolExec(&best_fit, v, NULL, false) == 0)
+		return false;
+	*block_id = ResultInt8(0, 1, NULL);
+	from = ResultInt8(0, 2, NULL);
+	size = ResultInt8(0, 3, NULL);
+	*offset = ResultInt8(0, 4, NULL);
+	t[0] = Int64GetDatum(*block_id);
+	t[1] = v[0];
+	t[2] = Int64GetDatum(*offset);
+	t[3] = v[1];
+	t[4] = v[2];
+	t[5] = v[3];
+	t[6] = v[4];
+	t[7] = v[5];
+	t[8] = v[6];
+	if (PoolExec(&take_block, t, NULL, false) != 1)
+		elog(ERROR, "tforge: GPU block " INT64_FORMAT " vanished under the device lock", *block_id);
+	InsertFree(device_id, from, *offset);
+	InsertFree(device_id, *offset + actual, from + size);
+	return true;
+}
+
 /*
  * Allocate actual bytes aligned to alignment in the best fit on a locked
  * device; false when nothing fits. *block_id and *offset: the allocation.
@@ -657,6 +709,8 @@ AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, 
 	v[4] = PointerGetDatum(tensor_id);
 	v[5] = Int32GetDatum(priority);
 	v[6] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	if (PoolRouted())
+		return AllocateFitRouted(v, block_id, offset);
 	if (PoolExec(&allocate_fit, v, NULL, false) == 0)
 		return false;
 	*block_id = ResultInt8(0, 1, NULL);
