@@ -36,7 +36,10 @@
  * SELECT ... FOR NO KEY UPDATE instead of the index probe, and every
  * statement about a block names the block's device too, so each is a
  * router query to the device's shard (local when the call was delegated to
- * that node). Only finding the device of a block by its id asks every shard.
+ * that node); an allocation is its best fit, split and remainders as
+ * separate statements (AllocateFitRouted), as Citus routes a CTE's
+ * INSERT ... SELECT only through a new connection. Only finding the device
+ * of a block by its id (and gpu_touch's UPDATE by block id) asks every shard.
  */
 #include "postgres.h"
 
