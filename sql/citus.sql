@@ -32,7 +32,7 @@ SELECT f.function_name::regprocedure IS NOT NULL AS exists,
        f.colocate_with IN (SELECT table_name FROM tforge.distribution) AS colocated
   FROM tforge.distributed_functions f ORDER BY f.function_name;
 
--- Only superusers may distribute (not even tforge_admin: it runs DDL on every node).
+-- Only superusers may distribute (it runs DDL on every node).
 SELECT has_function_privilege('tforge_admin', 'tforge.distribute(integer)', 'EXECUTE') AS admin,
        has_function_privilege('tforge_worker', 'tforge.distribute(integer)', 'EXECUTE') AS worker,
        has_function_privilege('public', 'tforge._citus_everywhere(text)', 'EXECUTE') AS public_ddl;
