@@ -1266,7 +1266,7 @@ tforge_gpu_release_task(PG_FUNCTION_ARGS)
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("tforge._gpu_release_task must be called as an AFTER UPDATE row trigger")));
+				 errmsg("tforge._gpu_release_task() must be fired as an AFTER UPDATE row trigger")));
 	attnum = SPI_fnumber(trigdata->tg_relation->rd_att, "task_id");
 	if (attnum <= 0)
 		elog(ERROR, "tforge._gpu_release_task: the table has no column task_id");
