@@ -71,6 +71,7 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "calibration.h"
 #include "estimate.h"
 #include "profile.h"
 #include "tforge.h"
@@ -178,7 +179,7 @@ static QueueStatement complete = {
 	"       runtime_s = tforge._positive_or_null(coalesce($5, extract(epoch FROM $3 - t.claimed_at)::float8)),"
 	"       deadline_met = ($3 <= t.deadline)"
 	" WHERE t.task_id = $1 AND t.status = 'running' AND t.worker_id = $2"
-	" RETURNING t, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at",
+	" RETURNING t, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at, (t.resources).cpu",
 	5, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID}
 };
 
@@ -194,12 +195,13 @@ static QueueStatement held_by = {
  * completion created the row meanwhile (the caller then updates it).
  */
 static QueueStatement profile_insert = {
-	"INSERT INTO tforge.profiles (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions)"
+	"INSERT INTO tforge.profiles (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions,"
+	"                             recent)"
 	" VALUES ($1, $2, tforge.rolling_stats_add(NULL, $3), tforge.rolling_stats_add(NULL, $4),"
 	"         tforge.rolling_stats_add(NULL, $5), tforge.rolling_stats_add(NULL, $6),"
-	"         tforge.rescore(NULL, NULL, NULL), 1)"
+	"         tforge.rescore(NULL, NULL, NULL), 1, tforge._kernel_ring_add(NULL, $3, $7, $8))"
 	" ON CONFLICT ON CONSTRAINT profiles_type_key DO NOTHING",
-	6, {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID}
+	8, {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID}
 };
 
 /*
@@ -530,6 +532,9 @@ typedef struct Learned
 	double		conf[EST_NSTRATEGIES];	/* and its confidence */
 	Datum		resources;		/* what the profile predicts, if asked */
 	bool		noresources;
+	EstimateQuery query;		/* in: the task's request and processors */
+	double		coverage;		/* in: of the calibrated bound; 0: none */
+	double		upper;			/* the calibrated bound (s); NaN: none */
 } Learned;
 
 /*
@@ -609,9 +614,10 @@ tforge_profile_resources(PG_FUNCTION_ARGS)
  * not exist.
  */
 static bool
-ReadLearned(Datum task_type, Datum task_key, bool nokey, double bound, bool want_resources,
+ReadLearned(Datum task_type, Datum task_key, bool nokey, bool want_resources,
 			Oid resources_type, Learned *l)
 {
+	double		bound = l->query.bound;
 	Relation	rel;
 	TupleTableSlot *slot;
 	Datum		keys[2] = {task_type, task_key};
@@ -628,6 +634,7 @@ ReadLearned(Datum task_type, Datum task_key, bool nokey, double bound, bool want
 	l->source = "default";
 	l->runs = 0;
 	l->noresources = true;
+	l->upper = NAN;
 	for (i = 0; i < EST_NSTRATEGIES; i++)
 	{
 		l->pred[i] = bound > 0 ? Min(l->tau, bound) : l->tau;
@@ -646,11 +653,11 @@ ReadLearned(Datum task_type, Datum task_key, bool nokey, double bound, bool want
 		if (!TupIsNull(slot) && (runtime = Column(slot, "runtime", &isnull), !isnull))
 		{
 			RollingStats *stats = DatumGetRollingStatsP(runtime);
-			Datum		scores = Column(slot, "scores", &isnull);
 
 			l->source = attempt == 0 ? "key" : "type";
 			l->runs = stats->count;
-			EstimateProfile(stats, isnull ? NULL : DatumGetArrayTypeP(scores), bound, l->pred, l->conf);
+			EstimateProfileRow(slot, task_type, attempt == 0, &l->query, l->coverage, l->pred, l->conf,
+							   &l->upper);
 			if (want_resources)
 			{
 				bool		nocpu,
@@ -696,7 +703,9 @@ Float8Array(const double *values, int n)
  * reaches tforge.learning_confidence_threshold and the task declared no
  * resources; then the estimate is the prediction and fills the resources.
  * Either way every strategy's prediction is stored for the completion to
- * score. The deadline is always tau's.
+ * score. The deadline is tau's, unless deadline_coverage asks for the
+ * calibrated bound (estimate.c) and the profile has one: then
+ * deadline = arrival + that bound.
  */
 PG_FUNCTION_INFO_V1(tforge_submit_task);
 Datum
@@ -706,6 +715,7 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	Jsonb	   *payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	double		sla = PG_ARGISNULL(5) ? tforge_sla_multiplier : PG_GETARG_FLOAT8(5);
 	int32		attempts = PG_ARGISNULL(6) ? tforge_max_attempts : PG_GETARG_INT32(6);
+	double		coverage = PG_NARGS() > 7 && !PG_ARGISNULL(7) ? PG_GETARG_FLOAT8(7) : 0;
 	TimestampTz arrival = GetCurrentTransactionStartTimestamp();
 	bool		undeclared;
 	Learned		l;
@@ -727,10 +737,15 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_attempts must be at least 1, got %d", attempts)));
+	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
+		CalibrationCheckCoverage(coverage);
 	undeclared = CheckResources(PG_GETARG_DATUM(2), PG_ARGISNULL(2), resources_type);
 
+	l.query.bound = RequestedBound(payload);
+	l.query.procs = ResourcesProcessors(PG_GETARG_DATUM(2), PG_ARGISNULL(2));
+	l.coverage = coverage;
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (!ReadLearned(PG_GETARG_DATUM(0), PG_GETARG_DATUM(4), PG_ARGISNULL(4), RequestedBound(payload),
+	if (!ReadLearned(PG_GETARG_DATUM(0), PG_GETARG_DATUM(4), PG_ARGISNULL(4),
 					 undeclared, resources_type, &l))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -774,7 +789,9 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 		}
 	}
 
-	v[6] = TimestampTzGetDatum(arrival + DeadlineOffset(sla, l.tau));
+	v[6] = TimestampTzGetDatum(arrival + (coverage > 0 && !isnan(l.upper)
+										  ? DeadlineOffset(1.0, Min(l.upper, MAX_RUNTIME_S))
+										  : DeadlineOffset(sla, l.tau)));
 	v[7] = Float8GetDatum(predicted);
 	v[8] = DirectFunctionCall2(timestamptz_mi_interval, v[6],
 							   DirectFunctionCall7(make_interval, 0, 0, 0, 0, 0, 0,
@@ -1154,6 +1171,8 @@ typedef struct Completion
 	double		samples[4];		/* runtime, cpu, memory, GPU memory */
 	bool		has[4];
 	double		bound;			/* caps scored predictions; 0: none */
+	double		procs;			/* the task's resources.cpu; 0: unknown */
+	LearnSample learn;			/* estimate.c's, carried from the key's profile to the type's */
 } Completion;
 
 /* rolling_stats column name with sample x added, when there is one (NULL stays NULL without). */
@@ -1182,26 +1201,35 @@ ProfileChange(TupleTableSlot *slot, void *arg)
 	RowEdit		e;
 	bool		isnull;
 	bool		noruntime;
-	bool		noscores;
+	bool		nokey;
 	int64		completions;
 	Datum		runtime;
-	Datum		scores;
 	RollingStats *stats;
+	LearnColumns lc;
 
 	RowEditBegin(&e, slot);
 	completions = DatumGetInt64(RowEditGet(&e, "completions", &isnull)) + 1;
 	runtime = RowEditGet(&e, "runtime", &noruntime);
-	scores = RowEditGet(&e, "scores", &noscores);
 	stats = noruntime ? NULL : DatumGetRollingStatsP(runtime);
 
 	RowEditSet(&e, "completions", Int64GetDatum(completions), false);
 	if (tforge_profile_sample_after == 0 || (stats ? stats->count : 0) < tforge_profile_sample_after ||
 		completions % tforge_profile_sample_every == 0)
 	{
-		RowEditSet(&e, "scores",
-				   PointerGetDatum(EstimateRescore(stats, noscores ? NULL : DatumGetArrayTypeP(scores),
-												   c->has[0] ? &c->samples[0] : NULL, c->bound)),
-				   false);
+		c->learn.has_runtime = c->has[0];
+		c->learn.runtime = c->samples[0];
+		c->learn.query.bound = c->bound;
+		c->learn.query.procs = c->procs;
+		lc.scores = RowEditGet(&e, "scores", &lc.noscores);
+		lc.recent = RowEditGet(&e, "recent", &lc.norecent);
+		lc.calibration = RowEditGet(&e, "calibration", &lc.nocalibration);
+		lc.pooled = RowEditGet(&e, "pooled", &lc.nopooled);
+		(void) RowEditGet(&e, "task_key", &nokey);
+		LearnProfileUpdate(stats, RowEditGet(&e, "task_type", &isnull), !nokey, &lc, &c->learn);
+		RowEditSet(&e, "scores", lc.scores, lc.noscores);
+		RowEditSet(&e, "recent", lc.recent, lc.norecent);
+		RowEditSet(&e, "calibration", lc.calibration, lc.nocalibration);
+		RowEditSet(&e, "pooled", lc.pooled, lc.nopooled);
 		AddSample(&e, "runtime", c->has[0], c->samples[0]);
 		AddSample(&e, "cpu", c->has[1], c->samples[1]);
 		AddSample(&e, "memory", c->has[2], c->samples[2]);
@@ -1228,8 +1256,8 @@ ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c)
 		for (attempt = 0; !UpdateInPlace("profiles", "profiles_type_key", 2, keys, keynulls,
 										 ProfileChange, c); attempt++)
 		{
-			Datum		v[6];
-			bool		n[6];
+			Datum		v[8];
+			bool		n[8];
 			int			i;
 
 			if (attempt == CREATE_ATTEMPTS)
@@ -1243,6 +1271,10 @@ ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c)
 				v[2 + i] = Float8GetDatum(c->samples[i]);
 				n[2 + i] = !c->has[i];
 			}
+			v[6] = Float8GetDatum(c->bound);
+			v[7] = Float8GetDatum(c->procs);
+			n[6] = n[7] = false;
+			c->learn.carried = false;	/* a new profile scored nothing */
 			if (Execute(&profile_insert, InvalidOid, v, n, 0) == 1)
 				break;
 		}
@@ -1341,7 +1373,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	TimestampTz at = GetCurrentTimestamp();
 	double		reported = 0;
 	bool		has_reported;
-	Completion	c = {{0, 0, 0, 0}, {false, false, false, false}, 0};
+	Completion	c = {{0, 0, 0, 0}, {false, false, false, false}, 0, 0};
 	List	   *warnings = NIL;
 	ListCell   *lc;
 	Datum		v[5];
@@ -1396,6 +1428,12 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	c.has[0] = !isnull;
 	payload = ResultValue(0, 5, &isnull);
 	c.bound = isnull ? 0 : RequestedBound(DatumGetJsonbP(payload));
+	{
+		Datum		cpu = ResultValue(0, 7, &isnull);
+		double		procs = isnull ? 0 : DatumGetFloat8(cpu);
+
+		c.procs = procs > 0 && procs <= MAX_USAGE ? procs : 0;
+	}
 
 	foreach(lc, warnings)
 		ereport(WARNING, (errmsg_internal("%s", (char *) lfirst(lc))));
@@ -1475,6 +1513,7 @@ tforge_profile_record(PG_FUNCTION_ARGS)
 	Completion	c;
 	int			i;
 
+	memset(&c, 0, sizeof(c));
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
