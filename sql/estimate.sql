@@ -33,6 +33,10 @@ SELECT * FROM pg_temp.all_of('(4,10,0,10,10,64,{10,10,10,10})');
 -- linear: slope 1 through (2, 3), at x = 5 -> 6; ewma 1, 1.2, 1.56, 2.048,
 -- 2.6384; last2 4.5; median 3; last 5; ensemble = equal-weight mean of the
 -- seven = 28.9384 / 7 = 4.1340571...; adaptive, unscored, takes the first (average).
+-- kernel_free: weights newest first 0.5*0.25*0.75^j + 0.5*0.01*0.99^j =
+-- .130, .0987, .0752, .0576, .0444 on 5, 4, 3, 2, 1; the Laplace sum
+-- (scale 1.75 in ln s) at 4 is .336, at 5 .325, at 3 .326: 4 (kernel, no
+-- request, the same); kernel_long (0.995^j, nearly flat) peaks at 3.
 SELECT a.strategy, round(a.prediction::numeric, 6) AS prediction, a.confidence
   FROM (SELECT tforge.rolling_stats_agg(x ORDER BY x) s FROM generate_series(1, 5) x) q, pg_temp.all_of(q.s) a;
 -- Heavy tail 1,1,1,1,100: average 20.8; p95 1 + 0.8 * 99 = 80.2; linear

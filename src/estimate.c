@@ -33,7 +33,8 @@
  * Adaptive chooses by the type's pooled scoreboard (tforge.profiles.pooled
  * of the type's row): every candidate's accuracy on every run of the type,
  * each predicted from the profile that predicted that run (the key's, else
- * the type's), with long memory (newest outcome POOLED_WEIGHT). Choosing
+ * the type's), with long memory (a mean of the first 1 / POOLED_WEIGHT
+ * outcomes, then the newest weighing POOLED_WEIGHT). Choosing
  * per profile on a short memory (0.1.0) picked whichever candidate had
  * been lucky lately: on stationary data (i.i.d. log-normal runtimes per
  * key) it lost 2-5 points to a per-key running median; with per-key
@@ -916,8 +917,11 @@ LearnProfileUpdate(const RollingStats *stats, Datum task_type, bool is_key, Lear
 
 		if (a != NULL)
 		{
+			/* a plain mean of the first 1 / POOLED_WEIGHT runs, then exponential */
+			double		w = Max(POOLED_WEIGHT, 1.0 / (pooled.k + 1.0));
+
 			for (i = 0; i < EST_NSTRATEGIES; i++)
-				pooled.acc[i] = pooled.k > 0 ? POOLED_WEIGHT * a[i] + (1.0 - POOLED_WEIGHT) * pooled.acc[i] : a[i];
+				pooled.acc[i] = w * a[i] + (1.0 - w) * pooled.acc[i];
 			pooled.k += 1;
 			cols->pooled = PointerGetDatum(WriteScoreboard(&pooled));
 			cols->nopooled = false;
@@ -968,4 +972,36 @@ kernel_ring_add(PG_FUNCTION_ARGS)
 		PG_RETURN_ARRAYTYPE_P(ring);
 	}
 	PG_RETURN_ARRAYTYPE_P(KernelRingAdd(ring, runtime, GetBound(fcinfo, 2), GetProcessors(fcinfo, 3)));
+}
+
+/* _kernel_ring_check(ring) -> ring: a ring of recent completions, validated (import). */
+PG_FUNCTION_INFO_V1(kernel_ring_check);
+Datum
+kernel_ring_check(PG_FUNCTION_ARGS)
+{
+	ArrayType  *ring = PG_GETARG_ARRAYTYPE_P(0);
+	KernelRing	r;
+
+	KernelRingRead(ring, NULL, &r);
+	if (r.n > KERNEL_RING_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid recent-completions ring: %d completions, at most %d", r.n, KERNEL_RING_MAX)));
+	PG_RETURN_ARRAYTYPE_P(ring);
+}
+
+/* _calibration_check(ratios) -> ratios: calibration ln ratios, validated (import). */
+PG_FUNCTION_INFO_V1(calibration_check);
+Datum
+calibration_check(PG_FUNCTION_ARGS)
+{
+	ArrayType  *ratios = PG_GETARG_ARRAYTYPE_P(0);
+	double		q;
+
+	(void) CalibrationQuantile(ratios, 0.5, &q);	/* reads, so validates, every ratio */
+	if (ARR_NDIM(ratios) == 1 && ARR_DIMS(ratios)[0] > KERNEL_RING_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid calibration ring: %d ratios, at most %d", ARR_DIMS(ratios)[0], KERNEL_RING_MAX)));
+	PG_RETURN_ARRAYTYPE_P(ratios);
 }

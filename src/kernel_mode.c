@@ -12,7 +12,7 @@
  *
  * Each profile keeps a ring of its last tforge.kernel_window completions
  * (column tforge.profiles.recent, a float8[] of triples oldest first:
- * ln runtime_s, requested seconds or 0, processors or 0). A past job's
+ * runtime_s, requested seconds or 0, processors or 0). A past job's
  * weight is a mix of a fast (x FAST_DECAY per newer job) and a slow
  * (x SLOW_DECAY) recency decay, each normalised to sum 1, times
  * PROCS_MATCH when it ran on as many processors as the new task asks for.
@@ -55,8 +55,9 @@ int			tforge_kernel_window = 128;
 /* A point of the objective. */
 typedef struct WPoint
 {
-	double		x;
+	double		x;				/* ln seconds */
 	double		w;
+	double		v;				/* the same in seconds, exact for an untranslated run */
 } WPoint;
 
 static int
@@ -74,7 +75,7 @@ BadRing(const char *why)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid recent-completions ring: %s", why),
-			 errdetail("A ring is a float8[] of triples, oldest first: ln runtime_s, requested seconds (0: none), processors (0: none).")));
+			 errdetail("A ring is a float8[] of triples, oldest first: runtime_s, requested seconds (0: none), processors (0: none).")));
 }
 
 void
@@ -98,6 +99,7 @@ KernelRingRead(ArrayType *arr, const RollingStats *stats, KernelRing *r)
 			if (v[i] <= 0)
 				continue;		/* a ring of runtimes can hold a 0: no log */
 			r->p[r->n].logr = log(v[i]);
+			r->p[r->n].secs = v[i];
 			r->p[r->n].requested = 0;
 			r->p[r->n].procs = 0;
 			r->n++;
@@ -119,13 +121,14 @@ KernelRingRead(ArrayType *arr, const RollingStats *stats, KernelRing *r)
 		{
 			KernelPoint *p = &r->p[i];
 
-			p->logr = v[3 * i];
+			p->secs = v[3 * i];
 			p->requested = v[3 * i + 1];
 			p->procs = v[3 * i + 2];
-			if (!isfinite(p->logr) || fabs(p->logr) > 100 ||
+			if (!(p->secs > 0 && p->secs <= 1e18) ||
 				!(p->requested >= 0 && p->requested <= 1e18) ||
 				!(p->procs >= 0 && p->procs <= 1e18))
-				BadRing("a ln runtime outside [-100, 100] or a request or processor count outside [0, 1e18]");
+				BadRing("a runtime outside (0, 1e18] or a request or processor count outside [0, 1e18]");
+			p->logr = log(p->secs);
 		}
 		r->n = n;
 	}
@@ -147,11 +150,11 @@ KernelRingAdd(ArrayType *arr, double runtime_s, double requested, double procs)
 	d = palloc(sizeof(Datum) * KERNEL_RING_FIELDS * (keep + 1));
 	for (i = start; i < r.n; i++)
 	{
-		d[j++] = Float8GetDatum(r.p[i].logr);
+		d[j++] = Float8GetDatum(r.p[i].secs);
 		d[j++] = Float8GetDatum(r.p[i].requested);
 		d[j++] = Float8GetDatum(r.p[i].procs);
 	}
-	d[j++] = Float8GetDatum(log(runtime_s));
+	d[j++] = Float8GetDatum(runtime_s);
 	d[j++] = Float8GetDatum(requested > 0 && requested <= 1e18 ? requested : 0);
 	d[j++] = Float8GetDatum(procs > 0 && procs <= 1e18 ? procs : 0);
 	return construct_array(d, j, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
@@ -169,7 +172,7 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 				wtot = 0,
 				acc,
 				best = -1,
-				bestx = 0;
+				bestv = 0;
 	WPoint	   *pts;
 	double	   *left;
 	int			m = 0;
@@ -184,6 +187,7 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 		const KernelPoint *p = &r->p[n - 1 - i];	/* newest first */
 		double		w;
 		double		x = p->logr;
+		double		sec = p->secs;
 
 		if (v == KERNEL_LONG)
 			w = ws;
@@ -198,12 +202,17 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 			double		d = lr - log(p->requested);
 
 			x += d;
+			sec *= q->requested / p->requested;
 			w /= 1.0 + fabs(d);
 		}
-		if (use_request)
-			x = Min(x, lr);
+		if (use_request && x >= lr)
+		{
+			x = lr;
+			sec = q->requested;
+		}
 		pts[m].x = x;
 		pts[m].w = w;
+		pts[m].v = sec;
 		wtot += w;
 		m++;
 	}
@@ -211,6 +220,7 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 	{
 		pts[m].x = lr;
 		pts[m].w = REQUEST_WEIGHT * wtot / n;
+		pts[m].v = q->requested;
 		m++;
 	}
 	qsort(pts, m, sizeof(WPoint), CmpWPoint);
@@ -237,10 +247,10 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 		if (f >= best)
 		{
 			best = f;
-			bestx = pts[i].x;
+			bestv = pts[i].v;
 		}
 	}
 	pfree(pts);
 	pfree(left);
-	return exp(bestx);
+	return bestv;
 }

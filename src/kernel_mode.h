@@ -9,7 +9,7 @@
 
 struct RollingStats;
 
-/* Values per completion in a ring: log runtime, requested s, processors. */
+/* Values per completion in a ring: runtime s, requested s, processors. */
 #define KERNEL_RING_FIELDS 3
 
 /* Bounds of tforge.kernel_window (completions a ring keeps). */
@@ -19,7 +19,8 @@ struct RollingStats;
 /* One past completion, as the ring holds it. */
 typedef struct KernelPoint
 {
-	double		logr;			/* ln runtime_s */
+	double		secs;			/* runtime_s */
+	double		logr;			/* its ln */
 	double		requested;		/* requested seconds, 0 when unknown */
 	double		procs;			/* processors (resources.cpu), 0 when unknown */
 } KernelPoint;
