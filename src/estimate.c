@@ -623,10 +623,18 @@ typedef struct ProfileCols
 {
 	RollingStats *runtime;		/* NULL: none */
 	ArrayType  *scores;
-	ArrayType  *recent;
-	ArrayType  *calibration;
+	Datum		recent;			/* detoasted only when a kernel candidate needs it */
+	bool		norecent;
+	Datum		calibration;	/* detoasted only for a bound */
+	bool		nocalibration;
 	ArrayType  *pooled;
 } ProfileCols;
+
+/* A lazily read array column; NULL when it is NULL. */
+#define LAZY_ARRAY(d, isnull) ((isnull) ? NULL : DatumGetArrayTypeP(d))
+
+/* Whether strategy i is of the kernel family (they read the ring). */
+#define IS_KERNEL(i) ((i) == EST_KERNEL || (i) == EST_KERNEL_FREE || (i) == EST_KERNEL_LONG)
 
 static ArrayType *
 ArrayOrNull(Datum d, bool isnull)
@@ -659,10 +667,8 @@ SlotCols(TupleTableSlot *slot, ProfileCols *c)
 	c->runtime = isnull ? NULL : DatumGetRollingStatsP(d);
 	d = SlotColumn(slot, "scores", &isnull);
 	c->scores = ArrayOrNull(d, isnull);
-	d = SlotColumn(slot, "recent", &isnull);
-	c->recent = ArrayOrNull(d, isnull);
-	d = SlotColumn(slot, "calibration", &isnull);
-	c->calibration = ArrayOrNull(d, isnull);
+	c->recent = SlotColumn(slot, "recent", &c->norecent);
+	c->calibration = SlotColumn(slot, "calibration", &c->nocalibration);
 	d = SlotColumn(slot, "pooled", &isnull);
 	c->pooled = ArrayOrNull(d, isnull);
 }
@@ -673,7 +679,7 @@ SlotCols(TupleTableSlot *slot, ProfileCols *c)
  * An index probe of profiles_type_key, as submit_task reads its rows.
  */
 static bool
-TypeProfile(Datum task_type, ArrayType **pooled, ArrayType **calibration)
+TypeProfile(Datum task_type, ArrayType **pooled, ArrayType **calibration, bool want_calibration)
 {
 	Oid			nsp = get_namespace_oid("tforge", false);
 	Oid			relid = get_relname_relid("profiles", nsp);
@@ -711,8 +717,11 @@ TypeProfile(Datum task_type, ArrayType **pooled, ArrayType **calibration)
 
 		d = SlotColumn(slot, "pooled", &isnull);
 		*pooled = isnull ? NULL : DatumGetArrayTypePCopy(d);
-		d = SlotColumn(slot, "calibration", &isnull);
-		*calibration = isnull ? NULL : DatumGetArrayTypePCopy(d);
+		if (want_calibration)
+		{
+			d = SlotColumn(slot, "calibration", &isnull);
+			*calibration = isnull ? NULL : DatumGetArrayTypePCopy(d);
+		}
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
@@ -757,28 +766,38 @@ EstimateCols(const ProfileCols *c, Datum task_type, bool is_key, const EstimateQ
 	int			best;
 
 	if (is_key)
-		TypeProfile(task_type, &pooled_arr, &type_calibration);
+		TypeProfile(task_type, &pooled_arr, &type_calibration, coverage > 0);
 	ReadScoreboard(c->scores, &sb);
 	ReadScoreboard(pooled_arr, &pooled);
-	KernelRingRead(c->recent, c->runtime, &ring);
+	ring.n = 0;
+	ring.p = NULL;
 	if ((int) only >= 0)
 	{
+		int			base = AdaptiveChoice(&pooled, &sb);
+		int			pick = only == EST_ADAPTIVE ? base : (int) only;
+
+		if (IS_KERNEL(pick) || (coverage > 0 && IS_KERNEL(base)))
+			KernelRingRead(LAZY_ARRAY(c->recent, c->norecent), c->runtime, &ring);
 		/* one strategy (tforge.estimate); adaptive's bound needs adaptive's prediction */
 		pred[only] = PredictOne(c->runtime, &ring, q, &sb, &pooled, only, &best);
 		conf[only] = Confidence(&sb, best);
 		*chosen = best;
 		if (coverage > 0)
 		{
-			double		base = only == EST_ADAPTIVE ? pred[only] :
-				PredictOne(c->runtime, &ring, q, &sb, &pooled, EST_ADAPTIVE, &best);
+			int			ignored;
+			double		basepred = only == EST_ADAPTIVE ? pred[only] :
+				PredictOne(c->runtime, &ring, q, &sb, &pooled, EST_ADAPTIVE, &ignored);
 
-			*upper = UpperBound(base, q->bound, coverage, c->calibration, type_calibration);
+			*upper = UpperBound(basepred, q->bound, coverage, LAZY_ARRAY(c->calibration, c->nocalibration),
+								type_calibration);
 		}
 		return;
 	}
+	KernelRingRead(LAZY_ARRAY(c->recent, c->norecent), c->runtime, &ring);
 	EstimateAll(c->runtime, &ring, q, &sb, &pooled, pred, conf, chosen);
 	if (coverage > 0)
-		*upper = UpperBound(pred[EST_ADAPTIVE], q->bound, coverage, c->calibration, type_calibration);
+		*upper = UpperBound(pred[EST_ADAPTIVE], q->bound, coverage, LAZY_ARRAY(c->calibration, c->nocalibration),
+							type_calibration);
 }
 
 void
@@ -849,10 +868,8 @@ estimate_row(PG_FUNCTION_ARGS)
 	c.runtime = DatumGetRollingStatsP(d);
 	d = GetAttributeByName(row, "scores", &isnull);
 	c.scores = ArrayOrNull(d, isnull);
-	d = GetAttributeByName(row, "recent", &isnull);
-	c.recent = ArrayOrNull(d, isnull);
-	d = GetAttributeByName(row, "calibration", &isnull);
-	c.calibration = ArrayOrNull(d, isnull);
+	c.recent = GetAttributeByName(row, "recent", &c.norecent);
+	c.calibration = GetAttributeByName(row, "calibration", &c.nocalibration);
 	d = GetAttributeByName(row, "pooled", &isnull);
 	c.pooled = ArrayOrNull(d, isnull);
 
@@ -880,7 +897,7 @@ LearnProfileUpdate(const RollingStats *stats, Datum task_type, bool is_key, Lear
 
 	ReadScoreboard(cols->noscores ? NULL : DatumGetArrayTypeP(cols->scores), &sb);
 	if (is_key)
-		TypeProfile(task_type, &pooled_arr, &type_calibration);
+		TypeProfile(task_type, &pooled_arr, &type_calibration, false);
 	else
 		pooled_arr = cols->nopooled ? NULL : DatumGetArrayTypeP(cols->pooled);
 	ReadScoreboard(pooled_arr, &pooled);

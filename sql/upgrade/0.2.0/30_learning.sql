@@ -8,6 +8,8 @@ ALTER TABLE tforge.profiles
   ADD COLUMN recent float8[],
   ADD COLUMN calibration float8[],
   ADD COLUMN pooled float8[];
+ALTER TABLE tforge.profiles ALTER COLUMN recent SET STORAGE MAIN, ALTER COLUMN calibration SET STORAGE MAIN,
+  ALTER COLUMN pooled SET STORAGE MAIN;
 COMMENT ON COLUMN tforge.profiles.recent IS
   'the last tforge.kernel_window completions for the kernel-mode strategies, oldest first, as triples: runtime_s, requested seconds (0: none), processors (0: none)';
 COMMENT ON COLUMN tforge.profiles.calibration IS
@@ -53,18 +55,26 @@ CREATE FUNCTION tforge.estimate(task_type text, task_key text DEFAULT NULL, stra
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   r tforge.runtime_estimate;
-  p tforge.profiles;
   e record;
-  res tforge.resources;
 BEGIN
   IF estimate.task_type IS NULL THEN
     RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   r.strategy := coalesce(estimate.strategy, tforge._setting('tforge.learning_strategy'));
-  p := tforge._profile_for(estimate.task_type, estimate.task_key);
-  IF p IS NULL THEN
+  -- The key's profile, else the type's, as _profile_for picks it. The row
+  -- goes to C whole and unread, so its rings are decompressed only when the
+  -- strategy needs them (a PL/pgSQL row variable would detoast every column).
+  SELECT x.value, x.confidence, x.chosen, x.upper_s, x.is_type, x.res INTO e
+    FROM (SELECT ev.*, (s.q).task_key IS NULL AS is_type,
+                 tforge._profile_resources((s.q).runtime, (s.q).cpu, (s.q).memory, (s.q).gpu_memory) AS res
+            FROM (SELECT q FROM tforge.profiles q
+                   WHERE q.task_type = estimate.task_type
+                     AND (q.task_key IS NULL OR q.task_key = estimate.task_key) AND q.runtime IS NOT NULL
+                   ORDER BY q.task_key IS NULL
+                   LIMIT 1) s,
+                 tforge._estimate_row(s.q, r.strategy, estimate.bound, estimate.cpu, estimate.coverage) ev) x;
+  IF NOT FOUND THEN
     -- no profile: the type's tau, with no confidence (the calls validate their arguments)
-    PERFORM tforge.estimate_from(NULL, r.strategy);
     PERFORM tforge._estimate_row(NULL, r.strategy, bound, cpu, coverage);
     r.runtime_s := tforge.get_tau(estimate.task_type);
     IF bound > 0 THEN
@@ -77,16 +87,14 @@ BEGIN
     r.chosen := 'tau';
     RETURN r;
   END IF;
-  SELECT * INTO e FROM tforge._estimate_row(p, r.strategy, bound, cpu, coverage);
   r.runtime_s := e.value;
   r.confidence := e.confidence;
   r.chosen := e.chosen;
   r.upper_s := e.upper_s;
-  r.source := CASE WHEN p.task_key IS NULL THEN 'type' ELSE 'key' END;
-  res := tforge._profile_resources(p.runtime, p.cpu, p.memory, p.gpu_memory);
-  r.cpu := res.cpu;
-  r.memory_bytes := res.memory_bytes;
-  r.gpu_memory_bytes := res.gpu_memory_bytes;
+  r.source := CASE WHEN e.is_type THEN 'type' ELSE 'key' END;
+  r.cpu := (e.res).cpu;
+  r.memory_bytes := (e.res).memory_bytes;
+  r.gpu_memory_bytes := (e.res).gpu_memory_bytes;
   RETURN r;
 END
 $$;
