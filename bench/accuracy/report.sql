@@ -68,7 +68,7 @@ SELECT format('adaptive %s requests: %s%% (first half %s%%, second half %s%%, %s
                     THEN 1 ELSE 2 END AS half
           FROM tforge.prediction_outcomes o WHERE o.task_type = 'trace') x;
 SELECT format('ratio accuracy adaptive %s requests vs today''s 0.1.0 adaptive: %s (tforge %s%% vs 0.1.0 %s%%; target >= 61%% with requests, >= 0.1.0 without)',
-              :'mode', round((a.accuracy / b.acc)::numeric, 3), round(100 * a.accuracy::numeric, 1), 100 * b.acc)
+              :'mode', round((a.accuracy / b.acc)::numeric, 3), round(100 * a.accuracy::numeric, 1), round(100 * b.acc, 1))
   FROM results a,
        (SELECT CASE WHEN :'mode' = 'with' THEN 0.565 ELSE 0.504 END AS acc) b
  WHERE a.predictor = 'tforge adaptive';

@@ -50,7 +50,7 @@ COMMENT ON FUNCTION tforge._calibration_check(float8[]) IS
 DROP FUNCTION tforge.estimate(text, text, text, float8);
 CREATE FUNCTION tforge.estimate(task_type text, task_key text DEFAULT NULL, strategy text DEFAULT NULL,
                                 bound float8 DEFAULT NULL, coverage float8 DEFAULT NULL,
-                                cpu float8 DEFAULT NULL)
+                                processors float8 DEFAULT NULL)
   RETURNS tforge.runtime_estimate
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -72,10 +72,10 @@ BEGIN
                      AND (q.task_key IS NULL OR q.task_key = estimate.task_key) AND q.runtime IS NOT NULL
                    ORDER BY q.task_key IS NULL
                    LIMIT 1) s,
-                 tforge._estimate_row(s.q, r.strategy, estimate.bound, estimate.cpu, estimate.coverage) ev) x;
+                 tforge._estimate_row(s.q, r.strategy, estimate.bound, estimate.processors, estimate.coverage) ev) x;
   IF NOT FOUND THEN
     -- no profile: the type's tau, with no confidence (the calls validate their arguments)
-    PERFORM tforge._estimate_row(NULL, r.strategy, bound, cpu, coverage);
+    PERFORM tforge._estimate_row(NULL, r.strategy, estimate.bound, estimate.processors, estimate.coverage);
     r.runtime_s := tforge.get_tau(estimate.task_type);
     IF bound > 0 THEN
       r.runtime_s := least(r.runtime_s, bound);
@@ -99,7 +99,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tforge.estimate(text, text, text, float8, float8, float8) IS
-  'predicted runtime (s, capped by bound, the requested time), cpu (cores), memory and GPU memory (bytes) of a task, with confidence in [0,1]; from the key''s profile, else the type''s (source key/type), else tau (source default); cpu: the task''s processors (kernel strategies weigh past runs on as many higher); with coverage in (0,1), upper_s: a runtime the profile''s past runs (too few: the type''s) stayed under with that probability, capped by bound';
+  'predicted runtime (s, capped by bound, the requested time), cpu (cores), memory and GPU memory (bytes) of a task, with confidence in [0,1]; from the key''s profile, else the type''s (source key/type), else tau (source default); processors: the task''s (its resources.cpu; the kernel strategies weigh past runs on as many higher); with coverage in (0,1), upper_s: a runtime the profile''s past runs (too few: the type''s) stayed under with that probability, capped by bound';
 
 CREATE OR REPLACE FUNCTION tforge.export_profiles(format text DEFAULT 'json') RETURNS text
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
