@@ -340,27 +340,32 @@ BestCandidate(const Scoreboard *sb)
 
 /*
  * Adaptive's choice: by the pooled scoreboard once it scored a run, else by
- * the profile's own. On the pooled scoreboard the better of the two
- * long-memory candidates, average and kernel_long (right for stationary
- * runtimes), stays the choice unless another candidate leads it by
- * CHOICE_MARGIN / sqrt(k + 1): with a few dozen runs the leader among
- * eleven candidates is mostly the luckiest (make demo: 0.7-1 point below
- * average without the margin), with thousands the margin vanishes (KTH:
- * 61.6 % against 61.7 % without it).
+ * the profile's own. On the pooled scoreboard average stays the choice
+ * unless a candidate leads it by more than CHOICE_MARGIN / sqrt(k + 1)
+ * (kernel_long, the other estimator right for stationary runtimes, by half
+ * that): with a few dozen runs the leader among eleven candidates is mostly
+ * the luckiest (make demo: 0.7-1 point below average without a margin),
+ * with thousands the margin vanishes (KTH: 61.6 % against 61.7 % without).
  */
 static int
 AdaptiveChoice(const Scoreboard *pooled, const Scoreboard *own)
 {
-	int			best;
-	int			steady;
+	int			best = EST_AVERAGE;
 	double		margin;
+	int			i;
 
 	if (pooled == NULL || pooled->k <= 0)
 		return BestCandidate(own);
-	steady = pooled->acc[EST_AVERAGE] >= pooled->acc[EST_KERNEL_LONG] ? EST_AVERAGE : EST_KERNEL_LONG;
-	best = BestCandidate(pooled);
 	margin = CHOICE_MARGIN / sqrt(pooled->k + 1.0);
-	return pooled->acc[best] - pooled->acc[steady] > margin ? best : steady;
+	for (i = 0; i < EST_NSTRATEGIES; i++)
+	{
+		double		need = i == EST_AVERAGE ? 0 : i == EST_KERNEL_LONG ? margin / 2 : margin;
+		double		have = best == EST_AVERAGE ? 0 : best == EST_KERNEL_LONG ? margin / 2 : margin;
+
+		if (IS_CANDIDATE(i) && pooled->acc[i] - need > pooled->acc[best] - have)
+			best = i;
+	}
+	return best;
 }
 
 static double
