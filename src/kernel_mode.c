@@ -180,6 +180,7 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 				bestv = 0;
 	WPoint	   *pts;
 	double	   *left;
+	double	   *decay;
 	int			m = 0;
 	int			i;
 
@@ -187,6 +188,7 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 		return 0;
 	pts = palloc(sizeof(WPoint) * (n + 1));
 	left = palloc(sizeof(double) * (n + 1));
+	decay = palloc(sizeof(double) * (n + 1));
 	for (i = 0; i < n; i++)
 	{
 		const KernelPoint *p = &r->p[n - 1 - i];	/* newest first */
@@ -230,12 +232,16 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 	}
 	qsort(pts, m, sizeof(WPoint), CmpWPoint);
 
+	/* decay[i] = exp(-(x_i - x_{i-1}) / h), shared by both passes */
+	for (i = 1; i < m; i++)
+		decay[i] = exp(-(pts[i].x - pts[i - 1].x) / KERNEL_SCALE);
+
 	/* left[i] = sum over j <= i of w_j exp(-(x_i - x_j)/h) */
 	acc = 0;
 	for (i = 0; i < m; i++)
 	{
 		if (i > 0)
-			acc *= exp(-(pts[i].x - pts[i - 1].x) / KERNEL_SCALE);
+			acc *= decay[i];
 		acc += pts[i].w;
 		left[i] = acc;
 	}
@@ -246,7 +252,7 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 		double		f;
 
 		if (i < m - 1)
-			acc *= exp(-(pts[i + 1].x - pts[i].x) / KERNEL_SCALE);
+			acc *= decay[i + 1];
 		acc += pts[i].w;
 		f = left[i] + acc - pts[i].w;
 		if (f >= best)
@@ -257,5 +263,6 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 	}
 	pfree(pts);
 	pfree(left);
+	pfree(decay);
 	return bestv;
 }
