@@ -23,6 +23,7 @@
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
 
+#include "estimate.h"
 #include "profile.h"
 
 /* Longest runtime tau learns from, and longest prediction, in seconds. */
@@ -101,6 +102,8 @@ typedef struct Completion
 	double		samples[4];		/* runtime, cpu, memory, GPU memory */
 	bool		has[4];
 	double		bound;			/* caps scored predictions; 0: none */
+	double		procs;			/* the task's resources.cpu; 0: unknown */
+	LearnSample learn;			/* estimate.c's, carried from the key's profile to the type's */
 } Completion;
 /* statement.c ------------------------------------------------------------- */
 
