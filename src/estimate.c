@@ -675,9 +675,10 @@ SlotCols(TupleTableSlot *slot, ProfileCols *c)
 	c->runtime = isnull ? NULL : DatumGetRollingStatsP(d);
 	d = Column(slot, "scores", &isnull);
 	c->scores = ArrayOrNull(d, isnull);
-	c->recent = Column(slot, "recent", &c->norecent);
-	c->calibration = Column(slot, "calibration", &c->nocalibration);
-	d = Column(slot, "pooled", &isnull);
+	/* the learning columns of 0.2.0: NULL in a 0.1.0 schema */
+	c->recent = ColumnIfAny(slot, "recent", &c->norecent);
+	c->calibration = ColumnIfAny(slot, "calibration", &c->nocalibration);
+	d = ColumnIfAny(slot, "pooled", &isnull);
 	c->pooled = ArrayOrNull(d, isnull);
 }
 
@@ -709,11 +710,11 @@ TypeProfile(Datum task_type, ArrayType **pooled, ArrayType **calibration, bool w
 		bool		isnull;
 		Datum		d;
 
-		d = Column(slot, "pooled", &isnull);
+		d = ColumnIfAny(slot, "pooled", &isnull);
 		*pooled = isnull ? NULL : DatumGetArrayTypePCopy(d);
 		if (want_calibration)
 		{
-			d = Column(slot, "calibration", &isnull);
+			d = ColumnIfAny(slot, "calibration", &isnull);
 			*calibration = isnull ? NULL : DatumGetArrayTypePCopy(d);
 		}
 	}

@@ -54,14 +54,21 @@
  * would record it into an empty profile; nothing when a concurrent first
  * completion created the row meanwhile (the caller then updates it).
  */
-static QueueStatement profile_insert = {
-	"INSERT INTO tforge.profiles (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions,"
+static QueueStatement profile_insert[2] = {
+	/* [0]: in a 0.1.0 schema, without the learning columns of 0.2.0 */
+	{"INSERT INTO tforge.profiles (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions)"
+	" VALUES ($1, $2, tforge.rolling_stats_add(NULL, $3), tforge.rolling_stats_add(NULL, $4),"
+	"         tforge.rolling_stats_add(NULL, $5), tforge.rolling_stats_add(NULL, $6),"
+	"         tforge.rescore(NULL, NULL, NULL), 1)"
+	" ON CONFLICT ON CONSTRAINT profiles_type_key DO NOTHING",
+	6, {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID}},
+	{"INSERT INTO tforge.profiles (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions,"
 	"                             recent)"
 	" VALUES ($1, $2, tforge.rolling_stats_add(NULL, $3), tforge.rolling_stats_add(NULL, $4),"
 	"         tforge.rolling_stats_add(NULL, $5), tforge.rolling_stats_add(NULL, $6),"
 	"         tforge.rescore(NULL, NULL, NULL), 1, tforge._kernel_ring_add(NULL, $3, $7, $8))"
 	" ON CONFLICT ON CONSTRAINT profiles_type_key DO NOTHING",
-	8, {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID}
+	8, {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID}}
 };
 
 /*
@@ -251,11 +258,14 @@ ProfileChange(TupleTableSlot *slot, void *arg)
 	bool		isnull;
 	bool		noruntime;
 	bool		nokey;
+	bool		learning;
 	int64		completions;
 	Datum		runtime;
 	RollingStats *stats;
 	LearnColumns lc;
 
+	/* a 0.1.0 schema (before ALTER EXTENSION UPDATE) lacks the ring, calibration and pooled scores */
+	learning = ColumnIndexIfAny(slot->tts_tupleDescriptor, "recent") >= 0;
 	RowEditBegin(&e, slot);
 	completions = DatumGetInt64(RowEditGet(&e, "completions", &isnull)) + 1;
 	runtime = RowEditGet(&e, "runtime", &noruntime);
@@ -270,21 +280,40 @@ ProfileChange(TupleTableSlot *slot, void *arg)
 		c->learn.query.bound = c->bound;
 		c->learn.query.procs = c->procs;
 		lc.scores = RowEditGet(&e, "scores", &lc.noscores);
-		lc.recent = RowEditGet(&e, "recent", &lc.norecent);
-		lc.calibration = RowEditGet(&e, "calibration", &lc.nocalibration);
-		lc.pooled = RowEditGet(&e, "pooled", &lc.nopooled);
+		lc.norecent = lc.nocalibration = lc.nopooled = true;
+		lc.recent = lc.calibration = lc.pooled = (Datum) 0;
+		if (learning)
+		{
+			lc.recent = RowEditGet(&e, "recent", &lc.norecent);
+			lc.calibration = RowEditGet(&e, "calibration", &lc.nocalibration);
+			lc.pooled = RowEditGet(&e, "pooled", &lc.nopooled);
+		}
 		(void) RowEditGet(&e, "task_key", &nokey);
 		LearnProfileUpdate(stats, RowEditGet(&e, "task_type", &isnull), !nokey, &lc, &c->learn);
 		RowEditSet(&e, "scores", lc.scores, lc.noscores);
-		RowEditSet(&e, "recent", lc.recent, lc.norecent);
-		RowEditSet(&e, "calibration", lc.calibration, lc.nocalibration);
-		RowEditSet(&e, "pooled", lc.pooled, lc.nopooled);
+		if (learning)
+		{
+			RowEditSet(&e, "recent", lc.recent, lc.norecent);
+			RowEditSet(&e, "calibration", lc.calibration, lc.nocalibration);
+			RowEditSet(&e, "pooled", lc.pooled, lc.nopooled);
+		}
 		AddSample(&e, "runtime", c->has[0], c->samples[0]);
 		AddSample(&e, "cpu", c->has[1], c->samples[1]);
 		AddSample(&e, "memory", c->has[2], c->samples[2]);
 		AddSample(&e, "gpu_memory", c->has[3], c->samples[3]);
 	}
 	return RowEditFinish(&e);
+}
+
+/* Whether tforge.profiles has 0.2.0's learning columns (not before the upgrade from 0.1.0). */
+static bool
+ProfilesHaveLearningColumns(void)
+{
+	Oid			relid = get_relname_relid("profiles", get_namespace_oid("tforge", false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "tforge.profiles is missing");
+	return get_attnum(relid, "recent") != InvalidAttrNumber;
 }
 
 /*
@@ -301,6 +330,7 @@ ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c)
 		Datum		keys[2] = {task_type, task_key};
 		bool		keynulls[2] = {false, k == 1};
 		int			attempt;
+		bool		learning = ProfilesHaveLearningColumns();
 
 		for (attempt = 0; !UpdateLearned("profiles", "profiles_type_key", 2, keys, keynulls,
 										 ProfileChange, NULL, c); attempt++)
@@ -324,7 +354,7 @@ ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c)
 			v[7] = Float8GetDatum(c->procs);
 			n[6] = n[7] = false;
 			c->learn.carried = false;	/* a new profile scored nothing */
-			if (Execute(&profile_insert, InvalidOid, v, n, 0) == 1)
+			if (Execute(&profile_insert[learning ? 1 : 0], InvalidOid, v, n, 0) == 1)
 				break;
 		}
 	}

@@ -423,10 +423,10 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_attempts must be at least 1, got %d", attempts)));
-	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
-		CalibrationCheckCoverage(coverage);
 	undeclared = CheckResources(PG_GETARG_DATUM(2), PG_ARGISNULL(2), resources_type);
 	CheckWritable("tforge.submit_task()");
+	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
+		CalibrationCheckCoverage(coverage);
 
 	l.query.bound = RequestedBound(payload);
 	l.query.procs = ResourcesProcessors(PG_GETARG_DATUM(2), PG_ARGISNULL(2));

@@ -130,8 +130,10 @@ extern TupleTableSlot *IndexFirst(const char *table, const char *index, ScanKey 
 extern TupleTableSlot *LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
 								 const bool *keynulls, Relation *relp);
 extern void LookupEnd(TupleTableSlot *slot, Relation rel);
+extern int	ColumnIndexIfAny(TupleDesc desc, const char *name);
 extern int	ColumnIndex(TupleDesc desc, const char *name);
 extern Datum Column(TupleTableSlot *slot, const char *name, bool *isnull);
+extern Datum ColumnIfAny(TupleTableSlot *slot, const char *name, bool *isnull);
 extern bool LookupFloat8(const char *table, const char *index, Datum key, const char *column,
 						 double *value, bool *isnull);
 
