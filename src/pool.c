@@ -1133,7 +1133,9 @@ tforge_gpu_release_task(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		elog(ERROR, "tforge._gpu_release_task must be an AFTER UPDATE row trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("tforge._gpu_release_task() must be fired as an AFTER UPDATE row trigger")));
 	attnum = SPI_fnumber(trigdata->tg_relation->rd_att, "task_id");
 	if (attnum <= 0)
 		elog(ERROR, "tforge._gpu_release_task: the table has no column task_id");

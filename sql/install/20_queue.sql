@@ -226,6 +226,10 @@ CREATE TABLE tforge.tasks (
   usage                 jsonb,
   deadline_met          boolean,
   last_error            text,
+  -- what every estimation strategy predicted at submit (30_learning.sql)
+  predictions           float8[],
+  prediction_confidences float8[],
+  predictions_source    text,
   claim_token           bigint
 );
 COMMENT ON TABLE tforge.tasks IS 'the task queue: one row per task, from submit to done or dead';

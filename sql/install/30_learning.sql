@@ -339,12 +339,10 @@ $$;
 COMMENT ON FUNCTION tforge.estimate(text, text, text, float8, float8, float8) IS
   'predicted runtime (s, capped by bound, the requested time), cpu (cores), memory and GPU memory (bytes) of a task, with confidence in [0,1]; from the key''s profile, else the type''s (source key/type), else tau (source default); processors: the task''s (its resources.cpu; the kernel strategies weigh past runs on as many higher); with coverage in (0,1), upper_s: a runtime the profile''s past runs (too few: the type''s) stayed under with that probability, capped by bound';
 
--- What every strategy predicted at submit lives in the task's own row:
--- complete_task rewrites that row anyway, so scoring costs no extra write.
-ALTER TABLE tforge.tasks
-  ADD COLUMN predictions float8[],
-  ADD COLUMN prediction_confidences float8[],
-  ADD COLUMN predictions_source text;
+-- What every strategy predicted at submit lives in the task's own row
+-- (columns declared with tforge.tasks, where 0.1.0 added them after its last
+-- column): complete_task rewrites that row anyway, so scoring costs no
+-- extra write.
 COMMENT ON COLUMN tforge.tasks.predictions IS
   'every estimation strategy''s runtime prediction at submit (s), in the order of tforge.estimation_strategies(); NULL when learning was off';
 COMMENT ON COLUMN tforge.tasks.prediction_confidences IS

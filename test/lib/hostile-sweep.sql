@@ -38,6 +38,9 @@ SELECT tforge.register_model('m1', '2.0.0', 'pytorch', '{1,3}', '{1,10}', 1024, 
 SELECT tforge.transition_model('m1', '1.0.0', 'validating');
 SELECT tforge.transition_model('m1', '1.0.0', 'staging');
 SELECT tforge.record_validation('m1', '1.0.0', '{10,20,30}', 0.9, '{}', 100, 0.8);
+SELECT tforge.create_checkpoint('run1', 0, 10);             -- ckpt-1, creating
+SELECT tforge.gpu_add_device('gpu0', 1048576);
+SELECT tforge.gpu_allocate('gpu0', 't1', 4096);              -- block 2 (block 1 stays free)
 SET client_min_messages = notice;
 
 -- A pool entry as SQL: an expression (starting with a quote, a parenthesis
@@ -157,6 +160,13 @@ CREATE FUNCTION sweep.plausible(argname text, typ regtype) RETURNS text LANGUAGE
     WHEN argname IN ('weights') THEN '{1.5,2}'
     WHEN argname IN ('ats') THEN '{2026-01-01 00:00+00,2026-01-01 00:01+00}'
     WHEN argname IN ('lambda', 'percent', 'accuracy', 'min_accuracy') THEN '0.5'
+    WHEN argname IN ('checkpoint_id', 'parent_id') THEN $$'ckpt-1'$$
+    WHEN argname IN ('training_run_id') THEN $$'run1'$$
+    WHEN argname IN ('device_id') THEN $$'gpu0'$$
+    WHEN argname IN ('block_id') THEN '2'
+    WHEN argname IN ('total_memory', 'size', 'needed') THEN '4096'
+    WHEN argname IN ('compute_capability') THEN $$'8.6'$$
+    WHEN typ = 'tforge.checkpoint_type'::regtype THEN $$'full'$$
     WHEN typ = 'text'::regtype THEN $$'cpu-light'$$
     WHEN typ = 'cstring'::regtype THEN $$'1.0.0'$$
     WHEN typ IN ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype) THEN '1'
