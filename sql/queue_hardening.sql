@@ -202,3 +202,12 @@ SELECT tforge._profile_record('memory-heavy', 'direct', 1, '-Infinity', 'Infinit
 SELECT tforge.rolling_stats_count(runtime) AS runs, cpu IS NULL AS no_cpu, tforge.rolling_stats_count(memory) AS memory_runs,
        tforge.rolling_stats_count(gpu_memory) AS gpu_runs, completions
   FROM tforge.profiles WHERE task_key = 'direct';
+-- Fault 8: the C code reads tforge.resources by attribute number, so a
+-- changed type is refused (55000) instead of misread. (Rolled back.)
+BEGIN;
+ALTER TYPE tforge.resources DROP ATTRIBUTE gpu_memory_bytes CASCADE;
+ALTER TYPE tforge.resources ADD ATTRIBUTE gpu_memory_bytes text;
+SELECT tforge._profile_resources(a, a, a, a)
+  FROM (SELECT tforge.rolling_stats_agg(x) a FROM generate_series(1, 3) x) s;
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;

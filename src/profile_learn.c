@@ -110,11 +110,14 @@ Datum
 ProfileResources(Oid resources_type, RollingStats *runtime, Datum cpu, bool nocpu,
 				 Datum memory, bool nomemory, Datum gpu_memory, bool nogpu_memory)
 {
-	TupleDesc	desc = lookup_rowtype_tupdesc(resources_type, -1);
+	TupleDesc	desc;
 	Datum		v[4] = {0, 0, 0, 0};
 	bool		n[4] = {true, true, true, true};
 	RollingStats *s;
 	HeapTuple	tuple;
+
+	CheckResourcesLayout(resources_type);
+	desc = lookup_rowtype_tupdesc(resources_type, -1);
 
 	if (!nocpu && runtime != NULL && runtime->mean > 0)
 	{

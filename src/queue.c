@@ -244,6 +244,7 @@ CheckResources(Datum value, bool isnull, Oid type)
 
 	if (isnull)
 		return true;
+	CheckResourcesLayout(type);
 	row = DatumGetHeapTupleHeader(value);
 	for (i = 1; i <= 4; i++)
 	{
@@ -557,8 +558,11 @@ ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, Oid 
 			  Datum *v, bool *n)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	desc = lookup_rowtype_tupdesc_copy(resources_type, -1);
+	TupleDesc	desc;
 	int			i;
+
+	CheckResourcesLayout(resources_type);
+	desc = lookup_rowtype_tupdesc_copy(resources_type, -1);
 
 	for (i = 0; i < PG_GETARG_INT32(1); i++)
 	{

@@ -116,6 +116,9 @@ extern Datum ResultValue(uint64 row, int col, bool *isnull);
 /* 25006 in a read-only transaction, in parallel mode or during recovery. */
 extern void CheckWritable(const char *function);
 
+/* 55000 unless tforge.resources has the four attributes the queue reads by number */
+extern void CheckResourcesLayout(Oid type);
+
 /* A value for an error message: its text, or <NULL>. */
 extern const char *ValueText(Datum value, bool isnull, Oid type);
 

@@ -332,3 +332,27 @@ LookupFloat8(const char *table, const char *index, Datum key, const char *column
 	LookupEnd(slot, rel);
 	return found;
 }
+/*
+ * tforge.resources must still be (cpu float8, memory_bytes bigint,
+ * gpu_count integer, gpu_memory_bytes bigint): the queue reads and builds
+ * its values by attribute number. A superuser's ALTER TYPE could change it
+ * under the library; that is refused here rather than misread.
+ */
+void
+CheckResourcesLayout(Oid type)
+{
+	static const Oid expected[4] = {FLOAT8OID, INT8OID, INT4OID, INT8OID};
+	TupleDesc	desc = lookup_rowtype_tupdesc(type, -1);
+	bool		ok = desc->natts == 4;
+	int			i;
+
+	for (i = 0; ok && i < 4; i++)
+		ok = !TupleDescAttr(desc, i)->attisdropped && TupleDescAttr(desc, i)->atttypid == expected[i];
+	ReleaseTupleDesc(desc);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("type %s is not the one tforge defines", format_type_be(type)),
+				 errdetail("tforge expects (cpu double precision, memory_bytes bigint, gpu_count integer, gpu_memory_bytes bigint)."),
+				 errhint("Restore the type's definition, or reinstall the extension.")));
+}

@@ -160,7 +160,7 @@ CREATE FUNCTION sweep.plausible(argname text, typ regtype) RETURNS text LANGUAGE
     WHEN argname IN ('weights') THEN '{1.5,2}'
     WHEN argname IN ('ats') THEN '{2026-01-01 00:00+00,2026-01-01 00:01+00}'
     WHEN argname IN ('lambda', 'percent', 'accuracy', 'min_accuracy') THEN '0.5'
-    WHEN argname IN ('checkpoint_id', 'parent_id') THEN $$'ckpt-1'$$
+    WHEN argname IN ('checkpoint_id') THEN $$'ckpt-1'$$
     WHEN argname IN ('training_run_id') THEN $$'run1'$$
     WHEN argname IN ('device_id') THEN $$'gpu0'$$
     WHEN argname IN ('block_id') THEN '2'
