@@ -161,6 +161,7 @@ CREATE FUNCTION sweep.plausible(argname text, typ regtype) RETURNS text LANGUAGE
     WHEN argname IN ('ats') THEN '{2026-01-01 00:00+00,2026-01-01 00:01+00}'
     WHEN argname IN ('lambda', 'percent', 'accuracy', 'min_accuracy') THEN '0.5'
     WHEN argname IN ('checkpoint_id') THEN $$'ckpt-1'$$
+    WHEN argname IN ('parent_id') THEN 'NULL'
     WHEN argname IN ('training_run_id') THEN $$'run1'$$
     WHEN argname IN ('device_id') THEN $$'gpu0'$$
     WHEN argname IN ('block_id') THEN '2'
