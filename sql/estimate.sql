@@ -33,6 +33,10 @@ SELECT * FROM pg_temp.all_of('(4,10,0,10,10,64,{10,10,10,10})');
 -- linear: slope 1 through (2, 3), at x = 5 -> 6; ewma 1, 1.2, 1.56, 2.048,
 -- 2.6384; last2 4.5; median 3; last 5; ensemble = equal-weight mean of the
 -- seven = 28.9384 / 7 = 4.1340571...; adaptive, unscored, takes the first (average).
+-- kernel_free: weights newest first 0.5*0.25*0.75^j + 0.5*0.01*0.99^j =
+-- .130, .0987, .0752, .0576, .0444 on 5, 4, 3, 2, 1; the Laplace sum
+-- (scale 1.75 in ln s) at 4 is .336, at 5 .325, at 3 .326: 4 (kernel, no
+-- request, the same); kernel_long (0.995^j, nearly flat) peaks at 3.
 SELECT a.strategy, round(a.prediction::numeric, 6) AS prediction, a.confidence
   FROM (SELECT tforge.rolling_stats_agg(x ORDER BY x) s FROM generate_series(1, 5) x) q, pg_temp.all_of(q.s) a;
 -- Heavy tail 1,1,1,1,100: average 20.8; p95 1 + 0.8 * 99 = 80.2; linear
@@ -76,6 +80,11 @@ SELECT s.confidence > n.confidence AS steady_beats_noisy
 SELECT e.confidence AS unscored FROM tforge.estimate_from(tforge.rolling_stats_add(NULL, 5), 'adaptive') e;
 
 -- tforge.estimate and its fallback chain: key, then type, then tau.
+-- Its adaptive chooses by the type's pooled scoreboard: after alice's 10,
+-- 20, 40 (two runs scored, the same as alice's own board above) no candidate
+-- leads average by 0.5 / sqrt(2 + 1) = 0.29, nor on alice's own board by
+-- 0.25 (linear: 0.575 - 0.4625 = 0.1125), so average: 70/3 = 23.333333,
+-- confidence 0.4625 * 2 / 4 = 0.23125.
 SELECT count(tforge._profile_record('cpu-heavy', 'alice', r, 2 * r, 1000 * r, NULL, NULL)) AS recorded
   FROM unnest('{10,20,40}'::float8[]) r;
 SELECT round(runtime_s::numeric, 6) AS runtime_s, cpu, memory_bytes, gpu_memory_bytes, confidence, strategy, source, chosen
@@ -103,7 +112,8 @@ SELECT runtime_s, strategy FROM tforge.estimate('cpu-heavy', 'alice');
 RESET tforge.learning_strategy;
 
 -- The operator's view of the profiles: alice learned 10, 20, 40 (mean 70/3,
--- stddev sqrt(233.3) = 15.275), adaptive picks linear (see above). The type
+-- stddev sqrt(233.3) = 15.275), adaptive on her own board picks linear
+-- (estimate_from, see above). The type
 -- saw 10, 20, 40, 100: variance 4875/3, stddev 40.311; recent p50 at 1.5 -> 30,
 -- p95 at 2.85 -> 40 + 0.85 * 60 = 91; linear slope 145/5 = 29, at x = 4
 -- 42.5 + 29 * 2.5 = 115; its linear accuracy 0.5, 0.575, 0.5625 -> confidence

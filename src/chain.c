@@ -57,6 +57,7 @@
 #include "utils/syscache.h"
 
 #include "chain.h"
+#include "tforge.h"
 
 static const char *const StateLabels[CKPT_NSTATES] = {
 	"creating", "complete", "corrupted", "deleted"
@@ -171,7 +172,9 @@ Column(Relation rel, const char *name)
 
 /*
  * Opens tforge.checkpoints for reading as a SELECT would: SELECT privilege
- * required, row-level security honoured by refusing.
+ * required, row-level security honoured by refusing. On a Citus cluster the
+ * table stays on the coordinator (tforge.distribute()): 55000 on a worker,
+ * or if it was made a Citus table, rather than a walk of an empty shell.
  */
 Relation
 CheckpointsOpen(void)
@@ -179,6 +182,7 @@ CheckpointsOpen(void)
 	Oid			relid = TforgeRelid("checkpoints");
 	AclResult	acl;
 
+	RefuseShellTable(relid);
 	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, "checkpoints");

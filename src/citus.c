@@ -87,6 +87,20 @@ CitusLocalGroup(void)
 	return group;
 }
 
+/* 55000: a table kept on the coordinator is read on a worker. */
+static void
+RefuseOnWorker(Oid relid)
+{
+	if (CitusLocalGroup() != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is kept on the Citus coordinator, and this node is a worker",
+						get_rel_name(relid)),
+				 errdetail("tforge.distribute() leaves tforge.%s on the coordinator; the copy on a worker is empty.",
+						   get_rel_name(relid)),
+				 errhint("Call this function on the coordinator.")));
+}
+
 void
 RefuseShellTable(Oid relid)
 {
@@ -103,15 +117,20 @@ RefuseShellTable(Oid relid)
 				 errdetail("This function reads the table directly, without Citus's planner."),
 				 errhint("Keep tforge.%s local to the coordinator, as tforge.distribute() does, "
 						 "or call the function where the shard is.", get_rel_name(relid))));
+	RefuseOnWorker(relid);
+}
 
-	if (CitusLocalGroup() != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s\" is kept on the Citus coordinator, and this node is a worker",
-						get_rel_name(relid)),
-				 errdetail("tforge.distribute() leaves tforge.%s on the coordinator; the copy on a worker is empty.",
-						   get_rel_name(relid)),
-				 errhint("Call this function on the coordinator.")));
+bool
+CitusRoutesTable(Oid relid)
+{
+	Oid			partition = get_relname_relid(CITUS_PARTITION_TABLE, PG_CATALOG_NAMESPACE);
+
+	if (!OidIsValid(partition))
+		return false;			/* Citus is not installed in this database */
+	if (IsCitusTable(partition, relid))
+		return true;
+	RefuseOnWorker(relid);
+	return false;
 }
 
 /*

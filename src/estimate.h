@@ -7,9 +7,10 @@
 #include "utils/array.h"
 
 /*
- * The candidates, in the order of a profile's scoreboard and of
+ * The strategies, in the order of a profile's scoreboard and of
  * tforge.estimation_strategies(); "adaptive" is not a candidate itself but
- * the choice among them.
+ * the choice among the others. The kernel-mode family (0.2.0) comes after
+ * adaptive, so that predictions stored by 0.1.0 keep their positions.
  */
 typedef enum EstimateStrategy
 {
@@ -21,11 +22,45 @@ typedef enum EstimateStrategy
 	EST_MEDIAN,
 	EST_LAST,
 	EST_ENSEMBLE,
-	EST_NCANDIDATES,
-	EST_ADAPTIVE = EST_NCANDIDATES
+	EST_ADAPTIVE,
+	EST_KERNEL,					/* kernel mode with the request and processors */
+	EST_KERNEL_FREE,			/* kernel mode without the request */
+	EST_KERNEL_LONG,			/* the same with longer memory */
+	EST_NSTRATEGIES
 } EstimateStrategy;
 
-#define EST_NSTRATEGIES (EST_NCANDIDATES + 1)
+/* What a prediction for one new task knows besides the profile. */
+typedef struct EstimateQuery
+{
+	double		bound;			/* requested seconds: caps every prediction; 0: none */
+	double		procs;			/* processors (resources.cpu); 0: unknown */
+} EstimateQuery;
+
+/*
+ * One completion as the learning columns of a profile record it, and what
+ * the key's profile passes on to the type's (recorded right after it).
+ */
+typedef struct LearnSample
+{
+	bool		has_runtime;
+	double		runtime;		/* seconds, > 0 */
+	EstimateQuery query;		/* the task's request and processors */
+	bool		carried;		/* acc holds the key profile's scores of this run */
+	double		acc[EST_NSTRATEGIES];
+} LearnSample;
+
+/* The learning columns of a profile (in: as stored; out: after a completion). */
+typedef struct LearnColumns
+{
+	Datum		scores;
+	bool		noscores;
+	Datum		recent;
+	bool		norecent;
+	Datum		calibration;
+	bool		nocalibration;
+	Datum		pooled;
+	bool		nopooled;
+} LearnColumns;
 
 /* Whether name is one of the strategies (the GUC's check hook). */
 extern bool EstimateStrategyKnown(const char *name);
@@ -41,6 +76,39 @@ extern EstimateStrategy EstimateStrategyFromName(const char *name);
 struct RollingStats;
 extern void EstimateProfile(const struct RollingStats *s, ArrayType *scores, double bound,
 							double *pred, double *conf);
+
+/*
+ * Every strategy's prediction and confidence for a new task from a row of
+ * tforge.profiles (slot; is_key: a key's profile, whose type's row then
+ * gives the pooled choice and calibration), and, when coverage is in
+ * (0, 1), the calibrated upper bound (*upper, NaN when there is none).
+ * submit_task calls this on the profile it read.
+ */
+struct TupleTableSlot;
+extern void EstimateProfileRow(struct TupleTableSlot *slot, Datum task_type, bool is_key,
+							   const EstimateQuery *q, double coverage,
+							   double *pred, double *conf, double *upper);
+
+/*
+ * A profile's learning columns after one completion (cols in and out):
+ * every strategy scored on what it predicted from the profile as it stands
+ * (stats, NULL for none), the run added to the ring of recent completions,
+ * the calibration ratio recorded; on a type's profile (is_key false) also
+ * the pooled choice. A key's profile is recorded first and leaves its
+ * scores in s for its type's.
+ */
+extern void LearnProfileUpdate(const struct RollingStats *stats, Datum task_type, bool is_key,
+							   LearnColumns *cols, LearnSample *s);
+
+/* v as a task's processors: a number in (0, 1e18], else 0 (unknown). */
+static inline double
+KnownProcessors(double v)
+{
+	return v > 0 && v <= 1e18 ? v : 0;
+}
+
+/* resources.cpu of a tforge.resources value (NULL: 0), the processors of a task. */
+extern double ResourcesProcessors(Datum resources, bool isnull);
 
 /*
  * A profile's scoreboard (NULL: none yet) after scoring what every candidate

@@ -19,6 +19,7 @@
 #include "utils/guc.h"
 
 #include "estimate.h"
+#include "kernel_mode.h"
 #include "profile.h"
 #include "tforge.h"
 
@@ -35,7 +36,7 @@ CheckStrategy(char **newval, void **extra, GucSource source)
 {
 	if (EstimateStrategyKnown(*newval))
 		return true;
-	GUC_check_errdetail("Valid strategies are average, p95, linear, ewma, last2, median, last, ensemble and adaptive.");
+	GUC_check_errdetail("Valid strategies are average, p95, linear, ewma, last2, median, last, ensemble, adaptive, kernel, kernel_free and kernel_long.");
 	return false;
 }
 
@@ -65,7 +66,7 @@ LearnInit(void)
 							 NULL, NULL, NULL);
 	DefineCustomStringVariable("tforge.learning_strategy",
 							   "Estimation strategy used when none is named.",
-							   "One of average, p95, linear, ewma, last2, median, last, ensemble, adaptive.",
+							   "One of average, p95, linear, ewma, last2, median, last, ensemble, adaptive, kernel, kernel_free, kernel_long.",
 							   &tforge_learning_strategy,
 							   "adaptive",
 							   PGC_USERSET, 0,
@@ -75,6 +76,13 @@ LearnInit(void)
 							NULL,
 							&tforge_profile_window,
 							64, 1, 4096,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("tforge.kernel_window",
+							"Recent completions a profile keeps for the kernel-mode strategies and for calibrated bounds.",
+							"Each keeps ln runtime, requested seconds and processors; calibration keeps as many ratios of actual to predicted runtime.",
+							&tforge_kernel_window,
+							128, KERNEL_RING_MIN, KERNEL_RING_MAX,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("tforge.profile_ttl",

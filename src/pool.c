@@ -27,6 +27,19 @@
  * an aligned offset is passed over, which only happens for sizes below
  * actual size + alignment in pools whose blocks were allocated with
  * smaller alignments.
+ *
+ * On a Citus cluster (tforge.distribute()) gpu_devices and gpu_blocks are
+ * distributed by device_id: their rows are in shards, and the tables under
+ * their own names are empty shells. Every statement then goes through
+ * Citus's planner with its parameters bound (no kept generic plan: Citus
+ * routes a statement by the device it names), the device's row lock is a
+ * SELECT ... FOR NO KEY UPDATE instead of the index probe, and every
+ * statement about a block names the block's device too, so each is a
+ * router query to the device's shard (local when the call was delegated to
+ * that node); an allocation is its best fit, split and remainders as
+ * separate statements (AllocateFitRouted), as Citus routes a CTE's
+ * INSERT ... SELECT only through a new connection. Only finding the device
+ * of a block by its id (and gpu_touch's UPDATE by block id) asks every shard.
  */
 #include "postgres.h"
 
@@ -59,6 +72,7 @@
 #include "utils/timestamp.h"
 
 #include "pool.h"
+#include "tforge.h"
 
 /* Largest device, and so largest size or alignment: 2^62 bytes. */
 #define POOL_MAX_BYTES (INT64CONST(1) << 62)
@@ -128,18 +142,19 @@ static PoolStatement allocate_fit = {
  */
 static PoolStatement free_merge = {
 	"WITH b AS (SELECT x.block_id, x.device_id, x.offset_bytes, x.size_bytes FROM tforge.gpu_blocks x"
-	"            WHERE x.block_id = $1 AND x.status OPERATOR(pg_catalog.<>) 'free'),"
+	"            WHERE x.block_id = $1 AND x.device_id = $2 AND x.status OPERATOR(pg_catalog.<>) 'free'),"
 	" l AS (SELECT y.block_id, y.offset_bytes"
 	"         FROM b, LATERAL (SELECT z.block_id, z.offset_bytes, z.status FROM tforge.gpu_blocks z"
-	"                           WHERE z.device_id = b.device_id AND z.offset_bytes < b.offset_bytes"
+	"                           WHERE z.device_id = $2 AND z.offset_bytes < b.offset_bytes"
 	"                           ORDER BY z.offset_bytes DESC LIMIT 1) y"
 	"        WHERE y.status OPERATOR(pg_catalog.=) 'free'),"
 	" r AS (SELECT y.block_id, y.offset_bytes + y.size_bytes AS end_bytes"
 	"         FROM b, LATERAL (SELECT z.block_id, z.offset_bytes, z.size_bytes, z.status FROM tforge.gpu_blocks z"
-	"                           WHERE z.device_id = b.device_id AND z.offset_bytes = b.offset_bytes + b.size_bytes) y"
+	"                           WHERE z.device_id = $2 AND z.offset_bytes = b.offset_bytes + b.size_bytes) y"
 	"        WHERE y.status OPERATOR(pg_catalog.=) 'free'),"
 	" gone AS (DELETE FROM tforge.gpu_blocks g"
-	"           WHERE g.block_id IN (SELECT l.block_id FROM l UNION ALL SELECT r.block_id FROM r) RETURNING 1)"
+	"           WHERE g.device_id = $2"
+	"             AND g.block_id IN (SELECT l.block_id FROM l UNION ALL SELECT r.block_id FROM r) RETURNING 1)"
 	"UPDATE tforge.gpu_blocks u"
 	"   SET status = 'free', alignment = NULL, tensor_id = NULL, priority = 0,"
 	"       allocated_at = NULL, last_accessed = NULL,"
@@ -147,19 +162,46 @@ static PoolStatement free_merge = {
 	"       size_bytes = coalesce((SELECT r.end_bytes FROM r), b.offset_bytes + b.size_bytes)"
 	"                  - coalesce((SELECT l.offset_bytes FROM l), b.offset_bytes)"
 	"  FROM b"
-	" WHERE u.block_id = b.block_id AND (SELECT count(*) FROM gone) >= 0"
+	" WHERE u.block_id = b.block_id AND u.device_id = $2 AND (SELECT count(*) FROM gone) >= 0"
 	" RETURNING b.size_bytes",
-	1, {INT8OID}
+	2, {INT8OID, TEXTOID}
 };
 
+/*
+ * allocate_fit in steps, on a Citus cluster: Citus routes each of these to
+ * the device's shard, while it cannot route allocate_fit's INSERT ... SELECT
+ * as one statement. The best fit block $1 of device $2 becomes the
+ * allocation; split_free (insert_free below) adds the free gap and tail.
+ */
+static PoolStatement take_block = {
+	"UPDATE tforge.gpu_blocks b"
+	"   SET offset_bytes = $3, size_bytes = $4, alignment = $5, status = $6::tforge.gpu_block_status,"
+	"       tensor_id = $7, priority = $8, allocated_at = $9, last_accessed = $9"
+	" WHERE b.block_id = $1 AND b.device_id = $2",
+	9, {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID}
+};
+
+/* The status of block $1 of device $2. */
 static PoolStatement block_status = {
-	"SELECT b.status::text FROM tforge.gpu_blocks b WHERE b.block_id = $1",
-	1, {INT8OID}
+	"SELECT b.status::text FROM tforge.gpu_blocks b WHERE b.block_id = $1 AND b.device_id = $2",
+	2, {INT8OID, TEXTOID}
 };
 
 static PoolStatement set_status = {
-	"UPDATE tforge.gpu_blocks b SET status = $2::tforge.gpu_block_status WHERE b.block_id = $1",
-	2, {INT8OID, TEXTOID}
+	"UPDATE tforge.gpu_blocks b SET status = $3::tforge.gpu_block_status WHERE b.block_id = $1 AND b.device_id = $2",
+	3, {INT8OID, TEXTOID, TEXTOID}
+};
+
+/* The device of block $1, on a Citus cluster (BlockDevice): asks every shard. */
+static PoolStatement block_device = {
+	"SELECT b.device_id FROM tforge.gpu_blocks b WHERE b.block_id = $1",
+	1, {INT8OID}
+};
+
+/* LockDevice on a Citus cluster: the row lock, through the device's shard. */
+static PoolStatement lock_device = {
+	"SELECT d.total_memory FROM tforge.gpu_devices d WHERE d.device_id = $1 FOR NO KEY UPDATE",
+	1, {TEXTOID}
 };
 
 static PoolStatement touch = {
@@ -206,8 +248,8 @@ static PoolStatement delete_free = {
 };
 
 static PoolStatement move_block = {
-	"UPDATE tforge.gpu_blocks b SET offset_bytes = $2 WHERE b.block_id = $1",
-	2, {INT8OID, INT8OID}
+	"UPDATE tforge.gpu_blocks b SET offset_bytes = $2 WHERE b.block_id = $1 AND b.device_id = $3",
+	3, {INT8OID, INT8OID, TEXTOID}
 };
 
 static PoolStatement insert_free = {
@@ -232,6 +274,19 @@ PoolPlan(PoolStatement *stmt)
 	return plan;
 }
 
+static Oid	PoolRelid(const char *name);
+
+/*
+ * True when the pool's tables are Citus tables (see the banner): statements
+ * are planned with their parameters, and nothing is read directly. 55000
+ * when they are kept on the coordinator and this is a Citus worker.
+ */
+static bool
+PoolRouted(void)
+{
+	return CitusRoutesTable(PoolRelid("gpu_blocks"));
+}
+
 /* Run a statement (read_only for the STABLE lookups); returns SPI_processed. */
 static uint64
 PoolExec(PoolStatement *stmt, const Datum *values, const bool *nulls, bool read_only)
@@ -242,7 +297,10 @@ PoolExec(PoolStatement *stmt, const Datum *values, const bool *nulls, bool read_
 
 	for (i = 0; i < stmt->nargs; i++)
 		n[i] = nulls != NULL && nulls[i] ? 'n' : ' ';
-	rc = SPI_execute_plan(PoolPlan(stmt), (Datum *) values, n, read_only, 0);
+	if (PoolRouted())
+		rc = SPI_execute_with_args(stmt->sql, stmt->nargs, stmt->argtypes, (Datum *) values, n, read_only, 0);
+	else
+		rc = SPI_execute_plan(PoolPlan(stmt), (Datum *) values, n, read_only, 0);
 	if (rc < 0)
 		elog(ERROR, "tforge pool statement failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;
@@ -468,16 +526,33 @@ PoolRelid(const char *name)
 static int64
 LockDevice(text *device_id)
 {
-	Relation	rel = table_open(PoolRelid("gpu_devices"), RowShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	TupleTableSlot *key = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
-	TupleTableSlot *row = table_slot_create(rel, NULL);
-	AttrNumber	id_att = attnameAttNum(rel, "device_id", false);
-	AttrNumber	total_att = attnameAttNum(rel, "total_memory", false);
+	Relation	rel;
+	TupleDesc	desc;
+	TupleTableSlot *key;
+	TupleTableSlot *row;
+	AttrNumber	id_att;
+	AttrNumber	total_att;
 	bool		found;
 	bool		isnull = true;
 	int64		total = 0;
 
+	if (PoolRouted())
+	{
+		Datum		v = PointerGetDatum(device_id);
+
+		if (PoolExec(&lock_device, &v, NULL, false) == 0)
+			UnknownDevice(device_id);
+		total = ResultInt8(0, 1, &isnull);
+		if (isnull)
+			elog(ERROR, "tforge: GPU device without total memory");
+		return total;
+	}
+	rel = table_open(PoolRelid("gpu_devices"), RowShareLock);
+	desc = RelationGetDescr(rel);
+	key = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	row = table_slot_create(rel, NULL);
+	id_att = attnameAttNum(rel, "device_id", false);
+	total_att = attnameAttNum(rel, "total_memory", false);
 	if (id_att <= 0 || total_att <= 0)
 		elog(ERROR, "tforge.gpu_devices lacks device_id or total_memory");
 	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
@@ -508,15 +583,30 @@ LockDevice(text *device_id)
 static text *
 BlockDevice(int64 block_id)
 {
-	Relation	rel = table_open(PoolRelid("gpu_blocks"), AccessShareLock);
-	AttrNumber	id_att = attnameAttNum(rel, "block_id", false);
-	AttrNumber	device_att = attnameAttNum(rel, "device_id", false);
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	Relation	rel;
+	AttrNumber	id_att;
+	AttrNumber	device_att;
+	Snapshot	snapshot;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	text	   *device = NULL;
 
+	if (PoolRouted())
+	{
+		Datum		v = Int64GetDatum(block_id);
+		bool		isnull;
+		Datum		d;
+
+		if (PoolExec(&block_device, &v, NULL, false) == 0)
+			return NULL;
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		return isnull ? NULL : DatumGetTextPCopy(d);
+	}
+	rel = table_open(PoolRelid("gpu_blocks"), AccessShareLock);
+	id_att = attnameAttNum(rel, "block_id", false);
+	device_att = attnameAttNum(rel, "device_id", false);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	if (id_att <= 0 || device_att <= 0)
 		elog(ERROR, "tforge.gpu_blocks lacks block_id or device_id");
 	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
@@ -567,6 +657,44 @@ tforge_gpu_total(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(total);
 }
 
+static void InsertFree(text *device_id, int64 start, int64 end);
+
+/*
+ * allocate_fit on a Citus cluster: the same best fit, split and free
+ * remainders (gap first, then tail, as allocate_fit inserts them), one
+ * routed statement each.
+ */
+static bool
+AllocateFitRouted(Datum *v, int64 *block_id, int64 *offset)
+{
+	text	   *device_id = DatumGetTextPP(v[0]);
+	int64		actual = DatumGetInt64(v[1]);
+	int64		from;
+	int64		size;
+	Datum		t[9];
+
+	if (PoolExec(&best_fit, v, NULL, false) == 0)
+		return false;
+	*block_id = ResultInt8(0, 1, NULL);
+	from = ResultInt8(0, 2, NULL);
+	size = ResultInt8(0, 3, NULL);
+	*offset = ResultInt8(0, 4, NULL);
+	t[0] = Int64GetDatum(*block_id);
+	t[1] = v[0];
+	t[2] = Int64GetDatum(*offset);
+	t[3] = v[1];
+	t[4] = v[2];
+	t[5] = v[3];
+	t[6] = v[4];
+	t[7] = v[5];
+	t[8] = v[6];
+	if (PoolExec(&take_block, t, NULL, false) != 1)
+		elog(ERROR, "tforge: GPU block " INT64_FORMAT " vanished under the device lock", *block_id);
+	InsertFree(device_id, from, *offset);
+	InsertFree(device_id, *offset + actual, from + size);
+	return true;
+}
+
 /*
  * Allocate actual bytes aligned to alignment in the best fit on a locked
  * device; false when nothing fits. *block_id and *offset: the allocation.
@@ -584,6 +712,8 @@ AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, 
 	v[4] = PointerGetDatum(tensor_id);
 	v[5] = Int32GetDatum(priority);
 	v[6] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	if (PoolRouted())
+		return AllocateFitRouted(v, block_id, offset);
 	if (PoolExec(&allocate_fit, v, NULL, false) == 0)
 		return false;
 	*block_id = ResultInt8(0, 1, NULL);
@@ -597,13 +727,13 @@ AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, 
  * the block's size.
  */
 static int64
-FreeLocked(int64 block_id)
+FreeLocked(text *device_id, int64 block_id)
 {
-	Datum		v = Int64GetDatum(block_id);
+	Datum		v[2] = {Int64GetDatum(block_id), PointerGetDatum(device_id)};
 
-	if (PoolExec(&free_merge, &v, NULL, false) == 1)
+	if (PoolExec(&free_merge, v, NULL, false) == 1)
 		return ResultInt8(0, 1, NULL);
-	if (PoolExec(&block_status, &v, NULL, false) == 0)
+	if (PoolExec(&block_status, v, NULL, false) == 0)
 		UnknownBlock(block_id);
 	WrongStatus(block_id, ResultText(0, 1), "free");
 	return 0;					/* keep the compiler quiet */
@@ -617,7 +747,7 @@ EvictOne(text *device_id)
 
 	if (PoolExec(&lru_cached, &v, NULL, false) == 0)
 		return 0;
-	return FreeLocked(ResultInt8(0, 1, NULL));
+	return FreeLocked(device_id, ResultInt8(0, 1, NULL));
 }
 
 /*
@@ -820,8 +950,7 @@ tforge_gpu_free(PG_FUNCTION_ARGS)
 
 	PreventWrites("gpu_free()");
 	SPI_connect();
-	(void) LockBlockDevice(block_id);
-	(void) FreeLocked(block_id);
+	(void) FreeLocked(LockBlockDevice(block_id), block_id);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -842,13 +971,13 @@ static const StatusChange to_unpinned = {"unpin", "allocated", "allocated", "cac
 static void
 ChangeStatus(int64 block_id, const StatusChange *change)
 {
-	Datum		v[2];
+	Datum		v[3];
 	char	   *status;
 	const char *next = NULL;
 
 	PreventWrites(change->action);
 	SPI_connect();
-	(void) LockBlockDevice(block_id);
+	v[1] = PointerGetDatum(LockBlockDevice(block_id));
 	v[0] = Int64GetDatum(block_id);
 	if (PoolExec(&block_status, v, NULL, false) == 0)
 		UnknownBlock(block_id);
@@ -863,7 +992,7 @@ ChangeStatus(int64 block_id, const StatusChange *change)
 		WrongStatus(block_id, status, change->action);
 	if (strcmp(next, status) != 0)
 	{
-		v[1] = CStringGetTextDatum(next);
+		v[2] = CStringGetTextDatum(next);
 		PoolExec(&set_status, v, NULL, false);
 	}
 	SPI_finish();
@@ -910,6 +1039,11 @@ tforge_gpu_touch(PG_FUNCTION_ARGS)
 	v[1] = PG_GETARG_DATUM(1);
 	if (PoolExec(&touch, v, NULL, false) == 0)
 	{
+		text	   *device = BlockDevice(block_id);
+
+		if (device == NULL)
+			UnknownBlock(block_id);
+		v[1] = PointerGetDatum(device);
 		if (PoolExec(&block_status, v, NULL, false) == 0)
 			UnknownBlock(block_id);
 		WrongStatus(block_id, ResultText(0, 1), "touch");
@@ -1033,7 +1167,7 @@ tforge_gpu_defragment(PG_FUNCTION_ARGS)
 	for (i = 0; i < nblocks; i++)
 	{
 		DefragBlock *b = &blocks[i];
-		Datum		v[2] = {Int64GetDatum(b->block_id), Int64GetDatum(b->new_offset)};
+		Datum		v[3] = {Int64GetDatum(b->block_id), Int64GetDatum(b->new_offset), dv};
 
 		if (b->free || b->new_offset == b->offset)
 			continue;
@@ -1111,10 +1245,7 @@ PoolReleaseTask(int64 task_id)
 	for (i = 0; i < n; i++)
 		ids[i] = ResultInt8(i, 1, NULL);
 	for (i = 0; i < n; i++)
-	{
-		(void) LockBlockDevice(ids[i]);
-		(void) FreeLocked(ids[i]);
-	}
+		(void) FreeLocked(LockBlockDevice(ids[i]), ids[i]);
 }
 
 /*

@@ -54,13 +54,21 @@
  * would record it into an empty profile; nothing when a concurrent first
  * completion created the row meanwhile (the caller then updates it).
  */
-static QueueStatement profile_insert = {
-	"INSERT INTO tforge.profiles (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions)"
+static QueueStatement profile_insert[2] = {
+	/* [0]: in a 0.1.0 schema, without the learning columns of 0.2.0 */
+	{"INSERT INTO tforge.profiles (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions)"
 	" VALUES ($1, $2, tforge.rolling_stats_add(NULL, $3), tforge.rolling_stats_add(NULL, $4),"
 	"         tforge.rolling_stats_add(NULL, $5), tforge.rolling_stats_add(NULL, $6),"
 	"         tforge.rescore(NULL, NULL, NULL), 1)"
 	" ON CONFLICT ON CONSTRAINT profiles_type_key DO NOTHING",
-	6, {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID}
+	6, {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID}},
+	{"INSERT INTO tforge.profiles (task_type, task_key, runtime, cpu, memory, gpu_memory, scores, completions,"
+	"                             recent)"
+	" VALUES ($1, $2, tforge.rolling_stats_add(NULL, $3), tforge.rolling_stats_add(NULL, $4),"
+	"         tforge.rolling_stats_add(NULL, $5), tforge.rolling_stats_add(NULL, $6),"
+	"         tforge.rescore(NULL, NULL, NULL), 1, tforge._kernel_ring_add(NULL, $3, $7, $8))"
+	" ON CONFLICT ON CONSTRAINT profiles_type_key DO NOTHING",
+	8, {TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID}}
 };
 
 /*
@@ -186,6 +194,8 @@ UsageSample(Jsonb *usage, int64 task_id, const char *key, double *out, List **wa
  *   cpu_s, memory_bytes, gpu_memory_bytes  UsableAmount, [0, 1e18]
  *   cpu_s                              at most MAX_CPU_CORES times the
  *                                      runtime_s of the same run
+ *   procs (the task's resources.cpu)   KnownProcessors, (0, 1e18], else
+ *                                      0 (unknown), without a WARNING
  *
  * so that every statistic and every prediction made from them stays finite
  * and in its range: 1e18 s of cpu in 1e-300 s of runtime would predict
@@ -220,6 +230,8 @@ CompletionSamples(Completion *c, const char *who, bool check_runtime, List **war
 									 who, float8out_internal(c->samples[1]), float8out_internal(c->samples[0])));
 		c->has[1] = false;
 	}
+	/* resources.cpu is the submitter's, checked at submit: silently unknown */
+	c->procs = KnownProcessors(c->procs);
 }
 
 /* rolling_stats column name with sample x added, when there is one (NULL stays NULL without). */
@@ -248,32 +260,63 @@ ProfileChange(TupleTableSlot *slot, void *arg)
 	RowEdit		e;
 	bool		isnull;
 	bool		noruntime;
-	bool		noscores;
+	bool		nokey;
+	bool		learning;
 	int64		completions;
 	Datum		runtime;
-	Datum		scores;
 	RollingStats *stats;
+	LearnColumns lc;
 
+	/* a 0.1.0 schema (before ALTER EXTENSION UPDATE) lacks the ring, calibration and pooled scores */
+	learning = ColumnIndexIfAny(slot->tts_tupleDescriptor, "recent") >= 0;
 	RowEditBegin(&e, slot);
 	completions = DatumGetInt64(RowEditGet(&e, "completions", &isnull)) + 1;
 	runtime = RowEditGet(&e, "runtime", &noruntime);
-	scores = RowEditGet(&e, "scores", &noscores);
 	stats = noruntime ? NULL : DatumGetRollingStatsP(runtime);
 
 	RowEditSet(&e, "completions", Int64GetDatum(completions), false);
 	if (tforge_profile_sample_after == 0 || (stats ? stats->count : 0) < tforge_profile_sample_after ||
 		completions % tforge_profile_sample_every == 0)
 	{
-		RowEditSet(&e, "scores",
-				   PointerGetDatum(EstimateRescore(stats, noscores ? NULL : DatumGetArrayTypeP(scores),
-												   c->has[0] ? &c->samples[0] : NULL, c->bound)),
-				   false);
+		c->learn.has_runtime = c->has[0];
+		c->learn.runtime = c->samples[0];
+		c->learn.query.bound = c->bound;
+		c->learn.query.procs = c->procs;
+		lc.scores = RowEditGet(&e, "scores", &lc.noscores);
+		lc.norecent = lc.nocalibration = lc.nopooled = true;
+		lc.recent = lc.calibration = lc.pooled = (Datum) 0;
+		if (learning)
+		{
+			lc.recent = RowEditGet(&e, "recent", &lc.norecent);
+			lc.calibration = RowEditGet(&e, "calibration", &lc.nocalibration);
+			lc.pooled = RowEditGet(&e, "pooled", &lc.nopooled);
+		}
+		(void) RowEditGet(&e, "task_key", &nokey);
+		LearnProfileUpdate(stats, RowEditGet(&e, "task_type", &isnull), !nokey, &lc, &c->learn);
+		RowEditSet(&e, "scores", lc.scores, lc.noscores);
+		if (learning)
+		{
+			RowEditSet(&e, "recent", lc.recent, lc.norecent);
+			RowEditSet(&e, "calibration", lc.calibration, lc.nocalibration);
+			RowEditSet(&e, "pooled", lc.pooled, lc.nopooled);
+		}
 		AddSample(&e, "runtime", c->has[0], c->samples[0]);
 		AddSample(&e, "cpu", c->has[1], c->samples[1]);
 		AddSample(&e, "memory", c->has[2], c->samples[2]);
 		AddSample(&e, "gpu_memory", c->has[3], c->samples[3]);
 	}
 	return RowEditFinish(&e);
+}
+
+/* Whether tforge.profiles has 0.2.0's learning columns (not before the upgrade from 0.1.0). */
+static bool
+ProfilesHaveLearningColumns(void)
+{
+	Oid			relid = get_relname_relid("profiles", get_namespace_oid("tforge", false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "tforge.profiles is missing");
+	return get_attnum(relid, "recent") != InvalidAttrNumber;
 }
 
 /*
@@ -290,12 +333,13 @@ ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c)
 		Datum		keys[2] = {task_type, task_key};
 		bool		keynulls[2] = {false, k == 1};
 		int			attempt;
+		bool		learning = ProfilesHaveLearningColumns();
 
 		for (attempt = 0; !UpdateLearned("profiles", "profiles_type_key", 2, keys, keynulls,
 										 ProfileChange, NULL, c); attempt++)
 		{
-			Datum		v[6];
-			bool		n[6];
+			Datum		v[8];
+			bool		n[8];
 			int			i;
 
 			if (attempt == CREATE_ATTEMPTS)
@@ -309,7 +353,11 @@ ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c)
 				v[2 + i] = Float8GetDatum(c->samples[i]);
 				n[2 + i] = !c->has[i];
 			}
-			if (Execute(&profile_insert, InvalidOid, v, n, 0) == 1)
+			v[6] = Float8GetDatum(c->bound);
+			v[7] = Float8GetDatum(c->procs);
+			n[6] = n[7] = false;
+			c->learn.carried = false;	/* a new profile scored nothing */
+			if (Execute(&profile_insert[learning ? 1 : 0], InvalidOid, v, n, 0) == 1)
 				break;
 		}
 	}
@@ -332,6 +380,7 @@ tforge_profile_record(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	int			i;
 
+	memset(&c, 0, sizeof(c));
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

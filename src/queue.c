@@ -75,6 +75,7 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "calibration.h"
 #include "estimate.h"
 #include "pool.h"
 #include "profile.h"
@@ -186,7 +187,7 @@ static QueueStatement claim_batch[2] = {
 	"       deadline_met = ($3 <= t.deadline)" \
 	" WHERE t.task_id = $1 AND t.status = 'running' AND t.worker_id = $2"
 #define COMPLETE_RETURNING \
-	" RETURNING t, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at"
+	" RETURNING t, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at, (t.resources).cpu"
 
 /* [0]: 0.1.0's complete_task, without a token; [1]: with one. */
 static QueueStatement complete[2] = {
@@ -287,6 +288,9 @@ typedef struct Learned
 	double		conf[EST_NSTRATEGIES];	/* and its confidence */
 	Datum		resources;		/* what the profile predicts, if asked */
 	bool		noresources;
+	EstimateQuery query;		/* in: the task's request and processors */
+	double		coverage;		/* in: of the calibrated bound; 0: none */
+	double		upper;			/* the calibrated bound (s); NaN: none */
 } Learned;
 
 /*
@@ -297,9 +301,10 @@ typedef struct Learned
  * not exist.
  */
 static bool
-ReadLearned(Datum task_type, Datum task_key, bool nokey, double bound, bool want_resources,
+ReadLearned(Datum task_type, Datum task_key, bool nokey, bool want_resources,
 			Oid resources_type, Learned *l)
 {
+	double		bound = l->query.bound;
 	Relation	rel;
 	TupleTableSlot *slot;
 	Datum		keys[2] = {task_type, task_key};
@@ -316,6 +321,7 @@ ReadLearned(Datum task_type, Datum task_key, bool nokey, double bound, bool want
 	l->source = "default";
 	l->runs = 0;
 	l->noresources = true;
+	l->upper = NAN;
 	for (i = 0; i < EST_NSTRATEGIES; i++)
 	{
 		l->pred[i] = bound > 0 ? Min(l->tau, bound) : l->tau;
@@ -334,11 +340,11 @@ ReadLearned(Datum task_type, Datum task_key, bool nokey, double bound, bool want
 		if (!TupIsNull(slot) && (runtime = Column(slot, "runtime", &isnull), !isnull))
 		{
 			RollingStats *stats = DatumGetRollingStatsP(runtime);
-			Datum		scores = Column(slot, "scores", &isnull);
 
 			l->source = attempt == 0 ? "key" : "type";
 			l->runs = stats->count;
-			EstimateProfile(stats, isnull ? NULL : DatumGetArrayTypeP(scores), bound, l->pred, l->conf);
+			EstimateProfileRow(slot, task_type, attempt == 0, &l->query, l->coverage, l->pred, l->conf,
+							   &l->upper);
 			if (want_resources)
 			{
 				bool		nocpu,
@@ -384,7 +390,9 @@ Float8Array(const double *values, int n)
  * reaches tforge.learning_confidence_threshold and the task declared no
  * resources; then the estimate is the prediction and fills the resources.
  * Either way every strategy's prediction is stored for the completion to
- * score. The deadline is always tau's.
+ * score. The deadline is tau's, unless deadline_coverage asks for the
+ * calibrated bound (estimate.c) and the profile has one: then
+ * deadline = arrival + that bound.
  */
 PG_FUNCTION_INFO_V1(tforge_submit_task);
 Datum
@@ -394,6 +402,7 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	Jsonb	   *payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	double		sla = PG_ARGISNULL(5) ? tforge_sla_multiplier : PG_GETARG_FLOAT8(5);
 	int32		attempts = PG_ARGISNULL(6) ? tforge_max_attempts : PG_GETARG_INT32(6);
+	double		coverage = PG_NARGS() > 7 && !PG_ARGISNULL(7) ? PG_GETARG_FLOAT8(7) : 0;
 	TimestampTz arrival = GetCurrentTransactionStartTimestamp();
 	bool		undeclared;
 	Learned		l;
@@ -418,9 +427,14 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 				 errmsg("max_attempts must be at least 1, got %d", attempts)));
 	undeclared = CheckResources(PG_GETARG_DATUM(2), PG_ARGISNULL(2), resources_type);
 	CheckWritable("tforge.submit_task()");
+	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
+		CalibrationCheckCoverage(coverage);
 
+	l.query.bound = RequestedBound(payload);
+	l.query.procs = ResourcesProcessors(PG_GETARG_DATUM(2), PG_ARGISNULL(2));
+	l.coverage = coverage;
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (!ReadLearned(PG_GETARG_DATUM(0), PG_GETARG_DATUM(4), PG_ARGISNULL(4), RequestedBound(payload),
+	if (!ReadLearned(PG_GETARG_DATUM(0), PG_GETARG_DATUM(4), PG_ARGISNULL(4),
 					 undeclared, resources_type, &l))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -464,7 +478,9 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 		}
 	}
 
-	v[6] = TimestampTzGetDatum(arrival + DeadlineOffset(sla, l.tau));
+	v[6] = TimestampTzGetDatum(arrival + (coverage > 0 && !isnan(l.upper)
+										  ? DeadlineOffset(1.0, Min(l.upper, MAX_RUNTIME_S))
+										  : DeadlineOffset(sla, l.tau)));
 	v[7] = Float8GetDatum(predicted);
 	v[8] = DirectFunctionCall2(timestamptz_mi_interval, v[6],
 							   DirectFunctionCall7(make_interval, 0, 0, 0, 0, 0, 0,
@@ -775,7 +791,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	TimestampTz at = GetCurrentTimestamp();
 	double		reported = 0;
 	bool		has_reported;
-	Completion	c = {{0, 0, 0, 0}, {false, false, false, false}, 0};
+	Completion	c;
 	List	   *warnings = NIL;
 	ListCell   *lc;
 	Datum		v[6];
@@ -789,9 +805,11 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	Datum		task_type;
 	Datum		task_key;
 	Datum		payload;
+	Datum		procs;
 	TimestampTz claimed;
 	double		tau;
 
+	memset(&c, 0, sizeof(c));
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -844,6 +862,8 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	payload = ResultValue(0, 5, &isnull);
 	c.bound = isnull ? 0 : RequestedBound(DatumGetJsonbP(payload));
 	claimed = DatumGetTimestampTz(ResultValue(0, 6, &noclaimed));
+	procs = ResultValue(0, 7, &isnull);
+	c.procs = isnull ? 0 : DatumGetFloat8(procs);
 
 	CompletionSamples(&c, psprintf("task " INT64_FORMAT, task_id), false, &warnings);
 	foreach(lc, warnings)

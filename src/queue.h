@@ -23,6 +23,7 @@
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
 
+#include "estimate.h"
 #include "profile.h"
 
 /* Longest runtime tau learns from, and longest prediction, in seconds. */
@@ -101,6 +102,8 @@ typedef struct Completion
 	double		samples[4];		/* runtime, cpu, memory, GPU memory */
 	bool		has[4];
 	double		bound;			/* caps scored predictions; 0: none */
+	double		procs;			/* the task's resources.cpu; 0: unknown */
+	LearnSample learn;			/* estimate.c's, carried from the key's profile to the type's */
 } Completion;
 /* statement.c ------------------------------------------------------------- */
 
@@ -130,8 +133,10 @@ extern TupleTableSlot *IndexFirst(const char *table, const char *index, ScanKey 
 extern TupleTableSlot *LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
 								 const bool *keynulls, Relation *relp);
 extern void LookupEnd(TupleTableSlot *slot, Relation rel);
+extern int	ColumnIndexIfAny(TupleDesc desc, const char *name);
 extern int	ColumnIndex(TupleDesc desc, const char *name);
 extern Datum Column(TupleTableSlot *slot, const char *name, bool *isnull);
+extern Datum ColumnIfAny(TupleTableSlot *slot, const char *name, bool *isnull);
 extern bool LookupFloat8(const char *table, const char *index, Datum key, const char *column,
 						 double *value, bool *isnull);
 

@@ -256,9 +256,9 @@ LookupEnd(TupleTableSlot *slot, Relation rel)
 	table_close(rel, NoLock);
 }
 
-/* Attribute number (0-based) of column name in desc. */
+/* Attribute number (0-based) of column name in desc; -1 when there is none. */
 int
-ColumnIndex(TupleDesc desc, const char *name)
+ColumnIndexIfAny(TupleDesc desc, const char *name)
 {
 	int			i;
 
@@ -266,8 +266,18 @@ ColumnIndex(TupleDesc desc, const char *name)
 		if (!TupleDescAttr(desc, i)->attisdropped &&
 			strcmp(NameStr(TupleDescAttr(desc, i)->attname), name) == 0)
 			return i;
-	elog(ERROR, "tforge: column \"%s\" is missing", name);
-	return -1;					/* keep the compiler quiet */
+	return -1;
+}
+
+/* Attribute number (0-based) of column name in desc. */
+int
+ColumnIndex(TupleDesc desc, const char *name)
+{
+	int			i = ColumnIndexIfAny(desc, name);
+
+	if (i < 0)
+		elog(ERROR, "tforge: column \"%s\" is missing", name);
+	return i;
 }
 
 /* Column name of the slot's row, copied out of the buffer. */
@@ -279,6 +289,22 @@ Column(TupleTableSlot *slot, const char *name, bool *isnull)
 	Datum		d = slot_getattr(slot, i + 1, isnull);
 
 	return *isnull ? (Datum) 0 : datumCopy(d, att->attbyval, att->attlen);
+}
+
+/*
+ * Column name of the slot's row as Column, NULL when the table has no such
+ * column: a column added in 0.2.0, read by the 0.2.0 library from a 0.1.0
+ * schema (before ALTER EXTENSION tforge UPDATE).
+ */
+Datum
+ColumnIfAny(TupleTableSlot *slot, const char *name, bool *isnull)
+{
+	if (ColumnIndexIfAny(slot->tts_tupleDescriptor, name) < 0)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	return Column(slot, name, isnull);
 }
 
 /*

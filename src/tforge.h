@@ -46,4 +46,12 @@ extern void RefuseShellTable(Oid relid);
 /* profile.c: qsort comparator for float8 values that are not NaN */
 extern int	CompareFloat8(const void *a, const void *b);
 
+/*
+ * citus.c: true when relid is a Citus table, whose rows C code must reach
+ * through SQL (SPI), which Citus routes to the shard; false when this node
+ * may read the table directly; 55000 as RefuseShellTable for a table kept on
+ * the coordinator read on a worker. Same cost as RefuseShellTable.
+ */
+extern bool CitusRoutesTable(Oid relid);
+
 #endif							/* TFORGE_H */

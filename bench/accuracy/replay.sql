@@ -16,9 +16,9 @@ DO $$ BEGIN PERFORM tforge.define_task_type('trace', 3600); END $$;
 -- id; jobs without a user share the key ''.
 CREATE TABLE events AS
 SELECT t.seq AS job_id, coalesce(t.user_id, '') AS user_id, t.runtime_s, CASE WHEN t.requested_s > 0 THEN t.requested_s END AS requested_s,
-       e.kind, e.at
+       w.procs, e.kind, e.at
   FROM trace t
-  CROSS JOIN LATERAL (SELECT coalesce(min(w.wait_s), 0) AS wait_s FROM trace_wait w WHERE w.job_id = t.job_id) w
+  CROSS JOIN LATERAL (SELECT coalesce(min(w.wait_s), 0) AS wait_s, min(w.procs) AS procs FROM trace_wait w WHERE w.job_id = t.job_id) w
   CROSS JOIN LATERAL (VALUES (1, t.submit_ts),
                              (0, t.submit_ts + w.wait_s + t.runtime_s)) AS e(kind, at)
  WHERE t.runtime_s > 0 AND t.submit_ts IS NOT NULL;
@@ -47,7 +47,10 @@ BEGIN
       COMMIT;
     END IF;
     IF ev.kind = 1 THEN
-      id := tforge.submit_task('trace', jsonb_build_object('requested_s', ev.requested_s), NULL, 0, ev.user_id);
+      -- the processors as resources.cpu; the deadline the calibrated 90 % bound
+      id := tforge.submit_task('trace', jsonb_build_object('requested_s', ev.requested_s),
+                               CASE WHEN ev.procs > 0 THEN ROW(ev.procs, NULL, NULL, NULL)::tforge.resources END,
+                               0, ev.user_id, deadline_coverage => 0.9);
       PERFORM 1 FROM tforge.claim_tasks('replay', 1, NULL, '100 years');
       INSERT INTO job_task VALUES (ev.job_id, id);
       SELECT * INTO b FROM baseline_state s WHERE s.user_id = ev.user_id;

@@ -22,13 +22,23 @@ BEGIN
   -- history of one key: noisy runtimes around 100 s, 1% of other keys' rows beside it
   INSERT INTO history SELECT 'timing', k, 100 + 50 * sin(g) FROM generate_series(1, runs) g;
   INSERT INTO history SELECT 'timing', 'other' || (g % 100), 100 FROM generate_series(1, runs / 100) g;
-  INSERT INTO tforge.profiles (task_type, task_key, runtime, scores)
-  SELECT 'timing', k, tforge.rolling_stats_agg(runtime_s), NULL FROM history WHERE task_type = 'timing' AND task_key = k;
+  -- the profile as complete_task leaves it: rolling statistics, a
+  -- scoreboard, the rings of the last tforge.kernel_window (128) runs and
+  -- calibration ratios
+  INSERT INTO tforge.profiles (task_type, task_key, runtime, scores, recent, calibration)
+  SELECT 'timing', k, tforge.rolling_stats_agg(runtime_s),
+         -- a scoreboard on which kernel leads, so that adaptive runs the kernel mode
+         '{100,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.9,0.5,0.5}'::float8[],
+         (SELECT array_agg(u.x ORDER BY w.g, u.i) FROM (SELECT g, 100 + 50 * sin(g) AS r FROM generate_series(runs - 127, runs) g) w,
+                 LATERAL unnest(ARRAY[w.r, 0, 0]) WITH ORDINALITY AS u(x, i)),
+         (SELECT array_agg(0.1 * sin(g) ORDER BY g) FROM generate_series(1, 128) g)
+    FROM history WHERE task_type = 'timing' AND task_key = k;
   ANALYZE history;
   runs_in_history := runs;
   t0 := clock_timestamp();
   FOR i IN 1 .. 2000 LOOP
-    SELECT e.runtime_s INTO v FROM tforge.estimate('timing', k) e;
+    -- the default strategy with a calibrated bound: the most work estimate does
+    SELECT e.runtime_s INTO v FROM tforge.estimate('timing', k, coverage => 0.9) e;
   END LOOP;
   estimate_us := extract(epoch FROM clock_timestamp() - t0) * 1e6 / 2000;
   t0 := clock_timestamp();

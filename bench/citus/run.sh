@@ -6,7 +6,9 @@
 #   1. record_signals throughput: batches of 1,000 events on random entities
 #      out of 1,000,000 (pgbench, 2 clients), events per second;
 #   2. record_signal (one event, delegated to the entity's node) per second;
-#   3. trending(..., 10) over 1,000,000 entities, best of three.
+#   3. trending(..., 10) over 1,000,000 entities, best of three;
+#   4. gpu_allocate (4 KiB on one of 16 devices of 1 TiB, delegated to the
+#      device's node) per second.
 # With the number of shards each call touched. On 2 cores shared by all
 # nodes no speed-up is expected: the figures show the cost of routing.
 set -euo pipefail
@@ -78,6 +80,20 @@ one_cluster=$(pgb "$work/one.sql" -h "$CITUS_DIR/n0" -p "${CITUS_PORTS[0]}" -d "
 counters=$(cluster -F ' ' -c "SELECT query_execution_single_shard, query_execution_multi_shard
                                FROM citus_stat_counters WHERE name = current_database()")
 
+# GPU allocations: 16 devices, each call on a random one.
+devices="SELECT count(tforge.gpu_add_device('gpu-' || i, 1099511627776)) FROM generate_series(0, 15) i"
+single -c "$devices" >/dev/null
+for i in $(seq 0 15); do cluster -c "SELECT tforge.gpu_add_device('gpu-$i', 1099511627776)" >/dev/null; done
+cat >"$work/gpu.sql" <<'SQL'
+\set d random(0, 15)
+SELECT tforge.gpu_allocate('gpu-:d', 'bench', 4096);
+SQL
+gpu_single=$(pgb "$work/gpu.sql" -d "$db")
+cluster -c "SELECT citus_stat_counters_reset()" >/dev/null
+gpu_cluster=$(pgb "$work/gpu.sql" -h "$CITUS_DIR/n0" -p "${CITUS_PORTS[0]}" -d "$CITUS_DB")
+gpu_counters=$(cluster -F ' ' -c "SELECT query_execution_single_shard, query_execution_multi_shard
+                                   FROM citus_stat_counters WHERE name = current_database()")
+
 # Shards a batch touches: those of its 1,000 entities.
 batch_shards=$(cluster -c "SELECT count(DISTINCT get_shard_id_for_distribution_column('tforge.signals', 1 + (random() * ($N - 1))::bigint))
                              FROM generate_series(1, 1000)")
@@ -89,6 +105,8 @@ trend_tasks=$(cluster -c "EXPLAIN SELECT * FROM tforge.signals WHERE signal_type
 echo "record_signals, 1,000 events per call, 2 clients: single node $(printf '%.0f' "$(echo "$batch_single * 1000" | bc -l)") events/s, Citus $(printf '%.0f' "$(echo "$batch_cluster * 1000" | bc -l)") events/s (each call touches $batch_shards of $SHARDS shards)"
 echo "record_signal, one event per call, 2 clients: single node ${one_single} calls/s, Citus ${one_cluster} calls/s (delegated; counters single-shard/multi-shard: ${counters})"
 echo "trending(bench, 10) over $N entities, same rows on both: single node ${trend_single} ms, Citus ${trend_cluster} ms (${trend_tasks} shards, 10 rows from each)"
+echo "gpu_allocate, 4 KiB on one of 16 devices per call, 2 clients: single node ${gpu_single} calls/s, Citus ${gpu_cluster} calls/s (delegated; counters single-shard/multi-shard: ${gpu_counters})"
 echo "ratio record_signals throughput: $(ratio "$batch_cluster" "$batch_single") (tforge on Citus, 1 coordinator + 2 workers on one 2-core machine, vs a single node; target: none here, scales with worker machines)"
 echo "ratio record_signal throughput: $(ratio "$one_cluster" "$one_single") (tforge on Citus, delegated single-shard calls, vs a single node; target: none here)"
 echo "ratio trending latency: $(ratio "$trend_cluster" "$trend_single") (tforge on Citus vs a single node, lower is better; target: none here, a fixed fan-out cost)"
+echo "ratio gpu_allocate throughput: $(ratio "$gpu_cluster" "$gpu_single") (tforge on Citus, delegated to the device's node, vs a single node; target: none here, devices on different workers never wait on each other)"

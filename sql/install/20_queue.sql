@@ -282,12 +282,13 @@ CREATE FUNCTION tforge.submit_task(
     priority       integer DEFAULT 0,
     task_key       text DEFAULT NULL,
     sla_multiplier float8 DEFAULT NULL,
-    max_attempts   integer DEFAULT NULL)
+    max_attempts   integer DEFAULT NULL,
+    deadline_coverage float8 DEFAULT NULL)
   RETURNS bigint
   AS 'MODULE_PATHNAME', 'tforge_submit_task'
   LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer) IS
-  'queues a task; its deadline is now() + sla_multiplier (default tforge.sla_multiplier) * tau of its type; NOTIFYs tforge_tasks (payload: the task type) at commit; returns task_id';
+COMMENT ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer, float8) IS
+  'queues a task; its deadline is now() + sla_multiplier (default tforge.sla_multiplier) * tau of its type, or, with deadline_coverage in (0,1), now() + the runtime its profile''s past runs stayed under with that probability (tforge.estimate''s upper_s) when there is one; NOTIFYs tforge_tasks (payload: the task type) at commit; returns task_id';
 
 CREATE FUNCTION tforge.expire_leases() RETURNS integer
   AS 'MODULE_PATHNAME', 'tforge_expire_leases'
@@ -392,7 +393,7 @@ SELECT tt.name AS task_type,
 COMMENT ON VIEW tforge.queue_status IS
   'per task type: tasks pending, running, done, dead, deadlines missed by done tasks, and the current tau (seconds)';
 
-GRANT EXECUTE ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer),
+GRANT EXECUTE ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer, float8),
                           tforge.claim_tasks(text, integer, tforge.resources, interval, text, text[]),
                           tforge.heartbeat(bigint, text, bigint),
                           tforge.complete_task(bigint, text, jsonb, bigint),

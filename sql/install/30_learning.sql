@@ -133,14 +133,29 @@ CREATE TABLE tforge.profiles (
   -- A primary key, so that a publication FOR ALL TABLES can ship the
   -- updates every completion makes (a replica identity needs one, and
   -- (task_type, task_key) cannot be it: task_key is NULL for a type's
-  -- profile). Last, as the upgrade from 0.1.0 adds it.
+  -- profile). After the 0.1.0 columns, as the upgrade from 0.1.0 adds it.
   profile_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  -- runtime learning II (issue 15), added by the upgrade after profile_id
+  recent      float8[],
+  calibration float8[],
+  pooled      float8[],
   CONSTRAINT profiles_type_key UNIQUE NULLS NOT DISTINCT (task_type, task_key)
 ) WITH (fillfactor = 50);  -- rewritten by every completion: room on the page keeps the updates HOT
 COMMENT ON TABLE tforge.profiles IS
   'learned profile per task type (task_key NULL) and per task key: rolling statistics of runtime (s), cpu (s), peak memory and GPU memory (bytes), and the strategies'' recent accuracy';
 COMMENT ON COLUMN tforge.profiles.scores IS
   'scoreboard: {completions scored, recent accuracy of each candidate strategy in tforge.estimation_strategies() order}';
+-- Compressed in the row, never out of line below ~8 kB: every submit and
+-- completion reads the rings, and a TOAST fetch would cost more than the
+-- estimate.
+ALTER TABLE tforge.profiles ALTER COLUMN recent SET STORAGE MAIN, ALTER COLUMN calibration SET STORAGE MAIN,
+  ALTER COLUMN pooled SET STORAGE MAIN;
+COMMENT ON COLUMN tforge.profiles.recent IS
+  'the last tforge.kernel_window completions for the kernel-mode strategies, oldest first, as triples: runtime_s, requested seconds (0: none), processors (0: none)';
+COMMENT ON COLUMN tforge.profiles.calibration IS
+  'ln(actual / predicted runtime) of the last tforge.kernel_window completions, adaptive''s prediction from the profile as it stood: the calibrated bound (upper_s) is a conformal quantile of these';
+COMMENT ON COLUMN tforge.profiles.pooled IS
+  'on a type''s profile: the scoreboard adaptive chooses by, every strategy''s accuracy on every run of the type predicted from the profile that predicted it, long memory (newest 0.005)';
 COMMENT ON COLUMN tforge.profiles.completions IS
   'completions seen, including those sampling skipped (tforge.profile_sample_after/_every)';
 -- No index on updated_at: every completion rewrites its profiles, and an
@@ -239,52 +254,90 @@ CREATE TYPE tforge.runtime_estimate AS (
   confidence       float8,
   strategy         text,
   source           text,
-  chosen           text
+  chosen           text,
+  upper_s          float8
 );
 COMMENT ON TYPE tforge.runtime_estimate IS
-  'an estimate: runtime (s), cpu (cores), memory and GPU memory (bytes), confidence in [0,1], the strategy asked for, the profile used (key, type or default) and the candidate chosen';
+  'an estimate: runtime (s), cpu (cores), memory and GPU memory (bytes), confidence in [0,1], the strategy asked for, the profile used (key, type or default), the candidate chosen, and the calibrated bound for the coverage asked (s)';
+
+-- The prediction from a profile row (estimate.c): its type's row, read by
+-- the C code when it is a key's, gives adaptive's pooled choice and the
+-- fallback calibration.
+CREATE FUNCTION tforge._estimate_row(profile tforge.profiles, strategy text, bound float8,
+                                     processors float8, coverage float8,
+                                     OUT value float8, OUT confidence float8, OUT chosen text,
+                                     OUT upper_s float8)
+  AS 'MODULE_PATHNAME', 'estimate_row' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._estimate_row(tforge.profiles, text, float8, float8, float8) IS
+  'internal: one strategy''s prediction from a profile row for a task with that request (bound) and processors, its confidence, the candidate chosen, and the calibrated bound for coverage';
+
+CREATE FUNCTION tforge._kernel_ring_add(ring float8[], runtime_s float8, requested_s float8,
+                                        processors float8) RETURNS float8[]
+  AS 'MODULE_PATHNAME', 'kernel_ring_add' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._kernel_ring_add(float8[], float8, float8, float8) IS
+  'internal: a ring of recent completions with one more (kept to tforge.kernel_window); a runtime not in (0, 1e18] changes nothing';
+
+CREATE FUNCTION tforge._kernel_ring_check(ring float8[]) RETURNS float8[]
+  AS 'MODULE_PATHNAME', 'kernel_ring_check' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._kernel_ring_check(float8[]) IS
+  'internal: the ring, when it is a valid ring of recent completions (triples: runtime_s, requested s, processors), else 22023';
+CREATE FUNCTION tforge._calibration_check(ratios float8[]) RETURNS float8[]
+  AS 'MODULE_PATHNAME', 'calibration_check' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._calibration_check(float8[]) IS
+  'internal: the calibration ratios, when valid (ln actual/predicted within [-50, 50], no NULLs), else 22023';
 
 CREATE FUNCTION tforge.estimate(task_type text, task_key text DEFAULT NULL, strategy text DEFAULT NULL,
-                                bound float8 DEFAULT NULL)
+                                bound float8 DEFAULT NULL, coverage float8 DEFAULT NULL,
+                                processors float8 DEFAULT NULL)
   RETURNS tforge.runtime_estimate
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   r tforge.runtime_estimate;
-  p tforge.profiles;
   e record;
-  res tforge.resources;
 BEGIN
   IF estimate.task_type IS NULL THEN
     RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   r.strategy := coalesce(estimate.strategy, tforge._setting('tforge.learning_strategy'));
-  p := tforge._profile_for(estimate.task_type, estimate.task_key);
-  IF p IS NULL THEN
-    -- no profile: the type's tau, with no confidence (both calls validate their argument)
-    PERFORM tforge.estimate_from(NULL, r.strategy);
+  -- The key's profile, else the type's, as _profile_for picks it. The row
+  -- goes to C whole and unread, so its rings are decompressed only when the
+  -- strategy needs them (a PL/pgSQL row variable would detoast every column).
+  SELECT x.value, x.confidence, x.chosen, x.upper_s, x.is_type, x.res INTO e
+    FROM (SELECT ev.*, (s.q).task_key IS NULL AS is_type,
+                 tforge._profile_resources((s.q).runtime, (s.q).cpu, (s.q).memory, (s.q).gpu_memory) AS res
+            FROM (SELECT q FROM tforge.profiles q
+                   WHERE q.task_type = estimate.task_type
+                     AND (q.task_key IS NULL OR q.task_key = estimate.task_key) AND q.runtime IS NOT NULL
+                   ORDER BY q.task_key IS NULL
+                   LIMIT 1) s,
+                 tforge._estimate_row(s.q, r.strategy, estimate.bound, estimate.processors, estimate.coverage) ev) x;
+  IF NOT FOUND THEN
+    -- no profile: the type's tau, with no confidence (the calls validate their arguments)
+    PERFORM tforge._estimate_row(NULL, r.strategy, estimate.bound, estimate.processors, estimate.coverage);
     r.runtime_s := tforge.get_tau(estimate.task_type);
     IF bound > 0 THEN
       r.runtime_s := least(r.runtime_s, bound);
+      -- a request is a kill limit: no run exceeds it
+      r.upper_s := CASE WHEN coverage IS NOT NULL THEN bound END;
     END IF;
     r.confidence := 0;
     r.source := 'default';
     r.chosen := 'tau';
     RETURN r;
   END IF;
-  SELECT * INTO e FROM tforge.estimate_from(p.runtime, r.strategy, p.scores, bound);
   r.runtime_s := e.value;
   r.confidence := e.confidence;
   r.chosen := e.chosen;
-  r.source := CASE WHEN p.task_key IS NULL THEN 'type' ELSE 'key' END;
-  res := tforge._profile_resources(p.runtime, p.cpu, p.memory, p.gpu_memory);
-  r.cpu := res.cpu;
-  r.memory_bytes := res.memory_bytes;
-  r.gpu_memory_bytes := res.gpu_memory_bytes;
+  r.upper_s := e.upper_s;
+  r.source := CASE WHEN e.is_type THEN 'type' ELSE 'key' END;
+  r.cpu := (e.res).cpu;
+  r.memory_bytes := (e.res).memory_bytes;
+  r.gpu_memory_bytes := (e.res).gpu_memory_bytes;
   RETURN r;
 END
 $$;
-COMMENT ON FUNCTION tforge.estimate(text, text, text, float8) IS
-  'predicted runtime (s, capped by bound), cpu (cores), memory and GPU memory (bytes) of a task, with confidence in [0,1]; from the key''s profile, else the type''s (source key/type), else tau (source default)';
+COMMENT ON FUNCTION tforge.estimate(text, text, text, float8, float8, float8) IS
+  'predicted runtime (s, capped by bound, the requested time), cpu (cores), memory and GPU memory (bytes) of a task, with confidence in [0,1]; from the key''s profile, else the type''s (source key/type), else tau (source default); processors: the task''s (its resources.cpu; the kernel strategies weigh past runs on as many higher); with coverage in (0,1), upper_s: a runtime the profile''s past runs (too few: the type''s) stayed under with that probability, capped by bound';
 
 -- What every strategy predicted at submit lives in the task's own row
 -- (columns declared with tforge.tasks, where 0.1.0 added them after its last
@@ -410,18 +463,21 @@ BEGIN
                  'runtime', p.runtime::text, 'cpu', p.cpu::text, 'memory', p.memory::text,
                  'gpu_memory', p.gpu_memory::text, 'scores', p.scores::text,
                  'completions', p.completions,
-                 'created_at', tforge._iso_utc(p.created_at), 'updated_at', tforge._iso_utc(p.updated_at))
+                 'created_at', tforge._iso_utc(p.created_at), 'updated_at', tforge._iso_utc(p.updated_at),
+                 'recent', p.recent::text, 'calibration', p.calibration::text, 'pooled', p.pooled::text)
                  ORDER BY p.task_type, p.task_key NULLS FIRST)
           FROM tforge.profiles p), '[]'::jsonb))::text;
   ELSIF format = 'csv' THEN
-    RETURN 'version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at' || E'\n' ||
+    RETURN 'version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at,recent,calibration,pooled' || E'\n' ||
       coalesce((
         SELECT pg_catalog.string_agg(pg_catalog.concat_ws(',', '1',
                  tforge._csv_field(p.task_type), tforge._csv_field(p.task_key),
                  tforge._csv_field(p.runtime::text), tforge._csv_field(p.cpu::text),
                  tforge._csv_field(p.memory::text), tforge._csv_field(p.gpu_memory::text),
                  tforge._csv_field(p.scores::text), p.completions::text,
-                 tforge._iso_utc(p.created_at), tforge._iso_utc(p.updated_at)) || E'\n', ''
+                 tforge._iso_utc(p.created_at), tforge._iso_utc(p.updated_at),
+                 tforge._csv_field(p.recent::text), tforge._csv_field(p.calibration::text),
+                 tforge._csv_field(p.pooled::text)) || E'\n', ''
                  ORDER BY p.task_type, p.task_key NULLS FIRST)
           FROM tforge.profiles p), '');
   END IF;
@@ -430,7 +486,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tforge.export_profiles(text) IS
-  'every profile as a versioned document (format json or csv, version 1) that tforge.import_profiles reads back exactly';
+  'every profile as a versioned document (format json or csv, version 1; since tforge 0.2.0 with the recent, calibration and pooled columns) that tforge.import_profiles reads back exactly';
 
 CREATE FUNCTION tforge._import_version(version text) RETURNS void
   LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -465,7 +521,8 @@ BEGIN
   IF pg_catalog.to_regclass('pg_temp.tforge_import') IS NULL THEN
     CREATE TEMP TABLE tforge_import (
     task_type text, task_key text, runtime text, cpu text, memory text, gpu_memory text,
-      scores text, completions text, created_at text, updated_at text) ON COMMIT DROP;
+      scores text, completions text, created_at text, updated_at text,
+      recent text, calibration text, pooled text) ON COMMIT DROP;
   END IF;
   TRUNCATE pg_temp.tforge_import;
 
@@ -489,20 +546,26 @@ BEGIN
     END IF;
     INSERT INTO pg_temp.tforge_import
     SELECT e ->> 'task_type', e ->> 'task_key', e ->> 'runtime', e ->> 'cpu', e ->> 'memory',
-           e ->> 'gpu_memory', e ->> 'scores', e ->> 'completions', e ->> 'created_at', e ->> 'updated_at'
+           e ->> 'gpu_memory', e ->> 'scores', e ->> 'completions', e ->> 'created_at', e ->> 'updated_at',
+           e ->> 'recent', e ->> 'calibration', e ->> 'pooled'
       FROM pg_catalog.jsonb_array_elements(doc -> 'profiles') e;
   ELSIF format = 'csv' THEN
+    -- tforge 0.1.0 wrote the first eleven columns, 0.2.0 adds three
     IF (SELECT r FROM tforge._csv_records(data) r LIMIT 1) IS DISTINCT FROM
-       '{version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at}'::text[] THEN
+       '{version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at}'::text[]
+       AND (SELECT r FROM tforge._csv_records(data) r LIMIT 1) IS DISTINCT FROM
+       '{version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at,recent,calibration,pooled}'::text[] THEN
       RAISE EXCEPTION 'invalid profile document: missing the CSV header line'
         USING ERRCODE = 'invalid_text_representation',
-              HINT = 'The first line is version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at.';
+              HINT = 'The first line is version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at,recent,calibration,pooled.';
     END IF;
     INSERT INTO pg_temp.tforge_import
-    SELECT r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]
-      FROM (SELECT r, row_number() OVER () AS line FROM tforge._csv_records(data) r) x
+    SELECT r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14]
+      FROM (SELECT r, row_number() OVER () AS line,
+                   pg_catalog.cardinality((SELECT h FROM tforge._csv_records(data) h LIMIT 1)) AS fields
+              FROM tforge._csv_records(data) r) x
      WHERE x.line > 1
-       AND tforge._import_csv_row(x.r, x.line);
+       AND tforge._import_csv_row(x.r, x.line, x.fields);
   ELSE
     RAISE EXCEPTION 'unknown profile import format "%"', format
       USING ERRCODE = 'invalid_parameter_value', HINT = 'Use json or csv.';
@@ -534,17 +597,21 @@ BEGIN
 
   -- The casts check every statistic, scoreboard and timestamp; any error aborts the whole import.
   INSERT INTO tforge.profiles AS p (task_type, task_key, runtime, cpu, memory, gpu_memory, scores,
-                                    completions, created_at, updated_at)
+                                    completions, created_at, updated_at, recent, calibration, pooled)
   SELECT i.task_type, i.task_key, i.runtime::tforge.rolling_stats, i.cpu::tforge.rolling_stats,
          i.memory::tforge.rolling_stats, i.gpu_memory::tforge.rolling_stats,
          CASE WHEN i.scores IS NOT NULL THEN tforge.rescore(NULL, i.scores::float8[], NULL) END,
          i.completions::bigint,
-         i.created_at::timestamptz, i.updated_at::timestamptz
+         i.created_at::timestamptz, i.updated_at::timestamptz,
+         CASE WHEN i.recent IS NOT NULL THEN tforge._kernel_ring_check(i.recent::float8[]) END,
+         CASE WHEN i.calibration IS NOT NULL THEN tforge._calibration_check(i.calibration::float8[]) END,
+         CASE WHEN i.pooled IS NOT NULL THEN tforge.rescore(NULL, i.pooled::float8[], NULL) END
     FROM pg_temp.tforge_import i
   ON CONFLICT ON CONSTRAINT profiles_type_key DO UPDATE SET
     runtime = excluded.runtime, cpu = excluded.cpu, memory = excluded.memory,
     gpu_memory = excluded.gpu_memory, scores = excluded.scores, completions = excluded.completions,
-    created_at = excluded.created_at, updated_at = excluded.updated_at;
+    created_at = excluded.created_at, updated_at = excluded.updated_at,
+    recent = excluded.recent, calibration = excluded.calibration, pooled = excluded.pooled;
   GET DIAGNOSTICS n = ROW_COUNT;
   TRUNCATE pg_temp.tforge_import;
   RETURN n;
@@ -553,18 +620,18 @@ $$;
 COMMENT ON FUNCTION tforge.import_profiles(text, text) IS
   'loads a document of tforge.export_profiles (json or csv), replacing profiles with the same type and key; a malformed or newer-version document changes nothing; returns how many';
 
-CREATE FUNCTION tforge._import_csv_row(r text[], line bigint) RETURNS boolean
+CREATE FUNCTION tforge._import_csv_row(r text[], line bigint, fields integer) RETURNS boolean
   LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF pg_catalog.cardinality(r) <> 11 THEN
-    RAISE EXCEPTION 'invalid profile document: CSV record % has % fields, expected 11', line, pg_catalog.cardinality(r)
+  IF pg_catalog.cardinality(r) <> fields THEN
+    RAISE EXCEPTION 'invalid profile document: CSV record % has % fields, expected %', line, pg_catalog.cardinality(r), fields
       USING ERRCODE = 'invalid_text_representation';
   END IF;
   PERFORM tforge._import_version(r[1]);
   RETURN true;
 END
 $$;
-COMMENT ON FUNCTION tforge._import_csv_row(text[], bigint) IS 'internal: checks the field count and version of one CSV profile record';
+COMMENT ON FUNCTION tforge._import_csv_row(text[], bigint, integer) IS 'internal: checks the field count (that of the header) and version of one CSV profile record';
 
 -- submit_task and complete_task are SECURITY DEFINER, so workers need no
 -- privilege on the functions above; estimate and the views are read-only.

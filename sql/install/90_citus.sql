@@ -4,12 +4,14 @@
 -- query pattern each choice serves, is written down in the README section
 -- "Scale-out on Citus" and in tforge.distribution (the plan below).
 
--- The plan, one row per table tforge.distribute() touches, in the order it
--- distributes them (a reference table before the tables that refer to it, a
--- co-location group's first table before the others). Tables not listed
--- stay on the coordinator as plain PostgreSQL tables: the task queue and its
--- learned state (task_types, task_tau, tasks, profiles, prediction_archive),
--- which claim_tasks needs in one index (see the README).
+-- The plan, one row per table, in the order tforge.distribute() places them
+-- (a reference table before the tables that refer to it, a co-location
+-- group's first table before the others). Placement 'coordinator': a plain
+-- PostgreSQL table on the coordinator, which distribute() leaves alone: the
+-- task queue and its learned state, which claim_tasks needs in one index;
+-- checkpoint chains, addressed by checkpoint id (not by run) and walked by C
+-- index probes; the governor's event log, written by the coordinator's own
+-- background worker (see the README).
 CREATE VIEW tforge.distribution (step, table_name, placement, distribution_column, colocate_with, serves) AS
   VALUES
     (1, 'tforge.signal_types'::text, 'reference', NULL::text, NULL::text,
@@ -23,9 +25,31 @@ CREATE VIEW tforge.distribution (step, table_name, placement, distribution_colum
     (5, 'tforge.model_state_history', 'distributed', 'model_id', 'tforge.models',
      'the history trigger of model_versions writes into the co-located shard'),
     (6, 'tforge.model_validations', 'distributed', 'model_id', 'tforge.models',
-     'record_validation and select_best_model read and write next to the version they validate');
+     'record_validation and select_best_model read and write next to the version they validate'),
+    (7, 'tforge.gpu_devices', 'distributed', 'device_id', NULL,
+     'every allocation, eviction and defragmentation locks one device''s row first: one shard per device, devices never wait on each other across nodes'),
+    (8, 'tforge.gpu_blocks', 'distributed', 'device_id', 'tforge.gpu_devices',
+     'gpu_allocate, gpu_free, gpu_evict, gpu_defragment: best fit, split and merge read and write one device''s blocks next to its row; no overlap is enforced per device in its shard'),
+    (9, 'tforge.task_types', 'coordinator', NULL, NULL,
+     'the queue''s C code reads it by index probe; no distributed table joins it'),
+    (10, 'tforge.task_tau', 'coordinator', NULL, NULL,
+     'complete_task learns tau in the claim''s transaction, next to the queue'),
+    (11, 'tforge.tasks', 'coordinator', NULL, NULL,
+     'claim_tasks takes the least-laxity head over all pending tasks in one index walk: a global order no shard has'),
+    (12, 'tforge.profiles', 'coordinator', NULL, NULL,
+     'learned runtime profiles, read and written by the queue''s C code by index probe'),
+    (13, 'tforge.prediction_archive', 'coordinator', NULL, NULL,
+     'written by purge_tasks from the queue'),
+    (14, 'tforge.checkpoints', 'coordinator', NULL, NULL,
+     'complete_checkpoint, mark_checkpoint_corrupted, delete_checkpoint and the chain walks name a checkpoint id, not its run: by run every one would ask every shard; the walks are C index probes'),
+    (15, 'tforge.checkpoint_runs', 'coordinator', NULL, NULL,
+     'the run''s row lock serializes create, GC and delete of its checkpoints, next to them'),
+    (16, 'tforge.checkpoint_policies', 'coordinator', NULL, NULL,
+     'read by checkpoint_gc next to the checkpoints; the default row (training_run_id NULL) applies to every run'),
+    (17, 'tforge.governor_events', 'coordinator', NULL, NULL,
+     'written by the governor''s background worker on the node it watches; read by governor_status there');
 COMMENT ON VIEW tforge.distribution IS
-  'how tforge.distribute() places tforge''s tables on a Citus cluster, with the query pattern each choice serves; tables not listed stay on the coordinator';
+  'how tforge.distribute() places tforge''s tables on a Citus cluster (reference, distributed, or left on the coordinator), with the query pattern each choice serves';
 
 -- Functions delegated to the node holding their key: the call is sent
 -- whole to that node, which runs it against its local shard (Citus's
@@ -47,7 +71,17 @@ CREATE VIEW tforge.distributed_functions (function_name, distribution_argument, 
     ('tforge.latest_version(text)', 'model_id', 'tforge.models'),
     ('tforge.get_validation(text,tforge.semver)', 'model_id', 'tforge.models'),
     ('tforge.select_best_model(text)', 'model_id', 'tforge.models'),
-    ('tforge.model_meets_sla(text,tforge.semver,double precision,double precision)', 'model_id', 'tforge.models');
+    ('tforge.model_meets_sla(text,tforge.semver,double precision,double precision)', 'model_id', 'tforge.models'),
+    ('tforge.gpu_add_device(text,bigint,integer,text)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.gpu_remove_device(text)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.gpu_allocate(text,text,bigint,bigint,boolean,integer)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.gpu_evict(text,bigint)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.gpu_defragment(text)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.best_fit_block(text,bigint,bigint)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.gpu_pool_stats(text)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.fragmentation_ratio(text)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.eviction_candidates(text)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.gpu_check(text)', 'device_id', 'tforge.gpu_devices');
 COMMENT ON VIEW tforge.distributed_functions IS
   'the calls tforge.distribute() delegates to the Citus node that holds their key, with the argument that routes them';
 
@@ -131,7 +165,8 @@ BEGIN
     SELECT c.conrelid::regclass AS tbl, c.conname, pg_catalog.pg_get_constraintdef(c.oid) AS def
       FROM pg_catalog.pg_constraint c
      WHERE c.contype OPERATOR(pg_catalog.=) 'f'
-       AND c.conrelid::regclass::text IN (SELECT d.table_name FROM tforge.distribution d)
+       AND c.conrelid::regclass::text IN (SELECT d.table_name FROM tforge.distribution d
+                                           WHERE d.placement OPERATOR(pg_catalog.<>) 'coordinator')
        AND c.confrelid::regclass::text IN (SELECT d.table_name FROM tforge.distribution d
                                             WHERE d.placement OPERATOR(pg_catalog.=) 'reference')
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p
@@ -143,7 +178,8 @@ BEGIN
            pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', fk.tbl, fk.conname, fk.def);
   END LOOP;
 
-  FOR t IN SELECT d.* FROM tforge.distribution d ORDER BY d.step LOOP
+  FOR t IN SELECT d.* FROM tforge.distribution d
+            WHERE d.placement OPERATOR(pg_catalog.<>) 'coordinator' ORDER BY d.step LOOP
     rel := t.table_name::regclass;
     was_citus := EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p
                           WHERE p.logicalrelid OPERATOR(pg_catalog.=) rel);
@@ -156,6 +192,22 @@ BEGIN
                                   rel, pg_catalog.split_part(t.table_name, '.', 2) OPERATOR(pg_catalog.||) '_pkey',
                                   CASE t.table_name WHEN 'tforge.model_state_history' THEN 'history_id'
                                                     ELSE 'validation_id' END));
+      END IF;
+      IF t.table_name OPERATOR(pg_catalog.=) 'tforge.gpu_blocks' THEN
+        -- The primary key gains the distribution column (block ids stay
+        -- unique), and Citus accepts an exclusion constraint only when it
+        -- compares the distribution column with =: no two blocks of a
+        -- device overlap becomes (device_id =, byte range &&), which needs
+        -- btree_gist's GiST operator class for text. It holds within each
+        -- shard, and a device's blocks are all in one shard.
+        PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
+        CREATE EXTENSION IF NOT EXISTS btree_gist SCHEMA public;
+        PERFORM pg_catalog.set_config('client_min_messages', old_messages, true);
+        PERFORM tforge._citus_everywhere(
+          'ALTER TABLE tforge.gpu_blocks DROP CONSTRAINT gpu_blocks_pkey, ADD PRIMARY KEY (block_id, device_id),'
+          ' DROP CONSTRAINT gpu_blocks_no_overlap, ADD CONSTRAINT gpu_blocks_no_overlap EXCLUDE USING gist ('
+          'device_id WITH OPERATOR(pg_catalog.=),'
+          ' pg_catalog.int8range(offset_bytes, offset_bytes OPERATOR(pg_catalog.+) size_bytes) WITH OPERATOR(pg_catalog.&&))');
       END IF;
       IF t.placement OPERATOR(pg_catalog.=) 'reference' THEN
         PERFORM pg_catalog.create_reference_table(rel);
@@ -184,13 +236,14 @@ BEGIN
     -- only be read by mistake (once every table of the plan is distributed,
     -- no plain table refers to them any more).
     PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
-    FOR t IN SELECT d.* FROM tforge.distribution d ORDER BY d.step DESC LOOP
+    FOR t IN SELECT d.* FROM tforge.distribution d
+              WHERE d.placement OPERATOR(pg_catalog.<>) 'coordinator' ORDER BY d.step DESC LOOP
       PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name::regclass);
     END LOOP;
     PERFORM pg_catalog.set_config('client_min_messages', old_messages, true);
   END IF;
 
-  -- Serial ids (history_id, validation_id) are drawn on the node that
+  -- Serial and identity ids (history_id, validation_id, block_id) are drawn on the node that
   -- inserts: a delegated call or a trigger on a shard draws on a worker.
   -- Each worker draws from its own range, as Citus does for the sequences it
   -- creates itself: group << 48 onwards (the coordinator is group 0).
@@ -200,7 +253,7 @@ BEGIN
       JOIN tforge.distribution d ON dep.refobjid OPERATOR(pg_catalog.=) d.table_name::regclass
      WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
        AND dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
-       AND dep.deptype OPERATOR(pg_catalog.=) 'a'
+       AND dep.deptype OPERATOR(pg_catalog.=) ANY ('{a,i}'::"char"[])  -- serial and identity
        AND d.placement OPERATOR(pg_catalog.=) 'distributed'
        AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) dep.objid
                       AND c.relkind OPERATOR(pg_catalog.=) 'S')
@@ -227,6 +280,9 @@ BEGIN
   -- tforge.distribute() again after ALTER EXTENSION tforge UPDATE).
   FOR f IN
     SELECT p.oid, p.proretset, pg_catalog.pg_get_functiondef(p.oid) AS def,
+           (SELECT y.typtype OPERATOR(pg_catalog.=) 'c' FROM pg_catalog.pg_type y
+             WHERE y.oid OPERATOR(pg_catalog.=) p.prorettype) AS composite,
+           p.prorettype::regtype::text AS rettype,
            pg_catalog.regexp_replace(p.prosrc, ';?\s*$', '') AS body
       FROM pg_catalog.pg_proc p
      WHERE p.pronamespace OPERATOR(pg_catalog.=) 'tforge'::regnamespace
@@ -236,15 +292,21 @@ BEGIN
        AND p.prosrc OPERATOR(pg_catalog.~)
            ('tforge\.(' OPERATOR(pg_catalog.||)
             (SELECT pg_catalog.string_agg(pg_catalog.split_part(d.table_name, '.', 2), '|')
-               FROM tforge.distribution d) OPERATOR(pg_catalog.||) ')\M')
+               FROM tforge.distribution d WHERE d.placement OPERATOR(pg_catalog.<>) 'coordinator')
+            OPERATOR(pg_catalog.||) ')\M')
      ORDER BY p.oid
   LOOP
     PERFORM tforge._citus_everywhere(
       pg_catalog.regexp_replace(
         pg_catalog.left(f.def, pg_catalog.strpos(f.def, 'AS $function$') - 1),
         '\n LANGUAGE sql\n', E'\n LANGUAGE plpgsql\n')
-      OPERATOR(pg_catalog.||) pg_catalog.format(E'AS $tforge_citus$\n#variable_conflict use_column\nBEGIN\n  %s;\nEND\n$tforge_citus$',
+      OPERATOR(pg_catalog.||) pg_catalog.format(E'AS $tforge_citus$\n#variable_conflict use_column\n%sBEGIN\n  %s;\nEND\n$tforge_citus$',
+        CASE WHEN f.composite AND NOT f.proretset
+             THEN pg_catalog.format(E'DECLARE\n  tforge_row %s;\n', f.rettype) ELSE '' END,
         CASE WHEN f.proretset THEN 'RETURN QUERY ' OPERATOR(pg_catalog.||) f.body
+             -- a row (get_block, _gpu_stats): the body's first row, or NULL
+             WHEN f.composite THEN f.body OPERATOR(pg_catalog.||)
+                                   E'\n  INTO tforge_row;\n  IF NOT FOUND THEN\n    RETURN NULL;\n  END IF;\n  RETURN tforge_row'
              ELSE 'RETURN (' OPERATOR(pg_catalog.||) f.body OPERATOR(pg_catalog.||) ')' END));
     object := f.oid::regprocedure::text;
     placement := 'rewritten';
@@ -255,13 +317,17 @@ BEGIN
   -- A lookup of a reference table that a query on a shard calls (the
   -- signal type check in signal_score, trending ...) reads the node's own
   -- placement of the reference table; Citus refuses that as a nested
-  -- distributed query unless the function allows it.
-  FOR f IN SELECT u.fn FROM pg_catalog.unnest(ARRAY['tforge.signal_half_life(text)']::regprocedure[]) AS u(fn) LOOP
+  -- distributed query unless the function allows it. The same for the
+  -- device lookups a query on a device's shard calls (gpu_check's total,
+  -- the gpu_pools view's statistics): they read the co-located shard of the
+  -- same device, on the same node.
+  FOR f IN SELECT u.fn FROM pg_catalog.unnest(ARRAY['tforge.signal_half_life(text)', 'tforge._gpu_total(text)',
+                                                    'tforge._gpu_stats(text,bigint)']::regprocedure[]) AS u(fn) LOOP
     PERFORM tforge._citus_everywhere(pg_catalog.format(
       'ALTER FUNCTION %s SET citus.allow_nested_distributed_execution = on', f.fn));
     object := f.fn::text;
     placement := 'everywhere';
-    detail := 'reads the local placement of a reference table inside shard queries';
+    detail := 'reads a local placement or co-located shard inside shard queries';
     RETURN NEXT;
   END LOOP;
 
@@ -295,4 +361,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tforge.distribute(integer) IS
-  'on a Citus coordinator: makes signal_types a reference table, distributes signals by entity_id and the registry by model_id, delegates the hot calls to the node holding their key, keeps the queue on the coordinator; 55000 without Citus';
+  'on a Citus coordinator: makes signal_types a reference table, distributes signals by entity_id, the registry by model_id and GPU pools by device_id, delegates the hot calls to the node holding their key, keeps the queue, checkpoints and the governor''s events on the coordinator (tforge.distribution); 55000 without Citus';

@@ -39,3 +39,16 @@ SELECT name, round(tforge.get_tau(name)::numeric, 9) FROM tforge.task_types ORDE
 SELECT task_type, task_key, completions, tforge.rolling_stats_count(runtime),
        round(tforge.rolling_stats_mean(runtime)::numeric, 9), round(tforge.rolling_stats_mean(memory)::numeric, 6)
   FROM tforge.profiles ORDER BY 1, 2;
+\echo gpu
+SELECT device_id, offset_bytes, size_bytes, alignment, status, tensor_id, priority
+  FROM tforge.gpu_blocks ORDER BY 1, 2;
+SELECT * FROM tforge.gpu_pools ORDER BY device_id;
+SELECT d, c FROM (VALUES ('gpu-0'), ('gpu-1'), ('gpu-2'), ('gpu-3')) v(d), LATERAL tforge.gpu_check(d) c ORDER BY 1, 2;
+SELECT d, tforge.best_fit_block(d, 4096) IS NOT NULL AS fits FROM (VALUES ('gpu-0'), ('gpu-1'), ('gpu-2'), ('gpu-3')) v(d) ORDER BY 1;
+\echo checkpoints
+SELECT checkpoint_id, training_run_id, epoch, step, checkpoint_type, state, size_bytes, parent_id, metrics, storage_path
+  FROM tforge.checkpoints ORDER BY training_run_id, step;
+SELECT training_run_id, checkpoints_created, gc_removed FROM tforge.checkpoint_runs ORDER BY 1;
+SELECT r, (tforge.find_restore_point(r)).checkpoint_id, tforge.restoration_chain((tforge.latest_checkpoint(r)).checkpoint_id)
+  FROM (VALUES ('run-a'), ('run-b')) v(r) ORDER BY 1;
+SELECT tforge.checkpoint_total_count(), tforge.checkpoint_total_size();

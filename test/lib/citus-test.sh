@@ -8,14 +8,18 @@
 #     ports TFORGE_CITUS_PORT, +100, +200; default PGPORT+100), tforge
 #     installed and distributed, removed afterwards;
 #   - the same seeded workload (test/citus/setup.sql, then the hot calls
-#     written below, one statement each) on the cluster and on a single node
-#     (a database on the cluster in PGHOST/PGPORT): test/citus/fingerprint.sql
-#     must print the same on both;
+#     written below, one statement each: signals, registry, GPU devices and
+#     allocations; then test/citus/after.sql: GPU calls by block id, the
+#     queue claiming GPU memory, checkpoints created and garbage-collected)
+#     on the cluster and on a single node (a database on the cluster in
+#     PGHOST/PGPORT): after.sql and test/citus/fingerprint.sql must print
+#     the same on both;
 #   - the hot calls are delegated: Citus pushes every one down to one node
 #     (its DEBUG message), and its counters show single-shard executions only;
 #   - decay_agg, window_union, rolling_stats_agg and max/min(semver) run as
 #     partial aggregates on the shards (EXPLAIN VERBOSE);
-#   - C code never reads a shell table (tforge.assert_local_table), and
+#   - C code never reads a shell table (tforge.assert_local_table, a chain
+#     walk on a worker), and
 #     tforge.distribute() refuses without Citus and on a worker;
 #   - a worker restarted (immediate stop) in the middle of a run of
 #     record_signal calls loses none of the calls that returned.
@@ -44,6 +48,7 @@ chmod 755 "$work"
 single_db=tforge_citus_single
 cleanup() {
 	citus_cluster_stop
+	[ -n "${TFORGE_CITUS_KEEP:-}" ] && cp -r "$work" "$TFORGE_CITUS_KEEP"
 	rm -rf "$work"
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $single_db WITH (FORCE)" >/dev/null 2>&1
 }
@@ -84,6 +89,19 @@ hot=$work/hot.sql
 		printf "SELECT tforge.latest_version('model-%d');\n" $m
 		printf "SELECT tforge.select_best_model('model-%d');\n" $m
 	done
+	for d in 0 1 2 3; do
+		printf "SELECT tforge.gpu_add_device('gpu-%d', %d, 1215, '8.6');\n" $d $((1048576 * (d + 1)))
+	done
+	for i in $(seq 0 39); do
+		pinned=false
+		[ $((i % 7)) = 0 ] && pinned=true
+		printf "SELECT tforge.gpu_allocate('gpu-%d', 't-%d', %d, %d, %s, %d);\n" \
+			$((i % 4)) $i $(((i * 7919) % 50000 + 1000)) $((256 << (i % 3))) $pinned $((i % 5))
+	done
+	for d in 0 1 2 3; do
+		printf "SELECT tforge.fragmentation_ratio('gpu-%d');\n" $d
+		printf "SELECT tforge.gpu_evict('gpu-%d', 1);\n" $d
+	done
 } >"$hot"
 nhot=$(wc -l <"$hot")
 
@@ -113,13 +131,25 @@ st=$?
 check "hot calls return the same on the cluster and on a single node" $st
 [ $st = 0 ] || head -40 "$work/hot.diff"
 
+# Part 3 on both: GPU calls by block id and the queue's GPU claims on the
+# coordinator, routed by device; checkpoints created and garbage-collected.
+cpsql 0 -f test/citus/after.sql >"$work/after.cluster" 2>&1
+check "GPU calls by block id, GPU claims, checkpoints and GC on the cluster" $?
+single -f test/citus/after.sql >"$work/after.single" 2>&1
+check "the same on a single node" $?
+diff -u "$work/after.single" "$work/after.cluster" >"$work/after.diff"
+st=$?
+[ $st = 0 ] && grep -q '^ ckpt-' "$work/after.single" && grep -q '^42704$' "$work/after.single"
+check "they return the same on the cluster and on a single node (GC removed $(grep -c '^ ckpt-' "$work/after.single") checkpoints)" $?
+[ $st = 0 ] || head -40 "$work/after.diff"
+
 # Everything the workload wrote and read, on both.
 cpsql 0 -f test/citus/fingerprint.sql >"$work/fp.cluster" 2>&1
 single -f test/citus/fingerprint.sql >"$work/fp.single" 2>&1
 if diff -u "$work/fp.single" "$work/fp.cluster" >"$work/fp.diff" && [ "$(grep -c . "$work/fp.single")" -gt 1000 ]; then
-	check "signals, trending, aggregates, registry, tasks and learned state equal the single node's" 0
+	check "signals, trending, aggregates, registry, tasks, learned state, GPU blocks and checkpoints equal the single node's" 0
 else
-	check "signals, trending, aggregates, registry, tasks and learned state equal the single node's" 1
+	check "signals, trending, aggregates, registry, tasks, learned state, GPU blocks and checkpoints equal the single node's" 1
 	head -60 "$work/fp.diff"
 fi
 
@@ -142,7 +172,7 @@ check "trending's top-k: each of the 8 shards returns its own top k, merged on t
 out=$(cpsql 0 -Atc "SELECT tforge.assert_local_table('tforge.tasks'), tforge.assert_local_table('tforge.task_tau')" 2>&1)
 [ "$out" = "tforge.tasks|tforge.task_tau" ]
 check "the queue's tables are read directly on the coordinator ($out)" $?
-for t in signals signal_types model_versions; do
+for t in signals signal_types model_versions gpu_devices gpu_blocks; do
 	out=$(cpsql 0 -Atc "\\set VERBOSITY verbose" -c "SELECT tforge.assert_local_table('tforge.$t')" 2>&1)
 	echo "$out" | grep -q "ERROR:  55000: table \"$t\" is a Citus table"
 	check "a direct read of the shell tforge.$t is refused on the coordinator (55000)" $?
@@ -150,6 +180,12 @@ done
 out=$(cpsql 1 -Atc "\\set VERBOSITY verbose" -c "SELECT tforge.assert_local_table('tforge.tasks')" 2>&1)
 echo "$out" | grep -q 'ERROR:  55000: table "tasks" is kept on the Citus coordinator, and this node is a worker'
 check "a direct read of tforge.tasks is refused on a worker (55000)" $?
+out=$(cpsql 2 -Atc "\\set VERBOSITY verbose" -c "SELECT tforge.chain_length('ckpt-1')" 2>&1)
+echo "$out" | grep -q 'ERROR:  55000: table "checkpoints" is kept on the Citus coordinator, and this node is a worker'
+check "a chain walk on a worker refuses the empty tforge.checkpoints (55000)" $?
+out=$(cpsql 0 -Atc "SELECT tforge.chain_length((tforge.latest_checkpoint('run-a')).checkpoint_id) > 0" 2>&1)
+[ "$out" = t ]
+check "chain walks read tforge.checkpoints on the coordinator" $?
 out=$(single -Atc "SELECT tforge.assert_local_table('tforge.signals')" 2>&1)
 [ "$out" = "tforge.signals" ]
 check "without Citus every table is read directly" $?
@@ -160,7 +196,7 @@ out=$(cpsql 1 -c "\\set VERBOSITY verbose" -c "SELECT * FROM tforge.distribute()
 echo "$out" | grep -q 'ERROR:  55000: tforge.distribute() must run on the Citus coordinator'
 check "tforge.distribute() on a worker: 55000" $?
 out=$(cpsql 0 -Atc "SELECT count(*) FILTER (WHERE detail = 'already distributed') FROM tforge.distribute()" 2>&1)
-[ "$out" = 6 ]
+[ "$out" = 8 ]
 check "tforge.distribute() again changes nothing ($out tables already distributed)" $?
 
 # A worker restarted in the middle of a run: every call that returned is kept.

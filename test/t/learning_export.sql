@@ -33,7 +33,7 @@ SELECT ok(pg_temp.same(), 'still exact after a second import');
 -- csv
 SELECT tforge.export_profiles('csv') AS csv \gset
 SELECT is(split_part(:'csv', E'\n', 1),
-          'version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at', 'csv header');
+          'version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at,recent,calibration,pooled', 'csv header');
 DELETE FROM tforge.profiles;
 SELECT is(tforge.import_profiles(:'csv', 'csv'), 5::bigint, 'csv import loads five profiles');
 SELECT ok(pg_temp.same(), 'csv round trip is exact');
@@ -59,7 +59,7 @@ SELECT throws_ok(format($$ SELECT tforge.import_profiles(%L, 'csv') $$, regexp_r
 SELECT throws_ok(format($$ SELECT tforge.import_profiles(%L, 'csv') $$, regexp_replace(:'csv', '^[^\n]*\n', '')),
                  '22P02', NULL, 'csv without its header refused');
 SELECT throws_ok(format($$ SELECT tforge.import_profiles(%L, 'csv') $$, :'csv' || E'1,"cpu-light"\n'),
-                 '22P02', 'invalid profile document: CSV record 7 has 2 fields, expected 11', 'short csv record refused');
+                 '22P02', 'invalid profile document: CSV record 7 has 2 fields, expected 14', 'short csv record refused');
 SELECT throws_ok(format($$ SELECT tforge.import_profiles(%L, 'csv') $$, :'csv' || E'1,"cpu-light,\n'),
                  '22P02', NULL, 'unterminated csv quote refused');
 SELECT throws_ok($$ SELECT tforge.import_profiles(NULL) $$, '22023', 'profile document must not be NULL', 'NULL document refused');

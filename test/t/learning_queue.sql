@@ -82,16 +82,16 @@ SELECT tforge.submit_task('cpu-light', task_key => 'k') AS id8 \gset
 SELECT task_id FROM tforge.claim_tasks('w', 2);
 SELECT tforge.complete_task(:id, 'w', '{"runtime_s": 20}');
 SELECT tforge.complete_task(:id8, 'w', '{"runtime_s": 5}');
-SELECT is((SELECT count(*) FROM tforge.prediction_outcomes WHERE task_id = :id), 9::bigint, 'every strategy scored');
+SELECT is((SELECT count(*) FROM tforge.prediction_outcomes WHERE task_id = :id), 12::bigint, 'every strategy scored');
 SELECT is((SELECT array_agg(strategy) FROM tforge.prediction_outcomes WHERE task_id = :id AND used), '{adaptive}',
           'the prediction submit used is marked');
-SELECT is((SELECT predictions FROM tforge.tasks WHERE task_id = :id), '{10,10,10,10,10,10,10,10,10}'::float8[],
+SELECT is((SELECT predictions FROM tforge.tasks WHERE task_id = :id), '{10,10,10,10,10,10,10,10,10,10,10,10}'::float8[],
           'the task keeps what every strategy predicted');
 SELECT results_eq($$ SELECT predictions, mae_s, median_ape, accuracy, under_rate FROM tforge.prediction_accuracy
                       WHERE task_type = 'cpu-light' AND strategy = 'last' $$,
                   $$ VALUES (2::bigint, 7.5::float8, 0.75::float8, 0.5::float8, 0.5::float8) $$,
                   'prediction_accuracy: count, MAE, median APE, accuracy, under rate');
-SELECT is((SELECT count(DISTINCT strategy) FROM tforge.prediction_accuracy WHERE task_type = 'cpu-light'), 9::bigint,
+SELECT is((SELECT count(DISTINCT strategy) FROM tforge.prediction_accuracy WHERE task_type = 'cpu-light'), 12::bigint,
           'one row per strategy');
 
 -- Bad usage never loses the completion: the task is done, the bad fields are

@@ -15,3 +15,270 @@ $$;
 ALTER TABLE tforge.profiles ADD COLUMN profile_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY;
 SELECT pg_catalog.pg_extension_config_dump('tforge.profiles_profile_id_seq', '');
 COMMENT ON COLUMN tforge.profiles.profile_id IS 'surrogate key (the replica identity); a profile is named by (task_type, task_key)';
+
+-- Runtime learning, 0.1.0 -> 0.2.0 (issue 15): the kernel-mode strategies'
+-- ring of recent completions, calibrated bounds and the pooled choice of
+-- adaptive (new columns at the end of tforge.profiles, as in the install
+-- script), estimate's upper_s and its coverage and cpu parameters, and the
+-- new columns in profile export and import.
+
+ALTER TABLE tforge.profiles
+  ADD COLUMN recent float8[],
+  ADD COLUMN calibration float8[],
+  ADD COLUMN pooled float8[];
+ALTER TABLE tforge.profiles ALTER COLUMN recent SET STORAGE MAIN, ALTER COLUMN calibration SET STORAGE MAIN,
+  ALTER COLUMN pooled SET STORAGE MAIN;
+COMMENT ON COLUMN tforge.profiles.recent IS
+  'the last tforge.kernel_window completions for the kernel-mode strategies, oldest first, as triples: runtime_s, requested seconds (0: none), processors (0: none)';
+COMMENT ON COLUMN tforge.profiles.calibration IS
+  'ln(actual / predicted runtime) of the last tforge.kernel_window completions, adaptive''s prediction from the profile as it stood: the calibrated bound (upper_s) is a conformal quantile of these';
+COMMENT ON COLUMN tforge.profiles.pooled IS
+  'on a type''s profile: the scoreboard adaptive chooses by, every strategy''s accuracy on every run of the type predicted from the profile that predicted it, long memory (newest 0.005)';
+
+ALTER TYPE tforge.runtime_estimate ADD ATTRIBUTE upper_s float8;
+COMMENT ON TYPE tforge.runtime_estimate IS
+  'an estimate: runtime (s), cpu (cores), memory and GPU memory (bytes), confidence in [0,1], the strategy asked for, the profile used (key, type or default), the candidate chosen, and the calibrated bound for the coverage asked (s)';
+
+-- The prediction from a profile row (estimate.c): its type's row, read by
+-- the C code when it is a key's, gives adaptive's pooled choice and the
+-- fallback calibration.
+CREATE FUNCTION tforge._estimate_row(profile tforge.profiles, strategy text, bound float8,
+                                     processors float8, coverage float8,
+                                     OUT value float8, OUT confidence float8, OUT chosen text,
+                                     OUT upper_s float8)
+  AS 'MODULE_PATHNAME', 'estimate_row' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._estimate_row(tforge.profiles, text, float8, float8, float8) IS
+  'internal: one strategy''s prediction from a profile row for a task with that request (bound) and processors, its confidence, the candidate chosen, and the calibrated bound for coverage';
+
+CREATE FUNCTION tforge._kernel_ring_add(ring float8[], runtime_s float8, requested_s float8,
+                                        processors float8) RETURNS float8[]
+  AS 'MODULE_PATHNAME', 'kernel_ring_add' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._kernel_ring_add(float8[], float8, float8, float8) IS
+  'internal: a ring of recent completions with one more (kept to tforge.kernel_window); a runtime not in (0, 1e18] changes nothing';
+
+CREATE FUNCTION tforge._kernel_ring_check(ring float8[]) RETURNS float8[]
+  AS 'MODULE_PATHNAME', 'kernel_ring_check' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._kernel_ring_check(float8[]) IS
+  'internal: the ring, when it is a valid ring of recent completions (triples: runtime_s, requested s, processors), else 22023';
+CREATE FUNCTION tforge._calibration_check(ratios float8[]) RETURNS float8[]
+  AS 'MODULE_PATHNAME', 'calibration_check' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._calibration_check(float8[]) IS
+  'internal: the calibration ratios, when valid (ln actual/predicted within [-50, 50], no NULLs), else 22023';
+
+DROP FUNCTION tforge.estimate(text, text, text, float8);
+CREATE FUNCTION tforge.estimate(task_type text, task_key text DEFAULT NULL, strategy text DEFAULT NULL,
+                                bound float8 DEFAULT NULL, coverage float8 DEFAULT NULL,
+                                processors float8 DEFAULT NULL)
+  RETURNS tforge.runtime_estimate
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r tforge.runtime_estimate;
+  e record;
+BEGIN
+  IF estimate.task_type IS NULL THEN
+    RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  r.strategy := coalesce(estimate.strategy, tforge._setting('tforge.learning_strategy'));
+  -- The key's profile, else the type's, as _profile_for picks it. The row
+  -- goes to C whole and unread, so its rings are decompressed only when the
+  -- strategy needs them (a PL/pgSQL row variable would detoast every column).
+  SELECT x.value, x.confidence, x.chosen, x.upper_s, x.is_type, x.res INTO e
+    FROM (SELECT ev.*, (s.q).task_key IS NULL AS is_type,
+                 tforge._profile_resources((s.q).runtime, (s.q).cpu, (s.q).memory, (s.q).gpu_memory) AS res
+            FROM (SELECT q FROM tforge.profiles q
+                   WHERE q.task_type = estimate.task_type
+                     AND (q.task_key IS NULL OR q.task_key = estimate.task_key) AND q.runtime IS NOT NULL
+                   ORDER BY q.task_key IS NULL
+                   LIMIT 1) s,
+                 tforge._estimate_row(s.q, r.strategy, estimate.bound, estimate.processors, estimate.coverage) ev) x;
+  IF NOT FOUND THEN
+    -- no profile: the type's tau, with no confidence (the calls validate their arguments)
+    PERFORM tforge._estimate_row(NULL, r.strategy, estimate.bound, estimate.processors, estimate.coverage);
+    r.runtime_s := tforge.get_tau(estimate.task_type);
+    IF bound > 0 THEN
+      r.runtime_s := least(r.runtime_s, bound);
+      -- a request is a kill limit: no run exceeds it
+      r.upper_s := CASE WHEN coverage IS NOT NULL THEN bound END;
+    END IF;
+    r.confidence := 0;
+    r.source := 'default';
+    r.chosen := 'tau';
+    RETURN r;
+  END IF;
+  r.runtime_s := e.value;
+  r.confidence := e.confidence;
+  r.chosen := e.chosen;
+  r.upper_s := e.upper_s;
+  r.source := CASE WHEN e.is_type THEN 'type' ELSE 'key' END;
+  r.cpu := (e.res).cpu;
+  r.memory_bytes := (e.res).memory_bytes;
+  r.gpu_memory_bytes := (e.res).gpu_memory_bytes;
+  RETURN r;
+END
+$$;
+COMMENT ON FUNCTION tforge.estimate(text, text, text, float8, float8, float8) IS
+  'predicted runtime (s, capped by bound, the requested time), cpu (cores), memory and GPU memory (bytes) of a task, with confidence in [0,1]; from the key''s profile, else the type''s (source key/type), else tau (source default); processors: the task''s (its resources.cpu; the kernel strategies weigh past runs on as many higher); with coverage in (0,1), upper_s: a runtime the profile''s past runs (too few: the type''s) stayed under with that probability, capped by bound';
+
+CREATE OR REPLACE FUNCTION tforge.export_profiles(format text DEFAULT 'json') RETURNS text
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF format = 'json' THEN
+    RETURN pg_catalog.jsonb_build_object(
+      'format', 'tforge-profiles', 'version', 1,
+      'profiles', coalesce((
+        SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                 'task_type', p.task_type, 'task_key', p.task_key,
+                 'runtime', p.runtime::text, 'cpu', p.cpu::text, 'memory', p.memory::text,
+                 'gpu_memory', p.gpu_memory::text, 'scores', p.scores::text,
+                 'completions', p.completions,
+                 'created_at', tforge._iso_utc(p.created_at), 'updated_at', tforge._iso_utc(p.updated_at),
+                 'recent', p.recent::text, 'calibration', p.calibration::text, 'pooled', p.pooled::text)
+                 ORDER BY p.task_type, p.task_key NULLS FIRST)
+          FROM tforge.profiles p), '[]'::jsonb))::text;
+  ELSIF format = 'csv' THEN
+    RETURN 'version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at,recent,calibration,pooled' || E'\n' ||
+      coalesce((
+        SELECT pg_catalog.string_agg(pg_catalog.concat_ws(',', '1',
+                 tforge._csv_field(p.task_type), tforge._csv_field(p.task_key),
+                 tforge._csv_field(p.runtime::text), tforge._csv_field(p.cpu::text),
+                 tforge._csv_field(p.memory::text), tforge._csv_field(p.gpu_memory::text),
+                 tforge._csv_field(p.scores::text), p.completions::text,
+                 tforge._iso_utc(p.created_at), tforge._iso_utc(p.updated_at),
+                 tforge._csv_field(p.recent::text), tforge._csv_field(p.calibration::text),
+                 tforge._csv_field(p.pooled::text)) || E'\n', ''
+                 ORDER BY p.task_type, p.task_key NULLS FIRST)
+          FROM tforge.profiles p), '');
+  END IF;
+  RAISE EXCEPTION 'unknown profile export format "%"', format
+    USING ERRCODE = 'invalid_parameter_value', HINT = 'Use json or csv.';
+END
+$$;
+COMMENT ON FUNCTION tforge.export_profiles(text) IS
+  'every profile as a versioned document (format json or csv, version 1; since tforge 0.2.0 with the recent, calibration and pooled columns) that tforge.import_profiles reads back exactly';
+
+CREATE FUNCTION tforge._import_csv_row(r text[], line bigint, fields integer) RETURNS boolean
+  LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF pg_catalog.cardinality(r) <> fields THEN
+    RAISE EXCEPTION 'invalid profile document: CSV record % has % fields, expected %', line, pg_catalog.cardinality(r), fields
+      USING ERRCODE = 'invalid_text_representation';
+  END IF;
+  PERFORM tforge._import_version(r[1]);
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION tforge._import_csv_row(text[], bigint, integer) IS 'internal: checks the field count (that of the header) and version of one CSV profile record';
+
+CREATE OR REPLACE FUNCTION tforge.import_profiles(data text, format text DEFAULT 'json') RETURNS bigint
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  doc jsonb;
+  n bigint;
+  missing text;
+BEGIN
+  IF data IS NULL THEN
+    RAISE EXCEPTION 'profile document must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF pg_catalog.to_regclass('pg_temp.tforge_import') IS NULL THEN
+    CREATE TEMP TABLE tforge_import (
+    task_type text, task_key text, runtime text, cpu text, memory text, gpu_memory text,
+      scores text, completions text, created_at text, updated_at text,
+      recent text, calibration text, pooled text) ON COMMIT DROP;
+  END IF;
+  TRUNCATE pg_temp.tforge_import;
+
+  IF format = 'json' THEN
+    BEGIN
+      doc := data::jsonb;
+    EXCEPTION WHEN invalid_text_representation THEN
+      RAISE EXCEPTION 'invalid profile document: not JSON' USING ERRCODE = 'invalid_text_representation',
+            DETAIL = SQLERRM;
+    END;
+    IF pg_catalog.jsonb_typeof(doc) <> 'object' OR doc ->> 'format' IS DISTINCT FROM 'tforge-profiles'
+       OR pg_catalog.jsonb_typeof(doc -> 'profiles') IS DISTINCT FROM 'array' THEN
+      RAISE EXCEPTION 'invalid profile document: expected an object with "format": "tforge-profiles", "version" and a "profiles" array'
+        USING ERRCODE = 'invalid_text_representation';
+    END IF;
+    PERFORM tforge._import_version(doc ->> 'version');
+    IF EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(doc -> 'profiles') e
+                WHERE pg_catalog.jsonb_typeof(e) <> 'object') THEN
+      RAISE EXCEPTION 'invalid profile document: every profile must be an object'
+        USING ERRCODE = 'invalid_text_representation';
+    END IF;
+    INSERT INTO pg_temp.tforge_import
+    SELECT e ->> 'task_type', e ->> 'task_key', e ->> 'runtime', e ->> 'cpu', e ->> 'memory',
+           e ->> 'gpu_memory', e ->> 'scores', e ->> 'completions', e ->> 'created_at', e ->> 'updated_at',
+           e ->> 'recent', e ->> 'calibration', e ->> 'pooled'
+      FROM pg_catalog.jsonb_array_elements(doc -> 'profiles') e;
+  ELSIF format = 'csv' THEN
+    -- tforge 0.1.0 wrote the first eleven columns, 0.2.0 adds three
+    IF (SELECT r FROM tforge._csv_records(data) r LIMIT 1) IS DISTINCT FROM
+       '{version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at}'::text[]
+       AND (SELECT r FROM tforge._csv_records(data) r LIMIT 1) IS DISTINCT FROM
+       '{version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at,recent,calibration,pooled}'::text[] THEN
+      RAISE EXCEPTION 'invalid profile document: missing the CSV header line'
+        USING ERRCODE = 'invalid_text_representation',
+              HINT = 'The first line is version,task_type,task_key,runtime,cpu,memory,gpu_memory,scores,completions,created_at,updated_at,recent,calibration,pooled.';
+    END IF;
+    INSERT INTO pg_temp.tforge_import
+    SELECT r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14]
+      FROM (SELECT r, row_number() OVER () AS line,
+                   pg_catalog.cardinality((SELECT h FROM tforge._csv_records(data) h LIMIT 1)) AS fields
+              FROM tforge._csv_records(data) r) x
+     WHERE x.line > 1
+       AND tforge._import_csv_row(x.r, x.line, x.fields);
+  ELSE
+    RAISE EXCEPTION 'unknown profile import format "%"', format
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Use json or csv.';
+  END IF;
+
+  -- Validate every row before anything changes.
+  SELECT pg_catalog.format('task_type %s, task_key %s', i.task_type, coalesce(i.task_key, 'NULL')) INTO missing
+    FROM pg_temp.tforge_import i
+   WHERE i.task_type IS NULL OR i.completions IS NULL OR i.completions !~ '^[0-9]{1,18}$'
+      OR i.created_at IS NULL OR i.updated_at IS NULL
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'invalid profile document: profile (%) lacks task_type, completions or timestamps', missing
+      USING ERRCODE = 'invalid_text_representation';
+  END IF;
+  SELECT i.task_type INTO missing FROM pg_temp.tforge_import i
+   WHERE NOT EXISTS (SELECT 1 FROM tforge.task_types t WHERE t.name = i.task_type) LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'task type "%" does not exist', missing
+      USING ERRCODE = 'undefined_object',
+            HINT = 'Define it with tforge.define_task_type(name, default_tau_s) before importing its profiles.';
+  END IF;
+  SELECT pg_catalog.format('task_type %s, task_key %s', i.task_type, coalesce(i.task_key, 'NULL')) INTO missing
+    FROM pg_temp.tforge_import i GROUP BY i.task_type, i.task_key HAVING count(*) > 1 LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'invalid profile document: profile (%) appears twice', missing
+      USING ERRCODE = 'invalid_text_representation';
+  END IF;
+
+  -- The casts check every statistic, scoreboard and timestamp; any error aborts the whole import.
+  INSERT INTO tforge.profiles AS p (task_type, task_key, runtime, cpu, memory, gpu_memory, scores,
+                                    completions, created_at, updated_at, recent, calibration, pooled)
+  SELECT i.task_type, i.task_key, i.runtime::tforge.rolling_stats, i.cpu::tforge.rolling_stats,
+         i.memory::tforge.rolling_stats, i.gpu_memory::tforge.rolling_stats,
+         CASE WHEN i.scores IS NOT NULL THEN tforge.rescore(NULL, i.scores::float8[], NULL) END,
+         i.completions::bigint,
+         i.created_at::timestamptz, i.updated_at::timestamptz,
+         CASE WHEN i.recent IS NOT NULL THEN tforge._kernel_ring_check(i.recent::float8[]) END,
+         CASE WHEN i.calibration IS NOT NULL THEN tforge._calibration_check(i.calibration::float8[]) END,
+         CASE WHEN i.pooled IS NOT NULL THEN tforge.rescore(NULL, i.pooled::float8[], NULL) END
+    FROM pg_temp.tforge_import i
+  ON CONFLICT ON CONSTRAINT profiles_type_key DO UPDATE SET
+    runtime = excluded.runtime, cpu = excluded.cpu, memory = excluded.memory,
+    gpu_memory = excluded.gpu_memory, scores = excluded.scores, completions = excluded.completions,
+    created_at = excluded.created_at, updated_at = excluded.updated_at,
+    recent = excluded.recent, calibration = excluded.calibration, pooled = excluded.pooled;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  TRUNCATE pg_temp.tforge_import;
+  RETURN n;
+END
+$$;
+COMMENT ON FUNCTION tforge.import_profiles(text, text) IS
+  'loads a document of tforge.export_profiles (json or csv), replacing profiles with the same type and key; a malformed or newer-version document changes nothing; returns how many';
+
+DROP FUNCTION tforge._import_csv_row(text[], bigint);
