@@ -142,6 +142,7 @@ static QueueStatement expire_leases = {
 #define CLAIM_HEAD(fits, limit) \
 	"SELECT h.task_id FROM tforge.tasks h" \
 	" WHERE h.status = 'pending' AND h.available_at <= $1" fits \
+	"   AND ($7::pg_catalog.text[] IS NULL OR h.task_type = ANY ($7))" \
 	" ORDER BY h.laxity_key, h.priority DESC, h.submitted_at, h.task_id" \
 	" LIMIT " limit \
 	" FOR UPDATE SKIP LOCKED"
@@ -157,19 +158,19 @@ static QueueStatement expire_leases = {
 	"  FROM picked p" \
 	" WHERE k.task_id = p.task_id" \
 	" RETURNING k"
-#define CLAIM_ARGTYPES {TIMESTAMPTZOID, RESOURCES_ARG, INT4OID, TEXTOID, FLOAT8OID, INTERVALOID}
+#define CLAIM_ARGTYPES {TIMESTAMPTZOID, RESOURCES_ARG, INT4OID, TEXTOID, FLOAT8OID, INTERVALOID, TEXTARRAYOID}
 
 static QueueStatement claim_one[2] = {
-	{CLAIM_ONE("", CLAIM_SET_010), 6, CLAIM_ARGTYPES},
-	{CLAIM_ONE("", CLAIM_SET), 6, CLAIM_ARGTYPES}
+	{CLAIM_ONE("", CLAIM_SET_010), 7, CLAIM_ARGTYPES},
+	{CLAIM_ONE("", CLAIM_SET), 7, CLAIM_ARGTYPES}
 };
 static QueueStatement claim_one_fitting[2] = {
-	{CLAIM_ONE(CLAIM_FITS, CLAIM_SET_010), 6, CLAIM_ARGTYPES},
-	{CLAIM_ONE(CLAIM_FITS, CLAIM_SET), 6, CLAIM_ARGTYPES}
+	{CLAIM_ONE(CLAIM_FITS, CLAIM_SET_010), 7, CLAIM_ARGTYPES},
+	{CLAIM_ONE(CLAIM_FITS, CLAIM_SET), 7, CLAIM_ARGTYPES}
 };
 static QueueStatement claim_batch[2] = {
-	{CLAIM_BATCH(CLAIM_SET_010), 6, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN},
-	{CLAIM_BATCH(CLAIM_SET), 6, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN}
+	{CLAIM_BATCH(CLAIM_SET_010), 7, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN},
+	{CLAIM_BATCH(CLAIM_SET), 7, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN}
 };
 
 /*
@@ -489,6 +490,7 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	Execute(&submit_insert, resources_type, v, n, 1);
 	task_id = DatumGetInt64(ResultValue(0, 1, &isnull));
 	SPI_finish();
+	WakeWorkers(PG_GETARG_DATUM(0));
 	PG_RETURN_INT64(task_id);
 }
 
@@ -603,7 +605,8 @@ ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, Oid 
 }
 
 /*
- * claim_tasks(worker_id, max_tasks, capacity, lease) -> SETOF tasks
+ * claim_tasks(worker_id, max_tasks, capacity, lease, gpu_device, task_types)
+ *		-> SETOF tasks
  *
  * Expires leases first, so that a task whose worker vanished is claimable
  * again, then leases up to max_tasks tasks; SKIP LOCKED lets concurrent
@@ -617,8 +620,8 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 	Oid			resources_type = ArgType(fcinfo, 2);
 	TimestampTz at = GetCurrentTimestamp();
 	double		lease_s = NAN;
-	Datum		v[6];
-	bool		n[6] = {false, false, false, false, false, false};
+	Datum		v[7];
+	bool		n[7] = {false, false, false, false, false, false, false};
 	uint64		claimed;
 	uint64		i;
 	int			tokens;
@@ -657,6 +660,9 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 	v[3] = PG_GETARG_DATUM(0);
 	v[4] = Float8GetDatum(lease_s);
 	v[5] = PG_GETARG_DATUM(3);
+	/* task_types (0.2.0): only tasks of these types; NULL, any type */
+	n[6] = PG_NARGS() <= 5 || PG_ARGISNULL(5);
+	v[6] = n[6] ? (Datum) 0 : PG_GETARG_DATUM(5);
 	tokens = SchemaHasTokens();
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 	{

@@ -165,4 +165,9 @@ extern bool UsageSample(Jsonb *usage, int64 task_id, const char *key, double *ou
 extern void CompletionSamples(Completion *c, const char *who, bool check_runtime, List **warnings);
 extern void ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c);
 
+/* wakeup.c -------------------------------------------------------------- */
+
+/* NOTIFY tforge_tasks, payload task_type, at this transaction's commit. */
+extern void WakeWorkers(Datum task_type);
+
 #endif							/* TFORGE_QUEUE_H */

@@ -288,7 +288,7 @@ CREATE FUNCTION tforge.submit_task(
   AS 'MODULE_PATHNAME', 'tforge_submit_task'
   LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer, float8) IS
-  'queues a task; its deadline is now() + sla_multiplier (default tforge.sla_multiplier) * tau of its type, or, with deadline_coverage in (0,1), now() + the runtime its profile''s past runs stayed under with that probability (tforge.estimate''s upper_s) when there is one; returns task_id';
+  'queues a task; its deadline is now() + sla_multiplier (default tforge.sla_multiplier) * tau of its type, or, with deadline_coverage in (0,1), now() + the runtime its profile''s past runs stayed under with that probability (tforge.estimate''s upper_s) when there is one; NOTIFYs tforge_tasks (payload: the task type) at commit; returns task_id';
 
 CREATE FUNCTION tforge.expire_leases() RETURNS integer
   AS 'MODULE_PATHNAME', 'tforge_expire_leases'
@@ -301,7 +301,8 @@ CREATE FUNCTION tforge.claim_tasks(
     max_tasks integer DEFAULT 1,
     capacity  tforge.resources DEFAULT NULL,
     lease     interval DEFAULT '5 min',
-    gpu_device text DEFAULT NULL)
+    gpu_device text DEFAULT NULL,
+    task_types text[] DEFAULT NULL)
   RETURNS SETOF tforge.tasks
   AS 'MODULE_PATHNAME', 'tforge_claim_tasks'
   LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
@@ -310,8 +311,8 @@ CREATE FUNCTION tforge.claim_tasks(
   -- a queue filled since the last ANALYZE looks tiny to the planner, which
   -- would then sort every pending task to find the first.
   SET enable_sort = off;
-COMMENT ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval, text) IS
-  'leases up to max_tasks pending tasks that fit capacity, least laxity first, then priority, then arrival; concurrent claimers never get the same task; with gpu_device, each claimed task''s gpu_memory_bytes is allocated on that device in the same transaction (tensor task:<task_id>) and tasks that do not fit its free memory are passed over';
+COMMENT ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval, text, text[]) IS
+  'leases up to max_tasks pending tasks that fit capacity, least laxity first, then priority, then arrival; concurrent claimers never get the same task; with gpu_device, each claimed task''s gpu_memory_bytes is allocated on that device in the same transaction (tensor task:<task_id>) and tasks that do not fit its free memory are passed over; with task_types, only tasks of those types are claimed (NULL: any type)';
 
 -- The running task held by worker (under claim_token when given), locked;
 -- 42704 or 55000 otherwise. One definition, in C (HeldTask in queue.c),
@@ -393,7 +394,7 @@ COMMENT ON VIEW tforge.queue_status IS
   'per task type: tasks pending, running, done, dead, deadlines missed by done tasks, and the current tau (seconds)';
 
 GRANT EXECUTE ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer, float8),
-                          tforge.claim_tasks(text, integer, tforge.resources, interval, text),
+                          tforge.claim_tasks(text, integer, tforge.resources, interval, text, text[]),
                           tforge.heartbeat(bigint, text, bigint),
                           tforge.complete_task(bigint, text, jsonb, bigint),
                           tforge.fail_task(bigint, text, text, boolean, bigint),

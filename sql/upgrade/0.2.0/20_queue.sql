@@ -14,14 +14,16 @@ $$;
 -- sql/install/20_queue.sql holds the same definitions).
 
 -- claim_tasks gains a trailing gpu_device parameter (GPU memory pools,
--- issue 10): DROP + CREATE, as the signature changes; the grant is renewed.
+-- issue 10) and a trailing task_types filter (issue 16): DROP + CREATE, as
+-- the signature changes; the grant is renewed.
 DROP FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval);
 CREATE FUNCTION tforge.claim_tasks(
     worker_id text,
     max_tasks integer DEFAULT 1,
     capacity  tforge.resources DEFAULT NULL,
     lease     interval DEFAULT '5 min',
-    gpu_device text DEFAULT NULL)
+    gpu_device text DEFAULT NULL,
+    task_types text[] DEFAULT NULL)
   RETURNS SETOF tforge.tasks
   AS 'MODULE_PATHNAME', 'tforge_claim_tasks'
   LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
@@ -30,9 +32,9 @@ CREATE FUNCTION tforge.claim_tasks(
   -- a queue filled since the last ANALYZE looks tiny to the planner, which
   -- would then sort every pending task to find the first.
   SET enable_sort = off;
-COMMENT ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval, text) IS
-  'leases up to max_tasks pending tasks that fit capacity, least laxity first, then priority, then arrival; concurrent claimers never get the same task; with gpu_device, each claimed task''s gpu_memory_bytes is allocated on that device in the same transaction (tensor task:<task_id>) and tasks that do not fit its free memory are passed over';
-GRANT EXECUTE ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval, text) TO tforge_worker;
+COMMENT ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval, text, text[]) IS
+  'leases up to max_tasks pending tasks that fit capacity, least laxity first, then priority, then arrival; concurrent claimers never get the same task; with gpu_device, each claimed task''s gpu_memory_bytes is allocated on that device in the same transaction (tensor task:<task_id>) and tasks that do not fit its free memory are passed over; with task_types, only tasks of those types are claimed (NULL: any type)';
+GRANT EXECUTE ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval, text, text[]) TO tforge_worker;
 -- 0.1.0 -> 0.2.0: changes to the queue's 0.1.0 objects (install fragment
 -- sql/install/20_queue.sql holds the same definitions).
 
@@ -133,6 +135,6 @@ CREATE FUNCTION tforge.submit_task(
   AS 'MODULE_PATHNAME', 'tforge_submit_task'
   LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer, float8) IS
-  'queues a task; its deadline is now() + sla_multiplier (default tforge.sla_multiplier) * tau of its type, or, with deadline_coverage in (0,1), now() + the runtime its profile''s past runs stayed under with that probability (tforge.estimate''s upper_s) when there is one; returns task_id';
+  'queues a task; its deadline is now() + sla_multiplier (default tforge.sla_multiplier) * tau of its type, or, with deadline_coverage in (0,1), now() + the runtime its profile''s past runs stayed under with that probability (tforge.estimate''s upper_s) when there is one; NOTIFYs tforge_tasks (payload: the task type) at commit; returns task_id';
 GRANT EXECUTE ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer, float8)
    TO tforge_worker;

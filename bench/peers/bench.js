@@ -1,0 +1,202 @@
+// bench/peers: one system's three figures, run by run.sh as
+//   node bench.js tforge|graphile-worker|pg-boss DATABASE
+// and printed as "enqueue <jobs/s>", "drain <jobs/s>", "latency <p50 ms> <p99 ms>".
+// Every system gets CONNECTIONS database connections for its workers and
+// CONCURRENCY concurrent no-op handlers, and the same jobs: JOBS no-op jobs
+// enqueued in bulk in chunks of CHUNK from one connection, drained with
+// no-op handlers (end to end: from the workers' start until every job is
+// recorded as completed in the database), then LATENCY_JOBS jobs submitted
+// one at a time at RATE jobs/s to idle workers (submit -> handler start).
+'use strict';
+const pg = require('pg');
+
+const system = process.argv[2];
+const database = process.argv[3];
+const env = (name, dflt) => Number(process.env[name] || dflt);
+const JOBS = env('JOBS', 100000);
+const CHUNK = env('CHUNK', 5000);
+const CONNECTIONS = env('CONNECTIONS', 4);
+const CONCURRENCY = env('CONCURRENCY', 4);
+const BATCH = env('BATCH', 500);
+const LATENCY_JOBS = env('LATENCY_JOBS', 100);
+const RATE = env('RATE', 10);
+const conn = { database };
+const connectionString = `postgres:///${database}`; // PGHOST, PGPORT, PGUSER from the environment
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const now = () => Number(process.hrtime.bigint()) / 1e6; // ms
+function quantile(xs, q) {
+	const s = [...xs].sort((a, b) => a - b);
+	return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+}
+function report(enqueue, drain, lat) {
+	console.log(`enqueue ${enqueue.toFixed(0)}`);
+	console.log(`drain ${drain.toFixed(0)}`);
+	console.log(`latency ${quantile(lat, 0.5).toFixed(2)} ${quantile(lat, 0.99).toFixed(2)}`);
+}
+
+// Drain and latency share one protocol: handler(payload) is called for every
+// job; during the drain it counts, during the latency phase it records
+// now - payload.t (payload.t is set just before the submit, same clock).
+function makeHandler() {
+	const h = { done: 0, lat: [], onDone: null };
+	h.run = (payload) => {
+		if (payload && payload.t !== undefined) h.lat.push(now() - payload.t);
+		h.done++;
+		if (h.onDone && h.done >= h.target) { const f = h.onDone; h.onDone = null; f(); }
+	};
+	h.waitFor = (target) => new Promise((r) => {
+		h.target = target;
+		if (h.done >= target) r(); else h.onDone = r;
+	});
+	return h;
+}
+
+async function latencyPhase(submitOne, h) {
+	h.done = 0; h.lat = [];
+	await sleep(1000); // the workers are idle and listening (or polling)
+	for (let i = 0; i < LATENCY_JOBS; i++) {
+		const next = now() + 1000 / RATE;
+		await submitOne({ t: now() });
+		const wait = next - now();
+		if (wait > 0) await sleep(wait);
+	}
+	await h.waitFor(LATENCY_JOBS);
+	return h.lat;
+}
+
+async function countUntil(client, sql, target) {
+	for (;;) {
+		const r = await client.query(sql);
+		if (Number(r.rows[0].n) >= target) return;
+		await sleep(5);
+	}
+}
+
+// ------------------------------------------------------------------- tforge
+// A worker is one connection: LISTEN tforge_tasks, claim_tasks(BATCH),
+// run the handlers (CONCURRENCY / CONNECTIONS each, no-op), complete_tasks
+// under the claims' fencing tokens; when a claim finds nothing it sleeps
+// until a notification (or 1 s).
+async function tforge() {
+	const admin = new pg.Client(conn);
+	await admin.connect();
+	const payloads = Array.from({ length: CHUNK }, () => '{}');
+	let t0 = now();
+	for (let n = 0; n < JOBS; n += CHUNK) {
+		const k = Math.min(CHUNK, JOBS - n);
+		await admin.query('SELECT count(*) FROM tforge.submit_tasks($1, $2::jsonb[])', ['noop', payloads.slice(0, k)]);
+	}
+	const enqueue = JOBS / ((now() - t0) / 1000);
+
+	const h = makeHandler();
+	let stop = false;
+	const workers = [];
+	async function worker(i) {
+		const c = new pg.Client(conn);
+		await c.connect();
+		const id = `bench-${i}`;
+		let notified = false, wake = null;
+		c.on('notification', () => { notified = true; if (wake) { const w = wake; wake = null; w(); } });
+		await c.query('LISTEN tforge_tasks');
+		while (!stop) {
+			notified = false;
+			const r = await c.query('SELECT task_id, claim_token, payload FROM tforge.claim_tasks($1, $2)', [id, BATCH]);
+			if (r.rows.length > 0) {
+				for (const row of r.rows) h.run(row.payload);
+				await c.query('SELECT count(*) FROM tforge.complete_tasks($1, $2::bigint[], NULL, $3::bigint[])',
+					[id, r.rows.map((x) => x.task_id), r.rows.map((x) => x.claim_token)]);
+				continue;
+			}
+			if (!notified && !stop) await new Promise((res) => { wake = res; setTimeout(res, 1000); });
+			wake = null;
+		}
+		await c.end();
+	}
+	t0 = now();
+	for (let i = 0; i < CONNECTIONS; i++) workers.push(worker(i));
+	await h.waitFor(JOBS);
+	await countUntil(admin, "SELECT count(*) AS n FROM tforge.tasks WHERE task_type = 'noop' AND status = 'done'", JOBS);
+	const drain = JOBS / ((now() - t0) / 1000);
+
+	const lat = await latencyPhase((p) => admin.query('SELECT tforge.submit_task($1, $2)', ['noop', p]), h);
+	stop = true;
+	await Promise.all(workers);
+	await admin.end();
+	report(enqueue, drain, lat);
+}
+
+// ---------------------------------------------------------- graphile-worker
+// Its documented batching: the local queue (the pool fetches and locks
+// BATCH jobs at a time) and batched completion (completeJobBatchDelay 0).
+async function graphileWorker() {
+	const { run, makeWorkerUtils } = require('graphile-worker');
+	const utils = await makeWorkerUtils({ connectionString });
+	await utils.migrate();
+	let t0 = now();
+	for (let n = 0; n < JOBS; n += CHUNK) {
+		const k = Math.min(CHUNK, JOBS - n);
+		await utils.addJobs(Array.from({ length: k }, () => ({ identifier: 'noop', payload: {} })));
+	}
+	const enqueue = JOBS / ((now() - t0) / 1000);
+
+	const h = makeHandler();
+	const preset = {
+		worker: {
+			connectionString, maxPoolSize: CONNECTIONS, concurrentJobs: CONCURRENCY,
+			localQueue: { size: BATCH }, completeJobBatchDelay: 0, failJobBatchDelay: 0,
+			pollInterval: 1000, preparedStatements: true,
+		},
+	};
+	const quiet = { logger: new (require('graphile-worker').Logger)(() => () => {}) };
+	const admin = new pg.Client(conn);
+	await admin.connect();
+	t0 = now();
+	const runner = await run({ preset, noHandleSignals: true, ...quiet, taskList: { noop: async (payload) => h.run(payload) } });
+	await h.waitFor(JOBS);
+	await countUntil(admin, 'SELECT (SELECT count(*) FROM graphile_worker._private_jobs) = 0 AS n', 1);
+	const drain = JOBS / ((now() - t0) / 1000);
+
+	const lat = await latencyPhase((p) => utils.addJob('noop', p), h);
+	await runner.stop();
+	await utils.release();
+	await admin.end();
+	report(enqueue, drain, lat);
+}
+
+// ------------------------------------------------------------------ pg-boss
+// Its documented batching: work() with batchSize fetches BATCH jobs per
+// poll; one work() per concurrent handler; the shortest polling interval
+// it allows (0.5 s: pg-boss 10 does not LISTEN).
+async function pgBoss() {
+	const PgBoss = require('pg-boss');
+	const boss = new PgBoss({ connectionString, max: CONNECTIONS, supervise: false, schedule: false });
+	boss.on('error', (e) => console.error(e));
+	await boss.start();
+	await boss.createQueue('noop');
+	let t0 = now();
+	for (let n = 0; n < JOBS; n += CHUNK) {
+		const k = Math.min(CHUNK, JOBS - n);
+		await boss.insert(Array.from({ length: k }, () => ({ name: 'noop', data: {} })));
+	}
+	const enqueue = JOBS / ((now() - t0) / 1000);
+
+	const h = makeHandler();
+	const admin = new pg.Client(conn);
+	await admin.connect();
+	t0 = now();
+	for (let i = 0; i < CONCURRENCY; i++)
+		await boss.work('noop', { batchSize: BATCH, pollingIntervalSeconds: 0.5 }, async (jobs) => { for (const j of jobs) h.run(j.data); });
+	await h.waitFor(JOBS);
+	await countUntil(admin, "SELECT count(*) AS n FROM pgboss.job WHERE name = 'noop' AND state = 'completed'", JOBS);
+	const drain = JOBS / ((now() - t0) / 1000);
+
+	const lat = await latencyPhase((p) => boss.send('noop', p), h);
+	await boss.stop({ graceful: true, wait: true, timeout: 10000 });
+	await admin.end();
+	report(enqueue, drain, lat);
+}
+
+const run = { tforge, 'graphile-worker': graphileWorker, 'pg-boss': pgBoss }[system];
+if (!run) { console.error(`unknown system ${system}`); process.exit(2); }
+run().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

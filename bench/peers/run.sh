@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# bench/peers: tforge against the job queues Node.js teams on PostgreSQL
+# use, graphile-worker 0.17.3 and pg-boss 10.4.2 (package-lock.json, npm ci),
+# in this one cluster, each in its own database, with the same worker
+# connections and handler concurrency (bench.js documents the protocol):
+#  1. enqueue JOBS no-op jobs in bulk (jobs/s);
+#  2. drain them with no-op handlers (jobs/s, end to end);
+#  3. submit -> handler start at RATE jobs/s to idle listening workers (p50/p99 ms).
+# Needs PGHOST/PGPORT/PGUSER (make bench) and node + npm.
+set -euo pipefail
+export PGOPTIONS="-c client_min_messages=warning"
+cd "$(dirname "$0")"
+export JOBS=${JOBS:-100000} CONNECTIONS=${CONNECTIONS:-4} CONCURRENCY=${CONCURRENCY:-4} \
+	BATCH=${BATCH:-500} CHUNK=${CHUNK:-5000} LATENCY_JOBS=${LATENCY_JOBS:-100} RATE=${RATE:-10}
+npm ci --no-audit --no-fund --loglevel=error >/dev/null
+
+# A backlog of JOBS pending tasks is what admission control calls a full
+# queue at the default capacity: this throwaway cluster admits them all.
+psql -qX -d postgres -c "ALTER SYSTEM SET tforge.queue_capacity = 100000000" -c "SELECT pg_reload_conf()" >/dev/null
+trap 'psql -qX -d postgres -c "ALTER SYSTEM RESET tforge.queue_capacity" -c "SELECT pg_reload_conf()" >/dev/null' EXIT
+
+declare -A enq drain p50 p99
+for sys in tforge graphile-worker pg-boss; do
+	db=tforge_bench_peers_${sys//-/_}
+	psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+	if [ "$sys" = tforge ]; then
+		psql -qX -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<'SQL'
+CREATE EXTENSION tforge CASCADE;
+SELECT tforge.define_task_type('noop', 1);
+SQL
+	fi
+	out=$(node bench.js "$sys" "$db")
+	enq[$sys]=$(sed -n 's/^enqueue //p' <<<"$out")
+	drain[$sys]=$(sed -n 's/^drain //p' <<<"$out")
+	p50[$sys]=$(sed -n 's/^latency \([^ ]*\) .*/\1/p' <<<"$out")
+	p99[$sys]=$(sed -n 's/^latency [^ ]* //p' <<<"$out")
+	psql -qX -d postgres -c "DROP DATABASE $db"
+done
+
+echo "$JOBS no-op jobs; $CONNECTIONS connections and $CONCURRENCY handlers each; batches of $BATCH; latency at $RATE jobs/s"
+for sys in tforge graphile-worker pg-boss; do
+	printf '%-16s enqueue %7s jobs/s  drain %7s jobs/s  submit->start p50 %7s ms  p99 %7s ms\n' \
+		"$sys" "${enq[$sys]}" "${drain[$sys]}" "${p50[$sys]}" "${p99[$sys]}"
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+for peer in graphile-worker pg-boss; do
+	printf 'ratio enqueue vs %s: %s (tforge %s vs %s %s jobs/s; target >= 1.0)\n' \
+		"$peer" "$(ratio "${enq[tforge]}" "${enq[$peer]}")" "${enq[tforge]}" "$peer" "${enq[$peer]}"
+	printf 'ratio drain vs %s: %s (tforge %s vs %s %s jobs/s; target >= 1.0)\n' \
+		"$peer" "$(ratio "${drain[tforge]}" "${drain[$peer]}")" "${drain[tforge]}" "$peer" "${drain[$peer]}"
+	# latency: the peer's p50 over tforge's, so that >= 1.0 means tforge starts sooner
+	printf 'ratio submit->start p50 vs %s: %s (tforge %s ms vs %s %s ms; peer/tforge, target >= 1.0)\n' \
+		"$peer" "$(ratio "${p50[$peer]}" "${p50[tforge]}")" "${p50[tforge]}" "$peer" "${p50[$peer]}"
+done
