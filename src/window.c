@@ -718,3 +718,125 @@ window_agg_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	PG_RETURN_POINTER(WindowEncode((WindowState *) PG_GETARG_POINTER(0)));
 }
+
+/*
+ * window_agg(at [, n]) since 0.2.0: the state is a window_counter, not
+ * internal, so that a sharded engine (Citus) can run it as partial
+ * aggregates on the shards and combine them (Citus refuses pseudo-type
+ * states). To stay linear, a state this aggregate made itself has every
+ * bucket stored (WINDOW_FULL_SIZE, see WindowEncodeFull) and is rewritten in
+ * place when called as an aggregate, as PostgreSQL allows a transition
+ * function to do with its first argument; any other state (a direct call, a
+ * partial state read back from text) is decoded and a new full one is
+ * returned. The final function stores the compact form.
+ */
+#define WINDOW_FULL_SIZE \
+	(offsetof(WindowCounter, counts) + sizeof(int64) * (WINDOW_MINUTES + WINDOW_HOURS))
+
+/* The on-disk form with every bucket stored, written into dst (WINDOW_FULL_SIZE bytes). */
+static void
+WindowEncodeFull(const WindowState *w, WindowCounter *dst)
+{
+	int			age;
+
+	memset(dst, 0, WINDOW_FULL_SIZE);
+	SET_VARSIZE(dst, WINDOW_FULL_SIZE);
+	dst->version = WINDOW_BINARY_VERSION;
+	dst->total = w->total;
+	dst->head_minute = w->head_minute;
+	if (w->head_minute == WINDOW_EMPTY_HEAD)
+		return;					/* no bucket: nminutes = nhours = 0 */
+	dst->nminutes = WINDOW_MINUTES;
+	dst->nhours = WINDOW_HOURS;
+	for (age = 0; age < WINDOW_MINUTES; age++)
+		dst->counts[age] = w->minutes[RingIndex(w->head_minute - age, WINDOW_MINUTES)];
+	for (age = 0; age < WINDOW_HOURS; age++)
+		dst->counts[WINDOW_MINUTES + age] =
+			w->hours[RingIndex(HourOfMinute(w->head_minute) - age, WINDOW_HOURS)];
+}
+
+/* Argument 0 (a window_counter state, NULL for none) expanded into *w. */
+static void
+WindowStateArg(FunctionCallInfo fcinfo, WindowState *w)
+{
+	if (PG_ARGISNULL(0))
+		WindowInit(w);
+	else
+		WindowDecode(PG_GETARG_WINDOW_COUNTER_P(0), w);
+}
+
+/* The new state: argument 0 rewritten in place when allowed, else a new counter. */
+static Datum
+WindowStateResult(FunctionCallInfo fcinfo, const WindowState *w)
+{
+	WindowCounter *dst;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		PG_RETURN_POINTER(WindowEncode(w));		/* a plain call: compact, new */
+	if (!PG_ARGISNULL(0))
+	{
+		struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(0));
+
+		if (!VARATT_IS_EXTENDED(raw) && VARSIZE(raw) == WINDOW_FULL_SIZE)
+		{
+			WindowEncodeFull(w, (WindowCounter *) raw);
+			PG_RETURN_POINTER(raw);
+		}
+	}
+	dst = palloc(WINDOW_FULL_SIZE);
+	WindowEncodeFull(w, dst);
+	PG_RETURN_POINTER(dst);
+}
+
+/* tforge.window_agg_step(state, at [, n]): transition function of window_agg */
+PG_FUNCTION_INFO_V1(window_agg_step);
+Datum
+window_agg_step(PG_FUNCTION_ARGS)
+{
+	WindowState w;
+	int64		n = 1;
+
+	if (PG_ARGISNULL(1) || (PG_NARGS() > 2 && PG_ARGISNULL(2)))
+	{
+		/* NULLs are skipped */
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	if (PG_NARGS() > 2)
+		n = PG_GETARG_INT64(2);
+	WindowStateArg(fcinfo, &w);
+	WindowAddEvents(&w, PG_GETARG_TIMESTAMPTZ(1), n);
+	return WindowStateResult(fcinfo, &w);
+}
+
+/* tforge.window_agg_merge(a, b): combine function of window_agg */
+PG_FUNCTION_INFO_V1(window_agg_merge);
+Datum
+window_agg_merge(PG_FUNCTION_ARGS)
+{
+	WindowState w;
+	WindowState other;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	WindowStateArg(fcinfo, &w);
+	WindowDecode(PG_GETARG_WINDOW_COUNTER_P(1), &other);
+	WindowMergeInto(&w, &other);
+	return WindowStateResult(fcinfo, &w);
+}
+
+/* tforge.window_agg_done(state): final function of window_agg, the compact form */
+PG_FUNCTION_INFO_V1(window_agg_done);
+Datum
+window_agg_done(PG_FUNCTION_ARGS)
+{
+	WindowState w;
+
+	WindowDecode(PG_GETARG_WINDOW_COUNTER_P(0), &w);
+	PG_RETURN_POINTER(WindowEncode(&w));
+}

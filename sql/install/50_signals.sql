@@ -155,44 +155,47 @@ CREATE FUNCTION tforge.window_last_minute(counter tforge.window_counter) RETURNS
 COMMENT ON FUNCTION tforge.window_last_minute(tforge.window_counter) IS
   'start of the minute of the newest event; NULL for an empty counter';
 
-CREATE FUNCTION tforge.window_agg_trans(internal, timestamptz) RETURNS internal
+-- window_agg's state is a window_counter, not internal: a sharded engine
+-- (Citus) runs it as partial aggregates on the shards (worker_partial_agg)
+-- and combines them on the coordinator, which it refuses for a pseudo-type
+-- state. The step and merge functions rewrite a state they made in place
+-- (every bucket stored), so folding n events stays linear; the final
+-- function stores the compact form.
+CREATE FUNCTION tforge.window_agg_step(state tforge.window_counter, at timestamptz)
+  RETURNS tforge.window_counter
   AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION tforge.window_agg_trans(internal, timestamptz, bigint) RETURNS internal
+CREATE FUNCTION tforge.window_agg_step(state tforge.window_counter, at timestamptz, n bigint)
+  RETURNS tforge.window_counter
   AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION tforge.window_agg_combine(internal, internal) RETURNS internal
+CREATE FUNCTION tforge.window_agg_merge(a tforge.window_counter, b tforge.window_counter)
+  RETURNS tforge.window_counter
   AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION tforge.window_agg_serial(internal) RETURNS bytea
+CREATE FUNCTION tforge.window_agg_done(state tforge.window_counter) RETURNS tforge.window_counter
   AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION tforge.window_agg_deserial(bytea, internal) RETURNS internal
-  AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION tforge.window_agg_final(internal) RETURNS tforge.window_counter
-  AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION tforge.window_agg_trans(internal, timestamptz) IS 'transition function of window_agg(at)';
-COMMENT ON FUNCTION tforge.window_agg_trans(internal, timestamptz, bigint) IS 'transition function of window_agg(at, n)';
-COMMENT ON FUNCTION tforge.window_agg_combine(internal, internal) IS 'combine function of window_agg';
-COMMENT ON FUNCTION tforge.window_agg_serial(internal) IS 'serialization function of window_agg';
-COMMENT ON FUNCTION tforge.window_agg_deserial(bytea, internal) IS 'deserialization function of window_agg';
-COMMENT ON FUNCTION tforge.window_agg_final(internal) IS 'final function of window_agg';
+COMMENT ON FUNCTION tforge.window_agg_step(tforge.window_counter, timestamptz) IS
+  'transition function of window_agg(at): the state with one event at time at (NULL time: unchanged)';
+COMMENT ON FUNCTION tforge.window_agg_step(tforge.window_counter, timestamptz, bigint) IS
+  'transition function of window_agg(at, n): the state with n events at time at (NULL time or n: unchanged)';
+COMMENT ON FUNCTION tforge.window_agg_merge(tforge.window_counter, tforge.window_counter) IS
+  'combine function of window_agg: the union of two states (NULL: the other one)';
+COMMENT ON FUNCTION tforge.window_agg_done(tforge.window_counter) IS
+  'final function of window_agg: the state in its compact stored form';
 
 CREATE AGGREGATE tforge.window_agg(at timestamptz) (
-  SFUNC = tforge.window_agg_trans,
-  STYPE = internal,
-  FINALFUNC = tforge.window_agg_final,
-  COMBINEFUNC = tforge.window_agg_combine,
-  SERIALFUNC = tforge.window_agg_serial,
-  DESERIALFUNC = tforge.window_agg_deserial,
+  SFUNC = tforge.window_agg_step,
+  STYPE = tforge.window_counter,
+  FINALFUNC = tforge.window_agg_done,
+  COMBINEFUNC = tforge.window_agg_merge,
   PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE tforge.window_agg(timestamptz) IS
   'window counter of a set of event times (NULL times are skipped)';
 
 CREATE AGGREGATE tforge.window_agg(at timestamptz, n bigint) (
-  SFUNC = tforge.window_agg_trans,
-  STYPE = internal,
-  FINALFUNC = tforge.window_agg_final,
-  COMBINEFUNC = tforge.window_agg_combine,
-  SERIALFUNC = tforge.window_agg_serial,
-  DESERIALFUNC = tforge.window_agg_deserial,
+  SFUNC = tforge.window_agg_step,
+  STYPE = tforge.window_counter,
+  FINALFUNC = tforge.window_agg_done,
+  COMBINEFUNC = tforge.window_agg_merge,
   PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE tforge.window_agg(timestamptz, bigint) IS

@@ -44,3 +44,61 @@ CREATE AGGREGATE tforge.window_union(tforge.window_counter) (
 COMMENT ON AGGREGATE tforge.window_union(tforge.window_counter) IS
   'the counter of the union of all input counters'' events (NULLs are skipped)';
 
+
+-- window_agg with a window_counter state instead of internal (Citus runs it
+-- as partial aggregates on the shards): the aggregates and their support
+-- functions are replaced; the 0.1.0 C entry points stay in the library.
+DROP AGGREGATE tforge.window_agg(timestamptz);
+DROP AGGREGATE tforge.window_agg(timestamptz, bigint);
+DROP FUNCTION tforge.window_agg_trans(internal, timestamptz);
+DROP FUNCTION tforge.window_agg_trans(internal, timestamptz, bigint);
+DROP FUNCTION tforge.window_agg_combine(internal, internal);
+DROP FUNCTION tforge.window_agg_serial(internal);
+DROP FUNCTION tforge.window_agg_deserial(bytea, internal);
+DROP FUNCTION tforge.window_agg_final(internal);
+-- window_agg's state is a window_counter, not internal: a sharded engine
+-- (Citus) runs it as partial aggregates on the shards (worker_partial_agg)
+-- and combines them on the coordinator, which it refuses for a pseudo-type
+-- state. The step and merge functions rewrite a state they made in place
+-- (every bucket stored), so folding n events stays linear; the final
+-- function stores the compact form.
+CREATE FUNCTION tforge.window_agg_step(state tforge.window_counter, at timestamptz)
+  RETURNS tforge.window_counter
+  AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION tforge.window_agg_step(state tforge.window_counter, at timestamptz, n bigint)
+  RETURNS tforge.window_counter
+  AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION tforge.window_agg_merge(a tforge.window_counter, b tforge.window_counter)
+  RETURNS tforge.window_counter
+  AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION tforge.window_agg_done(state tforge.window_counter) RETURNS tforge.window_counter
+  AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.window_agg_step(tforge.window_counter, timestamptz) IS
+  'transition function of window_agg(at): the state with one event at time at (NULL time: unchanged)';
+COMMENT ON FUNCTION tforge.window_agg_step(tforge.window_counter, timestamptz, bigint) IS
+  'transition function of window_agg(at, n): the state with n events at time at (NULL time or n: unchanged)';
+COMMENT ON FUNCTION tforge.window_agg_merge(tforge.window_counter, tforge.window_counter) IS
+  'combine function of window_agg: the union of two states (NULL: the other one)';
+COMMENT ON FUNCTION tforge.window_agg_done(tforge.window_counter) IS
+  'final function of window_agg: the state in its compact stored form';
+
+CREATE AGGREGATE tforge.window_agg(at timestamptz) (
+  SFUNC = tforge.window_agg_step,
+  STYPE = tforge.window_counter,
+  FINALFUNC = tforge.window_agg_done,
+  COMBINEFUNC = tforge.window_agg_merge,
+  PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE tforge.window_agg(timestamptz) IS
+  'window counter of a set of event times (NULL times are skipped)';
+
+CREATE AGGREGATE tforge.window_agg(at timestamptz, n bigint) (
+  SFUNC = tforge.window_agg_step,
+  STYPE = tforge.window_counter,
+  FINALFUNC = tforge.window_agg_done,
+  COMBINEFUNC = tforge.window_agg_merge,
+  PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE tforge.window_agg(timestamptz, bigint) IS
+  'window counter of a set of (time, number of events) rows (NULLs are skipped)';
+
