@@ -210,6 +210,13 @@ static PoolStatement touch = {
 	2, {INT8OID, TIMESTAMPTZOID}
 };
 
+/* gpu_touch(device, block, at): block $1 of device $3, one shard on Citus. */
+static PoolStatement touch_on = {
+	"UPDATE tforge.gpu_blocks b SET last_accessed = $2"
+	" WHERE b.block_id = $1 AND b.device_id = $3 AND b.status OPERATOR(pg_catalog.<>) 'free'",
+	3, {INT8OID, TIMESTAMPTZOID, TEXTOID}
+};
+
 /* The next victim: the least recently accessed cached block. */
 static PoolStatement lru_cached = {
 	"SELECT b.block_id, b.size_bytes FROM tforge.gpu_blocks b"
@@ -968,8 +975,9 @@ static const StatusChange to_cached = {"mark cached", "cached", NULL, "cached"};
 static const StatusChange to_pinned = {"pin", "pinned", "pinned", "pinned"};
 static const StatusChange to_unpinned = {"unpin", "allocated", "allocated", "cached"};
 
+/* device: the block's device as the caller names it, or NULL to look it up. */
 static void
-ChangeStatus(int64 block_id, const StatusChange *change)
+ChangeStatus(text *device, int64 block_id, const StatusChange *change)
 {
 	Datum		v[3];
 	char	   *status;
@@ -977,7 +985,11 @@ ChangeStatus(int64 block_id, const StatusChange *change)
 
 	PreventWrites(change->action);
 	SPI_connect();
-	v[1] = PointerGetDatum(LockBlockDevice(block_id));
+	if (device != NULL)
+		(void) LockDevice(device);
+	else
+		device = LockBlockDevice(block_id);
+	v[1] = PointerGetDatum(device);
 	v[0] = Int64GetDatum(block_id);
 	if (PoolExec(&block_status, v, NULL, false) == 0)
 		UnknownBlock(block_id);
@@ -1002,7 +1014,7 @@ PG_FUNCTION_INFO_V1(tforge_gpu_mark_cached);
 Datum
 tforge_gpu_mark_cached(PG_FUNCTION_ARGS)
 {
-	ChangeStatus(PG_GETARG_INT64(0), &to_cached);
+	ChangeStatus(NULL, PG_GETARG_INT64(0), &to_cached);
 	PG_RETURN_VOID();
 }
 
@@ -1010,7 +1022,7 @@ PG_FUNCTION_INFO_V1(tforge_gpu_pin);
 Datum
 tforge_gpu_pin(PG_FUNCTION_ARGS)
 {
-	ChangeStatus(PG_GETARG_INT64(0), &to_pinned);
+	ChangeStatus(NULL, PG_GETARG_INT64(0), &to_pinned);
 	PG_RETURN_VOID();
 }
 
@@ -1018,7 +1030,7 @@ PG_FUNCTION_INFO_V1(tforge_gpu_unpin);
 Datum
 tforge_gpu_unpin(PG_FUNCTION_ARGS)
 {
-	ChangeStatus(PG_GETARG_INT64(0), &to_unpinned);
+	ChangeStatus(NULL, PG_GETARG_INT64(0), &to_unpinned);
 	PG_RETURN_VOID();
 }
 
@@ -1044,6 +1056,91 @@ tforge_gpu_touch(PG_FUNCTION_ARGS)
 		if (device == NULL)
 			UnknownBlock(block_id);
 		v[1] = PointerGetDatum(device);
+		if (PoolExec(&block_status, v, NULL, false) == 0)
+			UnknownBlock(block_id);
+		WrongStatus(block_id, ResultText(0, 1), "touch");
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * The block calls with the block's device named by the caller (issue 12):
+ * gpu_free, gpu_mark_cached, gpu_pin, gpu_unpin and gpu_touch(device_id,
+ * block_id, ...). They skip finding the device of the block, which on a
+ * Citus cluster asks every shard, so Citus delegates each whole call to the
+ * device's node; a block that is not on the named device is unknown (42704).
+ */
+PG_FUNCTION_INFO_V1(tforge_gpu_free_on);
+Datum
+tforge_gpu_free_on(PG_FUNCTION_ARGS)
+{
+	text	   *device;
+	int64		block_id;
+
+	Required(fcinfo, 0, "device_id");
+	Required(fcinfo, 1, "block_id");
+	device = PG_GETARG_TEXT_PP(0);
+	block_id = PG_GETARG_INT64(1);
+	PreventWrites("gpu_free()");
+	SPI_connect();
+	(void) LockDevice(device);
+	(void) FreeLocked(device, block_id);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* gpu_mark_cached, gpu_pin, gpu_unpin (device_id, block_id) */
+static Datum
+ChangeStatusOn(FunctionCallInfo fcinfo, const StatusChange *change)
+{
+	Required(fcinfo, 0, "device_id");
+	Required(fcinfo, 1, "block_id");
+	ChangeStatus(PG_GETARG_TEXT_PP(0), PG_GETARG_INT64(1), change);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(tforge_gpu_mark_cached_on);
+Datum
+tforge_gpu_mark_cached_on(PG_FUNCTION_ARGS)
+{
+	return ChangeStatusOn(fcinfo, &to_cached);
+}
+
+PG_FUNCTION_INFO_V1(tforge_gpu_pin_on);
+Datum
+tforge_gpu_pin_on(PG_FUNCTION_ARGS)
+{
+	return ChangeStatusOn(fcinfo, &to_pinned);
+}
+
+PG_FUNCTION_INFO_V1(tforge_gpu_unpin_on);
+Datum
+tforge_gpu_unpin_on(PG_FUNCTION_ARGS)
+{
+	return ChangeStatusOn(fcinfo, &to_unpinned);
+}
+
+/* gpu_touch(device_id, block_id, at): only the block's row is locked. */
+PG_FUNCTION_INFO_V1(tforge_gpu_touch_on);
+Datum
+tforge_gpu_touch_on(PG_FUNCTION_ARGS)
+{
+	Datum		v[3];
+	int64		block_id;
+
+	Required(fcinfo, 0, "device_id");
+	Required(fcinfo, 1, "block_id");
+	Required(fcinfo, 2, "at");
+	block_id = PG_GETARG_INT64(1);
+	PreventWrites("gpu_touch()");
+	SPI_connect();
+	v[0] = Int64GetDatum(block_id);
+	v[1] = PG_GETARG_DATUM(2);
+	v[2] = PointerGetDatum(PG_GETARG_TEXT_PP(0));
+	if (PoolExec(&touch_on, v, NULL, false) == 0)
+	{
+		v[1] = v[2];
 		if (PoolExec(&block_status, v, NULL, false) == 0)
 			UnknownBlock(block_id);
 		WrongStatus(block_id, ResultText(0, 1), "touch");

@@ -350,6 +350,55 @@ CREATE FUNCTION tforge.gpu_touch(block_id bigint, at timestamptz DEFAULT pg_cata
 COMMENT ON FUNCTION tforge.gpu_touch(bigint, timestamptz) IS
   'records an access to a block holding a tensor (its last_accessed, the eviction order); 55000 for a free block';
 
+-- The same calls with the block's device named (issue 12): on a Citus
+-- cluster the device routes each whole call to the node holding it
+-- (tforge.distribute() delegates them by device_id); the forms above must
+-- first ask every shard which device holds the block. A block that is not
+-- on the named device is unknown (42704).
+CREATE FUNCTION tforge.gpu_free(device_id text, block_id bigint) RETURNS void
+  AS 'MODULE_PATHNAME', 'tforge_gpu_free_on'
+  LANGUAGE C VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge.gpu_free(text, bigint) IS
+  'gpu_free(block_id) for a block of the named device (routed by device on Citus); 42704 when the device has no such block';
+
+CREATE FUNCTION tforge.gpu_mark_cached(device_id text, block_id bigint) RETURNS void
+  AS 'MODULE_PATHNAME', 'tforge_gpu_mark_cached_on'
+  LANGUAGE C VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge.gpu_mark_cached(text, bigint) IS
+  'gpu_mark_cached(block_id) for a block of the named device (routed by device on Citus); 42704 when the device has no such block';
+
+CREATE FUNCTION tforge.gpu_pin(device_id text, block_id bigint) RETURNS void
+  AS 'MODULE_PATHNAME', 'tforge_gpu_pin_on'
+  LANGUAGE C VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge.gpu_pin(text, bigint) IS
+  'gpu_pin(block_id) for a block of the named device (routed by device on Citus); 42704 when the device has no such block';
+
+CREATE FUNCTION tforge.gpu_unpin(device_id text, block_id bigint) RETURNS void
+  AS 'MODULE_PATHNAME', 'tforge_gpu_unpin_on'
+  LANGUAGE C VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge.gpu_unpin(text, bigint) IS
+  'gpu_unpin(block_id) for a block of the named device (routed by device on Citus); 42704 when the device has no such block';
+
+CREATE FUNCTION tforge.gpu_touch(device_id text, block_id bigint, at timestamptz DEFAULT pg_catalog.now()) RETURNS void
+  AS 'MODULE_PATHNAME', 'tforge_gpu_touch_on'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge.gpu_touch(text, bigint, timestamptz) IS
+  'gpu_touch(block_id, at) for a block of the named device (routed by device on Citus); 42704 when the device has no such block';
+
+CREATE FUNCTION tforge.get_block(device_id text, block_id bigint) RETURNS tforge.gpu_blocks
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+  SELECT * FROM tforge.gpu_blocks b WHERE b.device_id = $1 AND b.block_id = $2
+$$;
+COMMENT ON FUNCTION tforge.get_block(text, bigint) IS
+  'the block of the named device (routed by device on Citus), or NULL when the device has no such block';
+
+GRANT EXECUTE ON FUNCTION tforge.gpu_free(text, bigint),
+                          tforge.gpu_mark_cached(text, bigint),
+                          tforge.gpu_pin(text, bigint),
+                          tforge.gpu_unpin(text, bigint),
+                          tforge.gpu_touch(text, bigint, timestamptz)
+   TO tforge_worker;
+
 CREATE FUNCTION tforge.gpu_evict(device_id text, needed bigint) RETURNS bigint
   AS 'MODULE_PATHNAME', 'tforge_gpu_evict'
   LANGUAGE C VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
