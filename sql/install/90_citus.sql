@@ -81,7 +81,13 @@ CREATE VIEW tforge.distributed_functions (function_name, distribution_argument, 
     ('tforge.gpu_pool_stats(text)', 'device_id', 'tforge.gpu_devices'),
     ('tforge.fragmentation_ratio(text)', 'device_id', 'tforge.gpu_devices'),
     ('tforge.eviction_candidates(text)', 'device_id', 'tforge.gpu_devices'),
-    ('tforge.gpu_check(text)', 'device_id', 'tforge.gpu_devices');
+    ('tforge.gpu_check(text)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.gpu_free(text,bigint)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.gpu_mark_cached(text,bigint)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.gpu_pin(text,bigint)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.gpu_unpin(text,bigint)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.gpu_touch(text,bigint,timestamp with time zone)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.get_block(text,bigint)', 'device_id', 'tforge.gpu_devices');
 COMMENT ON VIEW tforge.distributed_functions IS
   'the calls tforge.distribute() delegates to the Citus node that holds their key, with the argument that routes them';
 
