@@ -228,7 +228,7 @@ SELECT tforge.is_gc_eligible(c, p, false, false, 1, 'infinity') FROM tforge.chec
 SELECT tforge.is_gc_eligible(c, ROW(NULL, 1, NULL, 0, NULL, true, -3)::tforge.checkpoint_policies, false, false, 1, now())
   FROM tforge.checkpoints c WHERE checkpoint_id = 'ckpt-1';
 :sqlstate
-SELECT tforge._checkpoint_ancestors('{{a},{b}}');
+SELECT tforge._checkpoint_ancestors('r', '{{a},{b}}');
 :sqlstate
 -- The table's own checks: 23514.
 \set VERBOSITY terse

@@ -55,6 +55,7 @@
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "chain.h"
 #include "tforge.h"
@@ -172,17 +173,43 @@ Column(Relation rel, const char *name)
 
 /*
  * Opens tforge.checkpoints for reading as a SELECT would: SELECT privilege
- * required, row-level security honoured by refusing. On a Citus cluster the
- * table stays on the coordinator (tforge.distribute()): 55000 on a worker,
- * or if it was made a Citus table, rather than a walk of an empty shell.
+ * required, row-level security honoured by refusing. On a Citus cluster
+ * where tforge.distribute() distributed it by training run, the rows are in
+ * shards: the walker reads the shard of its run (w->run) when that shard is
+ * on this node (a call delegated to the run's node, or a shard query
+ * there), and refuses (55000) rather than walk the empty shell otherwise,
+ * or when the caller names no run. A coordinator-only table read on a
+ * worker is refused too (citus.c).
  */
 Relation
-CheckpointsOpen(void)
+CheckpointsOpen(ChainWalker *w)
 {
 	Oid			relid = TforgeRelid("checkpoints");
+	Oid			readid = relid;
 	AclResult	acl;
 
-	RefuseShellTable(relid);
+	w->shard[0] = '\0';
+	w->rowtype = get_rel_type_id(relid);
+	if (CitusRoutesTable(relid))
+	{
+		int64		shardid;
+
+		if (w->run == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("tforge.checkpoints is distributed by training run: this call must name the run"),
+					 errdetail("Its rows are in shards; the table this function reads directly is an empty shell."),
+					 errhint("Call the form that takes training_run_id first, e.g. tforge.chain_length(training_run_id, checkpoint_id), as a statement of its own.")));
+		readid = CitusLocalShard(relid, w->run, &shardid);
+		if (!OidIsValid(readid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the checkpoints of training run \"%s\" are in shard " INT64_FORMAT ", which is not on this node",
+							w->run, shardid),
+					 errdetail("This function reads the shard directly, without Citus's planner."),
+					 errhint("Call it as a statement of its own, SELECT tforge.f(training_run_id, ...), so that Citus delegates it to the run's node.")));
+		snprintf(w->shard, sizeof(w->shard), "_" INT64_FORMAT, shardid);
+	}
 	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, "checkpoints");
@@ -192,24 +219,59 @@ CheckpointsOpen(void)
 				 errmsg("checkpoint chains cannot be read under row-level security on tforge.checkpoints")));
 	if (!ActiveSnapshotSet())
 		elog(ERROR, "no active snapshot to read checkpoints with");
-	return table_open(relid, AccessShareLock);
+	return table_open(readid, AccessShareLock);
 }
 
-/* Opens tforge.<index> of the checkpoints table. */
+/* Opens tforge.<index> of the checkpoints table (of its shard, on Citus). */
 Relation
-CheckpointsIndexOpen(const char *index)
+CheckpointsIndexOpen(ChainWalker *w, const char *index)
 {
-	return index_open(TforgeRelid(index), AccessShareLock);
+	return index_open(TforgeRelid(psprintf("%s%s", index, w->shard)), AccessShareLock);
+}
+
+/* The slot's row as a tforge.checkpoints datum (a shard's row has its own row type). */
+Datum
+CheckpointRowDatum(ChainWalker *w, TupleTableSlot *slot)
+{
+	TupleDesc	desc;
+	HeapTuple	tuple;
+
+	if (w->shard[0] == '\0')
+		return ExecFetchSlotHeapTupleDatum(slot);
+	/* the shard's columns are the table's, in the same order */
+	desc = lookup_rowtype_tupdesc(w->rowtype, -1);
+	if (desc->natts != slot->tts_tupleDescriptor->natts)
+		elog(ERROR, "tforge: shard of tforge.checkpoints has %d columns, the table %d",
+			 slot->tts_tupleDescriptor->natts, desc->natts);
+	slot_getallattrs(slot);
+	tuple = heap_form_tuple(desc, slot->tts_values, slot->tts_isnull);
+	ReleaseTupleDesc(desc);
+	return HeapTupleGetDatum(tuple);
+}
+
+int
+ChainRunArg(FunctionCallInfo fcinfo, int plain_nargs, const char **run)
+{
+	*run = NULL;
+	if (PG_NARGS() <= plain_nargs)
+		return 0;
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("training_run_id must not be NULL")));
+	*run = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	return 1;
 }
 
 void
-ChainWalkerBegin(ChainWalker *w, bool full)
+ChainWalkerBegin(ChainWalker *w, bool full, const char *run)
 {
 	memset(w, 0, sizeof(*w));
 	w->full = full;
+	w->run = run;
 	w->cxt = CurrentMemoryContext;
-	w->rel = CheckpointsOpen();
-	w->irel = CheckpointsIndexOpen("checkpoints_pkey");
+	w->rel = CheckpointsOpen(w);
+	w->irel = CheckpointsIndexOpen(w, "checkpoints_pkey");
 	w->att_id = Column(w->rel, "checkpoint_id");
 	w->att_run = Column(w->rel, "training_run_id");
 	w->att_epoch = Column(w->rel, "epoch");
@@ -372,7 +434,7 @@ ChainNext(ChainWalker *w, const ChainLink *child, ChainLink *link)
 
 		if (w->runscan == NULL)
 		{
-			w->runirel = CheckpointsIndexOpen("checkpoints_run_idx");
+			w->runirel = CheckpointsIndexOpen(w, "checkpoints_run_idx");
 			ScanKeyEntryInitialize(&w->runkeys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
 								   w->runirel->rd_indcollation[0], F_TEXTEQ,
 								   PointerGetDatum(cstring_to_text(child->run)));
@@ -474,15 +536,28 @@ ChainWalk(ChainWalker *w, const char *id, bool strict, ChainLink **links, int *n
 	return CHAIN_ROOT;
 }
 
-/* The strict chain of the function's first argument. */
+/*
+ * The strict chain of the function's checkpoint id: its first argument, or
+ * its second after training_run_id (plain_nargs: the plain form's number of
+ * arguments). A checkpoint of another run than the one named is unknown.
+ */
 static int
-StrictChain(FunctionCallInfo fcinfo, ChainLink **links, bool full)
+StrictChain(FunctionCallInfo fcinfo, int plain_nargs, ChainLink **links, bool full)
 {
-	char	   *id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *run;
+	int			arg = ChainRunArg(fcinfo, plain_nargs, &run);
+	char	   *id = text_to_cstring(PG_GETARG_TEXT_PP(arg));
 	ChainWalker w;
 	int			n;
 
-	ChainWalkerBegin(&w, full);
+	ChainWalkerBegin(&w, full, run);
+	if (run != NULL)
+	{
+		ChainLink	first;
+
+		if (!ChainFetch(&w, id, &first) || strcmp(first.run, run) != 0)
+			ReportMissingCheckpoint(id);
+	}
 	(void) ChainWalk(&w, id, true, links, &n);
 	ChainWalkerEnd(&w);
 	Assert(n >= 1);
@@ -518,27 +593,36 @@ chain_checkpoint_missing(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* tforge.get_checkpoint(id): the row, by one probe. */
+/* tforge.get_checkpoint([training_run_id,] id): the row, by one probe. */
 PG_FUNCTION_INFO_V1(chain_get_checkpoint);
 Datum
 chain_get_checkpoint(PG_FUNCTION_ARGS)
 {
 	ChainWalker w;
+	const char *run;
+	int			arg = ChainRunArg(fcinfo, 1, &run);
 	char	   *id;
 	bool		found;
 	Datum		result = (Datum) 0;
 
-	if (PG_ARGISNULL(0))
+	if (PG_ARGISNULL(arg))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("checkpoint_id must not be NULL")));
-	id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	ChainWalkerBegin(&w, true);
+	id = text_to_cstring(PG_GETARG_TEXT_PP(arg));
+	ChainWalkerBegin(&w, true, run);
 	w.key.sk_argument = PointerGetDatum(cstring_to_text(id));
 	index_rescan(w.scan, &w.key, 1, NULL, 0);
 	found = index_getnext_slot(w.scan, ForwardScanDirection, w.slot);
+	if (found && run != NULL)
+	{
+		ChainLink	link;
+
+		ChainLinkFromSlot(&w, w.slot, &link);
+		found = strcmp(link.run, run) == 0;
+	}
 	if (found)
-		result = ExecFetchSlotHeapTupleDatum(w.slot);
+		result = CheckpointRowDatum(&w, w.slot);
 	ChainWalkerEnd(&w);
 	if (!found)
 		ReportMissingCheckpoint(id);
@@ -552,7 +636,7 @@ chain_length(PG_FUNCTION_ARGS)
 {
 	ChainLink  *links;
 
-	PG_RETURN_INT32(StrictChain(fcinfo, &links, false));
+	PG_RETURN_INT32(StrictChain(fcinfo, 1, &links, false));
 }
 
 /* tforge.chain_root(id) */
@@ -561,7 +645,7 @@ Datum
 chain_root(PG_FUNCTION_ARGS)
 {
 	ChainLink  *links;
-	int			n = StrictChain(fcinfo, &links, false);
+	int			n = StrictChain(fcinfo, 1, &links, false);
 
 	PG_RETURN_TEXT_P(cstring_to_text(links[n - 1].id));
 }
@@ -588,7 +672,7 @@ Datum
 chain_size(PG_FUNCTION_ARGS)
 {
 	ChainLink  *links;
-	int			n = StrictChain(fcinfo, &links, false);
+	int			n = StrictChain(fcinfo, 1, &links, false);
 
 	PG_RETURN_INT64(ChainBytes(links, n));
 }
@@ -604,7 +688,7 @@ chain_restoration_chain(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	n = StrictChain(fcinfo, &links, false);
+	n = StrictChain(fcinfo, 1, &links, false);
 	for (i = n - 1; i >= 0; i--)
 	{
 		Datum		value = PointerGetDatum(cstring_to_text(links[i].id));
@@ -630,7 +714,7 @@ chain_validate_checkpoint(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	n = StrictChain(fcinfo, &links, true);
+	n = StrictChain(fcinfo, 1, &links, true);
 	for (i = n - 1; i >= 0; i--)
 	{
 		const ChainLink *c = &links[i];
@@ -683,11 +767,12 @@ PG_FUNCTION_INFO_V1(chain_estimate_restore_time);
 Datum
 chain_estimate_restore_time(PG_FUNCTION_ARGS)
 {
-	double		base = CheckRate(PG_GETARG_FLOAT8(1), "base_ms", false);
-	double		per = CheckRate(PG_GETARG_FLOAT8(2), "per_checkpoint_ms", false);
-	double		rate = CheckRate(PG_GETARG_FLOAT8(3), "bytes_per_ms", true);
+	int			at = PG_NARGS() - 3;	/* after the id (and the run) */
+	double		base = CheckRate(PG_GETARG_FLOAT8(at), "base_ms", false);
+	double		per = CheckRate(PG_GETARG_FLOAT8(at + 1), "per_checkpoint_ms", false);
+	double		rate = CheckRate(PG_GETARG_FLOAT8(at + 2), "bytes_per_ms", true);
 	ChainLink  *links;
-	int			n = StrictChain(fcinfo, &links, false);
+	int			n = StrictChain(fcinfo, 4, &links, false);
 	double		ms = base + per * n + (double) ChainBytes(links, n) / rate;
 
 	if (isinf(ms))
@@ -698,7 +783,7 @@ chain_estimate_restore_time(PG_FUNCTION_ARGS)
 }
 
 /*
- * tforge._checkpoint_ancestors(ids): the given checkpoints and every
+ * tforge._checkpoint_ancestors(run, ids): the given checkpoints and every
  * ancestor, each once (checkpoint_gc keeps them). Lenient: an unknown id, a
  * missing parent or a cycle ends that walk, never the function, so a broken
  * chain keeps what is reachable and stops nothing. One set of visited rows
@@ -710,7 +795,8 @@ Datum
 chain_ancestors(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(0);
+	const char *run = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(1);
 	Datum	   *elems;
 	bool	   *nulls;
 	int			nelems;
@@ -727,7 +813,7 @@ chain_ancestors(PG_FUNCTION_ARGS)
 				 errmsg("checkpoint_ids must be a one-dimensional array")));
 	deconstruct_array(ids, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
 
-	ChainWalkerBegin(&w, false);
+	ChainWalkerBegin(&w, false, run);
 	seen = TidSetCreate("tforge checkpoint ancestors", 0);
 	walkcxt = AllocSetContextCreate(CurrentMemoryContext, "tforge chain link",
 									ALLOCSET_SMALL_SIZES);

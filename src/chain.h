@@ -67,6 +67,9 @@ typedef struct ChainWalker
 {
 	MemoryContext cxt;			/* where the scan lives (ChainWalkerBegin's) */
 	bool		full;			/* read run and path too */
+	const char *run;			/* the training run asked about, NULL if none */
+	Oid			rowtype;		/* tforge.checkpoints' row type */
+	char		shard[24];		/* "_<shardid>" when rel is a Citus shard, else "" */
 	Relation	rel;
 	Relation	irel;
 	IndexScanDesc scan;
@@ -101,8 +104,12 @@ typedef enum ChainEnd
 	CHAIN_CYCLE					/* a checkpoint is its own ancestor */
 } ChainEnd;
 
-/* full: also read storage_path of each link */
-extern void ChainWalkerBegin(ChainWalker *w, bool full);
+/*
+ * full: also read storage_path of each link. run: the training run the
+ * caller names (NULL when it names none), which on a Citus cluster selects
+ * the local shard of tforge.checkpoints to read (see CheckpointsOpen).
+ */
+extern void ChainWalkerBegin(ChainWalker *w, bool full, const char *run);
 extern void ChainWalkerEnd(ChainWalker *w);
 extern bool ChainFetch(ChainWalker *w, const char *id, ChainLink *link);
 extern void ChainLinkFromSlot(ChainWalker *w, TupleTableSlot *slot, ChainLink *link);
@@ -122,8 +129,18 @@ extern int	CheckpointStateIndex(Oid value);
 extern int	CheckpointTypeIndex(Oid value);
 
 /* tforge.checkpoints (privilege and RLS checked) and one of its indexes. */
-extern Relation CheckpointsOpen(void);
-extern Relation CheckpointsIndexOpen(const char *index);
+extern Relation CheckpointsOpen(ChainWalker *w);
+extern Relation CheckpointsIndexOpen(ChainWalker *w, const char *index);
+
+/* A walked row as a tforge.checkpoints datum (also when read from a shard). */
+extern Datum CheckpointRowDatum(ChainWalker *w, TupleTableSlot *slot);
+
+/*
+ * The run-keyed overloads take training_run_id before the arguments of the
+ * plain form (plain_nargs of them): the run (NULL for the plain form) and
+ * the position of the checkpoint id.
+ */
+extern int	ChainRunArg(FunctionCallInfo fcinfo, int plain_nargs, const char **run);
 
 /* A hash set keyed by ItemPointerData, entries of entrysize bytes. */
 extern HTAB *TidSetCreate(const char *name, Size entrysize);

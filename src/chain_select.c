@@ -334,8 +334,8 @@ chain_find_restore_point(PG_FUNCTION_ARGS)
 	require_complete = PG_GETARG_BOOL(3);
 	prefer_full = PG_GETARG_BOOL(4);
 
-	ChainWalkerBegin(&w, false);
-	runidx = CheckpointsIndexOpen("checkpoints_run_idx");
+	ChainWalkerBegin(&w, false, text_to_cstring(run));
+	runidx = CheckpointsIndexOpen(&w, "checkpoints_run_idx");
 	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   runidx->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(run));
 	if (has_max_step)
@@ -395,7 +395,7 @@ chain_find_restore_point(PG_FUNCTION_ARGS)
 		{
 			best = key;
 			have_best = true;
-			result = ExecFetchSlotHeapTupleDatum(slot);
+			result = CheckpointRowDatum(&w, slot);
 		}
 		MemoryContextReset(rowcxt);
 	}

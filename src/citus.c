@@ -27,7 +27,14 @@
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "commands/extension.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/planner.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -133,6 +140,37 @@ CitusRoutesTable(Oid relid)
 	return false;
 }
 
+Oid
+CitusLocalShard(Oid relid, const char *value, int64 *shardid)
+{
+	Oid			argtypes[2] = {REGCLASSOID, TEXTOID};
+	Datum		args[2];
+	bool		isnull = true;
+	int64		id = 0;
+	char	   *name;
+
+	args[0] = ObjectIdGetDatum(relid);
+	args[1] = CStringGetTextDatum(value);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT pg_catalog.get_shard_id_for_distribution_column($1, $2)",
+							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "tforge: could not find the shard of \"%s\"", value);
+	if (SPI_processed == 1 && SPI_tuptable != NULL)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			id = DatumGetInt64(d);
+	}
+	SPI_finish();
+	if (isnull)
+		elog(ERROR, "tforge: Citus gave no shard for \"%s\"", value);
+	*shardid = id;
+	name = psprintf("%s_" INT64_FORMAT, get_rel_name(relid), id);
+	return get_relname_relid(name, get_rel_namespace(relid));
+}
+
 /*
  * tforge.assert_local_table(regclass): its argument when C code on this node
  * may read the table directly; 55000 (RefuseShellTable's message) otherwise.
@@ -149,4 +187,101 @@ tforge_assert_local_table(PG_FUNCTION_ARGS)
 				 errmsg("relation with OID %u does not exist", relid)));
 	RefuseShellTable(relid);
 	PG_RETURN_OID(relid);
+}
+
+/*
+ * The planner guard. Citus 13.2 delegates a top-level call of a distributed
+ * function (SELECT f(...) or SELECT ... FROM f(...)) to the node of its
+ * distribution argument, and hashes that argument without checking for
+ * NULL: a NULL text key (a model, device or training run) crashes the
+ * backend. tforge's planner hook, which runs before Citus's (Citus is
+ * preloaded first), plans such a call of a tforge function with
+ * PostgreSQL's own planner instead, which is what Citus does with a call it
+ * does not delegate: the function runs on this node, with the NULL it was
+ * given (checkpoint_gc(NULL) collects every run; most functions refuse a
+ * NULL key). Only a query that references no table and has no subquery is
+ * planned so, and only when a by-reference argument folds to NULL; every
+ * other query goes to the previous hook (Citus's) untouched.
+ */
+static planner_hook_type prev_planner = NULL;
+
+/* The lone tforge function call of a query that reads no table, else NULL. */
+static FuncExpr *
+LoneTforgeCall(Query *parse)
+{
+	FuncExpr   *call = NULL;
+	ListCell   *lc;
+
+	if (parse->commandType != CMD_SELECT || parse->hasSubLinks || parse->cteList != NIL ||
+		parse->setOperations != NULL || parse->jointree == NULL)
+		return NULL;
+	foreach(lc, parse->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+		RangeTblFunction *rtf;
+
+		if (rte->rtekind == RTE_RESULT)
+			continue;
+		if (rte->rtekind != RTE_FUNCTION || list_length(rte->functions) != 1 || call != NULL)
+			return NULL;
+		rtf = linitial_node(RangeTblFunction, rte->functions);
+		if (!IsA(rtf->funcexpr, FuncExpr))
+			return NULL;
+		call = (FuncExpr *) rtf->funcexpr;
+	}
+	if (call == NULL)
+	{
+		TargetEntry *te;
+
+		if (list_length(parse->targetList) != 1)
+			return NULL;
+		te = linitial_node(TargetEntry, parse->targetList);
+		if (!IsA(te->expr, FuncExpr))
+			return NULL;
+		call = (FuncExpr *) te->expr;
+	}
+	if (get_func_namespace(call->funcid) != get_namespace_oid("tforge", true))
+		return NULL;
+	return call;
+}
+
+/*
+ * True when an argument of the call, its defaults included (as the planner
+ * adds them), is a by-reference value that folds to NULL.
+ */
+static bool
+HasNullByRefArgument(FuncExpr *call)
+{
+	Node	   *folded = eval_const_expressions(NULL, (Node *) copyObject(call));
+	List	   *args = IsA(folded, FuncExpr) ? ((FuncExpr *) folded)->args : call->args;
+	ListCell   *lc;
+
+	foreach(lc, args)
+	{
+		Node	   *arg = eval_const_expressions(NULL, copyObject(lfirst(lc)));
+
+		if (IsA(arg, Const) && ((Const *) arg)->constisnull && !((Const *) arg)->constbyval)
+			return true;
+	}
+	return false;
+}
+
+static PlannedStmt *
+TforgePlanner(Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams)
+{
+	FuncExpr   *call;
+
+	if (prev_planner != NULL && (call = LoneTforgeCall(parse)) != NULL &&
+		HasNullByRefArgument(call) && OidIsValid(get_extension_oid("citus", true)))
+		return standard_planner(parse, query_string, cursorOptions, boundParams);
+	if (prev_planner != NULL)
+		return prev_planner(parse, query_string, cursorOptions, boundParams);
+	return standard_planner(parse, query_string, cursorOptions, boundParams);
+}
+
+void
+CitusPlannerGuardInit(void)
+{
+	prev_planner = planner_hook;
+	planner_hook = TforgePlanner;
 }

@@ -23,6 +23,7 @@ _PG_init(void)
 	TauInit();
 	LearnInit();
 	GovernorInit();
+	CitusPlannerGuardInit();
 
 	MarkGUCPrefixReserved("tforge");
 }

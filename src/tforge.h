@@ -54,4 +54,15 @@ extern int	CompareFloat8(const void *a, const void *b);
  */
 extern bool CitusRoutesTable(Oid relid);
 
+/*
+ * On a Citus node, for a table distributed by a text column: the shard
+ * holding value, as *shardid, and that shard's relation on this node, or
+ * InvalidOid when the shard is elsewhere (the shard is found by Citus's
+ * get_shard_id_for_distribution_column, through SPI).
+ */
+extern Oid	CitusLocalShard(Oid relid, const char *value, int64 *shardid);
+
+/* citus.c: installs the planner hook that keeps NULL keys from Citus's delegation (_PG_init) */
+extern void CitusPlannerGuardInit(void);
+
 #endif							/* TFORGE_H */

@@ -109,6 +109,8 @@ VALUES (NULL, 10, NULL, 3, 'loss', true, NULL);
 
 CREATE FUNCTION tforge._checkpoint_policies_default() RETURNS trigger
   LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  updated bigint;
 BEGIN
   IF TG_OP = 'DELETE' THEN
     IF OLD.training_run_id IS NULL THEN
@@ -119,12 +121,15 @@ BEGIN
     RETURN OLD;
   END IF;
   IF NEW.training_run_id IS NULL THEN
-    UPDATE tforge.checkpoint_policies p
-       SET max_checkpoints_per_run = NEW.max_checkpoints_per_run, max_age = NEW.max_age,
-           keep_best_n = NEW.keep_best_n, metric_key = NEW.metric_key,
-           metric_ascending = NEW.metric_ascending, keep_every_n_steps = NEW.keep_every_n_steps
-     WHERE p.training_run_id IS NULL;
-    IF FOUND THEN
+    -- The relation the trigger fires on: tforge.checkpoint_policies, or on
+    -- a Citus cluster the node's placement of it (a reference table).
+    EXECUTE format('UPDATE %s p
+       SET max_checkpoints_per_run = $1.max_checkpoints_per_run, max_age = $1.max_age,
+           keep_best_n = $1.keep_best_n, metric_key = $1.metric_key,
+           metric_ascending = $1.metric_ascending, keep_every_n_steps = $1.keep_every_n_steps
+     WHERE p.training_run_id IS NULL', TG_RELID::regclass) USING NEW;
+    GET DIAGNOSTICS updated = ROW_COUNT;
+    IF updated > 0 THEN
       RETURN NULL;
     END IF;
   END IF;
@@ -189,11 +194,30 @@ CREATE FUNCTION tforge.get_checkpoint(checkpoint_id text) RETURNS tforge.checkpo
 COMMENT ON FUNCTION tforge.get_checkpoint(text) IS
   'the checkpoint''s row; 42704 when it does not exist';
 
+-- The run-keyed forms (issue 12): the same function with training_run_id
+-- first. On a single node they answer as the plain form for a checkpoint of
+-- that run (42704 for a checkpoint of another run); on a Citus cluster,
+-- where tforge.distribute() distributes the checkpoints by training run,
+-- Citus delegates each call to the node holding the run's shard, and the
+-- plain forms of the chain functions refuse (55000: the C walk reads one
+-- shard, and needs the run to find it).
+CREATE FUNCTION tforge.get_checkpoint(training_run_id text, checkpoint_id text) RETURNS tforge.checkpoints
+  AS 'MODULE_PATHNAME', 'chain_get_checkpoint'
+  LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.get_checkpoint(text, text) IS
+  'get_checkpoint(checkpoint_id) for a checkpoint of the named training run (routed by run on Citus); 42704 when the run has no such checkpoint';
+
 CREATE FUNCTION tforge.chain_length(checkpoint_id text) RETURNS integer
   AS 'MODULE_PATHNAME', 'chain_length'
   LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION tforge.chain_length(text) IS
   'number of checkpoints in the restoration chain of a checkpoint (itself and every ancestor; 1 for a root); 42704 for an unknown checkpoint or a missing parent, 55000 for a cycle';
+
+CREATE FUNCTION tforge.chain_length(training_run_id text, checkpoint_id text) RETURNS integer
+  AS 'MODULE_PATHNAME', 'chain_length'
+  LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.chain_length(text, text) IS
+  'chain_length(checkpoint_id) for a checkpoint of the named training run (routed by run on Citus); 42704 when the run has no such checkpoint';
 
 CREATE FUNCTION tforge.chain_root(checkpoint_id text) RETURNS text
   AS 'MODULE_PATHNAME', 'chain_root'
@@ -201,11 +225,23 @@ CREATE FUNCTION tforge.chain_root(checkpoint_id text) RETURNS text
 COMMENT ON FUNCTION tforge.chain_root(text) IS
   'id of the root of a checkpoint''s chain (the ancestor without a parent; the checkpoint itself when it has none); 42704 / 55000 as chain_length';
 
+CREATE FUNCTION tforge.chain_root(training_run_id text, checkpoint_id text) RETURNS text
+  AS 'MODULE_PATHNAME', 'chain_root'
+  LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.chain_root(text, text) IS
+  'chain_root(checkpoint_id) for a checkpoint of the named training run (routed by run on Citus); 42704 when the run has no such checkpoint';
+
 CREATE FUNCTION tforge.restoration_chain(checkpoint_id text) RETURNS SETOF text
   AS 'MODULE_PATHNAME', 'chain_restoration_chain'
   LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION tforge.restoration_chain(text) IS
   'ids of the checkpoints to apply to restore a checkpoint, root first, the checkpoint last; 42704 / 55000 as chain_length';
+
+CREATE FUNCTION tforge.restoration_chain(training_run_id text, checkpoint_id text) RETURNS SETOF text
+  AS 'MODULE_PATHNAME', 'chain_restoration_chain'
+  LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION tforge.restoration_chain(text, text) IS
+  'restoration_chain(checkpoint_id) for a checkpoint of the named training run (routed by run on Citus); 42704 when the run has no such checkpoint';
 
 CREATE FUNCTION tforge.chain_size(checkpoint_id text) RETURNS bigint
   AS 'MODULE_PATHNAME', 'chain_size'
@@ -213,11 +249,23 @@ CREATE FUNCTION tforge.chain_size(checkpoint_id text) RETURNS bigint
 COMMENT ON FUNCTION tforge.chain_size(text) IS
   'sum of size_bytes over a checkpoint''s restoration chain (22003 beyond bigint); 42704 / 55000 as chain_length';
 
+CREATE FUNCTION tforge.chain_size(training_run_id text, checkpoint_id text) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'chain_size'
+  LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.chain_size(text, text) IS
+  'chain_size(checkpoint_id) for a checkpoint of the named training run (routed by run on Citus); 42704 when the run has no such checkpoint';
+
 CREATE FUNCTION tforge.validate_checkpoint(checkpoint_id text) RETURNS SETOF text
   AS 'MODULE_PATHNAME', 'chain_validate_checkpoint'
   LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 1;
 COMMENT ON FUNCTION tforge.validate_checkpoint(text) IS
   'problems of a checkpoint''s chain, one message each, root first: a link without storage path, an epoch or step smaller than its parent''s, a parent in another run; no row when valid; 42704 / 55000 as chain_length';
+
+CREATE FUNCTION tforge.validate_checkpoint(training_run_id text, checkpoint_id text) RETURNS SETOF text
+  AS 'MODULE_PATHNAME', 'chain_validate_checkpoint'
+  LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 1;
+COMMENT ON FUNCTION tforge.validate_checkpoint(text, text) IS
+  'validate_checkpoint(checkpoint_id) for a checkpoint of the named training run (routed by run on Citus); 42704 when the run has no such checkpoint';
 
 CREATE FUNCTION tforge.estimate_restore_time(checkpoint_id text, base_ms double precision,
                                              per_checkpoint_ms double precision,
@@ -228,11 +276,20 @@ CREATE FUNCTION tforge.estimate_restore_time(checkpoint_id text, base_ms double 
 COMMENT ON FUNCTION tforge.estimate_restore_time(text, double precision, double precision, double precision) IS
   'milliseconds to restore a checkpoint: base_ms + per_checkpoint_ms * chain_length + chain_size / bytes_per_ms (base and per-checkpoint finite and >= 0, bytes_per_ms finite and > 0, else 22023)';
 
-CREATE FUNCTION tforge._checkpoint_ancestors(checkpoint_ids text[]) RETURNS SETOF text
+CREATE FUNCTION tforge.estimate_restore_time(training_run_id text, checkpoint_id text, base_ms double precision,
+                                             per_checkpoint_ms double precision,
+                                             bytes_per_ms double precision)
+  RETURNS double precision
+  AS 'MODULE_PATHNAME', 'chain_estimate_restore_time'
+  LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge.estimate_restore_time(text, text, double precision, double precision, double precision) IS
+  'estimate_restore_time(checkpoint_id, ...) for a checkpoint of the named training run (routed by run on Citus); 42704 when the run has no such checkpoint';
+
+CREATE FUNCTION tforge._checkpoint_ancestors(training_run_id text, checkpoint_ids text[]) RETURNS SETOF text
   AS 'MODULE_PATHNAME', 'chain_ancestors'
   LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION tforge._checkpoint_ancestors(text[]) IS
-  'internal (checkpoint_gc): the given checkpoints and all their ancestors, each once; unknown ids and missing parents end a walk, a cycle ends it where it closes (a broken chain never stops GC, and nothing reachable is removed)';
+COMMENT ON FUNCTION tforge._checkpoint_ancestors(text, text[]) IS
+  'internal (checkpoint_gc): the given checkpoints of the run and all their ancestors, each once (on Citus, read from the run''s shard); unknown ids and missing parents end a walk, a cycle ends it where it closes (a broken chain never stops GC, and nothing reachable is removed)';
 
 -- ---------------------------------------------------------------- C: GC rule and selection
 
@@ -351,16 +408,23 @@ COMMENT ON FUNCTION tforge.checkpoint_total_size() IS
 -- ---------------------------------------------------------------- writes
 
 -- Locks (and touches) the run's row: see the locking protocol above.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's parameterized
+-- INSERT into a distributed table (tforge.distribute()).
 CREATE FUNCTION tforge._lock_checkpoint_run(training_run_id text, what text) RETURNS void
-  LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  -- values, not calls, in DO UPDATE SET: Citus routes only immutable calls there
+  created integer := CASE WHEN what = 'create' THEN 1 ELSE 0 END;
+  created_at timestamptz := CASE WHEN what = 'create' THEN pg_catalog.now() END;
+  gc_at timestamptz := CASE WHEN what = 'gc' THEN pg_catalog.now() END;
+BEGIN
   INSERT INTO tforge.checkpoint_runs AS r (training_run_id, checkpoints_created, last_created_at, last_gc_at)
-  VALUES ($1, CASE WHEN $2 = 'create' THEN 1 ELSE 0 END,
-          CASE WHEN $2 = 'create' THEN pg_catalog.now() END,
-          CASE WHEN $2 = 'gc' THEN pg_catalog.now() END)
+  VALUES (_lock_checkpoint_run.training_run_id, created, created_at, gc_at)
   ON CONFLICT ON CONSTRAINT checkpoint_runs_pkey DO UPDATE
-     SET checkpoints_created = r.checkpoints_created + CASE WHEN $2 = 'create' THEN 1 ELSE 0 END,
-         last_created_at = CASE WHEN $2 = 'create' THEN pg_catalog.now() ELSE r.last_created_at END,
-         last_gc_at = CASE WHEN $2 = 'gc' THEN pg_catalog.now() ELSE r.last_gc_at END
+     SET checkpoints_created = r.checkpoints_created + created,
+         last_created_at = COALESCE(created_at, r.last_created_at),
+         last_gc_at = COALESCE(gc_at, r.last_gc_at);
+END
 $$;
 COMMENT ON FUNCTION tforge._lock_checkpoint_run(text, text) IS
   'internal: locks and updates the run''s row in tforge.checkpoint_runs (what: create, gc or delete), so that changes of the run''s links serialize';
@@ -457,18 +521,19 @@ $$;
 COMMENT ON FUNCTION tforge.create_checkpoint(text, integer, bigint, tforge.checkpoint_type, jsonb, text) IS
   'creates a checkpoint in state creating and returns it; an incremental one''s parent is parent_id or else the run''s latest complete checkpoint, and must be complete, in the same run and at a lower step (55000 when there is none or it is not complete, 22023 otherwise)';
 
-CREATE FUNCTION tforge.complete_checkpoint(checkpoint_id text, size_bytes bigint, storage_path text)
+CREATE FUNCTION tforge.complete_checkpoint(training_run_id text, checkpoint_id text, size_bytes bigint, storage_path text)
   RETURNS tforge.checkpoints
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   r tforge.checkpoints;
 BEGIN
   IF complete_checkpoint.checkpoint_id IS NULL OR complete_checkpoint.size_bytes IS NULL
-     OR complete_checkpoint.storage_path IS NULL THEN
+     OR complete_checkpoint.storage_path IS NULL OR complete_checkpoint.training_run_id IS NULL THEN
     RAISE EXCEPTION '% must not be NULL',
       CASE WHEN complete_checkpoint.checkpoint_id IS NULL THEN 'checkpoint_id'
            WHEN complete_checkpoint.size_bytes IS NULL THEN 'size_bytes'
-           ELSE 'storage_path' END
+           WHEN complete_checkpoint.storage_path IS NULL THEN 'storage_path'
+           ELSE 'training_run_id' END
       USING ERRCODE = 'null_value_not_allowed';
   END IF;
   IF complete_checkpoint.size_bytes < 0 THEN
@@ -478,7 +543,9 @@ BEGIN
   IF complete_checkpoint.storage_path = '' THEN
     RAISE EXCEPTION 'storage_path must not be empty' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  SELECT c.* INTO r FROM tforge.checkpoints c WHERE c.checkpoint_id = complete_checkpoint.checkpoint_id FOR UPDATE;
+  SELECT c.* INTO r FROM tforge.checkpoints c
+   WHERE c.training_run_id = complete_checkpoint.training_run_id
+     AND c.checkpoint_id = complete_checkpoint.checkpoint_id FOR UPDATE;
   IF NOT FOUND THEN
     PERFORM tforge._checkpoint_missing(complete_checkpoint.checkpoint_id);
   END IF;
@@ -490,15 +557,34 @@ BEGIN
   UPDATE tforge.checkpoints c
      SET state = 'complete', size_bytes = complete_checkpoint.size_bytes,
          storage_path = complete_checkpoint.storage_path
-   WHERE c.checkpoint_id = complete_checkpoint.checkpoint_id
+   WHERE c.training_run_id = complete_checkpoint.training_run_id
+     AND c.checkpoint_id = complete_checkpoint.checkpoint_id
   RETURNING c.* INTO r;
   RETURN r;
+END
+$$;
+COMMENT ON FUNCTION tforge.complete_checkpoint(text, text, bigint, text) IS
+  'run-keyed form (routed by run on Citus; 42704 when the run has no such checkpoint): records that a checkpoint was written: state creating -> complete, with its size (>= 0) and non-empty storage path; 42704 unknown, 55000 when not creating';
+
+-- The plain forms of complete_checkpoint, mark_checkpoint_corrupted and
+-- delete_checkpoint find the checkpoint's run (on Citus: asking every
+-- shard) and call the run-keyed form, which does the work.
+CREATE FUNCTION tforge.complete_checkpoint(checkpoint_id text, size_bytes bigint, storage_path text)
+  RETURNS tforge.checkpoints
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  run text;
+BEGIN
+  SELECT c.training_run_id INTO run FROM tforge.checkpoints c WHERE c.checkpoint_id = complete_checkpoint.checkpoint_id;
+  RETURN tforge.complete_checkpoint(COALESCE(run, ''), complete_checkpoint.checkpoint_id,
+                                    complete_checkpoint.size_bytes, complete_checkpoint.storage_path);
 END
 $$;
 COMMENT ON FUNCTION tforge.complete_checkpoint(text, bigint, text) IS
   'records that a checkpoint was written: state creating -> complete, with its size (>= 0) and non-empty storage path; 42704 unknown, 55000 when not creating';
 
-CREATE FUNCTION tforge.mark_checkpoint_corrupted(checkpoint_id text)
+
+CREATE FUNCTION tforge.mark_checkpoint_corrupted(training_run_id text, checkpoint_id text)
   RETURNS tforge.checkpoints
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -507,7 +593,12 @@ BEGIN
   IF mark_checkpoint_corrupted.checkpoint_id IS NULL THEN
     RAISE EXCEPTION 'checkpoint_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
   END IF;
-  SELECT c.* INTO r FROM tforge.checkpoints c WHERE c.checkpoint_id = mark_checkpoint_corrupted.checkpoint_id FOR UPDATE;
+  IF mark_checkpoint_corrupted.training_run_id IS NULL THEN
+    RAISE EXCEPTION 'training_run_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  SELECT c.* INTO r FROM tforge.checkpoints c
+   WHERE c.training_run_id = mark_checkpoint_corrupted.training_run_id
+     AND c.checkpoint_id = mark_checkpoint_corrupted.checkpoint_id FOR UPDATE;
   IF NOT FOUND THEN
     PERFORM tforge._checkpoint_missing(mark_checkpoint_corrupted.checkpoint_id);
   END IF;
@@ -519,15 +610,29 @@ BEGIN
             DETAIL = format('Checkpoint "%s" is already corrupted.', r.checkpoint_id);
   END IF;
   UPDATE tforge.checkpoints c SET state = 'corrupted'
-   WHERE c.checkpoint_id = mark_checkpoint_corrupted.checkpoint_id
+   WHERE c.training_run_id = mark_checkpoint_corrupted.training_run_id
+     AND c.checkpoint_id = mark_checkpoint_corrupted.checkpoint_id
   RETURNING c.* INTO r;
   RETURN r;
+END
+$$;
+COMMENT ON FUNCTION tforge.mark_checkpoint_corrupted(text, text) IS
+  'run-keyed form (routed by run on Citus; 42704 when the run has no such checkpoint): marks a creating or complete checkpoint corrupted (no chain through it is restorable any more); 42704 unknown, 55000 when corrupted or deleted';
+
+CREATE FUNCTION tforge.mark_checkpoint_corrupted(checkpoint_id text)
+  RETURNS tforge.checkpoints
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  run text;
+BEGIN
+  SELECT c.training_run_id INTO run FROM tforge.checkpoints c WHERE c.checkpoint_id = mark_checkpoint_corrupted.checkpoint_id;
+  RETURN tforge.mark_checkpoint_corrupted(COALESCE(run, ''), mark_checkpoint_corrupted.checkpoint_id);
 END
 $$;
 COMMENT ON FUNCTION tforge.mark_checkpoint_corrupted(text) IS
   'marks a creating or complete checkpoint corrupted (no chain through it is restorable any more); 42704 unknown, 55000 when corrupted or deleted';
 
-CREATE FUNCTION tforge.delete_checkpoint(checkpoint_id text, "cascade" boolean DEFAULT false)
+CREATE FUNCTION tforge.delete_checkpoint(training_run_id text, checkpoint_id text, "cascade" boolean)
   RETURNS SETOF text
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -540,7 +645,12 @@ BEGIN
       CASE WHEN delete_checkpoint.checkpoint_id IS NULL THEN 'checkpoint_id' ELSE 'cascade' END
       USING ERRCODE = 'null_value_not_allowed';
   END IF;
-  SELECT c.* INTO r FROM tforge.checkpoints c WHERE c.checkpoint_id = delete_checkpoint.checkpoint_id;
+  IF delete_checkpoint.training_run_id IS NULL THEN
+    RAISE EXCEPTION 'training_run_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  SELECT c.* INTO r FROM tforge.checkpoints c
+   WHERE c.training_run_id = delete_checkpoint.training_run_id
+     AND c.checkpoint_id = delete_checkpoint.checkpoint_id;
   IF NOT FOUND THEN
     PERFORM tforge._checkpoint_missing(delete_checkpoint.checkpoint_id);
   END IF;
@@ -551,15 +661,18 @@ BEGIN
   dependants := ARRAY(
     WITH RECURSIVE d(checkpoint_id) AS (
       SELECT c.checkpoint_id FROM tforge.checkpoints c
-       WHERE c.parent_id = delete_checkpoint.checkpoint_id
+       WHERE c.training_run_id = delete_checkpoint.training_run_id
+         AND c.parent_id = delete_checkpoint.checkpoint_id
       UNION
       SELECT c.checkpoint_id FROM tforge.checkpoints c JOIN d ON c.parent_id = d.checkpoint_id
+       WHERE c.training_run_id = delete_checkpoint.training_run_id
     )
     SELECT d.checkpoint_id FROM d WHERE d.checkpoint_id <> delete_checkpoint.checkpoint_id);
 
   SELECT c.checkpoint_id INTO dependant
     FROM tforge.checkpoints c
-   WHERE c.checkpoint_id = ANY (dependants) AND c.state <> 'deleted'
+   WHERE c.training_run_id = delete_checkpoint.training_run_id
+     AND c.checkpoint_id = ANY (dependants) AND c.state <> 'deleted'
    ORDER BY c.step, c.checkpoint_id LIMIT 1;
   IF FOUND AND NOT delete_checkpoint."cascade" THEN
     RAISE EXCEPTION 'checkpoint "%" has dependants that are not deleted', delete_checkpoint.checkpoint_id
@@ -571,11 +684,25 @@ BEGIN
   RETURN QUERY
     WITH gone AS (
       UPDATE tforge.checkpoints c SET state = 'deleted'
-       WHERE c.state <> 'deleted'
+       WHERE c.training_run_id = delete_checkpoint.training_run_id AND c.state <> 'deleted'
          AND (c.checkpoint_id = delete_checkpoint.checkpoint_id OR c.checkpoint_id = ANY (dependants))
       RETURNING c.checkpoint_id, c.step
     )
     SELECT gone.checkpoint_id FROM gone ORDER BY gone.step, gone.checkpoint_id;
+END
+$$;
+COMMENT ON FUNCTION tforge.delete_checkpoint(text, text, boolean) IS
+  'run-keyed form (routed by run on Citus; 42704 when the run has no such checkpoint; dependants are those of the same run): marks a checkpoint deleted and returns the ids it marked (the row stays; storage_path says which files to remove); 55000 while a checkpoint that depends on it is not deleted, unless cascade, which deletes those dependants too; 42704 unknown';
+
+CREATE FUNCTION tforge.delete_checkpoint(checkpoint_id text, "cascade" boolean DEFAULT false)
+  RETURNS SETOF text
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  run text;
+BEGIN
+  SELECT c.training_run_id INTO run FROM tforge.checkpoints c WHERE c.checkpoint_id = delete_checkpoint.checkpoint_id;
+  RETURN QUERY SELECT d.id FROM tforge.delete_checkpoint(COALESCE(run, ''), delete_checkpoint.checkpoint_id,
+                                                         delete_checkpoint."cascade") AS d(id);
 END
 $$;
 COMMENT ON FUNCTION tforge.delete_checkpoint(text, boolean) IS
@@ -715,7 +842,11 @@ BEGIN
     --             unsorted (a sort would be the one n log n step).
     RETURN QUERY
       WITH live AS MATERIALIZED (
-        SELECT c, c.checkpoint_id, c.state, c.metrics,
+        -- the row spelled out: on Citus a whole-row reference would have
+        -- the shard's row type, which is_gc_eligible does not take
+        SELECT ROW(c.checkpoint_id, c.training_run_id, c.epoch, c.step, c.checkpoint_type, c.state,
+                   c.size_bytes, c.created_at, c.parent_id, c.metrics, c.storage_path)::tforge.checkpoints AS c,
+               c.checkpoint_id, c.state, c.metrics,
                pg_catalog.row_number() OVER (ORDER BY c.step DESC, c.created_at DESC, c.checkpoint_id DESC) AS newest_rank
           FROM tforge.checkpoints c
          WHERE c.training_run_id = run
@@ -744,14 +875,18 @@ BEGIN
                                      l.newest_rank, pg_catalog.now()) AS eligible
           FROM live l
       ),
+      -- (through the run's row, so that on Citus the walk runs in the
+      -- run's shard query, on the node that holds the run)
       kept AS (
-        SELECT k FROM tforge._checkpoint_ancestors(
-          ARRAY(SELECT j.checkpoint_id FROM judged j WHERE NOT j.eligible)) k
+        SELECT k FROM tforge.checkpoint_runs r,
+               LATERAL tforge._checkpoint_ancestors(r.training_run_id,
+                 ARRAY(SELECT j.checkpoint_id FROM judged j WHERE NOT j.eligible)) k
+         WHERE r.training_run_id = run
       ),
       gone AS (
         UPDATE tforge.checkpoints c SET state = 'deleted'
           FROM judged j
-         WHERE c.checkpoint_id = j.checkpoint_id AND j.eligible
+         WHERE c.training_run_id = run AND c.checkpoint_id = j.checkpoint_id AND j.eligible
            AND c.state OPERATOR(pg_catalog.<>) 'deleted'::tforge.checkpoint_state
            AND j.checkpoint_id NOT IN (SELECT kept.k FROM kept)
         RETURNING c.checkpoint_id
@@ -774,3 +909,5 @@ COMMENT ON FUNCTION tforge.checkpoint_gc(text) IS
 GRANT EXECUTE ON FUNCTION tforge.create_checkpoint(text, integer, bigint, tforge.checkpoint_type, jsonb, text) TO tforge_worker;
 GRANT EXECUTE ON FUNCTION tforge.complete_checkpoint(text, bigint, text) TO tforge_worker;
 GRANT EXECUTE ON FUNCTION tforge.mark_checkpoint_corrupted(text) TO tforge_worker;
+GRANT EXECUTE ON FUNCTION tforge.complete_checkpoint(text, text, bigint, text) TO tforge_worker;
+GRANT EXECUTE ON FUNCTION tforge.mark_checkpoint_corrupted(text, text) TO tforge_worker;

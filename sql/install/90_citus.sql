@@ -9,9 +9,9 @@
 -- group's first table before the others). Placement 'coordinator': a plain
 -- PostgreSQL table on the coordinator, which distribute() leaves alone: the
 -- task queue and its learned state, which claim_tasks needs in one index;
--- checkpoint chains, addressed by checkpoint id (not by run) and walked by C
--- index probes; the governor's event log, written by the coordinator's own
--- background worker (see the README).
+-- the governor's event log, written by the coordinator's own background
+-- worker (see the README). Checkpoints are distributed by training run: the
+-- calls that name only a checkpoint id have run-keyed forms.
 CREATE VIEW tforge.distribution (step, table_name, placement, distribution_column, colocate_with, serves) AS
   VALUES
     (1, 'tforge.signal_types'::text, 'reference', NULL::text, NULL::text,
@@ -30,22 +30,22 @@ CREATE VIEW tforge.distribution (step, table_name, placement, distribution_colum
      'every allocation, eviction and defragmentation locks one device''s row first: one shard per device, devices never wait on each other across nodes'),
     (8, 'tforge.gpu_blocks', 'distributed', 'device_id', 'tforge.gpu_devices',
      'gpu_allocate, gpu_free, gpu_evict, gpu_defragment: best fit, split and merge read and write one device''s blocks next to its row; no overlap is enforced per device in its shard'),
-    (9, 'tforge.task_types', 'coordinator', NULL, NULL,
+    (9, 'tforge.checkpoint_policies', 'reference', NULL, NULL,
+     'checkpoint_gc reads the run''s policy (or the default row) on the node where the run''s checkpoints are'),
+    (10, 'tforge.checkpoint_runs', 'distributed', 'training_run_id', NULL,
+     'the run''s row lock serializes create, GC and delete of its checkpoints, in the run''s shard next to them'),
+    (11, 'tforge.checkpoints', 'distributed', 'training_run_id', 'tforge.checkpoint_runs',
+     'create_checkpoint, checkpoint_gc, find_restore_point and the run-keyed forms of the chain calls name the run: one shard, where the C chain walks read the run''s shard directly'),
+    (12, 'tforge.task_types', 'coordinator', NULL, NULL,
      'the queue''s C code reads it by index probe; no distributed table joins it'),
-    (10, 'tforge.task_tau', 'coordinator', NULL, NULL,
+    (13, 'tforge.task_tau', 'coordinator', NULL, NULL,
      'complete_task learns tau in the claim''s transaction, next to the queue'),
-    (11, 'tforge.tasks', 'coordinator', NULL, NULL,
+    (14, 'tforge.tasks', 'coordinator', NULL, NULL,
      'claim_tasks takes the least-laxity head over all pending tasks in one index walk: a global order no shard has'),
-    (12, 'tforge.profiles', 'coordinator', NULL, NULL,
+    (15, 'tforge.profiles', 'coordinator', NULL, NULL,
      'learned runtime profiles, read and written by the queue''s C code by index probe'),
-    (13, 'tforge.prediction_archive', 'coordinator', NULL, NULL,
+    (16, 'tforge.prediction_archive', 'coordinator', NULL, NULL,
      'written by purge_tasks from the queue'),
-    (14, 'tforge.checkpoints', 'coordinator', NULL, NULL,
-     'complete_checkpoint, mark_checkpoint_corrupted, delete_checkpoint and the chain walks name a checkpoint id, not its run: by run every one would ask every shard; the walks are C index probes'),
-    (15, 'tforge.checkpoint_runs', 'coordinator', NULL, NULL,
-     'the run''s row lock serializes create, GC and delete of its checkpoints, next to them'),
-    (16, 'tforge.checkpoint_policies', 'coordinator', NULL, NULL,
-     'read by checkpoint_gc next to the checkpoints; the default row (training_run_id NULL) applies to every run'),
     (17, 'tforge.governor_events', 'coordinator', NULL, NULL,
      'written by the governor''s background worker on the node it watches; read by governor_status there');
 COMMENT ON VIEW tforge.distribution IS
@@ -87,7 +87,23 @@ CREATE VIEW tforge.distributed_functions (function_name, distribution_argument, 
     ('tforge.gpu_pin(text,bigint)', 'device_id', 'tforge.gpu_devices'),
     ('tforge.gpu_unpin(text,bigint)', 'device_id', 'tforge.gpu_devices'),
     ('tforge.gpu_touch(text,bigint,timestamp with time zone)', 'device_id', 'tforge.gpu_devices'),
-    ('tforge.get_block(text,bigint)', 'device_id', 'tforge.gpu_devices');
+    ('tforge.get_block(text,bigint)', 'device_id', 'tforge.gpu_devices'),
+    ('tforge.create_checkpoint(text,integer,bigint,tforge.checkpoint_type,jsonb,text)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.complete_checkpoint(text,text,bigint,text)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.mark_checkpoint_corrupted(text,text)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.delete_checkpoint(text,text,boolean)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.checkpoint_gc(text)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.list_checkpoints(text)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.latest_checkpoint(text)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.find_checkpoints_by_metric(text,text,double precision,boolean)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.find_restore_point(text,integer,bigint,boolean,boolean)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.get_checkpoint(text,text)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.chain_length(text,text)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.chain_root(text,text)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.restoration_chain(text,text)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.chain_size(text,text)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.validate_checkpoint(text,text)', 'training_run_id', 'tforge.checkpoints'),
+    ('tforge.estimate_restore_time(text,text,double precision,double precision,double precision)', 'training_run_id', 'tforge.checkpoints');
 COMMENT ON VIEW tforge.distributed_functions IS
   'the calls tforge.distribute() delegates to the Citus node that holds their key, with the argument that routes them';
 
@@ -215,11 +231,20 @@ BEGIN
           'device_id WITH OPERATOR(pg_catalog.=),'
           ' pg_catalog.int8range(offset_bytes, offset_bytes OPERATOR(pg_catalog.+) size_bytes) WITH OPERATOR(pg_catalog.&&))');
       END IF;
+      IF t.table_name OPERATOR(pg_catalog.=) 'tforge.checkpoints' THEN
+        -- Checkpoint ids stay unique (each node draws from its own range of
+        -- checkpoint_id_seq), now together with their run; the chain walks
+        -- probe the key's first column, checkpoint_id, as before.
+        PERFORM tforge._citus_everywhere(
+          'ALTER TABLE tforge.checkpoints DROP CONSTRAINT checkpoints_pkey, ADD PRIMARY KEY (checkpoint_id, training_run_id)');
+      END IF;
       IF t.placement OPERATOR(pg_catalog.=) 'reference' THEN
         PERFORM pg_catalog.create_reference_table(rel);
       ELSIF t.colocate_with IS NULL THEN
+        -- A co-location group of its own: the groups share no key (and
+        -- checkpoint runs are text COLLATE "C", unlike model ids).
         PERFORM pg_catalog.create_distributed_table(rel, t.distribution_column,
-                                                    shard_count => shard_count);
+                                                    colocate_with => 'none', shard_count => shard_count);
       ELSE
         PERFORM pg_catalog.create_distributed_table(rel, t.distribution_column,
                                                     colocate_with => t.colocate_with);
@@ -262,6 +287,16 @@ BEGIN
        AND dep.deptype OPERATOR(pg_catalog.=) ANY ('{a,i}'::"char"[])  -- serial and identity
        AND d.placement OPERATOR(pg_catalog.=) 'distributed'
        AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) dep.objid
+                      AND c.relkind OPERATOR(pg_catalog.=) 'S')
+    UNION  -- a sequence a column default calls (checkpoint ids: 'ckpt-' || nextval)
+    SELECT DISTINCT dep.refobjid::regclass
+      FROM pg_catalog.pg_depend dep
+      JOIN pg_catalog.pg_attrdef ad ON dep.objid OPERATOR(pg_catalog.=) ad.oid
+      JOIN tforge.distribution d ON ad.adrelid OPERATOR(pg_catalog.=) d.table_name::regclass
+     WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::regclass
+       AND dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+       AND d.placement OPERATOR(pg_catalog.=) 'distributed'
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) dep.refobjid
                       AND c.relkind OPERATOR(pg_catalog.=) 'S')
   LOOP
     FOR t IN SELECT * FROM pg_catalog.run_command_on_workers(pg_catalog.format(
@@ -367,4 +402,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tforge.distribute(integer) IS
-  'on a Citus coordinator: makes signal_types a reference table, distributes signals by entity_id, the registry by model_id and GPU pools by device_id, delegates the hot calls to the node holding their key, keeps the queue, checkpoints and the governor''s events on the coordinator (tforge.distribution); 55000 without Citus';
+  'on a Citus coordinator: makes signal_types and checkpoint_policies reference tables, distributes signals by entity_id, the registry by model_id, GPU pools by device_id and checkpoints by training_run_id, delegates the hot calls to the node holding their key, keeps the queue and the governor''s events on the coordinator (tforge.distribution); 55000 without Citus';
