@@ -171,6 +171,74 @@ BEGIN
             HINT = 'Add the workers with citus_add_node() on the coordinator and call it there.';
   END IF;
 
+  -- All or nothing. Everything below on the coordinator, Citus's
+  -- create_*_table and create_distributed_function included, runs in the
+  -- caller's transaction (Citus commits it on the workers with two-phase
+  -- commit): an error anywhere undoes all of it. The statements sent with
+  -- run_command_on_workers (tforge._citus_everywhere, the sequence ranges)
+  -- commit on their own; they only reshape the workers' copies of tforge's
+  -- tables and functions, which nothing reads before the tables are
+  -- distributed, and repeating them is harmless, so after a failure the
+  -- cluster works as before and tforge.distribute() can simply be called
+  -- again. So that it rarely comes to that, every precondition that can be
+  -- checked is checked here first, before anything changes.
+  IF pg_catalog.current_setting('transaction_read_only') OPERATOR(pg_catalog.=) 'on' THEN
+    RAISE EXCEPTION 'cannot execute tforge.distribute() in a read-only transaction'
+      USING ERRCODE = '25006';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_node n
+                  WHERE n.groupid OPERATOR(pg_catalog.<>) 0 AND n.isactive
+                    AND n.noderole OPERATOR(pg_catalog.=) 'primary') THEN
+    RAISE EXCEPTION 'the Citus cluster has no active worker node'
+      USING ERRCODE = '55000',
+            HINT = 'Add the workers with citus_add_node() first.';
+  END IF;
+  FOR f IN
+    SELECT w.nodename, w.nodeport, w.success, w.result
+      FROM pg_catalog.run_command_on_workers(
+             'SELECT (SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname = ''tforge'')'
+             ' || '' '' || (SELECT pg_catalog.count(*) FROM pg_catalog.pg_available_extensions a WHERE a.name = ''btree_gist'')') w
+  LOOP
+    IF NOT f.success THEN
+      RAISE EXCEPTION 'worker %:% cannot be reached: %', f.nodename, f.nodeport, f.result
+        USING ERRCODE = '55000';
+    END IF;
+    IF f.result IS NULL OR pg_catalog.split_part(f.result, ' ', 1) OPERATOR(pg_catalog.<>)
+         (SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'tforge') THEN
+      RAISE EXCEPTION 'worker %:% does not have tforge % installed (it has %)', f.nodename, f.nodeport,
+        (SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'tforge'),
+        COALESCE(NULLIF(pg_catalog.split_part(f.result, ' ', 1), ''), 'none')
+        USING ERRCODE = '55000',
+              HINT = 'CREATE EXTENSION tforge on the coordinator after citus_add_node() installs it on every worker; ALTER EXTENSION tforge UPDATE runs on all of them.';
+    END IF;
+    IF pg_catalog.split_part(f.result, ' ', 2) OPERATOR(pg_catalog.=) '0' THEN
+      RAISE EXCEPTION 'worker %:% cannot install btree_gist', f.nodename, f.nodeport
+        USING ERRCODE = '55000',
+              DETAIL = 'GPU blocks keep their no-overlap constraint per device with btree_gist''s GiST operator class for text.';
+    END IF;
+  END LOOP;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions a WHERE a.name OPERATOR(pg_catalog.=) 'btree_gist') THEN
+    RAISE EXCEPTION 'the coordinator cannot install btree_gist' USING ERRCODE = '55000';
+  END IF;
+  -- Citus distributes no table that a plain table outside tforge's plan
+  -- refers to with a foreign key.
+  SELECT c.conrelid::regclass::text AS tbl, c.conname, c.confrelid::regclass::text AS target INTO fk
+    FROM pg_catalog.pg_constraint c
+   WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+     AND c.confrelid::regclass::text IN (SELECT d.table_name FROM tforge.distribution d
+                                          WHERE d.placement OPERATOR(pg_catalog.<>) 'coordinator')
+     AND c.conrelid::regclass::text NOT IN (SELECT d.table_name FROM tforge.distribution d
+                                             WHERE d.placement OPERATOR(pg_catalog.<>) 'coordinator')
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p
+                      WHERE p.logicalrelid OPERATOR(pg_catalog.=) c.conrelid)
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'table % refers to % (foreign key %), which tforge.distribute() would distribute',
+      fk.tbl, fk.target, fk.conname
+      USING ERRCODE = '55000',
+            HINT = 'Drop the foreign key, or distribute that table with Citus first.';
+  END IF;
+
   -- model_versions carries the lifecycle and history triggers, signal_types
   -- its validation trigger: each fires on the shard it is attached to and
   -- touches only co-located rows (the history row of the same model).

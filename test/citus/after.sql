@@ -74,5 +74,14 @@ BEGIN
   END LOOP;
 END
 $$;
-SELECT * FROM tforge.checkpoint_gc('run-a') ORDER BY 1;
-SELECT * FROM tforge.checkpoint_gc() ORDER BY 1;
+-- (ids by run and step: on the cluster they are drawn on the node that inserts)
+SELECT 'gc ' || c.training_run_id || ' step ' || c.step AS collected
+  FROM tforge.checkpoint_gc('run-a') g JOIN tforge.checkpoints c ON c.checkpoint_id = g ORDER BY c.training_run_id, c.step;
+SELECT 'gc ' || c.training_run_id || ' step ' || c.step AS collected
+  FROM tforge.checkpoint_gc() g JOIN tforge.checkpoints c ON c.checkpoint_id = g ORDER BY c.training_run_id, c.step;
+-- the plain forms, given only a checkpoint id, on the coordinator: found by
+-- asking every shard, then done in the run's shard
+SELECT state FROM tforge.mark_checkpoint_corrupted(
+  (SELECT checkpoint_id FROM tforge.checkpoints WHERE training_run_id = 'run-b' AND step = 1300));
+SELECT count(*) AS deleted FROM tforge.delete_checkpoint(
+  (SELECT checkpoint_id FROM tforge.checkpoints WHERE training_run_id = 'run-b' AND step = 1300));

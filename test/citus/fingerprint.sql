@@ -23,6 +23,11 @@ SELECT signal_type,
        round(tforge.rolling_stats_mean(tforge.rolling_stats_agg(tforge.decay_value(score, :T)))::numeric, 9) AS mean,
        round(tforge.rolling_stats_max(tforge.rolling_stats_agg(tforge.decay_value(score, :T)))::numeric, 9) AS max
   FROM tforge.signals GROUP BY signal_type ORDER BY 1;
+-- window_agg over every entity's newest minute (partial aggregates on the shards)
+SELECT signal_type,
+       tforge.window_agg(tforge.window_last_minute(counts), tforge.window_total(counts)) AS by_newest_minute,
+       tforge.window_count(tforge.window_agg(tforge.window_last_minute(counts)), '1 hour', :T) AS active_last_hour
+  FROM tforge.signals GROUP BY signal_type ORDER BY 1;
 SELECT tforge.max(version), tforge.min(version) FROM tforge.model_versions;
 SELECT model_id, tforge.max(version), tforge.min(version) FROM tforge.model_versions GROUP BY 1 ORDER BY 1;
 \echo registry
@@ -46,9 +51,18 @@ SELECT * FROM tforge.gpu_pools ORDER BY device_id;
 SELECT d, c FROM (VALUES ('gpu-0'), ('gpu-1'), ('gpu-2'), ('gpu-3')) v(d), LATERAL tforge.gpu_check(d) c ORDER BY 1, 2;
 SELECT d, tforge.best_fit_block(d, 4096) IS NOT NULL AS fits FROM (VALUES ('gpu-0'), ('gpu-1'), ('gpu-2'), ('gpu-3')) v(d) ORDER BY 1;
 \echo checkpoints
-SELECT checkpoint_id, training_run_id, epoch, step, checkpoint_type, state, size_bytes, parent_id, metrics, storage_path
-  FROM tforge.checkpoints ORDER BY training_run_id, step;
+-- (checkpoint ids are drawn on the node that inserts: shown as run and step)
+SELECT c.training_run_id, c.epoch, c.step, c.checkpoint_type, c.state, c.size_bytes,
+       (SELECT p.step FROM tforge.checkpoints p WHERE p.checkpoint_id = c.parent_id) AS parent_step,
+       c.metrics, c.storage_path
+  FROM tforge.checkpoints c ORDER BY c.training_run_id, c.step;
 SELECT training_run_id, checkpoints_created, gc_removed FROM tforge.checkpoint_runs ORDER BY 1;
-SELECT r, (tforge.find_restore_point(r)).checkpoint_id, tforge.restoration_chain((tforge.latest_checkpoint(r)).checkpoint_id)
-  FROM (VALUES ('run-a'), ('run-b')) v(r) ORDER BY 1;
+SELECT r.training_run_id, p.step AS restore_step, l.step AS latest_step,
+       (SELECT string_agg(c.step::text, ',' ORDER BY c.step) FROM tforge.checkpoints c
+         WHERE c.training_run_id = r.training_run_id
+           AND c.checkpoint_id IN (SELECT tforge.restoration_chain(r.training_run_id, l.checkpoint_id))) AS chain,
+       tforge.chain_length(r.training_run_id, l.checkpoint_id) AS length
+  FROM tforge.checkpoint_runs r, LATERAL tforge.find_restore_point(r.training_run_id) p,
+       LATERAL tforge.latest_checkpoint(r.training_run_id) l
+ ORDER BY 1;
 SELECT tforge.checkpoint_total_count(), tforge.checkpoint_total_size();

@@ -6,7 +6,10 @@
 # bench/citus/run.sh:
 #
 #   . test/lib/citus-cluster.sh
-#   citus_cluster_start DIR PORT [SHARDS]   nodes on PORT, PORT+100, PORT+200
+#   citus_cluster_start DIR PORT [SHARDS [nodistribute]]
+#                                          nodes on PORT, PORT+100, PORT+200;
+#                                          nodistribute: tforge installed, not
+#                                          distributed (citus_distribute does it)
 #   citus_node_restart N                   immediate stop and start of node N
 #   citus_cluster_stop                     stops the nodes, removes DIR
 #
@@ -40,8 +43,13 @@ citus_cluster_stop() {
 	CITUS_DIR=
 }
 
+# tforge.distribute(SHARDS) on the coordinator.
+citus_distribute() {
+	cpsql 0 -c "SET client_min_messages = warning" -c "SELECT * FROM tforge.distribute(${1:-8})"
+}
+
 citus_cluster_start() {
-	local dir=$1 port=$2 shards=${3:-8} n
+	local dir=$1 port=$2 shards=${3:-8} mode=${4:-} n
 	CITUS_DIR=$dir
 	CITUS_PORTS=("$port" "$((port + 100))" "$((port + 200))")
 	[ "$(id -u)" = 0 ] && export PGUSER=postgres
@@ -75,6 +83,6 @@ SELECT citus_set_coordinator_host('127.0.0.1', ${CITUS_PORTS[0]});
 SELECT citus_add_node('127.0.0.1', ${CITUS_PORTS[1]});
 SELECT citus_add_node('127.0.0.1', ${CITUS_PORTS[2]});
 CREATE EXTENSION tforge;
-SELECT * FROM tforge.distribute($shards);
 SQL
+	[ "$mode" = nodistribute ] || citus_distribute "$shards" >/dev/null
 }

@@ -54,9 +54,49 @@ cleanup() {
 }
 trap cleanup EXIT
 
-citus_cluster_start "$work/cluster" "${TFORGE_CITUS_PORT:-$((PGPORT + 100))}" 8 >"$work/start.log" 2>&1 ||
+citus_cluster_start "$work/cluster" "${TFORGE_CITUS_PORT:-$((PGPORT + 100))}" 8 nodistribute >"$work/start.log" 2>&1 ||
 	{ cat "$work/start.log"; exit 1; }
-echo "ok: coordinator and two workers up, tforge distributed"
+echo "ok: coordinator and two workers up, tforge installed"
+
+# tforge.distribute() is all or nothing: a failure in the middle (a lock it
+# cannot get on tforge.gpu_blocks, after six tables were distributed in its
+# transaction) leaves the coordinator as it was, with its rows; a second
+# call then distributes everything.
+cpsql 0 -c "SELECT tforge.define_signal_type('before', '1 hour') IS NOT NULL" \
+	-c "SELECT tforge.record_signal(42, 'before', 2, '2026-03-01 00:00+00')" \
+	-c "SELECT tforge.register_model('m-before', '1.0.0', 'onnx') IS NOT NULL" >/dev/null
+cpsql 0 -c "BEGIN" -c "LOCK tforge.gpu_blocks IN ACCESS SHARE MODE" -c "SELECT pg_sleep(30)" >/dev/null 2>&1 &
+locker=$!
+for i in $(seq 1 100); do
+	[ "$(cpsql 0 -Atc "SELECT count(*) FROM pg_locks WHERE relation = 'tforge.gpu_blocks'::regclass AND granted")" -ge 1 ] && break
+	sleep 0.1
+done
+out=$(cpsql 0 -c "SET lock_timeout = '2s'" -c "\\set VERBOSITY verbose" -c "SELECT * FROM tforge.distribute(8)" 2>&1)
+kill "$locker" 2>/dev/null
+cpsql 0 -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$locker" 2>/dev/null
+echo "$out" | grep -q 'ERROR:  55P03'
+check "tforge.distribute() fails in the middle (a lock on tforge.gpu_blocks it cannot get: $(echo "$out" | grep -m1 ERROR))" $?
+state=$(cpsql 0 -Atc "SELECT (SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'tforge.%')
+                         || ' ' || (SELECT count(*) FROM pg_dist_object WHERE classid = 'pg_proc'::regclass
+                                       AND objid::regprocedure::text LIKE 'tforge.%' AND distribution_argument_index IS NOT NULL)
+                         || ' ' || (SELECT count(*) FROM citus_shards WHERE table_name::text LIKE 'tforge.%')
+                         || ' ' || tforge.signal_score(42, 'before', '2026-03-01 00:00+00')
+                         || ' ' || (SELECT count(*) FROM tforge.model_versions WHERE model_id = 'm-before')")
+wstate=$(cpsql 1 -Atc "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'tforge.%'")
+[ "$state" = "0 0 0 2 1" ] && [ "$wstate" = 0 ]
+check "after the failure nothing is distributed, on the coordinator or a worker, and the rows are in place (tables, delegated functions, shards, score, versions: $state; worker tables: $wstate)" $?
+citus_distribute 8 >"$work/distribute.log" 2>&1
+check "tforge.distribute() again distributes everything" $?
+out=$(cpsql 0 -Atc "SELECT tforge.signal_score(42, 'before', '2026-03-01 00:00+00') || ' ' || tforge.latest_version('m-before')
+                     || ' ' || (SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'tforge.%')")
+[ "$out" = "2 1.0.0 11" ]
+check "the rows written before are in the shards ($out)" $?
+cpsql 0 -c "DELETE FROM tforge.signals WHERE signal_type = 'before'" -c "DELETE FROM tforge.signal_types WHERE name = 'before'" \
+	-c "DELETE FROM tforge.model_versions WHERE model_id = 'm-before'" -c "DELETE FROM tforge.models WHERE model_id = 'm-before'" >/dev/null
+out=$(cpsql 0 -c "\\set VERBOSITY verbose" -c "SET default_transaction_read_only = on" -c "SELECT * FROM tforge.distribute()" 2>&1)
+echo "$out" | grep -q 'ERROR:  25006'
+check "tforge.distribute() in a read-only transaction: 25006" $?
 single() { psql -X -q -v ON_ERROR_STOP=1 -d "$single_db" "$@"; }
 psql -X -q -d postgres -c "CREATE DATABASE $single_db" >/dev/null &&
 	single -c "CREATE EXTENSION tforge" || exit 1
@@ -139,9 +179,28 @@ single -f test/citus/after.sql >"$work/after.single" 2>&1
 check "the same on a single node" $?
 diff -u "$work/after.single" "$work/after.cluster" >"$work/after.diff"
 st=$?
-[ $st = 0 ] && grep -q '^ ckpt-' "$work/after.single" && grep -q '^42704$' "$work/after.single"
-check "they return the same on the cluster and on a single node (GC removed $(grep -c '^ ckpt-' "$work/after.single") checkpoints)" $?
+[ $st = 0 ] && grep -q '^ gc run-' "$work/after.single" && grep -q '^42704$' "$work/after.single"
+check "they return the same on the cluster and on a single node (GC removed $(grep -c '^ gc run-' "$work/after.single") checkpoints)" $?
 [ $st = 0 ] || head -40 "$work/after.diff"
+
+# Part 4 on both: GPU calls by device and block, checkpoint calls by run
+# and checkpoint, each a statement Citus delegates.
+n2=$(grep -c '^SELECT' test/citus/hot2.sql)
+cpsql 0 -c "SELECT citus_stat_counters_reset()" >/dev/null
+{ echo "SET client_min_messages = debug1;"; cat test/citus/hot2.sql; } | cpsql 0 >"$work/hot2.cluster" 2>"$work/hot2.debug"
+check "$n2 GPU calls by device and block and checkpoint calls by run on the cluster" $?
+single -f test/citus/hot2.sql >"$work/hot2.single" 2>&1
+check "the same on a single node" $?
+pushed=$(grep -c 'pushing down the function call' "$work/hot2.debug")
+counters=$(cpsql 0 -Atc "SELECT query_execution_single_shard || ' ' || query_execution_multi_shard
+                           FROM citus_stat_counters WHERE name = current_database()")
+set -- $counters
+[ "$pushed" = "$n2" ] && [ "${2:-1}" = 0 ]
+check "every one delegated to the node of its device or run ($pushed of $n2 pushed down; counters: ${1:-?} single-shard, ${2:-?} multi-shard)" $?
+diff -u "$work/hot2.single" "$work/hot2.cluster" >"$work/hot2.diff"
+st=$?
+check "they return the same on the cluster and on a single node" $st
+[ $st = 0 ] || head -40 "$work/hot2.diff"
 
 # Everything the workload wrote and read, on both.
 cpsql 0 -f test/citus/fingerprint.sql >"$work/fp.cluster" 2>&1
@@ -156,6 +215,7 @@ fi
 # Partial aggregates on the shards, combined on the coordinator.
 for agg in "tforge.decay_agg(tforge.decay_value(score, now()), now(), '1 hour')" \
 	"tforge.window_union(counts)" \
+	"tforge.window_agg(tforge.window_last_minute(counts), tforge.window_total(counts))" \
 	"tforge.rolling_stats_agg(rank_key)"; do
 	plan=$(cpsql 0 -Atc "EXPLAIN (VERBOSE, COSTS OFF) SELECT signal_type, $agg FROM tforge.signals GROUP BY 1")
 	echo "$plan" | grep -q 'worker_partial_agg' && echo "$plan" | grep -q 'coord_combine_agg'
@@ -172,7 +232,7 @@ check "trending's top-k: each of the 8 shards returns its own top k, merged on t
 out=$(cpsql 0 -Atc "SELECT tforge.assert_local_table('tforge.tasks'), tforge.assert_local_table('tforge.task_tau')" 2>&1)
 [ "$out" = "tforge.tasks|tforge.task_tau" ]
 check "the queue's tables are read directly on the coordinator ($out)" $?
-for t in signals signal_types model_versions gpu_devices gpu_blocks; do
+for t in signals signal_types model_versions gpu_devices gpu_blocks checkpoints checkpoint_runs checkpoint_policies; do
 	out=$(cpsql 0 -Atc "\\set VERBOSITY verbose" -c "SELECT tforge.assert_local_table('tforge.$t')" 2>&1)
 	echo "$out" | grep -q "ERROR:  55000: table \"$t\" is a Citus table"
 	check "a direct read of the shell tforge.$t is refused on the coordinator (55000)" $?
@@ -180,12 +240,28 @@ done
 out=$(cpsql 1 -Atc "\\set VERBOSITY verbose" -c "SELECT tforge.assert_local_table('tforge.tasks')" 2>&1)
 echo "$out" | grep -q 'ERROR:  55000: table "tasks" is kept on the Citus coordinator, and this node is a worker'
 check "a direct read of tforge.tasks is refused on a worker (55000)" $?
-out=$(cpsql 2 -Atc "\\set VERBOSITY verbose" -c "SELECT tforge.chain_length('ckpt-1')" 2>&1)
-echo "$out" | grep -q 'ERROR:  55000: table "checkpoints" is kept on the Citus coordinator, and this node is a worker'
-check "a chain walk on a worker refuses the empty tforge.checkpoints (55000)" $?
-out=$(cpsql 0 -Atc "SELECT tforge.chain_length((tforge.latest_checkpoint('run-a')).checkpoint_id) > 0" 2>&1)
-[ "$out" = t ]
-check "chain walks read tforge.checkpoints on the coordinator" $?
+ck=$(cpsql 0 -Atc "SELECT checkpoint_id FROM tforge.latest_checkpoint('run-a')")
+for n in 0 2; do
+	out=$(cpsql $n -Atc "\\set VERBOSITY verbose" -c "SELECT tforge.chain_length('$ck')" 2>&1)
+	echo "$out" | grep -q 'ERROR:  55000: tforge.checkpoints is distributed by training run: this call must name the run'
+	check "a chain walk given only a checkpoint id refuses on node $n rather than read the shell (55000)" $?
+done
+out=$(cpsql 0 -Atc "\\set VERBOSITY verbose" -c "SELECT tforge.chain_length('run-a', '$ck') FROM generate_series(1, 1)" 2>&1)
+echo "$out" | grep -q 'ERROR:  55000: the checkpoints of training run "run-a" are in shard [0-9]*, which is not on this node'
+check "a run-keyed chain walk Citus cannot delegate refuses on the coordinator (55000)" $?
+out=$(cpsql 0 -Atc "SELECT tforge.chain_length('run-a', '$ck') = tforge.chain_length('run-a', '$ck')" 2>&1)
+single_len=$(single -Atc "SELECT tforge.chain_length('run-a', (SELECT checkpoint_id FROM tforge.latest_checkpoint('run-a')))")
+out=$(cpsql 0 -Atc "SELECT tforge.chain_length('run-a', '$ck')" 2>&1)
+[ -n "$single_len" ] && [ "$out" = "$single_len" ]
+check "a run-keyed chain walk delegated to the run's node reads its shard (length $out, single node $single_len)" $?
+out=$(cpsql 0 -Atc "SELECT count(*) FROM tforge.checkpoints c WHERE tforge.chain_length(c.training_run_id, c.checkpoint_id) > 0" 2>&1)
+[ "$out" = "$(single -Atc "SELECT count(*) FROM tforge.checkpoints c WHERE tforge.chain_length(c.training_run_id, c.checkpoint_id) > 0")" ]
+check "chain walks inside a query over every shard read each shard on its node ($out checkpoints)" $?
+for q in "tforge.latest_version(NULL)" "tforge.gpu_pool_stats(NULL)" "tforge.chain_length(NULL, 'x')" "* FROM tforge.checkpoint_gc()"; do
+	out=$(cpsql 0 -c "SELECT $q" 2>&1)
+	! echo "$out" | grep -q 'server closed the connection'
+	check "a NULL key is not handed to Citus's delegation, which would crash (SELECT $q; the coordinator is up)" $?
+done
 out=$(single -Atc "SELECT tforge.assert_local_table('tforge.signals')" 2>&1)
 [ "$out" = "tforge.signals" ]
 check "without Citus every table is read directly" $?
