@@ -27,7 +27,8 @@
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
-#include "commands/extension.h"
+#include "catalog/pg_proc.h"
+#include "parser/parse_relation.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/planner.h"
@@ -246,24 +247,73 @@ LoneTforgeCall(Query *parse)
 }
 
 /*
- * True when an argument of the call, its defaults included (as the planner
- * adds them), is a by-reference value that folds to NULL.
+ * The distribution argument of a Citus distributed function (its position,
+ * from pg_dist_object), or -1 when the function is not delegated.
+ */
+static int
+DistributionArgument(Oid funcid)
+{
+	Oid			relid = get_relname_relid("pg_dist_object", PG_CATALOG_NAMESPACE);
+	Oid			index;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData keys[2];
+	HeapTuple	tuple;
+	int			result = -1;
+
+	if (!OidIsValid(relid))
+		return -1;
+	index = get_relname_relid("pg_dist_object_pkey", PG_CATALOG_NAMESPACE);
+	rel = table_open(relid, AccessShareLock);
+	/* (classid, objid, objsubid, ...): the key's first two columns */
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(ProcedureRelationId));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(funcid));
+	scan = systable_beginscan(rel, index, OidIsValid(index), NULL, 2, keys);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		int			att = attnameAttNum(rel, "distribution_argument_index", false);
+		bool		isnull = true;
+		Datum		d = att > 0 ? heap_getattr(tuple, att, RelationGetDescr(rel), &isnull) : (Datum) 0;
+
+		if (!isnull)
+			result = DatumGetInt32(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * True when the call's distribution argument, with the call's defaults (as
+ * the planner adds them), is a by-reference value that folds to NULL.
  */
 static bool
-HasNullByRefArgument(FuncExpr *call)
+NullDistributionArgument(FuncExpr *call)
 {
-	Node	   *folded = eval_const_expressions(NULL, (Node *) copyObject(call));
-	List	   *args = IsA(folded, FuncExpr) ? ((FuncExpr *) folded)->args : call->args;
+	Node	   *folded;
+	List	   *args;
+	Node	   *arg;
+	int			n;
+
+	bool		some_null = false;
 	ListCell   *lc;
 
+	folded = eval_const_expressions(NULL, (Node *) copyObject(call));
+	if (!IsA(folded, FuncExpr))
+		return false;			/* inlined or folded: Citus sees no call either */
+	args = ((FuncExpr *) folded)->args;
+	/* the catalog is read only for a call with some NULL by-reference argument */
 	foreach(lc, args)
-	{
-		Node	   *arg = eval_const_expressions(NULL, copyObject(lfirst(lc)));
-
-		if (IsA(arg, Const) && ((Const *) arg)->constisnull && !((Const *) arg)->constbyval)
-			return true;
-	}
-	return false;
+		if (IsA(lfirst(lc), Const) && ((Const *) lfirst(lc))->constisnull &&
+			!((Const *) lfirst(lc))->constbyval)
+			some_null = true;
+	if (!some_null)
+		return false;
+	n = DistributionArgument(call->funcid);
+	if (n < 0 || n >= list_length(args))
+		return false;
+	arg = (Node *) list_nth(args, n);
+	return IsA(arg, Const) && ((Const *) arg)->constisnull && !((Const *) arg)->constbyval;
 }
 
 static PlannedStmt *
@@ -272,7 +322,7 @@ TforgePlanner(Query *parse, const char *query_string, int cursorOptions, ParamLi
 	FuncExpr   *call;
 
 	if (prev_planner != NULL && (call = LoneTforgeCall(parse)) != NULL &&
-		HasNullByRefArgument(call) && OidIsValid(get_extension_oid("citus", true)))
+		NullDistributionArgument(call))
 		return standard_planner(parse, query_string, cursorOptions, boundParams);
 	if (prev_planner != NULL)
 		return prev_planner(parse, query_string, cursorOptions, boundParams);

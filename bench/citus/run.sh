@@ -60,6 +60,18 @@ best_ms() { "$@" -c '\timing on' -c "$trend" -c "$trend" -c "$trend" -c "$trend"
 	sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n | head -n 1; }
 trend_single=$(best_ms single)
 trend_cluster=$(best_ms cluster)
+# The window aggregate over every entity (activity by newest minute):
+# partial aggregates on the shards, combined on the coordinator.
+wagg="SELECT tforge.window_total(tforge.window_agg(tforge.window_last_minute(counts), tforge.window_total(counts))) FROM tforge.signals WHERE signal_type = 'bench'"
+[ "$(single -c "$wagg")" = "$(cluster -c "$wagg")" ] ||
+	{ echo "window_agg differs between the cluster and the single node" >&2; exit 1; }
+best_agg_ms() { "$@" -c '\timing on' -c "$wagg" -c "$wagg" -c "$wagg" |
+	sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n | head -n 1; }
+wagg_single=$(best_agg_ms single)
+wagg_cluster=$(best_agg_ms cluster)
+wagg_plan=$(cluster -c "EXPLAIN (VERBOSE) $wagg")
+wagg_tasks=$(echo "$wagg_plan" | sed -n 's/.*Task Count: \([0-9]*\).*/\1/p')
+echo "$wagg_plan" | grep -q worker_partial_agg && wagg_how="partial aggregates on the shards" || wagg_how="NOT pushed down"
 
 cat >"$work/batch.sql" <<SQL
 SELECT tforge.record_signals(ARRAY(SELECT 1 + (random() * ($N - 1))::bigint FROM generate_series(1, 1000)), 'bench');
@@ -105,8 +117,10 @@ trend_tasks=$(cluster -c "EXPLAIN SELECT * FROM tforge.signals WHERE signal_type
 echo "record_signals, 1,000 events per call, 2 clients: single node $(printf '%.0f' "$(echo "$batch_single * 1000" | bc -l)") events/s, Citus $(printf '%.0f' "$(echo "$batch_cluster * 1000" | bc -l)") events/s (each call touches $batch_shards of $SHARDS shards)"
 echo "record_signal, one event per call, 2 clients: single node ${one_single} calls/s, Citus ${one_cluster} calls/s (delegated; counters single-shard/multi-shard: ${counters})"
 echo "trending(bench, 10) over $N entities, same rows on both: single node ${trend_single} ms, Citus ${trend_cluster} ms (${trend_tasks} shards, 10 rows from each)"
+echo "window_agg over $N entities, same total on both: single node ${wagg_single} ms, Citus ${wagg_cluster} ms (${wagg_tasks} shards, ${wagg_how})"
 echo "gpu_allocate, 4 KiB on one of 16 devices per call, 2 clients: single node ${gpu_single} calls/s, Citus ${gpu_cluster} calls/s (delegated; counters single-shard/multi-shard: ${gpu_counters})"
 echo "ratio record_signals throughput: $(ratio "$batch_cluster" "$batch_single") (tforge on Citus, 1 coordinator + 2 workers on one 2-core machine, vs a single node; target: none here, scales with worker machines)"
 echo "ratio record_signal throughput: $(ratio "$one_cluster" "$one_single") (tforge on Citus, delegated single-shard calls, vs a single node; target: none here)"
 echo "ratio trending latency: $(ratio "$trend_cluster" "$trend_single") (tforge on Citus vs a single node, lower is better; target: none here, a fixed fan-out cost)"
+echo "ratio window_agg latency: $(ratio "$wagg_cluster" "$wagg_single") (tforge on Citus vs a single node, lower is better; target: none here, the shards aggregate in parallel on separate machines)"
 echo "ratio gpu_allocate throughput: $(ratio "$gpu_cluster" "$gpu_single") (tforge on Citus, delegated to the device's node, vs a single node; target: none here, devices on different workers never wait on each other)"

@@ -81,7 +81,8 @@ SELECT 'gc ' || c.training_run_id || ' step ' || c.step AS collected
   FROM tforge.checkpoint_gc() g JOIN tforge.checkpoints c ON c.checkpoint_id = g ORDER BY c.training_run_id, c.step;
 -- the plain forms, given only a checkpoint id, on the coordinator: found by
 -- asking every shard, then done in the run's shard
-SELECT state FROM tforge.mark_checkpoint_corrupted(
-  (SELECT checkpoint_id FROM tforge.checkpoints WHERE training_run_id = 'run-b' AND step = 1300));
-SELECT count(*) AS deleted FROM tforge.delete_checkpoint(
-  (SELECT checkpoint_id FROM tforge.checkpoints WHERE training_run_id = 'run-b' AND step = 1300));
+-- (an id as a value: a subquery over the checkpoints would make Citus run
+-- the call inside a shard query, where it may not query other shards)
+SELECT checkpoint_id AS b13 FROM tforge.checkpoints WHERE training_run_id = 'run-b' AND step = 1300 \gset
+SELECT state FROM tforge.mark_checkpoint_corrupted(:'b13');
+SELECT count(*) AS deleted FROM tforge.delete_checkpoint(:'b13');

@@ -27,7 +27,8 @@ SELECT state, size_bytes FROM tforge.complete_checkpoint('run-h', :'c3', 900, '/
 SELECT checkpoint_id AS c4 FROM tforge.create_checkpoint('run-h', 1, 400, 'incremental', '{"loss": 0.4}') \gset
 SELECT tforge.chain_length('run-h', :'c3');
 SELECT tforge.chain_size('run-h', :'c3');
-SELECT tforge.chain_root('run-h', :'c3') = :'c1' AS root_is_first;
+SELECT tforge.chain_root('run-h', :'c3') AS root \gset
+SELECT :'root' = :'c1' AS root_is_first;
 SELECT count(*) AS links FROM tforge.restoration_chain('run-h', :'c3');
 SELECT count(*) AS problems FROM tforge.validate_checkpoint('run-h', :'c3');
 SELECT tforge.estimate_restore_time('run-h', :'c3', 10, 5, 100);
