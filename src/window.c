@@ -28,6 +28,8 @@
 #include "window.h"
 
 #define WINDOW_BINARY_VERSION 1
+/* a window_agg transition state: the header, then a WindowState (see window_agg_step) */
+#define WINDOW_RING_VERSION 2
 #define USECS_PER_MINUTE_I64 INT64CONST(60000000)
 
 /* floor(a / b) for b > 0 */
@@ -220,6 +222,12 @@ WindowDecode(const WindowCounter *c, WindowState *w)
 {
 	int			age;
 
+	if (c->version == WINDOW_RING_VERSION)
+	{
+		/* a window_agg transition state (see window_agg_step) */
+		memcpy(w, &c->total, sizeof(WindowState));
+		return;
+	}
 	WindowInit(w);
 	w->total = c->total;
 	w->head_minute = c->head_minute;
@@ -270,6 +278,18 @@ WindowEncode(const WindowState *w)
 	if (nh > 0)
 		memcpy(c->counts + nm, hrs, sizeof(int64) * nh);
 	return c;
+}
+
+/* c in the compact stored form (a window_agg transition state is expanded). */
+static WindowCounter *
+WindowCompact(WindowCounter *c)
+{
+	WindowState w;
+
+	if (c->version == WINDOW_BINARY_VERSION)
+		return c;
+	WindowDecode(c, &w);
+	return WindowEncode(&w);
 }
 
 static void pg_attribute_noreturn()
@@ -395,7 +415,7 @@ PG_FUNCTION_INFO_V1(window_counter_out);
 Datum
 window_counter_out(PG_FUNCTION_ARGS)
 {
-	WindowCounter *c = PG_GETARG_WINDOW_COUNTER_P(0);
+	WindowCounter *c = WindowCompact(PG_GETARG_WINDOW_COUNTER_P(0));
 	StringInfoData buf;
 	int			i;
 
@@ -460,7 +480,7 @@ PG_FUNCTION_INFO_V1(window_counter_send);
 Datum
 window_counter_send(PG_FUNCTION_ARGS)
 {
-	WindowCounter *c = PG_GETARG_WINDOW_COUNTER_P(0);
+	WindowCounter *c = WindowCompact(PG_GETARG_WINDOW_COUNTER_P(0));
 	StringInfoData buf;
 	int			i;
 
@@ -723,69 +743,64 @@ window_agg_final(PG_FUNCTION_ARGS)
  * window_agg(at [, n]) since 0.2.0: the state is a window_counter, not
  * internal, so that a sharded engine (Citus) can run it as partial
  * aggregates on the shards and combine them (Citus refuses pseudo-type
- * states). To stay linear, a state this aggregate made itself has every
- * bucket stored (WINDOW_FULL_SIZE, see WindowEncodeFull) and is rewritten in
- * place when called as an aggregate, as PostgreSQL allows a transition
- * function to do with its first argument; any other state (a direct call, a
- * partial state read back from text) is decoded and a new full one is
- * returned. The final function stores the compact form.
+ * states). To stay as fast as an internal state, the state this aggregate
+ * makes is a window_counter of format WINDOW_RING_VERSION: the header, then
+ * the expanded WindowState itself (same offsets for total and head_minute),
+ * updated in place when called as an aggregate, as PostgreSQL allows a
+ * transition function to do with its first argument. It exists only as a
+ * transition state: the final function stores the compact form, and the
+ * output and send functions (Citus ships a partial state as text) write the
+ * compact form too; every reader expands it with WindowDecode.
  */
-#define WINDOW_FULL_SIZE \
-	(offsetof(WindowCounter, counts) + sizeof(int64) * (WINDOW_MINUTES + WINDOW_HOURS))
+#define WINDOW_RING_SIZE (offsetof(WindowCounter, total) + sizeof(WindowState))
 
-/* The on-disk form with every bucket stored, written into dst (WINDOW_FULL_SIZE bytes). */
-static void
-WindowEncodeFull(const WindowState *w, WindowCounter *dst)
+StaticAssertDecl(offsetof(WindowCounter, head_minute) - offsetof(WindowCounter, total) ==
+				 offsetof(WindowState, head_minute) - offsetof(WindowState, total),
+				 "window_counter and WindowState agree on total and head_minute");
+
+/* The expanded state inside a ring-format counter. */
+static inline WindowState *
+WindowRing(WindowCounter *c)
 {
-	int			age;
-
-	memset(dst, 0, WINDOW_FULL_SIZE);
-	SET_VARSIZE(dst, WINDOW_FULL_SIZE);
-	dst->version = WINDOW_BINARY_VERSION;
-	dst->total = w->total;
-	dst->head_minute = w->head_minute;
-	if (w->head_minute == WINDOW_EMPTY_HEAD)
-		return;					/* no bucket: nminutes = nhours = 0 */
-	dst->nminutes = WINDOW_MINUTES;
-	dst->nhours = WINDOW_HOURS;
-	for (age = 0; age < WINDOW_MINUTES; age++)
-		dst->counts[age] = w->minutes[RingIndex(w->head_minute - age, WINDOW_MINUTES)];
-	for (age = 0; age < WINDOW_HOURS; age++)
-		dst->counts[WINDOW_MINUTES + age] =
-			w->hours[RingIndex(HourOfMinute(w->head_minute) - age, WINDOW_HOURS)];
+	return (WindowState *) &c->total;
 }
 
-/* Argument 0 (a window_counter state, NULL for none) expanded into *w. */
-static void
-WindowStateArg(FunctionCallInfo fcinfo, WindowState *w)
+/*
+ * The ring-format state to update: argument 0 itself when called as an
+ * aggregate with a state this aggregate made, else a new one expanded from
+ * argument 0 (or empty when it is NULL). *inagg: called as an aggregate.
+ */
+static WindowCounter *
+WindowAggRing(FunctionCallInfo fcinfo, bool *inagg)
 {
-	if (PG_ARGISNULL(0))
-		WindowInit(w);
-	else
-		WindowDecode(PG_GETARG_WINDOW_COUNTER_P(0), w);
-}
+	WindowCounter *c;
 
-/* The new state: argument 0 rewritten in place when allowed, else a new counter. */
-static Datum
-WindowStateResult(FunctionCallInfo fcinfo, const WindowState *w)
-{
-	WindowCounter *dst;
-
-	if (!AggCheckCallContext(fcinfo, NULL))
-		PG_RETURN_POINTER(WindowEncode(w));		/* a plain call: compact, new */
-	if (!PG_ARGISNULL(0))
+	*inagg = AggCheckCallContext(fcinfo, NULL) != 0;
+	if (*inagg && !PG_ARGISNULL(0))
 	{
 		struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(0));
 
-		if (!VARATT_IS_EXTENDED(raw) && VARSIZE(raw) == WINDOW_FULL_SIZE)
-		{
-			WindowEncodeFull(w, (WindowCounter *) raw);
-			PG_RETURN_POINTER(raw);
-		}
+		if (!VARATT_IS_EXTENDED(raw) && VARSIZE(raw) == WINDOW_RING_SIZE &&
+			((WindowCounter *) raw)->version == WINDOW_RING_VERSION)
+			return (WindowCounter *) raw;
 	}
-	dst = palloc(WINDOW_FULL_SIZE);
-	WindowEncodeFull(w, dst);
-	PG_RETURN_POINTER(dst);
+	c = palloc0(WINDOW_RING_SIZE);
+	SET_VARSIZE(c, WINDOW_RING_SIZE);
+	c->version = WINDOW_RING_VERSION;
+	if (PG_ARGISNULL(0))
+		WindowInit(WindowRing(c));
+	else
+		WindowDecode(PG_GETARG_WINDOW_COUNTER_P(0), WindowRing(c));
+	return c;
+}
+
+/* The transition result: the ring state as an aggregate, the compact form otherwise. */
+static Datum
+WindowAggResult(WindowCounter *c, bool inagg)
+{
+	if (inagg)
+		return PointerGetDatum(c);
+	return PointerGetDatum(WindowEncode(WindowRing(c)));
 }
 
 /* tforge.window_agg_step(state, at [, n]): transition function of window_agg */
@@ -793,7 +808,8 @@ PG_FUNCTION_INFO_V1(window_agg_step);
 Datum
 window_agg_step(PG_FUNCTION_ARGS)
 {
-	WindowState w;
+	WindowCounter *c;
+	bool		inagg;
 	int64		n = 1;
 
 	if (PG_ARGISNULL(1) || (PG_NARGS() > 2 && PG_ARGISNULL(2)))
@@ -805,9 +821,9 @@ window_agg_step(PG_FUNCTION_ARGS)
 	}
 	if (PG_NARGS() > 2)
 		n = PG_GETARG_INT64(2);
-	WindowStateArg(fcinfo, &w);
-	WindowAddEvents(&w, PG_GETARG_TIMESTAMPTZ(1), n);
-	return WindowStateResult(fcinfo, &w);
+	c = WindowAggRing(fcinfo, &inagg);
+	WindowAddEvents(WindowRing(c), PG_GETARG_TIMESTAMPTZ(1), n);
+	return WindowAggResult(c, inagg);
 }
 
 /* tforge.window_agg_merge(a, b): combine function of window_agg */
@@ -815,8 +831,9 @@ PG_FUNCTION_INFO_V1(window_agg_merge);
 Datum
 window_agg_merge(PG_FUNCTION_ARGS)
 {
-	WindowState w;
+	WindowCounter *c;
 	WindowState other;
+	bool		inagg;
 
 	if (PG_ARGISNULL(1))
 	{
@@ -824,10 +841,10 @@ window_agg_merge(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	WindowStateArg(fcinfo, &w);
 	WindowDecode(PG_GETARG_WINDOW_COUNTER_P(1), &other);
-	WindowMergeInto(&w, &other);
-	return WindowStateResult(fcinfo, &w);
+	c = WindowAggRing(fcinfo, &inagg);
+	WindowMergeInto(WindowRing(c), &other);
+	return WindowAggResult(c, inagg);
 }
 
 /* tforge.window_agg_done(state): final function of window_agg, the compact form */
