@@ -25,11 +25,12 @@ typedef struct KernelPoint
 	double		procs;			/* processors (resources.cpu), 0 when unknown */
 } KernelPoint;
 
-/* A ring unpacked: n completions, oldest first. */
+/* A ring unpacked: n completions, oldest first, and their positions by runtime. */
 typedef struct KernelRing
 {
 	int			n;
 	KernelPoint *p;
+	int		   *order;			/* ring positions, shortest run first (ties: older first) */
 } KernelRing;
 
 /* What a submit knows of the new task. */
@@ -57,6 +58,9 @@ extern void KernelRingRead(ArrayType *arr, const struct RollingStats *stats, Ker
 
 /* The ring arr (NULL: empty) with one more completion, trimmed to tforge.kernel_window. */
 extern ArrayType *KernelRingAdd(ArrayType *arr, double runtime_s, double requested, double procs);
+
+/* A one-dimensional float8[] of head's nhead values then tail's ntail. */
+extern ArrayType *Float8ArrayTail(const double *head, int nhead, const double *tail, int ntail);
 
 /* A variant's prediction (seconds) from a ring with n > 0; 0 when it is empty. */
 extern double KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v);
