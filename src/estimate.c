@@ -211,7 +211,7 @@ WriteScoreboard(const Scoreboard *sb)
  * skips candidate i (NULL: all). out[EST_ADAPTIVE] is left alone.
  */
 static void
-Candidates(const RollingStats *s, const KernelRing *ring, const EstimateQuery *q,
+Candidates(const RollingStats *s, KernelRing *ring, const EstimateQuery *q,
 		   const Scoreboard *sb, double lambda, const bool *want, double *out)
 {
 	int			n = s->nring;
@@ -306,9 +306,19 @@ Candidates(const RollingStats *s, const KernelRing *ring, const EstimateQuery *q
 
 	out[EST_LAST] = r[n - 1];
 
-	/* the kernel family; an empty ring (runtimes of 0 only) falls back to the median */
-	out[EST_KERNEL] = want[EST_KERNEL] && ring->n > 0 ? KernelPredict(ring, &kq, KERNEL_REQUEST) : out[EST_MEDIAN];
-	out[EST_KERNEL_FREE] = want[EST_KERNEL_FREE] && ring->n > 0 ? KernelPredict(ring, &kq, KERNEL_FREE) : out[EST_MEDIAN];
+	/*
+	 * The kernel family; an empty ring (runtimes of 0 only) falls back to the
+	 * median. Without a request kernel is kernel_free's very computation:
+	 * made once.
+	 */
+	if (kq.requested > 0)
+	{
+		out[EST_KERNEL] = want[EST_KERNEL] && ring->n > 0 ? KernelPredict(ring, &kq, KERNEL_REQUEST) : out[EST_MEDIAN];
+		out[EST_KERNEL_FREE] = want[EST_KERNEL_FREE] && ring->n > 0 ? KernelPredict(ring, &kq, KERNEL_FREE) : out[EST_MEDIAN];
+	}
+	else
+		out[EST_KERNEL] = out[EST_KERNEL_FREE] = (want[EST_KERNEL] || want[EST_KERNEL_FREE]) && ring->n > 0 ?
+			KernelPredict(ring, &kq, KERNEL_FREE) : out[EST_MEDIAN];
 	out[EST_KERNEL_LONG] = want[EST_KERNEL_LONG] && ring->n > 0 ? KernelPredict(ring, &kq, KERNEL_LONG) : out[EST_MEDIAN];
 
 	for (i = 0; i < EST_ENSEMBLE; i++)
@@ -428,7 +438,7 @@ GetProcessors(FunctionCallInfo fcinfo, int argno)
  * only when asked). *chosen is the candidate that gave it.
  */
 static double
-PredictOne(const RollingStats *s, const KernelRing *ring, const EstimateQuery *q,
+PredictOne(const RollingStats *s, KernelRing *ring, const EstimateQuery *q,
 		   const Scoreboard *own, const Scoreboard *pooled, EstimateStrategy strategy, int *chosen)
 {
 	double		cand[EST_NSTRATEGIES];
@@ -484,7 +494,7 @@ estimate_from(PG_FUNCTION_ARGS)
 
 /* Every strategy's prediction and confidence; *chosen: adaptive's pick. */
 static void
-EstimateAll(const RollingStats *s, const KernelRing *ring, const EstimateQuery *q,
+EstimateAll(const RollingStats *s, KernelRing *ring, const EstimateQuery *q,
 			const Scoreboard *sb, const Scoreboard *pooled, double *pred, double *conf, int *chosen)
 {
 	int			i,
@@ -565,7 +575,7 @@ estimate_all(PG_FUNCTION_ARGS)
  * the accuracies, pred (NULL: not wanted) the predictions.
  */
 static void
-ScoreRun(const RollingStats *s, const KernelRing *ring, const EstimateQuery *q, Scoreboard *sb,
+ScoreRun(const RollingStats *s, KernelRing *ring, const EstimateQuery *q, Scoreboard *sb,
 		 const Scoreboard *pooled, double actual, double *acc_out, double *pred_out)
 {
 	double		cand[EST_NSTRATEGIES];

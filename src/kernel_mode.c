@@ -128,6 +128,7 @@ KernelRingRead(ArrayType *arr, const RollingStats *stats, KernelRing *r)
 	r->n = 0;
 	r->p = NULL;
 	r->order = NULL;
+	r->gaps = NULL;
 	if (arr == NULL)
 	{
 		double	   *v;
@@ -148,7 +149,6 @@ KernelRingRead(ArrayType *arr, const RollingStats *stats, KernelRing *r)
 			r->n++;
 		}
 		pfree(v);
-		OrderRing(r);
 		return;
 	}
 	if (ARR_NDIM(arr) == 0)
@@ -176,7 +176,6 @@ KernelRingRead(ArrayType *arr, const RollingStats *stats, KernelRing *r)
 		}
 		r->n = n;
 	}
-	OrderRing(r);
 }
 
 /* The number of completions in a ring array (NULL: none); errors (22023) on a malformed one. */
@@ -231,7 +230,7 @@ KernelRingAdd(ArrayType *arr, double runtime_s, double requested, double procs)
 }
 
 double
-KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
+KernelPredict(KernelRing *r, const KernelQuery *q, KernelVariant v)
 {
 	int			n = r->n;
 	bool		use_request = v == KERNEL_REQUEST && q->requested > 0;
@@ -252,7 +251,6 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 
 	if (n == 0)
 		return 0;
-	Assert(r->order != NULL);
 	pts = palloc(sizeof(WPoint) * (n + 1));
 	left = palloc(sizeof(double) * (n + 1));
 	decay = palloc(sizeof(double) * (n + 1));
@@ -276,6 +274,8 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 	if (!use_request)
 	{
 		/* the points are the runs themselves: the ring's order by runtime */
+		if (r->order == NULL)
+			OrderRing(r);
 		for (m = 0; m < n; m++)
 		{
 			const KernelPoint *p = &r->p[r->order[m]];
@@ -320,9 +320,22 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 		SortWPoints(pts, m);
 	}
 
-	/* decay[i] = exp(-(x_i - x_{i-1}) / h), shared by both passes */
-	for (i = 1; i < m; i++)
-		decay[i] = exp(-(pts[i].x - pts[i - 1].x) / KERNEL_SCALE);
+	/*
+	 * decay[i] = exp(-(x_i - x_{i-1}) / h), shared by both passes; for the
+	 * runs in their order, the same for every variant: kept in the ring
+	 */
+	if (use_request || r->gaps == NULL)
+	{
+		for (i = 1; i < m; i++)
+			decay[i] = exp(-(pts[i].x - pts[i - 1].x) / KERNEL_SCALE);
+		if (!use_request)
+		{
+			r->gaps = palloc(sizeof(double) * (n + 1));
+			memcpy(r->gaps, decay, sizeof(double) * m);
+		}
+	}
+	else
+		memcpy(decay, r->gaps, sizeof(double) * m);
 
 	/* left[i] = sum over j <= i of w_j exp(-(x_i - x_j)/h) */
 	acc = 0;

@@ -30,7 +30,10 @@ typedef struct KernelRing
 {
 	int			n;
 	KernelPoint *p;
-	int		   *order;			/* ring positions, shortest run first (ties: older first) */
+	int		   *order;			/* NULL until a prediction needs them: ring
+								 * positions, shortest run first (ties: older first) */
+	double	   *gaps;			/* NULL until a prediction needs them: gaps[i] =
+								 * exp(-(ln run order[i] - ln run order[i-1]) / h) */
 } KernelRing;
 
 /* What a submit knows of the new task. */
@@ -62,8 +65,12 @@ extern ArrayType *KernelRingAdd(ArrayType *arr, double runtime_s, double request
 /* A one-dimensional float8[] of head's nhead values then tail's ntail. */
 extern ArrayType *Float8ArrayTail(const double *head, int nhead, const double *tail, int ntail);
 
-/* A variant's prediction (seconds) from a ring with n > 0; 0 when it is empty. */
-extern double KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v);
+/*
+ * A variant's prediction (seconds) from a ring with n > 0; 0 when it is
+ * empty. The first prediction without a request keeps in r what the others
+ * share.
+ */
+extern double KernelPredict(KernelRing *r, const KernelQuery *q, KernelVariant v);
 
 /* GUC tforge.kernel_window. */
 extern int	tforge_kernel_window;

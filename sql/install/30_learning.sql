@@ -148,15 +148,22 @@ COMMENT ON COLUMN tforge.profiles.scores IS
 -- Compressed in the row, never out of line below ~8 kB: every submit and
 -- completion reads the rings, and a TOAST fetch would cost more than the
 -- estimate.
+-- Every column of a profile stays in its row (a completion rewrites the row,
+-- an estimate reads it; an out-of-line value costs a TOAST insert and a
+-- TOAST index probe each time: the scoreboard, EXTENDED in 0.1.0, was moved
+-- out of line as soon as the rings made the row long). Every completion
+-- rewrites the rings and the statistics: lz4 compresses them ten times faster
+-- than pglz, whose compression cost more than the learning itself
+-- (callgrind of complete_task). A server built without lz4 keeps pglz.
 ALTER TABLE tforge.profiles ALTER COLUMN recent SET STORAGE MAIN, ALTER COLUMN calibration SET STORAGE MAIN,
-  ALTER COLUMN pooled SET STORAGE MAIN;
--- Every completion rewrites both rings: lz4 compresses them ten times faster
--- than pglz, whose compression of the ring cost more than the learning
--- itself (bench/accuracy, callgrind). A server built without lz4 keeps pglz.
+  ALTER COLUMN pooled SET STORAGE MAIN, ALTER COLUMN scores SET STORAGE MAIN;
 DO $$
 BEGIN
   ALTER TABLE tforge.profiles ALTER COLUMN recent SET COMPRESSION lz4,
-    ALTER COLUMN calibration SET COMPRESSION lz4;
+    ALTER COLUMN calibration SET COMPRESSION lz4, ALTER COLUMN pooled SET COMPRESSION lz4,
+    ALTER COLUMN scores SET COMPRESSION lz4, ALTER COLUMN runtime SET COMPRESSION lz4,
+    ALTER COLUMN cpu SET COMPRESSION lz4, ALTER COLUMN memory SET COMPRESSION lz4,
+    ALTER COLUMN gpu_memory SET COMPRESSION lz4;
 EXCEPTION WHEN feature_not_supported THEN
   NULL;
 END
