@@ -84,13 +84,77 @@ typedef struct RankedPoint
 	int			i;
 } RankedPoint;
 
-/* By ln runtime, then position: a total order, so the order is unique. */
-#define ST_SORT SortRanked
-#define ST_ELEMENT_TYPE RankedPoint
-#define ST_COMPARE(a, b) ((a)->x != (b)->x ? ((a)->x > (b)->x) - ((a)->x < (b)->x) : ((a)->i > (b)->i) - ((a)->i < (b)->i))
-#define ST_SCOPE static
-#define ST_DEFINE
-#include "lib/sort_template.h"
+/*
+ * rp[0..n-1], given in position order, by ln runtime, then position (a total
+ * order, so the order is unique): a stable bottom-up merge sort, insertion
+ * sort of runs of four first, nothing when they are in order already. pg_qsort's presorted checks at every level of
+ * its recursion made it the costliest step of an estimate.
+ */
+static void
+SortRanked(RankedPoint *rp, int n)
+{
+	RankedPoint *tmp;
+	RankedPoint *from,
+			   *to;
+	int			width,
+				i,
+				j;
+
+	/* runs of equal runtimes (a queue's steady task) are sorted already */
+	for (i = 1; i < n && rp[i - 1].x <= rp[i].x; i++)
+		;
+	if (i >= n)
+		return;
+	tmp = palloc(sizeof(RankedPoint) * n);
+	from = rp;
+	to = tmp;
+	for (i = 0; i < n; i += 4)
+	{
+		int			end = Min(i + 4, n);
+
+		for (j = i + 1; j < end; j++)
+		{
+			RankedPoint v = rp[j];
+			int			k = j;
+
+			while (k > i && rp[k - 1].x > v.x)
+			{
+				rp[k] = rp[k - 1];
+				k--;
+			}
+			rp[k] = v;
+		}
+	}
+	for (width = 4; width < n; width *= 2)
+	{
+		int			lo;
+
+		for (lo = 0; lo < n; lo += 2 * width)
+		{
+			int			mid = Min(lo + width, n),
+						hi = Min(lo + 2 * width, n),
+						a = lo,
+						b = mid,
+						k = lo;
+
+			while (a < mid && b < hi)
+				to[k++] = from[b].x < from[a].x ? from[b++] : from[a++];
+			while (a < mid)
+				to[k++] = from[a++];
+			while (b < hi)
+				to[k++] = from[b++];
+		}
+		{
+			RankedPoint *t = from;
+
+			from = to;
+			to = t;
+		}
+	}
+	if (from != rp)
+		memcpy(rp, from, sizeof(RankedPoint) * n);
+	pfree(tmp);
+}
 
 /* r->order: the ring's positions by ln runtime (the points' order when nothing translates them). */
 static void
