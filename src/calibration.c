@@ -27,11 +27,11 @@
 /* Ratios outside exp(+-LOG_RATIO_LIMIT) say nothing more: clamp them. */
 #define LOG_RATIO_LIMIT 50.0
 
-/* The ratios of arr (NULL: none) into a palloc'd array; *n their count. */
-static double *
+/* The ratios of arr (NULL: none), checked, in place; *n their count. */
+static const double *
 ReadRatios(ArrayType *arr, int *n)
 {
-	double	   *out;
+	const double *v;
 	int			i;
 
 	*n = 0;
@@ -42,39 +42,77 @@ ReadRatios(ArrayType *arr, int *n)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid calibration ring: expected a one-dimensional float8[] without NULLs")));
 	*n = ARR_DIMS(arr)[0];
-	out = palloc(sizeof(double) * Max(*n, 1));
-	memcpy(out, ARR_DATA_PTR(arr), sizeof(double) * *n);
+	v = (const double *) ARR_DATA_PTR(arr);
 	for (i = 0; i < *n; i++)
-		if (!(fabs(out[i]) <= LOG_RATIO_LIMIT))
+		if (!(fabs(v[i]) <= LOG_RATIO_LIMIT))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid calibration ring: ln ratio \"%g\" outside [-%g, %g]",
-							out[i], LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)));
-	return out;
+							v[i], LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)));
+	return v;
 }
 
 ArrayType *
 CalibrationAdd(ArrayType *arr, double log_ratio)
 {
 	int			n;
-	double	   *v = ReadRatios(arr, &n);
+	const double *v = ReadRatios(arr, &n);
 	int			keep = Min(n, tforge_kernel_window - 1);
-	Datum	   *d = palloc(sizeof(Datum) * (keep + 1));
-	int			i;
 
-	for (i = 0; i < keep; i++)
-		d[i] = Float8GetDatum(v[n - keep + i]);
 	if (isnan(log_ratio))
 		log_ratio = 0;
-	d[keep] = Float8GetDatum(Max(-LOG_RATIO_LIMIT, Min(LOG_RATIO_LIMIT, log_ratio)));
-	return construct_array(d, keep + 1, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	log_ratio = Max(-LOG_RATIO_LIMIT, Min(LOG_RATIO_LIMIT, log_ratio));
+	return Float8ArrayTail(keep > 0 ? v + n - keep : NULL, keep, &log_ratio, 1);
+}
+
+/*
+ * The k-th smallest (0-based) of v[0..n-1], which it reorders: Hoare's
+ * selection, O(n) on average. The value is the k-th of the sorted ratios
+ * whatever the algorithm, so the bound is exactly the sorted quantile's.
+ */
+static double
+SelectKth(double *v, int n, int k)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	/* Wirth's variant: partition around v[k] until k's place is fixed */
+	while (lo < hi)
+	{
+		double		pivot = v[k];
+		int			i = lo,
+					j = hi;
+
+		do
+		{
+			while (v[i] < pivot)
+				i++;
+			while (pivot < v[j])
+				j--;
+			if (i <= j)
+			{
+				double		t = v[i];
+
+				v[i] = v[j];
+				v[j] = t;
+				i++;
+				j--;
+			}
+		} while (i <= j);
+		if (j < k)
+			lo = i;
+		if (k < i)
+			hi = j;
+	}
+	return v[k];
 }
 
 bool
 CalibrationQuantile(ArrayType *arr, double coverage, double *q)
 {
 	int			n;
-	double	   *v = ReadRatios(arr, &n);
+	const double *v = ReadRatios(arr, &n);
+	double	   *copy;
 	int			rank;
 
 	if (n == 0)
@@ -83,9 +121,10 @@ CalibrationQuantile(ArrayType *arr, double coverage, double *q)
 	if (rank > n)
 		return false;
 	rank = Max(rank, 1);
-	qsort(v, n, sizeof(double), CompareFloat8);
-	*q = v[rank - 1];
-	pfree(v);
+	copy = palloc(sizeof(double) * n);
+	memcpy(copy, v, sizeof(double) * n);
+	*q = SelectKth(copy, n, rank - 1);
+	pfree(copy);
 	return true;
 }
 

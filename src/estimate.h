@@ -45,6 +45,7 @@ typedef struct LearnSample
 	bool		has_runtime;
 	double		runtime;		/* seconds, > 0 */
 	EstimateQuery query;		/* the task's request and processors */
+	double		submitted;		/* adaptive's prediction stored at submit; 0: none */
 	bool		carried;		/* acc holds the key profile's scores of this run */
 	double		acc[EST_NSTRATEGIES];
 } LearnSample;
@@ -107,6 +108,13 @@ KnownProcessors(double v)
 	return v > 0 && v <= 1e18 ? v : 0;
 }
 
+/*
+ * Adaptive's prediction that submit_task stored in a task's row (the whole
+ * row, as complete_task's UPDATE returns it) when a profile made it, the
+ * prediction a deadline_coverage bound scaled; 0 when there is none.
+ */
+extern double SubmittedPrediction(Datum task_row);
+
 /* resources.cpu of a tforge.resources value (NULL: 0), the processors of a task. */
 extern double ResourcesProcessors(Datum resources, bool isnull);
 
@@ -117,6 +125,16 @@ extern double ResourcesProcessors(Datum resources, bool isnull);
  */
 extern ArrayType *EstimateRescore(const struct RollingStats *s, ArrayType *scores,
 								  const double *actual, double bound);
+
+/*
+ * What a profile's statistics predict of a task's resources (profile_learn.c):
+ * v[0] cores (mean cpu s / mean runtime s), v[1] memory and v[3] GPU memory
+ * bytes (95th percentile of recent peaks, rounded up); n[i] true: none
+ * (v[2], the GPU count, never).
+ */
+extern void ProfilePredictResources(struct RollingStats *runtime, Datum cpu, bool nocpu,
+									Datum memory, bool nomemory, Datum gpu_memory,
+									bool nogpu_memory, Datum *v, bool *n);
 
 /* GUC tforge.learning_strategy: the strategy used when none is given. */
 extern char *tforge_learning_strategy;

@@ -65,13 +65,114 @@ typedef struct WPoint
 	double		v;				/* the same in seconds, exact for an untranslated run */
 } WPoint;
 
-static int
-CmpWPoint(const void *a, const void *b)
-{
-	double		x = ((const WPoint *) a)->x;
-	double		y = ((const WPoint *) b)->x;
+/*
+ * Sorts with the comparison inlined (PostgreSQL's sort template, the
+ * algorithm of pg_qsort): a call through qsort's function pointer per
+ * comparison cost more than the rest of a prediction.
+ */
+#define ST_SORT SortWPoints
+#define ST_ELEMENT_TYPE WPoint
+#define ST_COMPARE(a, b) (((a)->x > (b)->x) - ((a)->x < (b)->x))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
-	return (x > y) - (x < y);
+/* A ring position and its ln runtime, for the ring's order by runtime. */
+typedef struct RankedPoint
+{
+	double		x;
+	int			i;
+} RankedPoint;
+
+/*
+ * rp[0..n-1], given in position order, by ln runtime, then position (a total
+ * order, so the order is unique): a stable bottom-up merge sort, insertion
+ * sort of runs of four first, nothing when they are in order already. pg_qsort's presorted checks at every level of
+ * its recursion made it the costliest step of an estimate.
+ */
+static void
+SortRanked(RankedPoint *rp, int n)
+{
+	RankedPoint *tmp;
+	RankedPoint *from,
+			   *to;
+	int			width,
+				i,
+				j;
+
+	/* runs of equal runtimes (a queue's steady task) are sorted already */
+	for (i = 1; i < n && rp[i - 1].x <= rp[i].x; i++)
+		;
+	if (i >= n)
+		return;
+	tmp = palloc(sizeof(RankedPoint) * n);
+	from = rp;
+	to = tmp;
+	for (i = 0; i < n; i += 4)
+	{
+		int			end = Min(i + 4, n);
+
+		for (j = i + 1; j < end; j++)
+		{
+			RankedPoint v = rp[j];
+			int			k = j;
+
+			while (k > i && rp[k - 1].x > v.x)
+			{
+				rp[k] = rp[k - 1];
+				k--;
+			}
+			rp[k] = v;
+		}
+	}
+	for (width = 4; width < n; width *= 2)
+	{
+		int			lo;
+
+		for (lo = 0; lo < n; lo += 2 * width)
+		{
+			int			mid = Min(lo + width, n),
+						hi = Min(lo + 2 * width, n),
+						a = lo,
+						b = mid,
+						k = lo;
+
+			while (a < mid && b < hi)
+				to[k++] = from[b].x < from[a].x ? from[b++] : from[a++];
+			while (a < mid)
+				to[k++] = from[a++];
+			while (b < hi)
+				to[k++] = from[b++];
+		}
+		{
+			RankedPoint *t = from;
+
+			from = to;
+			to = t;
+		}
+	}
+	if (from != rp)
+		memcpy(rp, from, sizeof(RankedPoint) * n);
+	pfree(tmp);
+}
+
+/* r->order: the ring's positions by ln runtime (the points' order when nothing translates them). */
+static void
+OrderRing(KernelRing *r)
+{
+	RankedPoint *rp = palloc(sizeof(RankedPoint) * Max(r->n, 1));
+	int			i;
+
+	for (i = 0; i < r->n; i++)
+	{
+		rp[i].x = r->p[i].logr;
+		rp[i].i = i;
+	}
+	SortRanked(rp, r->n);
+	r->order = palloc(sizeof(int) * Max(r->n, 1));
+	for (i = 0; i < r->n; i++)
+		r->order[i] = rp[i].i;
+	pfree(rp);
 }
 
 static void
@@ -90,6 +191,8 @@ KernelRingRead(ArrayType *arr, const RollingStats *stats, KernelRing *r)
 
 	r->n = 0;
 	r->p = NULL;
+	r->order = NULL;
+	r->gaps = NULL;
 	if (arr == NULL)
 	{
 		double	   *v;
@@ -139,34 +242,59 @@ KernelRingRead(ArrayType *arr, const RollingStats *stats, KernelRing *r)
 	}
 }
 
+/* The number of completions in a ring array (NULL: none); errors (22023) on a malformed one. */
+static int
+RingLength(ArrayType *arr)
+{
+	if (arr == NULL || ARR_NDIM(arr) == 0)
+		return 0;
+	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != FLOAT8OID ||
+		ARR_DIMS(arr)[0] % KERNEL_RING_FIELDS != 0)
+		BadRing("expected a one-dimensional float8[] of non-null triples");
+	return ARR_DIMS(arr)[0] / KERNEL_RING_FIELDS;
+}
+
+ArrayType *
+Float8ArrayTail(const double *head, int nhead, const double *tail, int ntail)
+{
+	int			len = nhead + ntail;
+	Size		nbytes = add_size(ARR_OVERHEAD_NONULLS(1), mul_size(sizeof(double), len));
+	ArrayType  *a = (ArrayType *) palloc0(nbytes);
+
+	SET_VARSIZE(a, nbytes);
+	a->ndim = 1;
+	a->dataoffset = 0;
+	a->elemtype = FLOAT8OID;
+	ARR_DIMS(a)[0] = len;
+	ARR_LBOUND(a)[0] = 1;
+	if (nhead > 0)
+		memcpy(ARR_DATA_PTR(a), head, sizeof(double) * nhead);
+	if (ntail > 0)
+		memcpy((double *) ARR_DATA_PTR(a) + nhead, tail, sizeof(double) * ntail);
+	return a;
+}
+
+/*
+ * The ring's values are copied as they are: whoever reads the ring checks
+ * them (KernelRingRead; complete_task reads it to score the run before it
+ * adds the run), so this only checks the shape.
+ */
 ArrayType *
 KernelRingAdd(ArrayType *arr, double runtime_s, double requested, double procs)
 {
-	KernelRing	r;
-	int			keep;
-	int			start;
-	Datum	   *d;
-	int			i,
-				j = 0;
+	int			n = RingLength(arr);
+	int			keep = Min(n, tforge_kernel_window - 1);
+	double		add[KERNEL_RING_FIELDS];
 
-	KernelRingRead(arr, NULL, &r);
-	keep = Min(r.n, tforge_kernel_window - 1);
-	start = r.n - keep;
-	d = palloc(sizeof(Datum) * KERNEL_RING_FIELDS * (keep + 1));
-	for (i = start; i < r.n; i++)
-	{
-		d[j++] = Float8GetDatum(r.p[i].secs);
-		d[j++] = Float8GetDatum(r.p[i].requested);
-		d[j++] = Float8GetDatum(r.p[i].procs);
-	}
-	d[j++] = Float8GetDatum(runtime_s);
-	d[j++] = Float8GetDatum(requested > 0 && requested <= 1e18 ? requested : 0);
-	d[j++] = Float8GetDatum(procs > 0 && procs <= 1e18 ? procs : 0);
-	return construct_array(d, j, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	add[0] = runtime_s;
+	add[1] = requested > 0 && requested <= 1e18 ? requested : 0;
+	add[2] = procs > 0 && procs <= 1e18 ? procs : 0;
+	return Float8ArrayTail(keep > 0 ? (const double *) ARR_DATA_PTR(arr) + KERNEL_RING_FIELDS * (n - keep) : NULL,
+						   KERNEL_RING_FIELDS * keep, add, KERNEL_RING_FIELDS);
 }
 
 double
-KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
+KernelPredict(KernelRing *r, const KernelQuery *q, KernelVariant v)
 {
 	int			n = r->n;
 	bool		use_request = v == KERNEL_REQUEST && q->requested > 0;
@@ -181,6 +309,7 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 	WPoint	   *pts;
 	double	   *left;
 	double	   *decay;
+	double	   *weight;
 	int			m = 0;
 	int			i;
 
@@ -189,12 +318,12 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 	pts = palloc(sizeof(WPoint) * (n + 1));
 	left = palloc(sizeof(double) * (n + 1));
 	decay = palloc(sizeof(double) * (n + 1));
+	weight = palloc(sizeof(double) * n);
+	/* recency weights, newest first, by ring position */
 	for (i = 0; i < n; i++)
 	{
-		const KernelPoint *p = &r->p[n - 1 - i];	/* newest first */
+		int			j = n - 1 - i;
 		double		w;
-		double		x = p->logr;
-		double		sec = p->secs;
 
 		if (v == KERNEL_LONG)
 			w = ws;
@@ -202,39 +331,75 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 			w = FAST_SHARE * wf * (1.0 - FAST_DECAY) + (1.0 - FAST_SHARE) * ws * (1.0 - SLOW_DECAY);
 		wf *= FAST_DECAY;
 		ws *= slow;
-		if (q->procs > 0 && p->procs == q->procs)
+		if (q->procs > 0 && r->p[j].procs == q->procs)
 			w *= PROCS_MATCH;
-		if (use_request && p->requested > 0)
-		{
-			double		d = lr - log(p->requested);
-
-			x += d;
-			sec *= q->requested / p->requested;
-			w *= exp(-fabs(d) / TRANSLATION_SCALE);
-		}
-		if (use_request && x >= lr)
-		{
-			x = lr;
-			sec = q->requested;
-		}
-		pts[m].x = x;
-		pts[m].w = w;
-		pts[m].v = sec;
-		wtot += w;
-		m++;
+		weight[j] = w;
 	}
-	if (use_request)
+	if (!use_request)
 	{
+		/* the points are the runs themselves: the ring's order by runtime */
+		if (r->order == NULL)
+			OrderRing(r);
+		for (m = 0; m < n; m++)
+		{
+			const KernelPoint *p = &r->p[r->order[m]];
+
+			pts[m].x = p->logr;
+			pts[m].w = weight[r->order[m]];
+			pts[m].v = p->secs;
+		}
+	}
+	else
+	{
+		for (i = 0; i < n; i++)
+		{
+			const KernelPoint *p = &r->p[n - 1 - i];	/* newest first */
+			double		w = weight[n - 1 - i];
+			double		x = p->logr;
+			double		sec = p->secs;
+
+			if (p->requested > 0)
+			{
+				double		d = lr - log(p->requested);
+
+				x += d;
+				sec *= q->requested / p->requested;
+				w *= exp(-fabs(d) / TRANSLATION_SCALE);
+			}
+			if (x >= lr)
+			{
+				x = lr;
+				sec = q->requested;
+			}
+			pts[m].x = x;
+			pts[m].w = w;
+			pts[m].v = sec;
+			wtot += w;
+			m++;
+		}
 		pts[m].x = lr;
 		pts[m].w = REQUEST_WEIGHT * wtot / n;
 		pts[m].v = q->requested;
 		m++;
+		SortWPoints(pts, m);
 	}
-	qsort(pts, m, sizeof(WPoint), CmpWPoint);
 
-	/* decay[i] = exp(-(x_i - x_{i-1}) / h), shared by both passes */
-	for (i = 1; i < m; i++)
-		decay[i] = exp(-(pts[i].x - pts[i - 1].x) / KERNEL_SCALE);
+	/*
+	 * decay[i] = exp(-(x_i - x_{i-1}) / h), shared by both passes; for the
+	 * runs in their order, the same for every variant: kept in the ring
+	 */
+	if (use_request || r->gaps == NULL)
+	{
+		for (i = 1; i < m; i++)
+			decay[i] = exp(-(pts[i].x - pts[i - 1].x) / KERNEL_SCALE);
+		if (!use_request)
+		{
+			r->gaps = palloc(sizeof(double) * (n + 1));
+			memcpy(r->gaps, decay, sizeof(double) * m);
+		}
+	}
+	else
+		memcpy(decay, r->gaps, sizeof(double) * m);
 
 	/* left[i] = sum over j <= i of w_j exp(-(x_i - x_j)/h) */
 	acc = 0;
@@ -264,5 +429,6 @@ KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v)
 	pfree(pts);
 	pfree(left);
 	pfree(decay);
+	pfree(weight);
 	return bestv;
 }

@@ -25,11 +25,15 @@ typedef struct KernelPoint
 	double		procs;			/* processors (resources.cpu), 0 when unknown */
 } KernelPoint;
 
-/* A ring unpacked: n completions, oldest first. */
+/* A ring unpacked: n completions, oldest first, and their positions by runtime. */
 typedef struct KernelRing
 {
 	int			n;
 	KernelPoint *p;
+	int		   *order;			/* NULL until a prediction needs them: ring
+								 * positions, shortest run first (ties: older first) */
+	double	   *gaps;			/* NULL until a prediction needs them: gaps[i] =
+								 * exp(-(ln run order[i] - ln run order[i-1]) / h) */
 } KernelRing;
 
 /* What a submit knows of the new task. */
@@ -58,8 +62,15 @@ extern void KernelRingRead(ArrayType *arr, const struct RollingStats *stats, Ker
 /* The ring arr (NULL: empty) with one more completion, trimmed to tforge.kernel_window. */
 extern ArrayType *KernelRingAdd(ArrayType *arr, double runtime_s, double requested, double procs);
 
-/* A variant's prediction (seconds) from a ring with n > 0; 0 when it is empty. */
-extern double KernelPredict(const KernelRing *r, const KernelQuery *q, KernelVariant v);
+/* A one-dimensional float8[] of head's nhead values then tail's ntail. */
+extern ArrayType *Float8ArrayTail(const double *head, int nhead, const double *tail, int ntail);
+
+/*
+ * A variant's prediction (seconds) from a ring with n > 0; 0 when it is
+ * empty. The first prediction without a request keeps in r what the others
+ * share.
+ */
+extern double KernelPredict(KernelRing *r, const KernelQuery *q, KernelVariant v);
 
 /* GUC tforge.kernel_window. */
 extern int	tforge_kernel_window;

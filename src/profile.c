@@ -607,6 +607,20 @@ CompareFloat8(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Float8 values that are not NaN in ascending order, the comparison inlined. */
+#define ST_SORT SortFloat8Impl
+#define ST_ELEMENT_TYPE double
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+void
+SortFloat8(double *v, int n)
+{
+	SortFloat8Impl(v, n);
+}
+
 double
 SortedQuantile(const double *sorted, int n, double p)
 {
@@ -626,7 +640,7 @@ RollingStatsQuantile(const RollingStats *s, double p)
 
 	Assert(s->nring > 0);
 	RollingStatsRecent(s, v);
-	qsort(v, s->nring, sizeof(double), CompareFloat8);
+	SortFloat8(v, s->nring);
 	q = SortedQuantile(v, s->nring, p);
 	pfree(v);
 	return q;

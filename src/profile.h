@@ -47,6 +47,9 @@ extern void RollingStatsRecent(const RollingStats *s, double *out);
 /* s (NULL: a new series) with one more finite sample x, as a new value. */
 extern RollingStats *RollingStatsAdd(const RollingStats *s, double x);
 
+/* Sort n float8 values (none NaN) in ascending order. */
+extern void SortFloat8(double *v, int n);
+
 /* Quantile p in [0,1] of sorted values, interpolated like percentile_cont. */
 extern double SortedQuantile(const double *sorted, int n, double p);
 

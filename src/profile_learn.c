@@ -106,19 +106,18 @@ PredictedBytes(double q)
  * GPU memory peaks, bytes rounded up (PredictedBytes). A task given less
  * memory than it needs fails, one given a little more only wastes some.
  */
-Datum
-ProfileResources(Oid resources_type, RollingStats *runtime, Datum cpu, bool nocpu,
-				 Datum memory, bool nomemory, Datum gpu_memory, bool nogpu_memory)
+void
+ProfilePredictResources(RollingStats *runtime, Datum cpu, bool nocpu, Datum memory, bool nomemory,
+						Datum gpu_memory, bool nogpu_memory, Datum *v, bool *n)
 {
-	TupleDesc	desc;
-	Datum		v[4] = {0, 0, 0, 0};
-	bool		n[4] = {true, true, true, true};
 	RollingStats *s;
-	HeapTuple	tuple;
+	int			i;
 
-	CheckResourcesLayout(resources_type);
-	desc = lookup_rowtype_tupdesc(resources_type, -1);
-
+	for (i = 0; i < 4; i++)
+	{
+		v[i] = (Datum) 0;
+		n[i] = true;
+	}
 	if (!nocpu && runtime != NULL && runtime->mean > 0)
 	{
 		double		cores = DatumGetRollingStatsP(cpu)->mean / runtime->mean;
@@ -137,6 +136,20 @@ ProfileResources(Oid resources_type, RollingStats *runtime, Datum cpu, bool nocp
 		v[3] = Int64GetDatum(PredictedBytes(RollingStatsQuantile(s, 0.95)));
 		n[3] = false;
 	}
+}
+
+Datum
+ProfileResources(Oid resources_type, RollingStats *runtime, Datum cpu, bool nocpu,
+				 Datum memory, bool nomemory, Datum gpu_memory, bool nogpu_memory)
+{
+	TupleDesc	desc;
+	Datum		v[4];
+	bool		n[4];
+	HeapTuple	tuple;
+
+	CheckResourcesLayout(resources_type);
+	desc = lookup_rowtype_tupdesc(resources_type, -1);
+	ProfilePredictResources(runtime, cpu, nocpu, memory, nomemory, gpu_memory, nogpu_memory, v, n);
 	tuple = heap_form_tuple(desc, v, n);
 	ReleaseTupleDesc(desc);
 	return HeapTupleGetDatum(tuple);

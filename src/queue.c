@@ -864,6 +864,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	claimed = DatumGetTimestampTz(ResultValue(0, 6, &noclaimed));
 	procs = ResultValue(0, 7, &isnull);
 	c.procs = isnull ? 0 : DatumGetFloat8(procs);
+	c.learn.submitted = SubmittedPrediction(task);	/* calibration's basis (estimate.c) */
 
 	CompletionSamples(&c, psprintf("task " INT64_FORMAT, task_id), false, &warnings);
 	foreach(lc, warnings)

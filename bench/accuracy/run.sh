@@ -70,6 +70,8 @@ echo
 echo "== synthetic: i.i.d. log-normal runtimes per key, seeded"
 psql -qX -v ON_ERROR_STOP=1 -f "$here/synthetic.sql"
 echo
+echo "== tforge.estimate per call (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
 psql -qX -v ON_ERROR_STOP=1 -f "$here/timing.sql"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 psql -qX -d postgres -c "DROP DATABASE $db"

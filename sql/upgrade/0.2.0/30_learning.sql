@@ -26,8 +26,26 @@ ALTER TABLE tforge.profiles
   ADD COLUMN recent float8[],
   ADD COLUMN calibration float8[],
   ADD COLUMN pooled float8[];
+-- Every column of a profile stays in its row (a completion rewrites the row,
+-- an estimate reads it; an out-of-line value costs a TOAST insert and a
+-- TOAST index probe each time: the scoreboard, EXTENDED in 0.1.0, was moved
+-- out of line as soon as the rings made the row long). Every completion
+-- rewrites the rings and the statistics: lz4 compresses them ten times faster
+-- than pglz, whose compression cost more than the learning itself
+-- (callgrind of complete_task). A server built without lz4 keeps pglz.
 ALTER TABLE tforge.profiles ALTER COLUMN recent SET STORAGE MAIN, ALTER COLUMN calibration SET STORAGE MAIN,
-  ALTER COLUMN pooled SET STORAGE MAIN;
+  ALTER COLUMN pooled SET STORAGE MAIN, ALTER COLUMN scores SET STORAGE MAIN;
+DO $$
+BEGIN
+  ALTER TABLE tforge.profiles ALTER COLUMN recent SET COMPRESSION lz4,
+    ALTER COLUMN calibration SET COMPRESSION lz4, ALTER COLUMN pooled SET COMPRESSION lz4,
+    ALTER COLUMN scores SET COMPRESSION lz4, ALTER COLUMN runtime SET COMPRESSION lz4,
+    ALTER COLUMN cpu SET COMPRESSION lz4, ALTER COLUMN memory SET COMPRESSION lz4,
+    ALTER COLUMN gpu_memory SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+  NULL;
+END
+$$;
 COMMENT ON COLUMN tforge.profiles.recent IS
   'the last tforge.kernel_window completions for the kernel-mode strategies, oldest first, as triples: runtime_s, requested seconds (0: none), processors (0: none)';
 COMMENT ON COLUMN tforge.profiles.calibration IS
@@ -38,17 +56,6 @@ COMMENT ON COLUMN tforge.profiles.pooled IS
 ALTER TYPE tforge.runtime_estimate ADD ATTRIBUTE upper_s float8;
 COMMENT ON TYPE tforge.runtime_estimate IS
   'an estimate: runtime (s), cpu (cores), memory and GPU memory (bytes), confidence in [0,1], the strategy asked for, the profile used (key, type or default), the candidate chosen, and the calibrated bound for the coverage asked (s)';
-
--- The prediction from a profile row (estimate.c): its type's row, read by
--- the C code when it is a key's, gives adaptive's pooled choice and the
--- fallback calibration.
-CREATE FUNCTION tforge._estimate_row(profile tforge.profiles, strategy text, bound float8,
-                                     processors float8, coverage float8,
-                                     OUT value float8, OUT confidence float8, OUT chosen text,
-                                     OUT upper_s float8)
-  AS 'MODULE_PATHNAME', 'estimate_row' LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION tforge._estimate_row(tforge.profiles, text, float8, float8, float8) IS
-  'internal: one strategy''s prediction from a profile row for a task with that request (bound) and processors, its confidence, the candidate chosen, and the calibrated bound for coverage';
 
 CREATE FUNCTION tforge._kernel_ring_add(ring float8[], runtime_s float8, requested_s float8,
                                         processors float8) RETURNS float8[]
@@ -66,56 +73,13 @@ COMMENT ON FUNCTION tforge._calibration_check(float8[]) IS
   'internal: the calibration ratios, when valid (ln actual/predicted within [-50, 50], no NULLs), else 22023';
 
 DROP FUNCTION tforge.estimate(text, text, text, float8);
+-- In C (estimate.c): two index probes and one strategy's arithmetic, no
+-- statement, so an estimate costs a few microseconds whatever the history.
 CREATE FUNCTION tforge.estimate(task_type text, task_key text DEFAULT NULL, strategy text DEFAULT NULL,
                                 bound float8 DEFAULT NULL, coverage float8 DEFAULT NULL,
                                 processors float8 DEFAULT NULL)
   RETURNS tforge.runtime_estimate
-  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  r tforge.runtime_estimate;
-  e record;
-BEGIN
-  IF estimate.task_type IS NULL THEN
-    RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  r.strategy := coalesce(estimate.strategy, tforge._setting('tforge.learning_strategy'));
-  -- The key's profile, else the type's, as _profile_for picks it. The row
-  -- goes to C whole and unread, so its rings are decompressed only when the
-  -- strategy needs them (a PL/pgSQL row variable would detoast every column).
-  SELECT x.value, x.confidence, x.chosen, x.upper_s, x.is_type, x.res INTO e
-    FROM (SELECT ev.*, (s.q).task_key IS NULL AS is_type,
-                 tforge._profile_resources((s.q).runtime, (s.q).cpu, (s.q).memory, (s.q).gpu_memory) AS res
-            FROM (SELECT q FROM tforge.profiles q
-                   WHERE q.task_type = estimate.task_type
-                     AND (q.task_key IS NULL OR q.task_key = estimate.task_key) AND q.runtime IS NOT NULL
-                   ORDER BY q.task_key IS NULL
-                   LIMIT 1) s,
-                 tforge._estimate_row(s.q, r.strategy, estimate.bound, estimate.processors, estimate.coverage) ev) x;
-  IF NOT FOUND THEN
-    -- no profile: the type's tau, with no confidence (the calls validate their arguments)
-    PERFORM tforge._estimate_row(NULL, r.strategy, estimate.bound, estimate.processors, estimate.coverage);
-    r.runtime_s := tforge.get_tau(estimate.task_type);
-    IF bound > 0 THEN
-      r.runtime_s := least(r.runtime_s, bound);
-      -- a request is a kill limit: no run exceeds it
-      r.upper_s := CASE WHEN coverage IS NOT NULL THEN bound END;
-    END IF;
-    r.confidence := 0;
-    r.source := 'default';
-    r.chosen := 'tau';
-    RETURN r;
-  END IF;
-  r.runtime_s := e.value;
-  r.confidence := e.confidence;
-  r.chosen := e.chosen;
-  r.upper_s := e.upper_s;
-  r.source := CASE WHEN e.is_type THEN 'type' ELSE 'key' END;
-  r.cpu := (e.res).cpu;
-  r.memory_bytes := (e.res).memory_bytes;
-  r.gpu_memory_bytes := (e.res).gpu_memory_bytes;
-  RETURN r;
-END
-$$;
+  AS 'MODULE_PATHNAME', 'tforge_estimate' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION tforge.estimate(text, text, text, float8, float8, float8) IS
   'predicted runtime (s, capped by bound, the requested time), cpu (cores), memory and GPU memory (bytes) of a task, with confidence in [0,1]; from the key''s profile, else the type''s (source key/type), else tau (source default); processors: the task''s (its resources.cpu; the kernel strategies weigh past runs on as many higher); with coverage in (0,1), upper_s: a runtime the profile''s past runs (too few: the type''s) stayed under with that probability, capped by bound';
 
