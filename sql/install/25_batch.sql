@@ -1,8 +1,10 @@
 -- Batches (new in 0.2.0): many submits, completions or failures in one
--- statement. Each batch function applies its items in array order through
--- the single-task functions (submit_task, complete_task, fail_task), so a
--- batch learns exactly what the same calls made one at a time learn: tau,
--- profiles and prediction scores are bit-for-bit those of the sequence.
+-- statement. submit_tasks (C, src/submit_batch.c) inserts its tasks in one
+-- INSERT, each with the columns submit_task would give it. complete_tasks
+-- and fail_tasks apply their items in array order through the single-task
+-- functions (complete_task, fail_task), so a batch learns exactly what the
+-- same calls made one at a time learn: tau, profiles and prediction scores
+-- are bit-for-bit those of the sequence.
 --
 -- A completion or failure that the single call would refuse (the task does
 -- not exist, is not running for this worker, or runs under another claim
@@ -10,8 +12,8 @@
 -- other items are applied. Argument errors (arrays of different lengths,
 -- NULL arrays) still fail the whole statement, before anything changes.
 --
--- Wake-ups: every submit_task NOTIFYs channel tforge_tasks with the task
--- type as payload (wakeup.c); PostgreSQL folds identical notifications of
+-- Wake-ups: every submit_task and submit_tasks NOTIFYs channel tforge_tasks
+-- with the task type as payload (wakeup.c); PostgreSQL folds identical notifications of
 -- one transaction into one and sends none when the transaction aborts, so a
 -- batch wakes the listeners once per type.
 
