@@ -231,6 +231,13 @@ tforge_submit_tasks(PG_FUNCTION_ARGS)
 	GetBatchArray(fcinfo, 3, "priorities", &priorities);
 	GetBatchArray(fcinfo, 4, "resources", &resources);
 	n = payloads.n;
+	/* what the per-task arrays below may take, whatever the arrays given */
+	if ((Size) n > MaxAllocSize / (sizeof(Datum) * EST_NSTRATEGIES))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a batch of %d tasks is too large", n),
+				 errhint("Submit at most %d tasks per call.",
+						 (int) (MaxAllocSize / (sizeof(Datum) * EST_NSTRATEGIES)))));
 	if ((keys.given && keys.n != n) || (priorities.given && priorities.n != n) ||
 		(resources.given && resources.n != n))
 		ereport(ERROR,
