@@ -335,6 +335,7 @@ LearnedFor(LearnedLookup *lk, Datum task_key, bool nokey, bool want_resources,
 {
 	double		bound = l->query.bound;
 	TupleTableSlot *slot = NULL;
+	RollingStats *stats;
 	bool		is_key = false;
 	bool		isnull;
 	int			i;
@@ -378,8 +379,9 @@ LearnedFor(LearnedLookup *lk, Datum task_key, bool nokey, bool want_resources,
 	if (slot == NULL)
 		return;
 
+	stats = DatumGetRollingStatsP(Column(slot, "runtime", &isnull));
 	l->source = is_key ? "key" : "type";
-	l->runs = DatumGetRollingStatsP(Column(slot, "runtime", &isnull))->count;
+	l->runs = stats->count;
 	EstimateProfileRow(slot, lk->task_type, is_key, &l->query, l->coverage, l->pred, l->conf, &l->upper);
 	if (want_resources)
 	{
@@ -390,8 +392,7 @@ LearnedFor(LearnedLookup *lk, Datum task_key, bool nokey, bool want_resources,
 		Datum		mem = Column(slot, "memory", &nomem);
 		Datum		gmem = Column(slot, "gpu_memory", &nogmem);
 
-		l->resources = ProfileResources(resources_type, DatumGetRollingStatsP(Column(slot, "runtime", &isnull)),
-										cpu, nocpu, mem, nomem, gmem, nogmem);
+		l->resources = ProfileResources(resources_type, stats, cpu, nocpu, mem, nomem, gmem, nogmem);
 		l->noresources = false;
 	}
 }
