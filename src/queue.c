@@ -356,14 +356,16 @@ LearnedFor(LearnedLookup *lk, Datum task_key, bool nokey, bool want_resources,
 	/* the key's profile (kept while the next call names the same key), then the type's */
 	if (!nokey)
 	{
-		if (!(lk->key_read && VARSIZE_ANY_EXHDR(DatumGetPointer(task_key)) == VARSIZE_ANY_EXHDR(DatumGetPointer(lk->key)) &&
-			  memcmp(VARDATA_ANY(DatumGetPointer(task_key)), VARDATA_ANY(DatumGetPointer(lk->key)),
-					 VARSIZE_ANY_EXHDR(DatumGetPointer(task_key))) == 0))
+		text	   *key = DatumGetTextPP(task_key);
+
+		/* keys compare as the profiles index compares them (texteq: bytes) */
+		if (!(lk->key_read && VARSIZE_ANY_EXHDR(key) == VARSIZE_ANY_EXHDR(lk->key) &&
+			  memcmp(VARDATA_ANY(key), VARDATA_ANY(lk->key), VARSIZE_ANY_EXHDR(key)) == 0))
 		{
 			if (lk->key_slot != NULL)
 				LookupEnd(lk->key_slot, lk->key_rel);
-			lk->key_slot = ProfileWithRuntimes(lk, task_key, false, &lk->key_rel);
-			lk->key = task_key;
+			lk->key_slot = ProfileWithRuntimes(lk, PointerGetDatum(key), false, &lk->key_rel);
+			lk->key = key;
 			lk->key_read = true;
 		}
 		slot = lk->key_slot;

@@ -148,7 +148,7 @@ typedef struct LearnedLookup
 	TupleTableSlot *type_slot;
 	Relation	type_rel;
 	bool		key_read;		/* key_slot is key's profile (NULL: no runtimes) */
-	Datum		key;
+	text	   *key;
 	TupleTableSlot *key_slot;
 	Relation	key_rel;
 } LearnedLookup;
