@@ -12,7 +12,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(30);
+SELECT plan(32);
 
 SET LOCAL client_min_messages = error;
 SET LOCAL tforge.learning_min_executions = 3;
@@ -132,6 +132,25 @@ SELECT is((SELECT array_agg(priority ORDER BY pos) FROM batch_ids JOIN tforge.ta
           ARRAY[0, 1, 2, 3, 4, 5, 6, 7, -2], 'priorities by position, NULL is 0');
 SELECT is((SELECT count(*) FROM batch_ids JOIN tforge.tasks USING (task_id) WHERE payload = '{}'), 2::bigint,
           'a NULL payload is {}');
+
+-- Learning off: tau predicts, and no predictions are stored, in both paths.
+SET LOCAL tforge.learning_enabled = off;
+DELETE FROM batch_ids; DELETE FROM single_ids;
+INSERT INTO batch_ids
+SELECT 'sb-a', b.task_id, b.pos
+  FROM tforge.submit_tasks('sb-a', ARRAY(SELECT payload FROM spec WHERE tt = 'sb-a' ORDER BY pos),
+                           ARRAY(SELECT task_key FROM spec WHERE tt = 'sb-a' ORDER BY pos),
+                           ARRAY(SELECT priority FROM spec WHERE tt = 'sb-a' ORDER BY pos),
+                           ARRAY(SELECT resources FROM spec WHERE tt = 'sb-a' ORDER BY pos)) WITH ORDINALITY AS b(task_id, pos);
+INSERT INTO single_ids
+SELECT tt, pos, tforge.submit_task(tt, payload, resources, priority, task_key) FROM (SELECT * FROM spec WHERE tt = 'sb-a' ORDER BY pos) s;
+SELECT results_eq($$SELECT tt, pos, r FROM pg_temp.cols('batch') ORDER BY tt, pos$$,
+                  $$SELECT tt, pos, r FROM pg_temp.cols('single') ORDER BY tt, pos$$,
+                  'learning off: every batch row equals the single submit''s');
+SELECT is((SELECT count(*) FROM batch_ids JOIN tforge.tasks USING (task_id)
+            WHERE prediction_strategy = 'tau' AND predictions IS NULL AND prediction_confidences IS NULL
+              AND predictions_source IS NULL), 9::bigint, 'learning off: tau for all, nothing stored for scoring');
+SET LOCAL tforge.learning_enabled = on;
 
 -- sla_multiplier and max_attempts apply to the whole batch
 -- (a statement does not see rows its functions insert: ids first, rows next)
