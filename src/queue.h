@@ -24,8 +24,8 @@
 #include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
-#include "utils/timestamp.h"
 #include "utils/relcache.h"
+#include "utils/timestamp.h"
 
 #include "estimate.h"
 #include "profile.h"
@@ -109,6 +109,7 @@ typedef struct Completion
 	double		procs;			/* the task's resources.cpu; 0: unknown */
 	LearnSample learn;			/* estimate.c's, carried from the key's profile to the type's */
 } Completion;
+
 /* queue.c: what submit_task and submit_tasks (submit_batch.c) share ------ */
 
 /* The type of argument argno as called (tforge.resources), even without an expression. */

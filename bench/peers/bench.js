@@ -41,7 +41,7 @@ function report(enqueue, drain, lat) {
 	console.log(`latency ${lat.length ? fig(quantile(lat, 0.5), 2) : '-'} ${lat.length ? fig(quantile(lat, 0.99), 2) : '-'}`);
 }
 
-// enqueue(): JOBS jobs in chunks of CHUNK, timed (jobs/s), if STEPS has it;
+// The enqueue step: JOBS jobs in chunks of CHUNK, timed (jobs/s), if STEPS has it;
 // then, when the drain step is not run, clear() deletes them.
 async function enqueueStep(enqueueChunk, clear) {
 	if (!STEPS.has('enqueue')) return NaN;
