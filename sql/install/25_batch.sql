@@ -13,9 +13,9 @@
 -- NULL arrays) still fail the whole statement, before anything changes.
 --
 -- Wake-ups: every submit_task and submit_tasks NOTIFYs channel tforge_tasks
--- with the task type as payload (wakeup.c); PostgreSQL folds identical notifications of
--- one transaction into one and sends none when the transaction aborts, so a
--- batch wakes the listeners once per type.
+-- with the task type as payload (wakeup.c); PostgreSQL folds identical
+-- notifications of one transaction into one and sends none when the
+-- transaction aborts, so a batch wakes the listeners once per type.
 
 -- The batch functions refuse in a read-only transaction and on a standby
 -- with 25006 before they look at their arguments, as the C calls do
