@@ -116,6 +116,22 @@ CountPending(void)
 void
 GovernorAdmit(void)
 {
+	GovernorAdmitTasks(1);
+}
+
+/*
+ * Admission of a batch of n tasks (submit_tasks), as a whole: one RED draw
+ * for the batch (RED judges the queue's fill, not the size of a call; a
+ * draw per task would refuse any large batch at any fill above min_th),
+ * and n tokens: the batch is admitted when the bucket holds a token and
+ * takes one per task, leaving the bucket in debt that later submits wait
+ * out, so the rate still bounds tasks per second and a batch larger than
+ * one second's worth is not refused for ever. n = 1 is GovernorAdmit.
+ * The governor's counters count tasks.
+ */
+void
+GovernorAdmitTasks(int64 n)
+{
 	GovernorShared *g = governor_shared;
 	static TimestampTz local_at = 0;
 	static double local_fill = 0;
@@ -154,16 +170,16 @@ GovernorAdmit(void)
 				g->tokens = Min(burst, g->tokens + r * Max(elapsed, 0.0));
 				g->bucket_at = now;
 				if (g->tokens >= 1.0)
-					g->tokens -= 1.0;
+					g->tokens -= (double) n;
 				else
 					refused_rate = true;
 			}
 			if (refused_red)
-				g->refused_red++;
+				g->refused_red += n;
 			else if (refused_rate)
-				g->refused_rate++;
+				g->refused_rate += n;
 			else
-				g->admitted++;
+				g->admitted += n;
 			SpinLockRelease(&g->mutex);
 			if (refused_red)
 				Refuse(fill, p, scale, -1);
@@ -193,21 +209,21 @@ GovernorAdmit(void)
 		if (g != NULL)
 		{
 			SpinLockAcquire(&g->mutex);
-			g->refused_red++;
+			g->refused_red += n;
 			SpinLockRelease(&g->mutex);
 		}
 		else
-			local_refused++;
+			local_refused += n;
 		Refuse(local_fill, p, 1.0, -1);
 	}
 	if (g != NULL)
 	{
 		SpinLockAcquire(&g->mutex);
-		g->admitted++;
+		g->admitted += n;
 		SpinLockRelease(&g->mutex);
 	}
 	else
-		local_admitted++;
+		local_admitted += n;
 }
 
 /* A float8 Datum, NULL for NaN. */

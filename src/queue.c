@@ -217,7 +217,7 @@ SchemaHasTokens(void)
 }
 
 /* The type of argument argno as called (tforge.resources), even without an expression. */
-static Oid
+Oid
 ArgType(FunctionCallInfo fcinfo, int argno)
 {
 	Oid			type = get_fn_expr_argtype(fcinfo->flinfo, argno);
@@ -235,7 +235,7 @@ ArgType(FunctionCallInfo fcinfo, int argno)
  * tforge.resources: refuse a negative, NaN or infinite field (22023).
  * Returns whether every field is NULL (SQL's "row IS NULL").
  */
-static bool
+bool
 CheckResources(Datum value, bool isnull, Oid type)
 {
 	HeapTupleHeader row;
@@ -278,46 +278,69 @@ CheckResources(Datum value, bool isnull, Oid type)
 
 /* ---- submit_task ---------------------------------------------------------- */
 
-/* What submit_task knows of a task type and of the task's profile. */
-typedef struct Learned
+/*
+ * The key -> type -> tau fallback, its one definition (submit_task and
+ * submit_tasks share it): a task's predictions come from its key's profile
+ * when that has runtimes, else from its type's, else they are tau (source
+ * "default"). LearnedBegin reads the type's tau (or default) once;
+ * LearnedFor reads the profiles, the type's at most once per lookup and a
+ * key's once for as many consecutive calls as name that key; LearnedEnd
+ * releases what they hold. Reads are index probes under the active
+ * snapshot, which the caller pushes.
+ */
+void
+LearnedBegin(LearnedLookup *lk, Datum task_type)
 {
-	double		tau;			/* learned, else the type's default */
-	const char *source;			/* profile of the predictions: key, type, default */
-	int64		runs;			/* runtimes in that profile */
-	double		pred[EST_NSTRATEGIES];	/* every strategy's prediction */
-	double		conf[EST_NSTRATEGIES];	/* and its confidence */
-	Datum		resources;		/* what the profile predicts, if asked */
-	bool		noresources;
-	EstimateQuery query;		/* in: the task's request and processors */
-	double		coverage;		/* in: of the calibrated bound; 0: none */
-	double		upper;			/* the calibrated bound (s); NaN: none */
-} Learned;
+	bool		isnull;
+
+	memset(lk, 0, sizeof(*lk));
+	lk->task_type = task_type;
+	/* a learned tau implies the type (task_tau references task_types) */
+	if (!LookupFloat8("task_tau", "task_tau_pkey", task_type, "tau_s", &lk->tau, &isnull) &&
+		!LookupFloat8("task_types", "task_types_pkey", task_type, "default_tau_s", &lk->tau, &isnull))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("task type \"%s\" does not exist", TextDatumGetCString(task_type)),
+				 errhint("Define it with tforge.define_task_type(name, default_tau_s).")));
+}
+
+/* The profile row of (type, key) (key NULL: the type's) if it has runtimes, else NULL. */
+static TupleTableSlot *
+ProfileWithRuntimes(LearnedLookup *lk, Datum task_key, bool nokey, Relation *rel)
+{
+	Datum		keys[2] = {lk->task_type, task_key};
+	bool		keynulls[2] = {false, nokey};
+	TupleTableSlot *slot = LookupRow("profiles", "profiles_type_key", 2, keys, keynulls, rel);
+	bool		isnull;
+
+	if (!TupIsNull(slot))
+	{
+		(void) slot_getattr(slot, ColumnIndex(slot->tts_tupleDescriptor, "runtime") + 1, &isnull);
+		if (!isnull)
+			return slot;
+	}
+	LookupEnd(slot, *rel);
+	return NULL;
+}
 
 /*
- * The type's tau and, when learning is on, every strategy's prediction
- * from the profile an estimate uses: the key's when it has runtimes, else
- * the type's, else tau for all (source "default"). want_resources also
- * asks for the resources the profile predicts. False when the type does
- * not exist.
+ * What submit knows of a task of the lookup's type with key task_key
+ * (nokey: none): tau and, when learning is on, every strategy's prediction
+ * from the profile the fallback picks. want_resources also asks for the
+ * resources the profile predicts. l->query and l->coverage are in.
  */
-static bool
-ReadLearned(Datum task_type, Datum task_key, bool nokey, bool want_resources,
-			Oid resources_type, Learned *l)
+void
+LearnedFor(LearnedLookup *lk, Datum task_key, bool nokey, bool want_resources,
+		   Oid resources_type, Learned *l)
 {
 	double		bound = l->query.bound;
-	Relation	rel;
-	TupleTableSlot *slot;
-	Datum		keys[2] = {task_type, task_key};
-	bool		keynulls[2] = {false, true};
+	TupleTableSlot *slot = NULL;
+	RollingStats *stats;
+	bool		is_key = false;
 	bool		isnull;
-	int			attempt;
 	int			i;
 
-	/* a learned tau implies the type (task_tau references task_types) */
-	if (!LookupFloat8("task_tau", "task_tau_pkey", task_type, "tau_s", &l->tau, &isnull) &&
-		!LookupFloat8("task_types", "task_types_pkey", task_type, "default_tau_s", &l->tau, &isnull))
-		return false;
-
+	l->tau = lk->tau;
 	l->source = "default";
 	l->runs = 0;
 	l->noresources = true;
@@ -328,45 +351,66 @@ ReadLearned(Datum task_type, Datum task_key, bool nokey, bool want_resources,
 		l->conf[i] = 0;
 	}
 	if (!tforge_learning_enabled)
-		return true;
+		return;
 
-	/* the key's profile, then the type's (key NULL) */
-	for (attempt = nokey ? 1 : 0; attempt < 2; attempt++)
+	/* the key's profile (kept while the next call names the same key), then the type's */
+	if (!nokey)
 	{
-		Datum		runtime;
+		text	   *key = DatumGetTextPP(task_key);
 
-		keynulls[1] = attempt == 1;
-		slot = LookupRow("profiles", "profiles_type_key", 2, keys, keynulls, &rel);
-		if (!TupIsNull(slot) && (runtime = Column(slot, "runtime", &isnull), !isnull))
+		/* keys compare as the profiles index compares them (texteq: bytes) */
+		if (!(lk->key_read && VARSIZE_ANY_EXHDR(key) == VARSIZE_ANY_EXHDR(lk->key) &&
+			  memcmp(VARDATA_ANY(key), VARDATA_ANY(lk->key), VARSIZE_ANY_EXHDR(key)) == 0))
 		{
-			RollingStats *stats = DatumGetRollingStatsP(runtime);
-
-			l->source = attempt == 0 ? "key" : "type";
-			l->runs = stats->count;
-			EstimateProfileRow(slot, task_type, attempt == 0, &l->query, l->coverage, l->pred, l->conf,
-							   &l->upper);
-			if (want_resources)
-			{
-				bool		nocpu,
-							nomem,
-							nogmem;
-				Datum		cpu = Column(slot, "cpu", &nocpu);
-				Datum		mem = Column(slot, "memory", &nomem);
-				Datum		gmem = Column(slot, "gpu_memory", &nogmem);
-
-				l->resources = ProfileResources(resources_type, stats, cpu, nocpu, mem, nomem, gmem, nogmem);
-				l->noresources = false;
-			}
-			LookupEnd(slot, rel);
-			break;
+			if (lk->key_slot != NULL)
+				LookupEnd(lk->key_slot, lk->key_rel);
+			lk->key_slot = ProfileWithRuntimes(lk, PointerGetDatum(key), false, &lk->key_rel);
+			lk->key = key;
+			lk->key_read = true;
 		}
-		LookupEnd(slot, rel);
+		slot = lk->key_slot;
+		is_key = slot != NULL;
 	}
-	return true;
+	if (slot == NULL)
+	{
+		if (!lk->type_read)
+			lk->type_slot = ProfileWithRuntimes(lk, (Datum) 0, true, &lk->type_rel);
+		lk->type_read = true;
+		slot = lk->type_slot;
+	}
+	if (slot == NULL)
+		return;
+
+	stats = DatumGetRollingStatsP(Column(slot, "runtime", &isnull));
+	l->source = is_key ? "key" : "type";
+	l->runs = stats->count;
+	EstimateProfileRow(slot, lk->task_type, is_key, &l->query, l->coverage, l->pred, l->conf, &l->upper);
+	if (want_resources)
+	{
+		bool		nocpu,
+					nomem,
+					nogmem;
+		Datum		cpu = Column(slot, "cpu", &nocpu);
+		Datum		mem = Column(slot, "memory", &nomem);
+		Datum		gmem = Column(slot, "gpu_memory", &nogmem);
+
+		l->resources = ProfileResources(resources_type, stats, cpu, nocpu, mem, nomem, gmem, nogmem);
+		l->noresources = false;
+	}
+}
+
+void
+LearnedEnd(LearnedLookup *lk)
+{
+	if (lk->key_slot != NULL)
+		LookupEnd(lk->key_slot, lk->key_rel);
+	if (lk->type_slot != NULL)
+		LookupEnd(lk->type_slot, lk->type_rel);
+	lk->key_slot = lk->type_slot = NULL;
 }
 
 /* A float8[] of n values. */
-static Datum
+Datum
 Float8Array(const double *values, int n)
 {
 	Datum	   *d = palloc(sizeof(Datum) * n);
@@ -379,8 +423,26 @@ Float8Array(const double *values, int n)
 }
 
 /*
- * submit_task(task_type, payload, resources, priority, task_key,
- *             sla_multiplier, max_attempts) -> task_id
+ * sla_multiplier and max_attempts of a submit (NULL: the GUCs), checked:
+ * 22023 unless sla is a positive finite number and attempts at least 1.
+ */
+void
+SubmitOptions(FunctionCallInfo fcinfo, int sla_arg, int attempts_arg, double *sla, int32 *attempts)
+{
+	*sla = PG_ARGISNULL(sla_arg) ? tforge_sla_multiplier : PG_GETARG_FLOAT8(sla_arg);
+	*attempts = PG_ARGISNULL(attempts_arg) ? tforge_max_attempts : PG_GETARG_INT32(attempts_arg);
+	if (!(*sla > 0 && !isinf(*sla)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sla_multiplier must be a positive finite number, got %s", float8out_internal(*sla))));
+	if (*attempts < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_attempts must be at least 1, got %d", *attempts)));
+}
+
+/*
+ * The columns submit computes for a task from what is learned:
  *
  * deadline   = arrival + sla_multiplier * tau
  * laxity_key = deadline - predicted runtime
@@ -388,11 +450,53 @@ Float8Array(const double *values, int n)
  * The prediction is tau unless learning applies: the profile has
  * tforge.learning_min_executions runs, the configured strategy's confidence
  * reaches tforge.learning_confidence_threshold and the task declared no
- * resources; then the estimate is the prediction and fills the resources.
- * Either way every strategy's prediction is stored for the completion to
- * score. The deadline is tau's, unless deadline_coverage asks for the
- * calibrated bound (estimate.c) and the profile has one: then
- * deadline = arrival + that bound.
+ * resources; then the estimate is the prediction and fills the resources
+ * (r->learned_resources). Either way every strategy's prediction is stored
+ * for the completion to score (l->pred, l->conf, l->source). The deadline is
+ * tau's, unless deadline_coverage asks for the calibrated bound
+ * (estimate.c) and the profile has one: then deadline = arrival + that
+ * bound.
+ */
+void
+SubmitColumns(const Learned *l, bool undeclared, double sla, double coverage, TimestampTz arrival,
+			  SubmitRow *r)
+{
+	r->predicted = l->tau;
+	r->strategy = "tau";
+	r->noconfidence = true;
+	r->confidence = 0;
+	r->source = "type";
+	r->learned_resources = false;
+	if (strcmp(l->source, "default") != 0 && undeclared)
+	{
+		int			s = (int) EstimateStrategyFromName(tforge_learning_strategy);
+
+		if (l->runs >= tforge_learning_min_executions &&
+			l->conf[s] >= tforge_learning_confidence_threshold && l->pred[s] > 0)
+		{
+			r->predicted = Min(l->pred[s], MAX_RUNTIME_S);
+			r->learned_resources = true;
+			r->strategy = tforge_learning_strategy;
+			r->confidence = l->conf[s];
+			r->noconfidence = false;
+			r->source = l->source;
+		}
+	}
+	r->deadline = arrival + (coverage > 0 && !isnan(l->upper)
+							 ? DeadlineOffset(1.0, Min(l->upper, MAX_RUNTIME_S))
+							 : DeadlineOffset(sla, l->tau));
+	r->laxity = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval, TimestampTzGetDatum(r->deadline),
+														DirectFunctionCall7(make_interval, 0, 0, 0, 0, 0, 0,
+																			Float8GetDatum(r->predicted))));
+}
+
+/*
+ * submit_task(task_type, payload, resources, priority, task_key,
+ *             sla_multiplier, max_attempts, deadline_coverage) -> task_id
+ *
+ * Admission first (53000 when refused), then the learned state of the
+ * type and key (LearnedFor) and the columns it implies (SubmitColumns),
+ * one INSERT, and a wake-up of the type's listeners at commit.
  */
 PG_FUNCTION_INFO_V1(tforge_submit_task);
 Datum
@@ -400,13 +504,14 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 {
 	Oid			resources_type = ArgType(fcinfo, 2);
 	Jsonb	   *payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
-	double		sla = PG_ARGISNULL(5) ? tforge_sla_multiplier : PG_GETARG_FLOAT8(5);
-	int32		attempts = PG_ARGISNULL(6) ? tforge_max_attempts : PG_GETARG_INT32(6);
+	double		sla;
+	int32		attempts;
 	double		coverage = PG_NARGS() > 7 && !PG_ARGISNULL(7) ? PG_GETARG_FLOAT8(7) : 0;
 	TimestampTz arrival = GetCurrentTransactionStartTimestamp();
 	bool		undeclared;
+	LearnedLookup lk;
 	Learned		l;
-	double		predicted;
+	SubmitRow	r;
 	Datum		v[16];
 	bool		n[16] = {0};
 	bool		isnull;
@@ -417,14 +522,7 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("task_type must not be NULL")));
-	if (!(sla > 0 && !isinf(sla)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("sla_multiplier must be a positive finite number, got %s", float8out_internal(sla))));
-	if (attempts < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_attempts must be at least 1, got %d", attempts)));
+	SubmitOptions(fcinfo, 5, 6, &sla, &attempts);
 	undeclared = CheckResources(PG_GETARG_DATUM(2), PG_ARGISNULL(2), resources_type);
 	CheckWritable("tforge.submit_task()");
 	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
@@ -434,57 +532,33 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	l.query.procs = ResourcesProcessors(PG_GETARG_DATUM(2), PG_ARGISNULL(2));
 	l.coverage = coverage;
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (!ReadLearned(PG_GETARG_DATUM(0), PG_GETARG_DATUM(4), PG_ARGISNULL(4),
-					 undeclared, resources_type, &l))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("task type \"%s\" does not exist", TextDatumGetCString(PG_GETARG_DATUM(0))),
-				 errhint("Define it with tforge.define_task_type(name, default_tau_s).")));
+	LearnedBegin(&lk, PG_GETARG_DATUM(0));
+	LearnedFor(&lk, PG_GETARG_DATUM(4), PG_ARGISNULL(4), undeclared, resources_type, &l);
+	LearnedEnd(&lk);
 	PopActiveSnapshot();
+	SubmitColumns(&l, undeclared, sla, coverage, arrival, &r);
 
 	/* the columns of submit_insert */
 	v[0] = PG_GETARG_DATUM(0);
 	v[1] = PG_GETARG_DATUM(4);
 	n[1] = PG_ARGISNULL(4);
 	v[2] = payload ? JsonbPGetDatum(payload) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
-	v[3] = PG_GETARG_DATUM(2);
-	n[3] = PG_ARGISNULL(2);
+	v[3] = r.learned_resources ? l.resources : PG_GETARG_DATUM(2);
+	n[3] = r.learned_resources ? l.noresources : PG_ARGISNULL(2);
 	v[4] = Int32GetDatum(PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3));
 	v[5] = TimestampTzGetDatum(arrival);
-	v[9] = CStringGetTextDatum("tau");
-	n[10] = true;				/* prediction_confidence */
-	v[11] = CStringGetTextDatum("type");
+	v[6] = TimestampTzGetDatum(r.deadline);
+	v[7] = Float8GetDatum(r.predicted);
+	v[8] = TimestampTzGetDatum(r.laxity);
+	v[9] = CStringGetTextDatum(r.strategy);
+	v[10] = Float8GetDatum(r.confidence);
+	n[10] = r.noconfidence;
+	v[11] = CStringGetTextDatum(r.source);
 	v[12] = Int32GetDatum(attempts);
 	v[13] = Float8Array(l.pred, EST_NSTRATEGIES);
 	v[14] = Float8Array(l.conf, EST_NSTRATEGIES);
 	v[15] = CStringGetTextDatum(l.source);
 	n[13] = n[14] = n[15] = !tforge_learning_enabled;
-
-	predicted = l.tau;
-	if (strcmp(l.source, "default") != 0 && undeclared)
-	{
-		int			s = (int) EstimateStrategyFromName(tforge_learning_strategy);
-
-		if (l.runs >= tforge_learning_min_executions &&
-			l.conf[s] >= tforge_learning_confidence_threshold && l.pred[s] > 0)
-		{
-			predicted = Min(l.pred[s], MAX_RUNTIME_S);
-			v[3] = l.resources;
-			n[3] = l.noresources;
-			v[9] = CStringGetTextDatum(tforge_learning_strategy);
-			v[10] = Float8GetDatum(l.conf[s]);
-			n[10] = false;
-			v[11] = CStringGetTextDatum(l.source);
-		}
-	}
-
-	v[6] = TimestampTzGetDatum(arrival + (coverage > 0 && !isnan(l.upper)
-										  ? DeadlineOffset(1.0, Min(l.upper, MAX_RUNTIME_S))
-										  : DeadlineOffset(sla, l.tau)));
-	v[7] = Float8GetDatum(predicted);
-	v[8] = DirectFunctionCall2(timestamptz_mi_interval, v[6],
-							   DirectFunctionCall7(make_interval, 0, 0, 0, 0, 0, 0,
-												   Float8GetDatum(predicted)));
 
 	SPI_connect();
 	Execute(&submit_insert, resources_type, v, n, 1);

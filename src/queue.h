@@ -2,7 +2,9 @@
  * queue.h: what the queue's C files share.
  *
  *   queue.c          the entry points: submit_task, claim_tasks,
- *                    expire_leases, complete_task
+ *                    expire_leases, complete_task; the learned-state reads
+ *                    and columns of a submit
+ *   submit_batch.c   submit_tasks: many submits in one INSERT
  *   statement.c      the SPI plan cache, statement execution, row lookups by
  *                    index and the JSONB field readers
  *   learned.c        writes of learned state (task_tau, profiles rows)
@@ -19,9 +21,11 @@
 #include "access/skey.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
+#include "utils/timestamp.h"
 
 #include "estimate.h"
 #include "profile.h"
@@ -48,7 +52,7 @@ UsableAmount(double x)
 	return x >= 0 && x <= MAX_USAGE;
 }
 
-#define MAX_ARGS 16
+#define MAX_ARGS 20
 
 /* Stands in a statement's argument types for tforge.resources. */
 #define RESOURCES_ARG InvalidOid
@@ -105,6 +109,72 @@ typedef struct Completion
 	double		procs;			/* the task's resources.cpu; 0: unknown */
 	LearnSample learn;			/* estimate.c's, carried from the key's profile to the type's */
 } Completion;
+
+/* queue.c: what submit_task and submit_tasks (submit_batch.c) share ------ */
+
+/* The type of argument argno as called (tforge.resources), even without an expression. */
+extern Oid	ArgType(FunctionCallInfo fcinfo, int argno);
+
+/* 22023 for a negative, NaN or infinite field; whether every field is NULL. */
+extern bool CheckResources(Datum value, bool isnull, Oid type);
+
+/* A float8[] of n values. */
+extern Datum Float8Array(const double *values, int n);
+
+/* sla_multiplier and max_attempts arguments (NULL: the GUCs), checked (22023). */
+extern void SubmitOptions(FunctionCallInfo fcinfo, int sla_arg, int attempts_arg, double *sla,
+						  int32 *attempts);
+
+/* What submit knows of a task type and of the task's profile. */
+typedef struct Learned
+{
+	double		tau;			/* learned, else the type's default */
+	const char *source;			/* profile of the predictions: key, type, default */
+	int64		runs;			/* runtimes in that profile */
+	double		pred[EST_NSTRATEGIES];	/* every strategy's prediction */
+	double		conf[EST_NSTRATEGIES];	/* and its confidence */
+	Datum		resources;		/* what the profile predicts, if asked */
+	bool		noresources;
+	EstimateQuery query;		/* in: the task's request and processors */
+	double		coverage;		/* in: of the calibrated bound; 0: none */
+	double		upper;			/* the calibrated bound (s); NaN: none */
+} Learned;
+
+/* The learned-state reads of one submit call (LearnedBegin, LearnedFor, LearnedEnd). */
+typedef struct LearnedLookup
+{
+	Datum		task_type;
+	double		tau;			/* learned, else the type's default */
+	bool		type_read;		/* type_slot looked up (NULL: no runtimes) */
+	TupleTableSlot *type_slot;
+	Relation	type_rel;
+	bool		key_read;		/* key_slot is key's profile (NULL: no runtimes) */
+	text	   *key;
+	TupleTableSlot *key_slot;
+	Relation	key_rel;
+} LearnedLookup;
+
+/* The columns submit computes for a task. */
+typedef struct SubmitRow
+{
+	TimestampTz deadline;
+	double		predicted;		/* predicted_runtime_s */
+	TimestampTz laxity;			/* laxity_key */
+	const char *strategy;		/* prediction_strategy */
+	double		confidence;		/* prediction_confidence, unless noconfidence */
+	bool		noconfidence;
+	const char *source;			/* prediction_source */
+	bool		learned_resources;	/* resources are the profile's (Learned) */
+} SubmitRow;
+
+/* 42704 unless the type exists; reads its tau. */
+extern void LearnedBegin(LearnedLookup *lk, Datum task_type);
+extern void LearnedFor(LearnedLookup *lk, Datum task_key, bool nokey, bool want_resources,
+					   Oid resources_type, Learned *l);
+extern void LearnedEnd(LearnedLookup *lk);
+extern void SubmitColumns(const Learned *l, bool undeclared, double sla, double coverage,
+						  TimestampTz arrival, SubmitRow *r);
+
 /* statement.c ------------------------------------------------------------- */
 
 /* Run a statement; nulls[i] true means argument i is NULL. Returns SPI_processed. */

@@ -36,6 +36,8 @@ extern void GovernorInit(void);
 
 /* admission.c: admission control; submit_task calls it first (53000 when refused) */
 extern void GovernorAdmit(void);
+/* admission.c: admission of a batch of n tasks as a whole (submit_tasks) */
+extern void GovernorAdmitTasks(int64 n);
 
 /*
  * citus.c: 55000 unless C code on this node may read the table directly

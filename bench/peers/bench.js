@@ -7,6 +7,9 @@
 // no-op handlers (end to end: from the workers' start until every job is
 // recorded as completed in the database), then LATENCY_JOBS jobs submitted
 // one at a time at RATE jobs/s to idle workers (submit -> handler start).
+// STEPS (default "enqueue drain latency") runs some steps only: without
+// drain, the enqueued jobs are deleted before the workers start, so that
+// the latency step still finds them idle; a step not run prints "-".
 'use strict';
 const pg = require('pg');
 
@@ -20,6 +23,8 @@ const CONCURRENCY = env('CONCURRENCY', 4);
 const BATCH = env('BATCH', 500);
 const LATENCY_JOBS = env('LATENCY_JOBS', 100);
 const RATE = env('RATE', 10);
+const STEPS = new Set((process.env.STEPS || 'enqueue drain latency').split(/[\s,]+/));
+const DRAINED = STEPS.has('enqueue') && STEPS.has('drain') ? JOBS : 0; // jobs the drain step waits for
 const conn = { database };
 const connectionString = `postgres:///${database}`; // PGHOST, PGPORT, PGUSER from the environment
 
@@ -30,9 +35,21 @@ function quantile(xs, q) {
 	return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
 }
 function report(enqueue, drain, lat) {
-	console.log(`enqueue ${enqueue.toFixed(0)}`);
-	console.log(`drain ${drain.toFixed(0)}`);
-	console.log(`latency ${quantile(lat, 0.5).toFixed(2)} ${quantile(lat, 0.99).toFixed(2)}`);
+	const fig = (x, d) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+	console.log(`enqueue ${fig(enqueue, 0)}`);
+	console.log(`drain ${DRAINED ? fig(drain, 0) : '-'}`);
+	console.log(`latency ${lat.length ? fig(quantile(lat, 0.5), 2) : '-'} ${lat.length ? fig(quantile(lat, 0.99), 2) : '-'}`);
+}
+
+// The enqueue step: JOBS jobs in chunks of CHUNK, timed (jobs/s), if STEPS has it;
+// then, when the drain step is not run, clear() deletes them.
+async function enqueueStep(enqueueChunk, clear) {
+	if (!STEPS.has('enqueue')) return NaN;
+	const t0 = now();
+	for (let n = 0; n < JOBS; n += CHUNK) await enqueueChunk(Math.min(CHUNK, JOBS - n));
+	const rate = JOBS / ((now() - t0) / 1000);
+	if (!DRAINED) await clear();
+	return rate;
 }
 
 // Drain and latency share one protocol: handler(payload) is called for every
@@ -54,6 +71,7 @@ function makeHandler() {
 
 async function latencyPhase(submitOne, h) {
 	h.done = 0; h.lat = [];
+	if (!STEPS.has('latency')) return [];
 	await sleep(1000); // the workers are idle and listening (or polling)
 	for (let i = 0; i < LATENCY_JOBS; i++) {
 		const next = now() + 1000 / RATE;
@@ -81,13 +99,13 @@ async function countUntil(client, sql, target) {
 async function tforge() {
 	const admin = new pg.Client(conn);
 	await admin.connect();
+	// one submit_tasks per chunk: the same CHUNK jobs per statement as the
+	// peers' bulk calls, {} payloads (the peers' are {} too)
 	const payloads = Array.from({ length: CHUNK }, () => '{}');
-	let t0 = now();
-	for (let n = 0; n < JOBS; n += CHUNK) {
-		const k = Math.min(CHUNK, JOBS - n);
-		await admin.query('SELECT count(*) FROM tforge.submit_tasks($1, $2::jsonb[])', ['noop', payloads.slice(0, k)]);
-	}
-	const enqueue = JOBS / ((now() - t0) / 1000);
+	const enqueue = await enqueueStep(
+		(k) => admin.query('SELECT count(*) FROM tforge.submit_tasks($1, $2::jsonb[])', ['noop', payloads.slice(0, k)]),
+		() => admin.query("DELETE FROM tforge.tasks WHERE task_type = 'noop'"));
+	let t0;
 
 	const h = makeHandler();
 	let stop = false;
@@ -115,8 +133,8 @@ async function tforge() {
 	}
 	t0 = now();
 	for (let i = 0; i < CONNECTIONS; i++) workers.push(worker(i));
-	await h.waitFor(JOBS);
-	await countUntil(admin, "SELECT count(*) AS n FROM tforge.tasks WHERE task_type = 'noop' AND status = 'done'", JOBS);
+	await h.waitFor(DRAINED);
+	await countUntil(admin, "SELECT count(*) AS n FROM tforge.tasks WHERE task_type = 'noop' AND status = 'done'", DRAINED);
 	const drain = JOBS / ((now() - t0) / 1000);
 
 	const lat = await latencyPhase((p) => admin.query('SELECT tforge.submit_task($1, $2)', ['noop', p]), h);
@@ -133,12 +151,10 @@ async function graphileWorker() {
 	const { run, makeWorkerUtils } = require('graphile-worker');
 	const utils = await makeWorkerUtils({ connectionString });
 	await utils.migrate();
-	let t0 = now();
-	for (let n = 0; n < JOBS; n += CHUNK) {
-		const k = Math.min(CHUNK, JOBS - n);
-		await utils.addJobs(Array.from({ length: k }, () => ({ identifier: 'noop', payload: {} })));
-	}
-	const enqueue = JOBS / ((now() - t0) / 1000);
+	const enqueue = await enqueueStep(
+		(k) => utils.addJobs(Array.from({ length: k }, () => ({ identifier: 'noop', payload: {} }))),
+		() => utils.withPgClient((c) => c.query('DELETE FROM graphile_worker._private_jobs')));
+	let t0;
 
 	const h = makeHandler();
 	const preset = {
@@ -153,7 +169,7 @@ async function graphileWorker() {
 	await admin.connect();
 	t0 = now();
 	const runner = await run({ preset, noHandleSignals: true, ...quiet, taskList: { noop: async (payload) => h.run(payload) } });
-	await h.waitFor(JOBS);
+	await h.waitFor(DRAINED);
 	await countUntil(admin, 'SELECT (SELECT count(*) FROM graphile_worker._private_jobs) = 0 AS n', 1);
 	const drain = JOBS / ((now() - t0) / 1000);
 
@@ -174,12 +190,10 @@ async function pgBoss() {
 	boss.on('error', (e) => console.error(e));
 	await boss.start();
 	await boss.createQueue('noop');
-	let t0 = now();
-	for (let n = 0; n < JOBS; n += CHUNK) {
-		const k = Math.min(CHUNK, JOBS - n);
-		await boss.insert(Array.from({ length: k }, () => ({ name: 'noop', data: {} })));
-	}
-	const enqueue = JOBS / ((now() - t0) / 1000);
+	const enqueue = await enqueueStep(
+		(k) => boss.insert(Array.from({ length: k }, () => ({ name: 'noop', data: {} }))),
+		() => boss.getDb().executeSql("DELETE FROM pgboss.job WHERE name = 'noop'"));
+	let t0;
 
 	const h = makeHandler();
 	const admin = new pg.Client(conn);
@@ -187,8 +201,8 @@ async function pgBoss() {
 	t0 = now();
 	for (let i = 0; i < CONCURRENCY; i++)
 		await boss.work('noop', { batchSize: BATCH, pollingIntervalSeconds: 0.5 }, async (jobs) => { for (const j of jobs) h.run(j.data); });
-	await h.waitFor(JOBS);
-	await countUntil(admin, "SELECT count(*) AS n FROM pgboss.job WHERE name = 'noop' AND state = 'completed'", JOBS);
+	await h.waitFor(DRAINED);
+	await countUntil(admin, "SELECT count(*) AS n FROM pgboss.job WHERE name = 'noop' AND state = 'completed'", DRAINED);
 	const drain = JOBS / ((now() - t0) / 1000);
 
 	const lat = await latencyPhase((p) => boss.send('noop', p), h);

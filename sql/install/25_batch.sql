@@ -1,8 +1,10 @@
 -- Batches (new in 0.2.0): many submits, completions or failures in one
--- statement. Each batch function applies its items in array order through
--- the single-task functions (submit_task, complete_task, fail_task), so a
--- batch learns exactly what the same calls made one at a time learn: tau,
--- profiles and prediction scores are bit-for-bit those of the sequence.
+-- statement. submit_tasks (C, src/submit_batch.c) inserts its tasks in one
+-- INSERT, each with the columns submit_task would give it. complete_tasks
+-- and fail_tasks apply their items in array order through the single-task
+-- functions (complete_task, fail_task), so a batch learns exactly what the
+-- same calls made one at a time learn: tau, profiles and prediction scores
+-- are bit-for-bit those of the sequence.
 --
 -- A completion or failure that the single call would refuse (the task does
 -- not exist, is not running for this worker, or runs under another claim
@@ -10,10 +12,10 @@
 -- other items are applied. Argument errors (arrays of different lengths,
 -- NULL arrays) still fail the whole statement, before anything changes.
 --
--- Wake-ups: every submit_task NOTIFYs channel tforge_tasks with the task
--- type as payload (wakeup.c); PostgreSQL folds identical notifications of
--- one transaction into one and sends none when the transaction aborts, so a
--- batch wakes the listeners once per type.
+-- Wake-ups: every submit_task and submit_tasks NOTIFYs channel tforge_tasks
+-- with the task type as payload (wakeup.c); PostgreSQL folds identical
+-- notifications of one transaction into one and sends none when the
+-- transaction aborts, so a batch wakes the listeners once per type.
 
 -- The batch functions refuse in a read-only transaction and on a standby
 -- with 25006 before they look at their arguments, as the C calls do
@@ -63,6 +65,8 @@ $$;
 COMMENT ON FUNCTION tforge._batch_refusal(bigint, text, bigint) IS
   'internal: NULL status if worker_id holds the running task (under claim_token when not NULL; the row is then locked), else why not: missing, not_held or stale_token, with a detail';
 
+-- submit_tasks is C (src/submit_batch.c): one INSERT of all the rows, the
+-- learned state read once per task key, the same columns as submit_task.
 CREATE FUNCTION tforge.submit_tasks(
     task_type      text,
     payloads       jsonb[],
@@ -72,32 +76,10 @@ CREATE FUNCTION tforge.submit_tasks(
     sla_multiplier float8 DEFAULT NULL,
     max_attempts   integer DEFAULT NULL)
   RETURNS SETOF bigint
-  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-  n integer := coalesce(pg_catalog.cardinality(payloads), 0);
-BEGIN
-  PERFORM tforge._refuse_read_only('tforge.submit_tasks()');
-  IF task_type IS NULL THEN
-    RAISE EXCEPTION 'task_type must not be NULL' USING ERRCODE = '22004';
-  END IF;
-  IF payloads IS NULL THEN
-    RAISE EXCEPTION 'payloads must not be NULL' USING ERRCODE = '22004';
-  END IF;
-  IF (task_keys IS NOT NULL AND pg_catalog.cardinality(task_keys) OPERATOR(pg_catalog.<>) n)
-     OR (priorities IS NOT NULL AND pg_catalog.cardinality(priorities) OPERATOR(pg_catalog.<>) n)
-     OR (resources IS NOT NULL AND pg_catalog.cardinality(resources) OPERATOR(pg_catalog.<>) n) THEN
-    RAISE EXCEPTION 'task_keys, priorities and resources must be NULL or as long as payloads (%)', n
-      USING ERRCODE = '22023';
-  END IF;
-  RETURN QUERY
-    SELECT tforge.submit_task(task_type, coalesce(p.payload, '{}'::jsonb), resources[p.i],
-                              coalesce(priorities[p.i], 0), task_keys[p.i], sla_multiplier, max_attempts)
-      FROM pg_catalog.unnest(payloads) WITH ORDINALITY AS p(payload, i)
-     ORDER BY p.i;
-END
-$$;
+  AS 'MODULE_PATHNAME', 'tforge_submit_tasks'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tforge.submit_tasks(text, jsonb[], text[], integer[], tforge.resources[], float8, integer) IS
-  'queues one task of task_type per payload (a NULL payload is {}), with the task_keys, priorities and resources at the same positions (each array NULL or as long as payloads), exactly as submit_task would one at a time; returns the task_ids in order and NOTIFYs tforge_tasks with the task type';
+  'queues one task of task_type per payload (a NULL payload is {}), with the task_keys, priorities and resources at the same positions (each array NULL or as long as payloads; a NULL element is no key, priority 0, no resources), with the columns submit_task would give each, in one INSERT; admission control admits or refuses the batch as a whole (one RED draw, one rate token per task); returns the task_ids in order and NOTIFYs tforge_tasks once with the task type';
 
 CREATE FUNCTION tforge.complete_tasks(
     worker_id    text,
