@@ -233,6 +233,9 @@ BEGIN
       USING ERRCODE = '55000',
             HINT = 'Stored scores decay with the old half-life; define a new signal type instead.';
   END IF;
+  IF NEW.name IS NULL THEN
+    RAISE EXCEPTION 'name of a signal type must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
   IF NEW.half_life IS NULL THEN
     RAISE EXCEPTION 'half-life of signal type "%" must not be null', NEW.name
       USING ERRCODE = '22023';

@@ -352,15 +352,20 @@ COMMENT ON FUNCTION tforge.checkpoint_total_size() IS
 
 -- Locks (and touches) the run's row: see the locking protocol above.
 CREATE FUNCTION tforge._lock_checkpoint_run(training_run_id text, what text) RETURNS void
-  LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF training_run_id IS NULL THEN
+    RAISE EXCEPTION 'training run id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
   INSERT INTO tforge.checkpoint_runs AS r (training_run_id, checkpoints_created, last_created_at, last_gc_at)
-  VALUES ($1, CASE WHEN $2 = 'create' THEN 1 ELSE 0 END,
-          CASE WHEN $2 = 'create' THEN pg_catalog.now() END,
-          CASE WHEN $2 = 'gc' THEN pg_catalog.now() END)
+  VALUES (_lock_checkpoint_run.training_run_id, CASE WHEN what = 'create' THEN 1 ELSE 0 END,
+          CASE WHEN what = 'create' THEN pg_catalog.now() END,
+          CASE WHEN what = 'gc' THEN pg_catalog.now() END)
   ON CONFLICT ON CONSTRAINT checkpoint_runs_pkey DO UPDATE
-     SET checkpoints_created = r.checkpoints_created + CASE WHEN $2 = 'create' THEN 1 ELSE 0 END,
-         last_created_at = CASE WHEN $2 = 'create' THEN pg_catalog.now() ELSE r.last_created_at END,
-         last_gc_at = CASE WHEN $2 = 'gc' THEN pg_catalog.now() ELSE r.last_gc_at END
+     SET checkpoints_created = r.checkpoints_created + CASE WHEN what = 'create' THEN 1 ELSE 0 END,
+         last_created_at = CASE WHEN what = 'create' THEN pg_catalog.now() ELSE r.last_created_at END,
+         last_gc_at = CASE WHEN what = 'gc' THEN pg_catalog.now() ELSE r.last_gc_at END;
+END
 $$;
 COMMENT ON FUNCTION tforge._lock_checkpoint_run(text, text) IS
   'internal: locks and updates the run''s row in tforge.checkpoint_runs (what: create, gc or delete), so that changes of the run''s links serialize';

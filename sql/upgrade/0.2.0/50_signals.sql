@@ -44,3 +44,39 @@ CREATE AGGREGATE tforge.window_union(tforge.window_counter) (
 COMMENT ON AGGREGATE tforge.window_union(tforge.window_counter) IS
   'the counter of the union of all input counters'' events (NULLs are skipped)';
 
+
+-- A signal type without a name is refused with 22004 by the validating
+-- trigger (issue 13: define_signal_type(NULL, ...) reached the primary key's
+-- NOT NULL, 23502). Body as in sql/install/50_signals.sql.
+CREATE OR REPLACE FUNCTION tforge.signal_types_check() RETURNS trigger
+  LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' AND NEW.half_life IS DISTINCT FROM OLD.half_life THEN
+    RAISE EXCEPTION 'cannot change the half-life of signal type "%"', OLD.name
+      USING ERRCODE = '55000',
+            HINT = 'Stored scores decay with the old half-life; define a new signal type instead.';
+  END IF;
+  IF NEW.name IS NULL THEN
+    RAISE EXCEPTION 'name of a signal type must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF NEW.half_life IS NULL THEN
+    RAISE EXCEPTION 'half-life of signal type "%" must not be null', NEW.name
+      USING ERRCODE = '22023';
+  END IF;
+  IF pg_catalog.date_part('epoch', NEW.half_life) OPERATOR(pg_catalog.<=) 0 THEN
+    RAISE EXCEPTION 'half-life must be positive, got "%"', NEW.half_life
+      USING ERRCODE = '22023';
+  END IF;
+  -- the decay type has its own checks (range, microsecond precision)
+  PERFORM tforge.decay_empty(NEW.half_life);
+  IF NEW.windows IS NULL OR pg_catalog.array_position(NEW.windows, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'windows of signal type "%" must not be null', NEW.name
+      USING ERRCODE = '22023';
+  END IF;
+  NEW.windows := ARRAY(SELECT DISTINCT tforge.window_check(w)
+                         FROM pg_catalog.unnest(NEW.windows) AS u(w) ORDER BY 1);
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION tforge.signal_types_check() IS
+  'trigger: validates a signal type (positive half-life, countable windows), deduplicates and sorts its windows';
