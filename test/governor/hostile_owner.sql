@@ -16,7 +16,7 @@
 \pset tuples_only true
 \pset pager off
 SET client_min_messages = warning;
-SELECT plan(6);
+SELECT plan(7);
 
 CREATE FUNCTION pg_temp.wait_for(q text, timeout_s float8 DEFAULT 10) RETURNS boolean
 LANGUAGE plpgsql AS $$
@@ -78,6 +78,10 @@ SELECT is((SELECT count(*) FROM public.superuser_runs), 0::bigint,
 
 -- Settings that would fail every pass.
 SET ROLE gov_owner;
+-- The housekeeping's profile TTL is the superuser's: a 1 s TTL set for the
+-- database would have the worker delete every profile.
+SELECT throws_ok(format('ALTER DATABASE %I SET tforge.profile_ttl = 1', current_database()), '42501',
+                 NULL, 'the owner cannot set the profile TTL the worker''s expire_profiles uses');
 :s2;
 :s3;
 :s4;
