@@ -54,15 +54,17 @@ UPDATE tforge.task_tau SET tau_s = 0;
 :sqlstate
 \set VERBOSITY default
 
--- An EMA step stays between the old tau and the sample even where float8
--- rounding would leave that interval: 0.5 * 4.9e-324 rounds to 0, so
--- lambda * sample + (1 - lambda) * old was 0 and the next completion of a
--- type whose tau is the smallest positive double failed the CHECK (23514).
+-- Two positive runtimes never average to 0, though the formula underflows
+-- to it: 0.5 * 4.9e-324 rounds to 0, so lambda * sample + (1 - lambda) *
+-- old was 0 and the first completion of a type whose tau is the smallest
+-- positive double failed the CHECK (23514). Other results keep the
+-- formula's bits: 0.2 * 3 + 0.8 * 3 is 3.0000000000000004.
 SELECT tforge.ema(5e-324, 5e-324, 0.5) = 5e-324 AS smallest_stays;
 SELECT tforge.define_task_type('tiny', 5e-324, 0.5) IS NOT NULL AS defined;
 SELECT tforge.update_tau('tiny', 5e-324) = 5e-324 AS first_learned;
 SELECT tforge.update_tau('tiny', 5e-324) = 5e-324 AS second_learned;
 SELECT tforge.ema(5, 10, 0.2) AS seed_example;  -- 0.2 * 10 + 0.8 * 5 = 6, no drift
+SELECT tforge.ema(3, 3, 0.2) = 0.2::float8 * 3 + 0.8::float8 * 3 AS formula_bits, tforge.ema(3, 3, 0.2) > 3 AS above_3;
 
 -- define_signal_type: a NULL name was 23502 (signal_types primary key).
 SELECT tforge.define_signal_type(NULL, '1 hour');
@@ -97,3 +99,17 @@ SELECT tforge._lock_checkpoint_run(NULL, 'create');
 :sqlstate
 SELECT tforge._lock_checkpoint_run('run-1', 'create');
 SELECT training_run_id, checkpoints_created FROM tforge.checkpoint_runs;
+
+-- Arrays of two dimensions are refused with 22023 (array_position gave
+-- 0A000, feature not supported); a lower bound other than 1 is fine.
+SELECT tforge.record_signals('{{1,2},{3,4}}', 'clicks');
+:sqlstate
+SELECT tforge.record_signals('{1,2}', 'clicks', '{{1,2}}');
+:sqlstate
+SELECT tforge.record_signals('[0:1]={1,2}', 'clicks', '[5:6]={1,2}', '{2026-01-01,2026-01-02}') AS entities;
+SELECT tforge.define_signal_type('views', '1 hour', '{{1 hour},{2 hours}}');
+:sqlstate
+SELECT tforge.record_validation('m', '1.0.0', '{10}', 0.5, '{{a},{b}}');
+:sqlstate
+SELECT tforge.record_validation('m', '1.0.0', '{{10},{20}}', 0.5);
+:sqlstate

@@ -102,12 +102,14 @@ Ema(double old, double sample, double lambda)
 	result = lambda * sample + (1.0 - lambda) * old;
 
 	/*
-	 * A convex combination lies between old and sample; rounding can leave
-	 * that interval (old = sample = 4.9e-324, lambda 0.5: both products
-	 * round to 0), which would make a learnable tau unlearnable.
+	 * Two positive runtimes never average to 0, but the formula can
+	 * underflow to it (old = sample = 4.9e-324, lambda 0.5: both products
+	 * round to 0), which would make a learnable tau unlearnable. The
+	 * smaller input is then the nearest value the average can have. Every
+	 * other result is the formula's, to the bit.
 	 */
-	result = Max(result, Min(old, sample));
-	result = Min(result, Max(old, sample));
+	if (result <= 0.0 && old > 0.0 && sample > 0.0)
+		result = Min(old, sample);
 	if (isinf(result))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),

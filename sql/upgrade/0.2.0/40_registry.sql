@@ -212,6 +212,9 @@ BEGIN
   IF record_validation.accuracy IS NULL THEN
     RAISE EXCEPTION 'accuracy must not be NULL' USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  IF pg_catalog.array_ndims(errs) OPERATOR(pg_catalog.>) 1 THEN
+    RAISE EXCEPTION 'errors must be a one-dimensional array' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   IF pg_catalog.array_position(errs, NULL) IS NOT NULL THEN
     RAISE EXCEPTION 'errors must not contain NULL' USING ERRCODE = 'invalid_parameter_value';
   END IF;
