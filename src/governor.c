@@ -38,6 +38,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -827,17 +828,19 @@ GovernorPass(void)
  * (which its owner may run) apply to it at connection. None of them may
  * steer it: search_path would let a look-alike operator or function in a
  * schema of the owner's run as the superuser (the pending count compares
- * tforge.task_status with =), and default_transaction_read_only,
- * statement_timeout or role would fail every pass, restarting the worker
- * every second. What the worker's statements depend on is pinned here, at
- * a priority no later setting overrides.
+ * tforge.task_status with =), and session_authorization, role,
+ * default_transaction_read_only or statement_timeout would fail every pass,
+ * restarting the worker every second. What the worker's statements depend
+ * on is pinned here, at a priority no later setting overrides (in a
+ * transaction: session_authorization looks its role up in the catalog).
  */
 static void
 GovernorPinSettings(void)
 {
 	static const char *const pinned[][2] = {
-		{"search_path", "pg_catalog, pg_temp"},
+		{"session_authorization", NULL},	/* the bootstrap superuser */
 		{"role", "none"},
+		{"search_path", "pg_catalog, pg_temp"},
 		{"default_transaction_read_only", "off"},
 		{"default_transaction_isolation", "read committed"},
 		{"statement_timeout", "0"},
@@ -845,8 +848,12 @@ GovernorPinSettings(void)
 		{"idle_in_transaction_session_timeout", "0"},
 	};
 
+	StartTransactionCommand();
 	for (int i = 0; i < lengthof(pinned); i++)
-		SetConfigOption(pinned[i][0], pinned[i][1], PGC_SUSET, PGC_S_OVERRIDE);
+		SetConfigOption(pinned[i][0],
+						pinned[i][1] != NULL ? pinned[i][1] : GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false),
+						PGC_SUSET, PGC_S_OVERRIDE);
+	CommitTransactionCommand();
 }
 
 /* on_shmem_exit: the worker no longer runs. */

@@ -6,7 +6,7 @@
 -- default search_path; PostgreSQL 15 gives the database owner CREATE
 -- there) and gives the database settings with ALTER DATABASE ... SET:
 -- search_path = public, default_transaction_read_only = on,
--- statement_timeout = 1ms, role = the owner. Before the fix the worker's
+-- statement_timeout = 1ms, role and session_authorization = the owner. Before the fix the worker's
 -- pending count ran the look-alike as the superuser (the owner's function
 -- made the owner a superuser), and the read-only default failed each pass.
 -- Not in a transaction: the worker must see the owner's objects.
@@ -54,7 +54,8 @@ CREATE OPERATOR public.= (LEFTARG = tforge.task_status, RIGHTARG = tforge.task_s
 SELECT format('ALTER DATABASE %I SET search_path = public', current_database()) AS s1,
        format('ALTER DATABASE %I SET default_transaction_read_only = on', current_database()) AS s2,
        format('ALTER DATABASE %I SET statement_timeout = ''1ms''', current_database()) AS s3,
-       format('ALTER DATABASE %I SET role = gov_owner', current_database()) AS s4 \gset
+       format('ALTER DATABASE %I SET role = gov_owner', current_database()) AS s4,
+       format('ALTER DATABASE %I SET session_authorization = gov_owner', current_database()) AS s5 \gset
 :s1;
 RESET ROLE;
 
@@ -85,10 +86,11 @@ SELECT throws_ok(format('ALTER DATABASE %I SET tforge.profile_ttl = 1', current_
 :s2;
 :s3;
 :s4;
+:s5;
 RESET ROLE;
 SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE backend_type = 'tforge governor' \gset
 SELECT ok(pg_temp.wait_for($$SELECT running AND sampled_at > now() + interval '50 ms' FROM tforge.governor_status()$$),
-          'the worker restarts and samples under a read-only default, a 1 ms statement timeout and the owner''s role');
+          'the worker restarts and samples under a read-only default, a 1 ms statement timeout and the owner''s role and session authorization');
 SELECT worker_pid AS pid FROM tforge.governor_status() \gset
 SELECT pg_sleep(1.5);
 SELECT ok((SELECT worker_pid = :pid AND sampled_at > clock_timestamp() - interval '1 s' FROM tforge.governor_status()),
