@@ -81,7 +81,8 @@ CountPending(void)
 	{
 		Oid			type = INT8OID;
 		SPIPlanPtr	p = SPI_prepare("SELECT pg_catalog.count(*) FROM"
-									" (SELECT 1 FROM tforge.tasks t WHERE t.status = 'pending' LIMIT $1) s",
+									" (SELECT 1 FROM tforge.tasks t"
+									" WHERE t.status OPERATOR(pg_catalog.=) 'pending'::tforge.task_status LIMIT $1) s",
 									1, &type);
 
 		if (p == NULL || SPI_keepplan(p) != 0)

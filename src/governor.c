@@ -38,6 +38,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -54,6 +55,7 @@
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -399,12 +401,36 @@ SpiFloat8(int col)
 }
 
 /*
- * Run sql (no arguments) in a subtransaction; on error roll it back, put
- * the message in errbuf and return false. A GPU table of another shape or a
- * housekeeping function that fails must not stop the governor.
+ * The statements every pass runs, prepared on first use and kept for the
+ * worker's life (SPI_keepplan): a pass every 50 ms would otherwise parse and
+ * plan them every time. The plan cache re-plans them when a table they read
+ * changes (DROP and CREATE EXTENSION included); search_path is pinned
+ * (GovernorPinSettings), so the names they resolve never change under them.
+ */
+static SPIPlanPtr
+KeptPlan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "tforge governor: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "tforge governor: SPI_keepplan failed");
+		*plan = p;
+	}
+	return *plan;
+}
+
+/*
+ * Run sql in a subtransaction (through *plan, kept, when plan is not NULL);
+ * on error roll it back, put the message in errbuf and return false. A GPU
+ * table of another shape or a housekeeping function that fails must not
+ * stop the governor.
  */
 static bool
-SpiGuarded(const char *sql, int nargs, Oid *types, Datum *values, int64 *result,
+SpiGuarded(const char *sql, SPIPlanPtr *plan, int nargs, Oid *types, Datum *values, int64 *result,
 		   char *errbuf, size_t errlen)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
@@ -415,7 +441,9 @@ SpiGuarded(const char *sql, int nargs, Oid *types, Datum *values, int64 *result,
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
-		int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0);
+		int			rc = plan != NULL ?
+			SPI_execute_plan(KeptPlan(plan, sql, nargs, types), values, NULL, false, 0) :
+			SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0);
 
 		if (rc < 0)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
@@ -499,6 +527,9 @@ RecordEvent(const char *event, AimdState state, double pressure, int source, dou
 /* ---- one pass ------------------------------------------------------------ */
 
 static char *worker_database = NULL;	/* the database this worker joined */
+static SPIPlanPtr ready_plan = NULL;
+static SPIPlanPtr pending_plan = NULL;
+static SPIPlanPtr gpu_plan = NULL;
 static bool started_logged = false;
 static bool gpu_warned = false;
 
@@ -527,16 +558,16 @@ Housekeeping(TimestampTz now)
 		switch ((HousekeepingTask) t)
 		{
 			case HK_EXPIRE_LEASES:
-				ok = SpiGuarded("SELECT tforge.expire_leases()::pg_catalog.int8", 0, NULL, NULL,
+				ok = SpiGuarded("SELECT tforge.expire_leases()::pg_catalog.int8", NULL, 0, NULL, NULL,
 								&result, err, sizeof(err));
 				break;
 			case HK_EXPIRE_PROFILES:
-				ok = SpiGuarded("SELECT tforge.expire_profiles()", 0, NULL, NULL,
+				ok = SpiGuarded("SELECT tforge.expire_profiles()", NULL, 0, NULL, NULL,
 								&result, err, sizeof(err));
 				break;
 			case HK_PURGE_TASKS:
 				arg = Int64GetDatum(tforge_task_retention);
-				ok = SpiGuarded("SELECT tforge.purge_tasks(pg_catalog.make_interval(secs => $1))",
+				ok = SpiGuarded("SELECT tforge.purge_tasks(pg_catalog.make_interval(secs => $1))", NULL,
 								1, &type, &arg, &result, err, sizeof(err));
 				break;
 			case HK_PURGE_EVENTS:
@@ -549,7 +580,7 @@ Housekeeping(TimestampTz now)
 				arg = Int64GetDatum(tforge_governor_events_keep);
 				ok = SpiGuarded("WITH d AS (DELETE FROM tforge.governor_events e"
 								" WHERE e.event_time < pg_catalog.now() - pg_catalog.make_interval(secs => $1)"
-								" RETURNING 1) SELECT pg_catalog.count(*) FROM d",
+								" RETURNING 1) SELECT pg_catalog.count(*) FROM d", NULL,
 								1, &type, &arg, &result, err, sizeof(err));
 				break;
 		}
@@ -612,10 +643,20 @@ GovernorPass(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "tforge governor: sampling");
 
-	if (SPI_execute("SELECT pg_catalog.to_regclass('tforge.governor_events') IS NOT NULL,"
-					" pg_catalog.to_regclass('tforge.gpu_blocks') IS NOT NULL"
-					" AND pg_catalog.to_regclass('tforge.gpu_devices') IS NOT NULL",
-					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	/*
+	 * Ready when the extension tforge (not merely a schema of that name,
+	 * which the database's owner could create and fill with functions this
+	 * superuser would then run) is installed at 0.2.0 or later.
+	 */
+	if (SPI_execute_plan(KeptPlan(&ready_plan,
+								  "SELECT e.oid IS NOT NULL AND pg_catalog.to_regclass('tforge.governor_events') IS NOT NULL,"
+								  " e.oid IS NOT NULL AND pg_catalog.to_regclass('tforge.gpu_blocks') IS NOT NULL"
+								  " AND pg_catalog.to_regclass('tforge.gpu_devices') IS NOT NULL"
+								  " FROM (SELECT 1) one LEFT JOIN pg_catalog.pg_extension e"
+								  " ON e.extname OPERATOR(pg_catalog.=) 'tforge'"
+								  " AND e.extnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('tforge')",
+								  0, NULL),
+						 NULL, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
 
@@ -630,9 +671,12 @@ GovernorPass(void)
 		Datum		limit = Int64GetDatum((int64) tforge_queue_capacity * 2);
 		int			rc;
 
-		rc = SPI_execute_with_args("SELECT pg_catalog.count(*)::pg_catalog.float8 FROM"
-								   " (SELECT 1 FROM tforge.tasks t WHERE t.status = 'pending' LIMIT $1) s",
-								   1, &type, &limit, NULL, true, 0);
+		rc = SPI_execute_plan(KeptPlan(&pending_plan,
+									   "SELECT pg_catalog.count(*)::pg_catalog.float8 FROM"
+									   " (SELECT 1 FROM tforge.tasks t"
+									   " WHERE t.status OPERATOR(pg_catalog.=) 'pending'::tforge.task_status LIMIT $1) s",
+									   1, &type),
+							  &limit, NULL, true, 0);
 		if (rc == SPI_OK_SELECT)
 			pending = (int64) SpiFloat8(1);
 		fill = (double) pending / tforge_queue_capacity;
@@ -648,12 +692,15 @@ GovernorPass(void)
 		char		err[128];
 		int64		permille;
 
-		if (SpiGuarded("SELECT (pg_catalog.max(coalesce(u.used, 0)::pg_catalog.float8 / d.total_memory) * 1e6)::pg_catalog.int8"
+		if (SpiGuarded("SELECT (pg_catalog.max(coalesce(u.used, 0)::pg_catalog.float8"
+					   " OPERATOR(pg_catalog./) d.total_memory::pg_catalog.float8)"
+					   " OPERATOR(pg_catalog.*) 1e6::pg_catalog.float8)::pg_catalog.int8"
 					   " FROM tforge.gpu_devices d LEFT JOIN"
 					   " (SELECT b.device_id, pg_catalog.sum(b.size_bytes) AS used FROM tforge.gpu_blocks b"
 					   " WHERE b.status::pg_catalog.text IN ('allocated', 'pinned') GROUP BY b.device_id) u"
-					   " ON u.device_id = d.device_id WHERE d.total_memory > 0",
-					   0, NULL, NULL, &permille, err, sizeof(err)))
+					   " ON u.device_id OPERATOR(pg_catalog.=) d.device_id"
+					   " WHERE d.total_memory OPERATOR(pg_catalog.>) 0::pg_catalog.int8",
+					   &gpu_plan, 0, NULL, NULL, &permille, err, sizeof(err)))
 			src[GOV_SRC_GPU] = permille / 1e6;
 		else if (!gpu_warned)
 		{
@@ -728,8 +775,10 @@ GovernorPass(void)
 		appendStringInfoChar(&detail, '{');
 		if (!started_logged)
 		{
-			appendStringInfo(&detail, "\"pid\": %d, \"database\": \"%s\", \"starts\": " INT64_FORMAT,
-							 MyProcPid, worker_database, g->restarts);
+			/* a database name may hold any character: escaped as JSON */
+			appendStringInfo(&detail, "\"pid\": %d, \"database\": ", MyProcPid);
+			escape_json(&detail, worker_database);
+			appendStringInfo(&detail, ", \"starts\": " INT64_FORMAT, g->restarts);
 			appendStringInfoChar(&detail, '}');
 			RecordEvent("start", state, pressure, source, scale, detail.data);
 			started_logged = true;
@@ -773,6 +822,40 @@ GovernorPass(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/*
+ * The worker runs as the bootstrap superuser in a database whose owner need
+ * not be one, and the settings ALTER DATABASE ... SET gives the database
+ * (which its owner may run) apply to it at connection. None of them may
+ * steer it: search_path would let a look-alike operator or function in a
+ * schema of the owner's run as the superuser (the pending count compares
+ * tforge.task_status with =), and session_authorization, role,
+ * default_transaction_read_only or statement_timeout would fail every pass,
+ * restarting the worker every second. What the worker's statements depend
+ * on is pinned here, at a priority no later setting overrides (in a
+ * transaction: session_authorization looks its role up in the catalog).
+ */
+static void
+GovernorPinSettings(void)
+{
+	static const char *const pinned[][2] = {
+		{"session_authorization", NULL},	/* the bootstrap superuser */
+		{"role", "none"},
+		{"search_path", "pg_catalog, pg_temp"},
+		{"default_transaction_read_only", "off"},
+		{"default_transaction_isolation", "read committed"},
+		{"statement_timeout", "0"},
+		{"lock_timeout", "0"},
+		{"idle_in_transaction_session_timeout", "0"},
+	};
+
+	StartTransactionCommand();
+	for (int i = 0; i < lengthof(pinned); i++)
+		SetConfigOption(pinned[i][0],
+						pinned[i][1] != NULL ? pinned[i][1] : GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false),
+						PGC_SUSET, PGC_S_OVERRIDE);
+	CommitTransactionCommand();
+}
+
 /* on_shmem_exit: the worker no longer runs. */
 static void
 GovernorDetach(int code, Datum arg)
@@ -803,6 +886,7 @@ GovernorMain(Datum main_arg)
 
 	worker_database = MemoryContextStrdup(TopMemoryContext, tforge_governor_database);
 	BackgroundWorkerInitializeConnection(worker_database, NULL, 0);
+	GovernorPinSettings();
 	pgstat_report_appname("tforge governor");
 
 	SpinLockAcquire(&g->mutex);

@@ -85,12 +85,19 @@ LearnInit(void)
 							128, KERNEL_RING_MIN, KERNEL_RING_MAX,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	/*
+	 * Superuser: the governor's housekeeping deletes profiles by it, and
+	 * ALTER DATABASE ... SET by a database owner who is not a superuser
+	 * would otherwise reach that worker (a 1 s TTL empties profiles the
+	 * owner has no right to delete). expire_profiles(older_than) takes a
+	 * TTL per call.
+	 */
 	DefineCustomIntVariable("tforge.profile_ttl",
 							"Age after which tforge.expire_profiles() removes a profile not updated since.",
 							"0 keeps profiles forever.",
 							&tforge_profile_ttl,
 							30 * 24 * 3600, 0, INT_MAX,
-							PGC_USERSET, GUC_UNIT_S,
+							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("tforge.profile_sample_after",
 							"Runs after which a profile only records every Nth completion.",

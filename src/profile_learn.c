@@ -392,6 +392,8 @@ tforge_profile_record(PG_FUNCTION_ARGS)
 	List	   *warnings = NIL;
 	ListCell   *lc;
 	int			i;
+	double		tau_default;
+	bool		isnull;
 
 	memset(&c, 0, sizeof(c));
 	if (PG_ARGISNULL(0))
@@ -414,6 +416,12 @@ tforge_profile_record(PG_FUNCTION_ARGS)
 	foreach(lc, warnings)
 		ereport(WARNING, (errmsg_internal("%s", (char *) lfirst(lc))));
 	SPI_connect();
+	/* Refused here, not by profiles' foreign key (23503). */
+	if (!TypeColumn(PG_GETARG_DATUM(0), "default_tau_s", &tau_default, &isnull))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("task type \"%s\" does not exist", TextDatumGetCString(PG_GETARG_DATUM(0))),
+				 errhint("Define it with tforge.define_task_type(name, default_tau_s).")));
 	ProfileRecord(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_ARGISNULL(1), &c);
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -100,6 +100,16 @@ Ema(double old, double sample, double lambda)
 				 errhint("lambda is the weight of the new sample: 0 ignores it, 1 keeps only it.")));
 
 	result = lambda * sample + (1.0 - lambda) * old;
+
+	/*
+	 * Two positive runtimes never average to 0, but the formula can
+	 * underflow to it (old = sample = 4.9e-324, lambda 0.5: both products
+	 * round to 0), which would make a learnable tau unlearnable. The
+	 * smaller input is then the nearest value the average can have. Every
+	 * other result is the formula's, to the bit.
+	 */
+	if (result <= 0.0 && old > 0.0 && sample > 0.0)
+		result = Min(old, sample);
 	if (isinf(result))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -170,6 +180,31 @@ tforge_positive_or_null(PG_FUNCTION_ARGS)
 {
 	if (!LearnableSeconds(PG_GETARG_FLOAT8(0)))
 		PG_RETURN_NULL();
+	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+}
+
+/*
+ * _check_seconds(value, what) -> value, or 22023 unless tau can hold it
+ * (22004 for NULL). The SQL side of LearnableSeconds: define_task_type and
+ * set_tau refuse with it, and the CHECK constraints of task_types and
+ * task_tau call _positive_or_null, so the bound is written once, in queue.h.
+ */
+PG_FUNCTION_INFO_V1(tforge_check_seconds);
+Datum
+tforge_check_seconds(PG_FUNCTION_ARGS)
+{
+	const char *what = PG_ARGISNULL(1) ? "value" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", what),
+				 errdetail("%s must be " LEARNABLE_SECONDS ".", what)));
+	if (!LearnableSeconds(PG_GETARG_FLOAT8(0)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be " LEARNABLE_SECONDS ", got %s", what,
+						float8out_internal(PG_GETARG_FLOAT8(0)))));
 	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 }
 

@@ -25,9 +25,19 @@ COMMENT ON FUNCTION tforge.ema(float8, float8, float8) IS
 
 -- Task types -----------------------------------------------------------------
 
+-- The one definition of a duration tau can learn from: more than 0 and at
+-- most 1e9 seconds (about 31 years; anything longer is a broken clock).
+-- It is LearnableSeconds in queue.h, which the queue's C code uses; the
+-- CHECK constraints of task_types and task_tau and _check_seconds (the
+-- refusal of define_task_type and set_tau) call it rather than repeat it.
+CREATE FUNCTION tforge._positive_or_null(value float8) RETURNS float8
+  AS 'MODULE_PATHNAME', 'tforge_positive_or_null'
+  LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._positive_or_null(float8) IS 'internal: value if it is a runtime tau can learn from (seconds in (0, 1e9]), else NULL';
+
 CREATE TABLE tforge.task_types (
   name          text PRIMARY KEY CHECK (name <> ''),
-  default_tau_s float8 NOT NULL CHECK (default_tau_s > 0 AND default_tau_s <= 1e9),
+  default_tau_s float8 NOT NULL CHECK (tforge._positive_or_null(default_tau_s) IS NOT NULL),
   lambda        float8 CHECK (lambda >= 0 AND lambda <= 1),
   builtin       boolean NOT NULL DEFAULT false,
   created_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
@@ -45,7 +55,7 @@ INSERT INTO tforge.task_types (name, default_tau_s, builtin) VALUES
 -- learned tau while the built-in definitions come from CREATE EXTENSION.
 CREATE TABLE tforge.task_tau (
   task_type  text PRIMARY KEY REFERENCES tforge.task_types (name) ON DELETE CASCADE,
-  tau_s      float8 NOT NULL CHECK (tau_s > 0 AND tau_s <= 1e9),
+  tau_s      float8 NOT NULL CHECK (tforge._positive_or_null(tau_s) IS NOT NULL),
   samples    bigint NOT NULL DEFAULT 0,
   updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 ) WITH (fillfactor = 10);  -- a few rows, each rewritten by every completion: room for HOT updates, short chains
@@ -55,12 +65,16 @@ COMMENT ON TABLE tforge.task_tau IS
 SELECT pg_catalog.pg_extension_config_dump('tforge.task_types', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('tforge.task_tau', '');
 
--- Raise 42704 unless the task type exists.
+-- Raise 42704 unless the task type exists (22004 for NULL: a NULL type is
+-- refused here rather than by a NOT NULL column of the table it would reach).
 CREATE FUNCTION tforge._task_type(task_type text) RETURNS tforge.task_types
-  LANGUAGE plpgsql STABLE STRICT AS $$
+  LANGUAGE plpgsql STABLE AS $$
 DECLARE
   t tforge.task_types;
 BEGIN
+  IF task_type IS NULL THEN
+    RAISE EXCEPTION 'task type must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
   SELECT * INTO t FROM tforge.task_types tt WHERE tt.name = task_type;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'task type "%" does not exist', task_type
@@ -70,20 +84,14 @@ BEGIN
   RETURN t;
 END
 $$;
-COMMENT ON FUNCTION tforge._task_type(text) IS 'internal: the task type''s definition, or error 42704';
+COMMENT ON FUNCTION tforge._task_type(text) IS 'internal: the task type''s definition, or error 42704 (22004 for NULL)';
 
--- Raise 22023 unless value is a duration tau can hold (see _positive_or_null).
+-- Raise 22023 unless value is a duration tau can hold (see _positive_or_null;
+-- 22004 for NULL). C, so that the bound and its wording live in queue.h.
 CREATE FUNCTION tforge._check_seconds(value float8, what text) RETURNS float8
-  LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-  IF tforge._positive_or_null(value) IS NULL THEN
-    RAISE EXCEPTION '% must be a number of seconds above 0 and at most 1e9, got %', what, coalesce(value::text, 'NULL')
-      USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  RETURN value;
-END
-$$;
-COMMENT ON FUNCTION tforge._check_seconds(float8, text) IS 'internal: returns value, or error 22023 unless it is a number of seconds in (0, 1e9]';
+  AS 'MODULE_PATHNAME', 'tforge_check_seconds'
+  LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._check_seconds(float8, text) IS 'internal: returns value, or error 22023 unless it is a number of seconds in (0, 1e9] (22004 for NULL)';
 
 CREATE FUNCTION tforge.define_task_type(name text, default_tau_s float8, lambda float8 DEFAULT NULL)
   RETURNS tforge.task_types
@@ -266,14 +274,6 @@ CREATE FUNCTION tforge._deadline_offset(sla_multiplier float8, tau float8) RETUR
   LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION tforge._deadline_offset(float8, float8) IS
   'internal: sla_multiplier * tau seconds as an interval, or error 22003 beyond 1e11 seconds';
-
--- The one definition of a duration tau can learn from: more than 0 and at
--- most 1e9 seconds (about 31 years; anything longer is a broken clock).
--- It is LearnableSeconds in queue.h, which the queue's C code uses too.
-CREATE FUNCTION tforge._positive_or_null(value float8) RETURNS float8
-  AS 'MODULE_PATHNAME', 'tforge_positive_or_null'
-  LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION tforge._positive_or_null(float8) IS 'internal: value if it is a runtime tau can learn from (seconds in (0, 1e9]), else NULL';
 
 CREATE FUNCTION tforge.submit_task(
     task_type      text,

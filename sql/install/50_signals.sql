@@ -236,6 +236,9 @@ BEGIN
       USING ERRCODE = '55000',
             HINT = 'Stored scores decay with the old half-life; define a new signal type instead.';
   END IF;
+  IF NEW.name IS NULL THEN
+    RAISE EXCEPTION 'name of a signal type must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
   IF NEW.half_life IS NULL THEN
     RAISE EXCEPTION 'half-life of signal type "%" must not be null', NEW.name
       USING ERRCODE = '22023';
@@ -246,6 +249,10 @@ BEGIN
   END IF;
   -- the decay type has its own checks (range, microsecond precision)
   PERFORM tforge.decay_empty(NEW.half_life);
+  IF pg_catalog.array_ndims(NEW.windows) OPERATOR(pg_catalog.>) 1 THEN
+    RAISE EXCEPTION 'windows of signal type "%" must be a one-dimensional array', NEW.name
+      USING ERRCODE = '22023';
+  END IF;
   IF NEW.windows IS NULL OR pg_catalog.array_position(NEW.windows, NULL) IS NOT NULL THEN
     RAISE EXCEPTION 'windows of signal type "%" must not be null', NEW.name
       USING ERRCODE = '22023';
@@ -357,6 +364,10 @@ DECLARE
   n int := pg_catalog.cardinality(entity_ids);
   touched bigint;
 BEGIN
+  IF pg_catalog.array_ndims(entity_ids) OPERATOR(pg_catalog.>) 1 OR pg_catalog.array_ndims(weights) OPERATOR(pg_catalog.>) 1
+     OR pg_catalog.array_ndims(ats) OPERATOR(pg_catalog.>) 1 THEN
+    RAISE EXCEPTION 'entity_ids, weights and ats must be one-dimensional arrays' USING ERRCODE = '22023';
+  END IF;
   IF entity_ids IS NULL OR pg_catalog.array_position(entity_ids, NULL) IS NOT NULL THEN
     RAISE EXCEPTION 'entity ids must not be null' USING ERRCODE = '22023';
   END IF;

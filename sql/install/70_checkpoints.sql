@@ -418,6 +418,9 @@ DECLARE
   created_at timestamptz := CASE WHEN what = 'create' THEN pg_catalog.now() END;
   gc_at timestamptz := CASE WHEN what = 'gc' THEN pg_catalog.now() END;
 BEGIN
+  IF training_run_id IS NULL THEN
+    RAISE EXCEPTION 'training run id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
   INSERT INTO tforge.checkpoint_runs AS r (training_run_id, checkpoints_created, last_created_at, last_gc_at)
   VALUES (_lock_checkpoint_run.training_run_id, created, created_at, gc_at)
   ON CONFLICT ON CONSTRAINT checkpoint_runs_pkey DO UPDATE

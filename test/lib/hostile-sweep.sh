@@ -11,7 +11,10 @@
 #
 # Fails when a backend crashes (the server must stay up: checked after every
 # function's batch), a call fails with an untyped error (SQLSTATE class XX,
-# internal error, or 58, system error), or a call returns a value of a
+# internal error, or 58, system error) or with a table constraint's
+# violation where DESIGN.md names a typed refusal (23502 for a NULL, 23503
+# for an unknown object, 23514 for a value out of range, a unique index's
+# own message: sweep.constraint_leak), or a call returns a value of a
 # tforge type that does not read back through the type's own text input;
 # lists each such call. Prints the
 # number of inputs tried.

@@ -9,7 +9,9 @@
 -- plausible. Each call runs in its own subtransaction and is rolled back, so
 -- state-changing functions see the same seeded state every time. A call
 -- either succeeds or fails with a typed error; SQLSTATE class XX (internal
--- error, elog) or 58 (system error) is a finding.
+-- error, elog) or 58 (system error) is a finding, and so is an argument that
+-- reaches a table constraint instead of being refused with the SQLSTATE
+-- DESIGN.md names (sweep.constraint_leak).
 
 SET client_min_messages = warning;
 CREATE SCHEMA sweep;
@@ -205,9 +207,15 @@ CREATE FUNCTION sweep.hostile(typ regtype) RETURNS SETOF text LANGUAGE sql STABL
    WHERE a.attrelid = (SELECT typrelid FROM pg_type WHERE oid = hostile.typ) AND a.attnum > 0
      AND NOT a.attisdropped AND NOT EXISTS (SELECT FROM sweep.pool p WHERE p.typ = hostile.typ)
    HAVING count(*) > 0
-  UNION ALL SELECT x FROM (VALUES ($${}$$), ($${NULL}$$)) v(x)
+  UNION ALL SELECT quote_literal(x) FROM (VALUES ($${}$$), ($${NULL}$$)) v(x)
    WHERE (SELECT typcategory = 'A' FROM pg_type WHERE oid = hostile.typ)
      AND NOT EXISTS (SELECT FROM sweep.pool p WHERE p.typ = hostile.typ)
+  -- Every array type, whatever its pool: shapes a function that walks an
+  -- array as 1-D, 1-based and NULL-free gets wrong (two dimensions, a lower
+  -- bound other than 1, NULL elements among values, three dimensions).
+  UNION ALL SELECT quote_literal(x) FROM (VALUES ($${{NULL,NULL},{NULL,NULL}}$$), ($$[0:1]={NULL,NULL}$$),
+                                                  ($$[-3:-3]={NULL}$$), ($${{{NULL}}}$$), ($${NULL,NULL,NULL}$$)) v(x)
+   WHERE (SELECT typcategory = 'A' FROM pg_type WHERE oid = hostile.typ)
 $f$;
 
 -- One argument as SQL: the value cast to the declared type (polymorphic
@@ -282,6 +290,16 @@ BEGIN
   END IF;
 END $f$;
 
+-- An argument a function should have refused up front that surfaced as a
+-- table constraint's violation instead: a NULL (23502, DESIGN.md: 22004), an
+-- unknown object (23503, DESIGN.md: 42704), a value out of range (23514,
+-- DESIGN.md: 22023/22003), or a unique index's own message (23505: a
+-- function that refuses a duplicate says which object, in its own words).
+CREATE FUNCTION sweep.constraint_leak(state text, message text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $f$
+  SELECT state IN ('23502', '23503', '23514', '23P01', '23001')
+      OR (state = '23505' AND message LIKE 'duplicate key value violates unique constraint%')
+$f$;
+
 -- Every call of the sweep for one function: plausible, all NULL, then each
 -- position with each hostile value. Returns one row per call.
 CREATE FUNCTION sweep.calls(fn oid) RETURNS TABLE (stmt text) LANGUAGE sql STABLE AS $f$
@@ -329,7 +347,7 @@ BEGIN
     r := sweep.try(c.stmt);
     n := n + 1;
     states := jsonb_set(states, ARRAY[r.state], to_jsonb(coalesce((states ->> r.state)::int, 0) + 1));
-    IF left(r.state, 2) IN ('XX', '58') THEN
+    IF left(r.state, 2) IN ('XX', '58') OR sweep.constraint_leak(r.state, r.message) THEN
       kind := 'untyped';
       detail := format('%s %s -- %s', r.state, r.message, left(c.stmt, 600));
       RETURN NEXT;

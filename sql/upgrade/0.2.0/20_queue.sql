@@ -138,3 +138,39 @@ COMMENT ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, t
   'queues a task; its deadline is now() + sla_multiplier (default tforge.sla_multiplier) * tau of its type, or, with deadline_coverage in (0,1), now() + the runtime its profile''s past runs stayed under with that probability (tforge.estimate''s upper_s) when there is one; NOTIFYs tforge_tasks (payload: the task type) at commit; returns task_id';
 GRANT EXECUTE ON FUNCTION tforge.submit_task(text, jsonb, tforge.resources, integer, text, float8, integer, float8)
    TO tforge_worker;
+
+-- One definition of the seconds bound (issue 13): the CHECK constraints of
+-- task_types and task_tau call _positive_or_null (LearnableSeconds in C)
+-- instead of repeating (0, 1e9]; _check_seconds is C and shares its words.
+ALTER TABLE tforge.task_types
+  DROP CONSTRAINT task_types_default_tau_s_check,
+  ADD CONSTRAINT task_types_default_tau_s_check CHECK (tforge._positive_or_null(default_tau_s) IS NOT NULL);
+ALTER TABLE tforge.task_tau
+  DROP CONSTRAINT task_tau_tau_s_check,
+  ADD CONSTRAINT task_tau_tau_s_check CHECK (tforge._positive_or_null(tau_s) IS NOT NULL);
+
+CREATE OR REPLACE FUNCTION tforge._check_seconds(value float8, what text) RETURNS float8
+  AS 'MODULE_PATHNAME', 'tforge_check_seconds'
+  LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._check_seconds(float8, text) IS 'internal: returns value, or error 22023 unless it is a number of seconds in (0, 1e9] (22004 for NULL)';
+
+-- A NULL task type is refused with 22004 (issue 13: set_tau(NULL, ...)
+-- reached task_tau's NOT NULL constraint, 23502).
+CREATE OR REPLACE FUNCTION tforge._task_type(task_type text) RETURNS tforge.task_types
+  LANGUAGE plpgsql STABLE CALLED ON NULL INPUT AS $$
+DECLARE
+  t tforge.task_types;
+BEGIN
+  IF task_type IS NULL THEN
+    RAISE EXCEPTION 'task type must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  SELECT * INTO t FROM tforge.task_types tt WHERE tt.name = task_type;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'task type "%" does not exist', task_type
+      USING ERRCODE = 'undefined_object',
+            HINT = 'Define it with tforge.define_task_type(name, default_tau_s).';
+  END IF;
+  RETURN t;
+END
+$$;
+COMMENT ON FUNCTION tforge._task_type(text) IS 'internal: the task type''s definition, or error 42704 (22004 for NULL)';

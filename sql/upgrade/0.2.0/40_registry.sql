@@ -187,3 +187,54 @@ BEGIN
            LIMIT 1);
 END
 $$;
+
+-- record_validation refuses an accuracy outside [0, 1] with 22023 even when
+-- errors are given (issue 13: it reached model_validations' CHECK, 23514).
+-- Body as in sql/install/40_registry.sql.
+CREATE OR REPLACE FUNCTION tforge.record_validation(model_id text, version tforge.semver,
+                                         latencies_ms double precision[],
+                                         accuracy double precision,
+                                         errors text[] DEFAULT '{}',
+                                         max_latency_ms double precision DEFAULT NULL,
+                                         min_accuracy double precision DEFAULT NULL)
+  RETURNS tforge.model_validations
+  LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  r tforge.model_validations;
+  p50 double precision;
+  p99 double precision;
+  sla_met boolean;
+  errs text[] := coalesce(record_validation.errors, '{}');
+BEGIN
+  IF record_validation.latencies_ms IS NULL THEN
+    RAISE EXCEPTION 'latencies must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF record_validation.accuracy IS NULL THEN
+    RAISE EXCEPTION 'accuracy must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF pg_catalog.array_ndims(errs) OPERATOR(pg_catalog.>) 1 THEN
+    RAISE EXCEPTION 'errors must be a one-dimensional array' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF pg_catalog.array_position(errs, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'errors must not contain NULL' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  PERFORM tforge.get_model_version(record_validation.model_id, record_validation.version);
+  p50 := tforge.latency_percentile(record_validation.latencies_ms, 50);
+  p99 := tforge.latency_percentile(record_validation.latencies_ms, 99);
+  -- Evaluated whatever the errors, so that meets_sla's checks refuse a bad
+  -- accuracy (22023) before model_validations' CHECK constraint could.
+  sla_met := tforge.meets_sla(p99, record_validation.accuracy,
+                              coalesce(record_validation.max_latency_ms, 'Infinity'),
+                              coalesce(record_validation.min_accuracy, 0));
+  INSERT INTO tforge.model_validations AS mv
+         (model_id, version, passed, latency_p50_ms, latency_p99_ms, accuracy_score, errors, sample_count)
+  VALUES (record_validation.model_id, record_validation.version,
+          pg_catalog.cardinality(errs) = 0 AND sla_met,
+          p50, p99, record_validation.accuracy, errs,
+          pg_catalog.cardinality(record_validation.latencies_ms))
+  RETURNING * INTO r;
+  RETURN r;
+END
+$$;
+COMMENT ON FUNCTION tforge.record_validation(text, tforge.semver, double precision[], double precision, text[], double precision, double precision) IS
+  'records a validation run: p50 and p99 of latencies_ms by nearest rank (tforge.latency_percentile), accuracy in [0, 1], errors; passed when there are no errors and the optional max_latency_ms / min_accuracy are met';

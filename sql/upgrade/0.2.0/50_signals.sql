@@ -102,3 +102,89 @@ CREATE AGGREGATE tforge.window_agg(at timestamptz, n bigint) (
 COMMENT ON AGGREGATE tforge.window_agg(timestamptz, bigint) IS
   'window counter of a set of (time, number of events) rows (NULLs are skipped)';
 
+-- A signal type without a name is refused with 22004 by the validating
+-- trigger (issue 13: define_signal_type(NULL, ...) reached the primary key's
+-- NOT NULL, 23502). Body as in sql/install/50_signals.sql.
+CREATE OR REPLACE FUNCTION tforge.signal_types_check() RETURNS trigger
+  LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' AND NEW.half_life IS DISTINCT FROM OLD.half_life THEN
+    RAISE EXCEPTION 'cannot change the half-life of signal type "%"', OLD.name
+      USING ERRCODE = '55000',
+            HINT = 'Stored scores decay with the old half-life; define a new signal type instead.';
+  END IF;
+  IF NEW.name IS NULL THEN
+    RAISE EXCEPTION 'name of a signal type must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF NEW.half_life IS NULL THEN
+    RAISE EXCEPTION 'half-life of signal type "%" must not be null', NEW.name
+      USING ERRCODE = '22023';
+  END IF;
+  IF pg_catalog.date_part('epoch', NEW.half_life) OPERATOR(pg_catalog.<=) 0 THEN
+    RAISE EXCEPTION 'half-life must be positive, got "%"', NEW.half_life
+      USING ERRCODE = '22023';
+  END IF;
+  -- the decay type has its own checks (range, microsecond precision)
+  PERFORM tforge.decay_empty(NEW.half_life);
+  IF pg_catalog.array_ndims(NEW.windows) OPERATOR(pg_catalog.>) 1 THEN
+    RAISE EXCEPTION 'windows of signal type "%" must be a one-dimensional array', NEW.name
+      USING ERRCODE = '22023';
+  END IF;
+  IF NEW.windows IS NULL OR pg_catalog.array_position(NEW.windows, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'windows of signal type "%" must not be null', NEW.name
+      USING ERRCODE = '22023';
+  END IF;
+  NEW.windows := ARRAY(SELECT DISTINCT tforge.window_check(w)
+                         FROM pg_catalog.unnest(NEW.windows) AS u(w) ORDER BY 1);
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION tforge.signal_types_check() IS
+  'trigger: validates a signal type (positive half-life, countable windows), deduplicates and sorts its windows';
+
+-- record_signals refuses arrays of more than one dimension with 22023
+-- (issue 13: array_position gave 0A000). Body as in sql/install/50_signals.sql.
+CREATE OR REPLACE FUNCTION tforge.record_signals(entity_ids bigint[], signal_type text, weights float8[] DEFAULT NULL,
+                                      ats timestamptz[] DEFAULT NULL)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  hl interval := tforge.signal_half_life(signal_type);
+  n int := pg_catalog.cardinality(entity_ids);
+  touched bigint;
+BEGIN
+  IF pg_catalog.array_ndims(entity_ids) OPERATOR(pg_catalog.>) 1 OR pg_catalog.array_ndims(weights) OPERATOR(pg_catalog.>) 1
+     OR pg_catalog.array_ndims(ats) OPERATOR(pg_catalog.>) 1 THEN
+    RAISE EXCEPTION 'entity_ids, weights and ats must be one-dimensional arrays' USING ERRCODE = '22023';
+  END IF;
+  IF entity_ids IS NULL OR pg_catalog.array_position(entity_ids, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'entity ids must not be null' USING ERRCODE = '22023';
+  END IF;
+  IF weights IS NOT NULL AND pg_catalog.cardinality(weights) OPERATOR(pg_catalog.<>) n THEN
+    RAISE EXCEPTION 'weights has % elements, entity_ids has %', pg_catalog.cardinality(weights), n
+      USING ERRCODE = '22023';
+  END IF;
+  IF ats IS NOT NULL AND pg_catalog.cardinality(ats) OPERATOR(pg_catalog.<>) n THEN
+    RAISE EXCEPTION 'ats has % elements, entity_ids has %', pg_catalog.cardinality(ats), n
+      USING ERRCODE = '22023';
+  END IF;
+  IF pg_catalog.array_position(weights, NULL) IS NOT NULL
+     OR pg_catalog.array_position(ats, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'weights and times must not contain null' USING ERRCODE = '22023';
+  END IF;
+
+  INSERT INTO tforge.signals AS s (entity_id, signal_type, score, counts)
+  SELECT e.id, record_signals.signal_type,
+         tforge.decay_agg(COALESCE(e.w, 1), COALESCE(e.t, pg_catalog.now()), hl),
+         tforge.window_agg(COALESCE(e.t, pg_catalog.now()))
+    FROM ROWS FROM (pg_catalog.unnest(entity_ids), pg_catalog.unnest(weights),
+                   pg_catalog.unnest(ats)) AS e(id, w, t)
+   GROUP BY e.id
+   ORDER BY e.id  -- rows locked in key order: concurrent batches cannot deadlock
+  ON CONFLICT ON CONSTRAINT signals_pkey DO UPDATE
+     SET score = tforge.decay_merge(s.score, excluded.score),
+         counts = tforge.window_merge(s.counts, excluded.counts);
+  GET DIAGNOSTICS touched = ROW_COUNT;
+  RETURN touched;
+END
+$$;
