@@ -155,6 +155,51 @@ INSERT INTO tforge.gpu_blocks (device_id, offset_bytes, size_bytes, status) VALU
 INSERT INTO tforge.gpu_blocks (device_id, offset_bytes, size_bytes, status, tensor_id, alignment)
 VALUES ('gpu0', 64, 256, 'allocated', 'x', 256);
 :sqlstate
+-- Each row rule on its own, by a direct INSERT into devices whose free
+-- block was removed by hand (worked by hand: which constraint refuses the
+-- row, or ok; the row is undone either way).
+SELECT count(*) AS added FROM tforge.gpu_add_device('rules', 4096) a, tforge.gpu_add_device('rules2', 4096) b;
+DELETE FROM tforge.gpu_blocks WHERE device_id IN ('rules', 'rules2');
+CREATE FUNCTION pg_temp.try(o bigint, s bigint, a bigint, st text, t text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  c text;
+BEGIN
+  INSERT INTO tforge.gpu_blocks (device_id, offset_bytes, size_bytes, alignment, status, tensor_id)
+  VALUES ('rules', o, s, a, st::tforge.gpu_block_status, t);
+  RAISE EXCEPTION 'undo';
+EXCEPTION
+  WHEN check_violation OR exclusion_violation THEN
+    GET STACKED DIAGNOSTICS c = CONSTRAINT_NAME;
+    RETURN c;
+  WHEN raise_exception THEN
+    RETURN 'ok';
+END
+$$;
+SELECT v.what, pg_temp.try(v.o, v.s, v.a, v.st, v.t) AS refused_by FROM (VALUES
+  ('free block', 0, 4096, NULL, 'free', NULL),
+  ('held block', 256, 512, 256, 'allocated', 'x'),
+  ('free block with a tensor', 0, 256, NULL, 'free', 'x'),
+  ('free block with an alignment', 0, 256, 256, 'free', NULL),
+  ('held block without a tensor', 0, 256, 256, 'allocated', NULL),
+  ('held block without an alignment', 0, 256, NULL, 'pinned', 'x'),
+  ('negative offset', -256, 256, NULL, 'free', NULL),
+  ('empty block', 0, 0, NULL, 'free', NULL),
+  ('alignment 0', 0, 256, 0, 'cached', 'x'),
+  ('alignment 3', 0, 3, 3, 'allocated', 'x'),
+  ('alignment -256', 0, 256, -256, 'allocated', 'x'),
+  ('offset not a multiple of the alignment', 128, 256, 256, 'allocated', 'x'),
+  ('size not a multiple of the alignment', 0, 384, 256, 'allocated', 'x'),
+  ('alignment 2^62', 0, 4611686018427387904, 4611686018427387904, 'allocated', 'x')) v(what, o, s, a, st, t);
+-- Two neighbours; the same bytes on another device (whose id the first one's
+-- is a prefix of) do not overlap them, a direct UPDATE growing one over the
+-- other is refused.
+INSERT INTO tforge.gpu_blocks (device_id, offset_bytes, size_bytes, status)
+VALUES ('rules', 0, 256, 'free'), ('rules', 256, 256, 'free'), ('rules2', 0, 512, 'free');
+UPDATE tforge.gpu_blocks SET size_bytes = 512 WHERE device_id = 'rules' AND offset_bytes = 0;
+:sqlstate
+UPDATE tforge.gpu_blocks SET offset_bytes = 128 WHERE device_id = 'rules' AND offset_bytes = 256;
+:sqlstate
+SELECT tforge.gpu_remove_device('rules'), tforge.gpu_remove_device('rules2');
 -- A read-only transaction refuses every change.
 BEGIN READ ONLY;
 SELECT tforge.gpu_allocate('gpu0', 'ro', 100);

@@ -19,9 +19,16 @@
  *
  * Cost: the device's row is found and locked by an index probe, as
  * logical replication's apply locks the row it changes; then an allocation
- * is one statement (best fit and split, allocate_fit) and a free one
- * statement (the two neighbours and the merge, free_merge). Every step is
- * an index probe, so both are O(log n) in the blocks of the device. Best
+ * is the best fit (a SELECT), the block taken (an UPDATE by id) and, when
+ * the block was larger or misaligned, the free gap and tail inserted; a
+ * free is one SELECT (the block and its two neighbours) and an UPDATE, with
+ * a DELETE per free neighbour merged. Every step is an index probe, so both
+ * are O(log n) in the blocks of the device. Short statements rather than
+ * one CTE each: a statement's executor start-up grows with its plan, and
+ * these touch the fewest rows and index entries a split or merge can (the
+ * block keeps its row; only a new remainder is a new row). What every write
+ * to gpu_blocks costs beyond that is its indexes and constraints, which
+ * sql/install/60_gpu.sql and pool_rules.c keep cheap. Best
  * fit walks gpu_blocks_free_idx (device, size, offset) from the aligned
  * size up; a block that is large enough but cannot hold the allocation at
  * an aligned offset is passed over, which only happens for sizes below
@@ -36,9 +43,7 @@
  * SELECT ... FOR NO KEY UPDATE instead of the index probe, and every
  * statement about a block names the block's device too, so each is a
  * router query to the device's shard (local when the call was delegated to
- * that node); an allocation is its best fit, split and remainders as
- * separate statements (AllocateFitRouted), as Citus routes a CTE's
- * INSERT ... SELECT only through a new connection. Only finding the device
+ * that node). Only finding the device
  * of a block by its id (and gpu_touch's UPDATE by block id) asks every shard.
  */
 #include "postgres.h"
@@ -51,6 +56,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
@@ -67,6 +73,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/float.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
@@ -97,7 +104,7 @@ static PoolStatement device_total = {
  * Best fit for $2 bytes aligned to $3 on device $1: the smallest free
  * block, then the lowest offset, in which align_up(offset, $3) + $2 <=
  * offset + size; start is that aligned offset. The one definition of best
- * fit: best_fit_block runs it alone, allocations inside allocate_fit.
+ * fit: best_fit_block runs it alone, allocations (AllocateFit) first.
  */
 #define BEST_FIT \
 	"SELECT b.block_id, b.offset_bytes, b.size_bytes, (b.offset_bytes + ($3 - 1)) & ~($3 - 1) AS start" \
@@ -109,69 +116,13 @@ static PoolStatement device_total = {
 static PoolStatement best_fit = {BEST_FIT, 3, {TEXTOID, INT8OID, INT8OID}};
 
 /*
- * Allocate $2 bytes aligned to $3 on device $1 in the best fit, in one
- * statement: the block becomes the allocation [start, start + $2) (status
- * $4, tensor $5, priority $6, time $7), and the leading alignment gap and
- * the tail stay free when not empty. The INSERT is a CTE the query does not
- * read, so it runs after the UPDATE has shrunk the block and the exclusion
- * constraint never sees an overlap. No row: nothing fits.
- */
-static PoolStatement allocate_fit = {
-	"WITH f AS (" BEST_FIT "),"
-	" a AS (UPDATE tforge.gpu_blocks b"
-	"          SET offset_bytes = f.start, size_bytes = $2, alignment = $3,"
-	"              status = $4::tforge.gpu_block_status, tensor_id = $5, priority = $6,"
-	"              allocated_at = $7, last_accessed = $7"
-	"         FROM f WHERE b.block_id = f.block_id"
-	"       RETURNING b.block_id, b.device_id, f.offset_bytes AS o, f.size_bytes AS s, f.start),"
-	" rest AS (INSERT INTO tforge.gpu_blocks (device_id, offset_bytes, size_bytes, status)"
-	"          SELECT a.device_id, g.o, g.s, 'free'"
-	"            FROM a, LATERAL (VALUES (a.o, a.start - a.o), (a.start + $2, a.o + a.s - a.start - $2)) g(o, s)"
-	"           WHERE g.s > 0)"
-	"SELECT a.block_id, a.start FROM a",
-	7, {TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID}
-};
-
-/*
- * Free block $1 (unless it is free already) and merge it with its free
- * neighbours, in one statement: the block before it in offset order (the
- * one ending where it starts) and the one starting where it ends. The
- * neighbours are deleted first (the UPDATE's condition reads the DELETE),
- * then the block grows over their space. Returns the block's former size;
- * no row when the block does not exist or is free.
- */
-static PoolStatement free_merge = {
-	"WITH b AS (SELECT x.block_id, x.device_id, x.offset_bytes, x.size_bytes FROM tforge.gpu_blocks x"
-	"            WHERE x.block_id = $1 AND x.device_id = $2 AND x.status OPERATOR(pg_catalog.<>) 'free'),"
-	" l AS (SELECT y.block_id, y.offset_bytes"
-	"         FROM b, LATERAL (SELECT z.block_id, z.offset_bytes, z.status FROM tforge.gpu_blocks z"
-	"                           WHERE z.device_id = $2 AND z.offset_bytes < b.offset_bytes"
-	"                           ORDER BY z.offset_bytes DESC LIMIT 1) y"
-	"        WHERE y.status OPERATOR(pg_catalog.=) 'free'),"
-	" r AS (SELECT y.block_id, y.offset_bytes + y.size_bytes AS end_bytes"
-	"         FROM b, LATERAL (SELECT z.block_id, z.offset_bytes, z.size_bytes, z.status FROM tforge.gpu_blocks z"
-	"                           WHERE z.device_id = $2 AND z.offset_bytes = b.offset_bytes + b.size_bytes) y"
-	"        WHERE y.status OPERATOR(pg_catalog.=) 'free'),"
-	" gone AS (DELETE FROM tforge.gpu_blocks g"
-	"           WHERE g.device_id = $2"
-	"             AND g.block_id IN (SELECT l.block_id FROM l UNION ALL SELECT r.block_id FROM r) RETURNING 1)"
-	"UPDATE tforge.gpu_blocks u"
-	"   SET status = 'free', alignment = NULL, tensor_id = NULL, priority = 0,"
-	"       allocated_at = NULL, last_accessed = NULL,"
-	"       offset_bytes = coalesce((SELECT l.offset_bytes FROM l), b.offset_bytes),"
-	"       size_bytes = coalesce((SELECT r.end_bytes FROM r), b.offset_bytes + b.size_bytes)"
-	"                  - coalesce((SELECT l.offset_bytes FROM l), b.offset_bytes)"
-	"  FROM b"
-	" WHERE u.block_id = b.block_id AND u.device_id = $2 AND (SELECT count(*) FROM gone) >= 0"
-	" RETURNING b.size_bytes",
-	2, {INT8OID, TEXTOID}
-};
-
-/*
- * allocate_fit in steps, on a Citus cluster: Citus routes each of these to
- * the device's shard, while it cannot route allocate_fit's INSERT ... SELECT
- * as one statement. The best fit block $1 of device $2 becomes the
- * allocation; split_free (insert_free below) adds the free gap and tail.
+ * Allocation, after best fit found block $1 of device $2: the block
+ * becomes the allocation [$3, $3 + $4); InsertFree (insert_free below)
+ * then adds the leading alignment gap and the tail as free blocks. The
+ * block shrinks before the free blocks appear, so the exclusion constraint
+ * never sees an overlap. (Best fit and this UPDATE as one statement, an
+ * UPDATE ... FROM the best fit, costs more: its plan's start-up outweighs
+ * the second statement's.)
  */
 static PoolStatement take_block = {
 	"UPDATE tforge.gpu_blocks b"
@@ -179,6 +130,40 @@ static PoolStatement take_block = {
 	"       tensor_id = $7, priority = $8, allocated_at = $9, last_accessed = $9"
 	" WHERE b.block_id = $1 AND b.device_id = $2",
 	9, {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID}
+};
+
+/*
+ * A free, read first: block $1 of device $2 (its offset, size and status)
+ * and its free neighbours, the free block ending where it starts (id,
+ * offset) and the free block starting where it ends (id, end). No row:
+ * no such block.
+ */
+static PoolStatement free_plan = {
+	"SELECT b.offset_bytes, b.size_bytes, b.status::text, l.block_id, l.offset_bytes, r.block_id, r.end_bytes"
+	"  FROM tforge.gpu_blocks b"
+	"  LEFT JOIN LATERAL (SELECT z.block_id, z.offset_bytes, z.status FROM tforge.gpu_blocks z"
+	"                      WHERE z.device_id = $2 AND z.offset_bytes < b.offset_bytes"
+	"                      ORDER BY z.offset_bytes DESC LIMIT 1) l ON l.status OPERATOR(pg_catalog.=) 'free'"
+	"  LEFT JOIN LATERAL (SELECT z.block_id, z.offset_bytes + z.size_bytes AS end_bytes, z.status FROM tforge.gpu_blocks z"
+	"                      WHERE z.device_id = $2 AND z.offset_bytes = b.offset_bytes + b.size_bytes) r"
+	"         ON r.status OPERATOR(pg_catalog.=) 'free'"
+	" WHERE b.block_id = $1 AND b.device_id = $2",
+	2, {INT8OID, TEXTOID}
+};
+
+/* A merged neighbour goes: block $1 of device $2. */
+static PoolStatement delete_block = {
+	"DELETE FROM tforge.gpu_blocks b WHERE b.block_id = $1 AND b.device_id = $2",
+	2, {INT8OID, TEXTOID}
+};
+
+/* Then block $1 of device $2 becomes the free block [$3, $3 + $4) over its neighbours' space. */
+static PoolStatement free_block = {
+	"UPDATE tforge.gpu_blocks b"
+	"   SET status = 'free', alignment = NULL, tensor_id = NULL, priority = 0,"
+	"       allocated_at = NULL, last_accessed = NULL, offset_bytes = $3, size_bytes = $4"
+	" WHERE b.block_id = $1 AND b.device_id = $2",
+	4, {INT8OID, TEXTOID, INT8OID, INT8OID}
 };
 
 /* The status of block $1 of device $2. */
@@ -667,18 +652,20 @@ tforge_gpu_total(PG_FUNCTION_ARGS)
 static void InsertFree(text *device_id, int64 start, int64 end);
 
 /*
- * allocate_fit on a Citus cluster: the same best fit, split and free
- * remainders (gap first, then tail, as allocate_fit inserts them), one
- * routed statement each.
+ * Allocate actual bytes aligned to alignment in the best fit on a locked
+ * device; false when nothing fits. *block_id and *offset: the allocation.
+ * Short statements, each an index probe and each routed to the device's
+ * shard on a Citus cluster: best fit, the block taken, then the free gap
+ * and tail inserted (gap first).
  */
 static bool
-AllocateFitRouted(Datum *v, int64 *block_id, int64 *offset)
+AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, text *tensor_id,
+			int32 priority, int64 *block_id, int64 *offset)
 {
-	text	   *device_id = DatumGetTextPP(v[0]);
-	int64		actual = DatumGetInt64(v[1]);
+	Datum		v[3] = {PointerGetDatum(device_id), Int64GetDatum(actual), Int64GetDatum(alignment)};
+	Datum		t[9];
 	int64		from;
 	int64		size;
-	Datum		t[9];
 
 	if (PoolExec(&best_fit, v, NULL, false) == 0)
 		return false;
@@ -687,14 +674,14 @@ AllocateFitRouted(Datum *v, int64 *block_id, int64 *offset)
 	size = ResultInt8(0, 3, NULL);
 	*offset = ResultInt8(0, 4, NULL);
 	t[0] = Int64GetDatum(*block_id);
-	t[1] = v[0];
+	t[1] = PointerGetDatum(device_id);
 	t[2] = Int64GetDatum(*offset);
-	t[3] = v[1];
-	t[4] = v[2];
-	t[5] = v[3];
-	t[6] = v[4];
-	t[7] = v[5];
-	t[8] = v[6];
+	t[3] = Int64GetDatum(actual);
+	t[4] = Int64GetDatum(alignment);
+	t[5] = CStringGetTextDatum(status);
+	t[6] = PointerGetDatum(tensor_id);
+	t[7] = Int32GetDatum(priority);
+	t[8] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	if (PoolExec(&take_block, t, NULL, false) != 1)
 		elog(ERROR, "tforge: GPU block " INT64_FORMAT " vanished under the device lock", *block_id);
 	InsertFree(device_id, from, *offset);
@@ -702,48 +689,184 @@ AllocateFitRouted(Datum *v, int64 *block_id, int64 *offset)
 	return true;
 }
 
-/*
- * Allocate actual bytes aligned to alignment in the best fit on a locked
- * device; false when nothing fits. *block_id and *offset: the allocation.
- */
-static bool
-AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, text *tensor_id,
-			int32 priority, int64 *block_id, int64 *offset)
+/* What a free reads first: the block, and its free neighbours if any. */
+typedef struct FreeSpan
 {
-	Datum		v[7];
+	int64		offset;			/* the block's */
+	int64		size;
+	char	   *status;			/* the block's status; NULL: no such block */
+	bool		has_left;		/* a free block ends at offset: */
+	int64		left;
+	int64		left_offset;
+	bool		has_right;		/* a free block starts at offset + size: */
+	int64		right;
+	int64		right_end;
+} FreeSpan;
 
-	v[0] = PointerGetDatum(device_id);
-	v[1] = Int64GetDatum(actual);
-	v[2] = Int64GetDatum(alignment);
-	v[3] = CStringGetTextDatum(status);
-	v[4] = PointerGetDatum(tensor_id);
-	v[5] = Int32GetDatum(priority);
-	v[6] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	if (PoolRouted())
-		return AllocateFitRouted(v, block_id, offset);
-	if (PoolExec(&allocate_fit, v, NULL, false) == 0)
-		return false;
-	*block_id = ResultInt8(0, 1, NULL);
-	*offset = ResultInt8(0, 2, NULL);
-	return true;
+/* The first row of an index scan with the given keys in direction dir; false if none. */
+static bool
+FirstByIndex(Relation rel, Relation index, Snapshot snapshot, ScanKey keys, int nkeys,
+			 ScanDirection dir, TupleTableSlot *slot)
+{
+	IndexScanDesc scan = index_beginscan(rel, index, snapshot, nkeys, 0);
+	bool		found;
+
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	found = index_getnext_slot(scan, dir, slot);
+	index_endscan(scan);
+	return found;
+}
+
+/*
+ * free_plan without a statement, for a table that is not a Citus table:
+ * the block by its primary key, the block before it by a backward probe of
+ * (device, offset) and the block after it by an equality probe, with the
+ * snapshot a statement would take now (so reading what every earlier
+ * holder of the device lock committed). Saves a statement's executor
+ * start-up on every free; the reads are the same index probes.
+ */
+static void
+ReadFreeSpan(text *device_id, int64 block_id, FreeSpan *span)
+{
+	Relation	rel = table_open(PoolRelid("gpu_blocks"), AccessShareLock);
+	Relation	pkey = index_open(PoolRelid("gpu_blocks_pkey"), AccessShareLock);
+	Relation	byoffset = index_open(PoolRelid("gpu_blocks_offset"), AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	AttrNumber	id_att = attnameAttNum(rel, "block_id", false);
+	AttrNumber	device_att = attnameAttNum(rel, "device_id", false);
+	AttrNumber	offset_att = attnameAttNum(rel, "offset_bytes", false);
+	AttrNumber	size_att = attnameAttNum(rel, "size_bytes", false);
+	AttrNumber	status_att = attnameAttNum(rel, "status", false);
+	Oid			free_label;
+	Snapshot	snapshot;
+	ScanKeyData keys[2];
+	bool		isnull;
+	HeapTuple	label;
+
+	if (id_att <= 0 || device_att <= 0 || offset_att <= 0 || size_att <= 0 || status_att <= 0)
+		elog(ERROR, "tforge.gpu_blocks lacks a column of a block");
+	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	label = SearchSysCache2(ENUMTYPOIDNAME, ObjectIdGetDatum(TupleDescAttr(desc, status_att - 1)->atttypid),
+							CStringGetDatum("free"));
+	if (!HeapTupleIsValid(label))
+		elog(ERROR, "tforge.gpu_block_status has no label \"free\"");
+	free_label = ((Form_pg_enum) GETSTRUCT(label))->oid;
+	ReleaseSysCache(label);
+	memset(span, 0, sizeof(FreeSpan));
+
+	/* as a statement through SPI: see this transaction's earlier writes, and a new snapshot under READ COMMITTED */
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(block_id));
+	if (FirstByIndex(rel, pkey, snapshot, keys, 1, ForwardScanDirection, slot) &&
+		DatumGetBool(DirectFunctionCall2Coll(texteq, TupleDescAttr(desc, device_att - 1)->attcollation,
+											 slot_getattr(slot, device_att, &isnull), PointerGetDatum(device_id))))
+	{
+		Oid			status = DatumGetObjectId(slot_getattr(slot, status_att, &isnull));
+		int64		end;
+
+		span->offset = DatumGetInt64(slot_getattr(slot, offset_att, &isnull));
+		span->size = DatumGetInt64(slot_getattr(slot, size_att, &isnull));
+		span->status = DatumGetCString(DirectFunctionCall1(enum_out, ObjectIdGetDatum(status)));
+		end = span->offset + span->size;
+
+		/* the block before it: the last one of the device below its offset */
+		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(device_id));
+		keys[0].sk_collation = byoffset->rd_indcollation[0];
+		ScanKeyInit(&keys[1], 2, BTLessStrategyNumber, F_INT8LT, Int64GetDatum(span->offset));
+		if (FirstByIndex(rel, byoffset, snapshot, keys, 2, BackwardScanDirection, slot) &&
+			DatumGetObjectId(slot_getattr(slot, status_att, &isnull)) == free_label)
+		{
+			span->has_left = true;
+			span->left = DatumGetInt64(slot_getattr(slot, id_att, &isnull));
+			span->left_offset = DatumGetInt64(slot_getattr(slot, offset_att, &isnull));
+		}
+
+		/* the block after it: the one starting where it ends */
+		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(end));
+		if (FirstByIndex(rel, byoffset, snapshot, keys, 2, ForwardScanDirection, slot) &&
+			DatumGetObjectId(slot_getattr(slot, status_att, &isnull)) == free_label)
+		{
+			span->has_right = true;
+			span->right = DatumGetInt64(slot_getattr(slot, id_att, &isnull));
+			span->right_end = end + DatumGetInt64(slot_getattr(slot, size_att, &isnull));
+		}
+	}
+	UnregisterSnapshot(snapshot);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(byoffset, NoLock);
+	index_close(pkey, NoLock);
+	table_close(rel, NoLock);
+}
+
+/* free_plan through SPI (a Citus table): the same span. */
+static void
+ReadFreeSpanRouted(text *device_id, int64 block_id, FreeSpan *span)
+{
+	Datum		v[2] = {Int64GetDatum(block_id), PointerGetDatum(device_id)};
+	bool		isnull;
+
+	memset(span, 0, sizeof(FreeSpan));
+	if (PoolExec(&free_plan, v, NULL, false) == 0)
+		return;
+	span->offset = ResultInt8(0, 1, NULL);
+	span->size = ResultInt8(0, 2, NULL);
+	span->status = ResultText(0, 3);
+	span->left = ResultInt8(0, 4, &isnull);
+	span->has_left = !isnull;
+	if (span->has_left)
+		span->left_offset = ResultInt8(0, 5, NULL);
+	span->right = ResultInt8(0, 6, &isnull);
+	span->has_right = !isnull;
+	if (span->has_right)
+		span->right_end = ResultInt8(0, 7, NULL);
 }
 
 /*
  * Free a block of a locked device and merge it with its free neighbours;
  * 42704 if there is no such block, 55000 if it is free already. Returns
- * the block's size.
+ * the block's size. The neighbours go first, then the block grows over
+ * their space (so no two rows ever overlap); the freed block keeps its id.
  */
 static int64
 FreeLocked(text *device_id, int64 block_id)
 {
-	Datum		v[2] = {Int64GetDatum(block_id), PointerGetDatum(device_id)};
+	Datum		v[4] = {0, PointerGetDatum(device_id), 0, 0};
+	FreeSpan	span;
+	int64		from;
+	int64		end;
 
-	if (PoolExec(&free_merge, v, NULL, false) == 1)
-		return ResultInt8(0, 1, NULL);
-	if (PoolExec(&block_status, v, NULL, false) == 0)
+	if (PoolRouted())
+		ReadFreeSpanRouted(device_id, block_id, &span);
+	else
+		ReadFreeSpan(device_id, block_id, &span);
+	if (span.status == NULL)
 		UnknownBlock(block_id);
-	WrongStatus(block_id, ResultText(0, 1), "free");
-	return 0;					/* keep the compiler quiet */
+	if (strcmp(span.status, "free") == 0)
+		WrongStatus(block_id, span.status, "free");
+	from = span.offset;
+	end = span.offset + span.size;
+	if (span.has_left)
+	{
+		v[0] = Int64GetDatum(span.left);
+		PoolExec(&delete_block, v, NULL, false);
+		from = span.left_offset;
+	}
+	if (span.has_right)
+	{
+		v[0] = Int64GetDatum(span.right);
+		PoolExec(&delete_block, v, NULL, false);
+		end = span.right_end;
+	}
+	v[0] = Int64GetDatum(block_id);
+	v[2] = Int64GetDatum(from);
+	v[3] = Int64GetDatum(end - from);
+	if (PoolExec(&free_block, v, NULL, false) != 1)
+		elog(ERROR, "tforge: GPU block " INT64_FORMAT " vanished under the device lock", block_id);
+	return span.size;
 }
 
 /* Evict the least recently accessed cached block of a locked device; its size, or 0 if none. */

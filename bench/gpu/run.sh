@@ -4,6 +4,11 @@
 # baseline of two single-row UPDATEs by primary key in a transaction of the
 # same shape. Rounds alternate between the four scripts so that a shared
 # machine's drift reaches all of them. Needs PGHOST/PGPORT/PGUSER (make bench).
+# The baseline is the issue's, and fair to both: four statements per
+# transaction sent the same way by the same client (pgbench's simple
+# protocol, each statement parsed and planned), two of them single-row
+# writes; its UPDATEs are HOT (no index covers "used"), a pair's are not
+# (status changes, and the partial index of free blocks depends on it).
 set -euo pipefail
 cd "$(dirname "$0")"
 DURATION=${DURATION:-5}   # seconds per pgbench run
