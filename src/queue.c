@@ -211,9 +211,7 @@ static QueueStatement held_by[2] = {
 static bool
 SchemaHasTokens(void)
 {
-	Oid			nsp = get_namespace_oid("tforge", true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid("claim_token_seq", nsp));
+	return OidIsValid(TforgeRelid("claim_token_seq"));
 }
 
 /* The type of argument argno as called (tforge.resources), even without an expression. */
