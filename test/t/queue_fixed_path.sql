@@ -10,7 +10,7 @@
 \pset pager off
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(9);
+SELECT plan(14);
 
 -- One cycle of a task of type t with a reported runtime.
 CREATE FUNCTION pg_temp.cycle(t text, runtime float8) RETURNS text LANGUAGE plpgsql AS $$
@@ -44,6 +44,38 @@ SELECT is((SELECT pg_column_compression(p.recent) FROM tforge.profiles p WHERE t
           CASE WHEN 'lz4' = ANY ((SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression')::text[])
                THEN 'lz4' ELSE 'pglz' END,
           'the ring is compressed with lz4 where the server has it');
+
+-- Submit's estimate, kept per backend ------------------------------------------
+-- (queue.c, EstimateProfileKept): reusing it must be invisible. A fresh
+-- computation is forced by changing tforge.ema_lambda (part of the key) and
+-- setting it back.
+CREATE FUNCTION pg_temp.predicted() RETURNS float8[] LANGUAGE plpgsql AS $$
+DECLARE id bigint := tforge.submit_task('cpu-light');
+BEGIN
+  RETURN (SELECT k.predictions FROM tforge.tasks k WHERE k.task_id = id);
+END $$;
+CREATE FUNCTION pg_temp.predicted_fresh() RETURNS float8[] LANGUAGE plpgsql AS $$
+DECLARE p float8[];
+BEGIN
+  PERFORM set_config('tforge.ema_lambda', '0.35', true);
+  PERFORM pg_temp.predicted();
+  PERFORM set_config('tforge.ema_lambda', '0.2', true);
+  p := pg_temp.predicted();
+  RETURN p;
+END $$;
+SELECT set_config('tforge.ema_lambda', '0.2', true) AS lambda \gset
+CREATE TEMP TABLE est AS SELECT pg_temp.predicted() AS first, pg_temp.predicted() AS second;
+SELECT is((SELECT second FROM est), (SELECT first FROM est), 'a second submit of the type predicts the same');
+SELECT is(pg_temp.predicted_fresh(), (SELECT first FROM est), 'and the same as a fresh computation');
+SELECT set_config('tforge.ema_lambda', '0.35', true) AS lambda \gset
+SELECT isnt(pg_temp.predicted(), (SELECT first FROM est), 'tforge.ema_lambda is an input: another lambda, another estimate');
+SELECT set_config('tforge.ema_lambda', '0.2', true) AS lambda \gset
+-- a completion recorded in the profile (200 runs: below profile_sample_after) changes it
+SELECT count(*) AS claimed FROM tforge.claim_tasks('x', 1000) \gset
+SELECT is(pg_temp.cycle('cpu-light', 400), 'done', 'a completion far from the others');
+UPDATE est SET second = pg_temp.predicted();
+SELECT ok((SELECT first <> second FROM est) AND (SELECT second FROM est) = pg_temp.predicted_fresh(),
+          'after it the estimate changes, and equals a fresh computation');
 
 -- GPU release -----------------------------------------------------------------
 SELECT 1 AS added FROM tforge.gpu_add_device('r0', 8192) \gset
