@@ -43,11 +43,13 @@
 #include "utils/datum.h"
 #include "utils/float.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
@@ -195,6 +197,59 @@ JsonbFieldText(Jsonb *doc, const char *key, bool clip)
  */
 
 /*
+ * OIDs of tforge's relations by name, kept per backend: every worker cycle
+ * probes six of them, and two catalog-cache lookups per name (the schema,
+ * then the relation) cost a fifth of a probe. Any change to pg_class or
+ * pg_namespace (a DROP, a rename, DROP EXTENSION, a cache reset) forgets
+ * them all, so a name never maps to a relation it no longer names.
+ */
+#define RELID_CACHE_SIZE 16
+
+typedef struct RelidEntry
+{
+	char		name[NAMEDATALEN];
+	Oid			relid;
+} RelidEntry;
+
+static RelidEntry relid_cache[RELID_CACHE_SIZE];
+static int	relid_cache_used = 0;
+static bool relid_cache_registered = false;
+
+static void
+RelidCacheReset(Datum arg, int cacheid, uint32 hashvalue)
+{
+	relid_cache_used = 0;
+}
+
+/* OID of relation tforge.<name>; InvalidOid when there is none (or no schema tforge). */
+Oid
+TforgeRelid(const char *name)
+{
+	Oid			nsp;
+	Oid			relid;
+	int			i;
+
+	if (!relid_cache_registered)
+	{
+		CacheRegisterSyscacheCallback(RELNAMENSP, RelidCacheReset, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, RelidCacheReset, (Datum) 0);
+		relid_cache_registered = true;
+	}
+	for (i = 0; i < relid_cache_used; i++)
+		if (strcmp(relid_cache[i].name, name) == 0)
+			return relid_cache[i].relid;
+	nsp = get_namespace_oid("tforge", true);
+	relid = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+	if (OidIsValid(relid) && relid_cache_used < RELID_CACHE_SIZE && strlen(name) < NAMEDATALEN)
+	{
+		strlcpy(relid_cache[relid_cache_used].name, name, NAMEDATALEN);
+		relid_cache[relid_cache_used].relid = relid;
+		relid_cache_used++;
+	}
+	return relid;
+}
+
+/*
  * The first row of tforge.<table>, in the order of its index tforge.<index>,
  * that matches the scan keys and the active snapshot; an empty slot if none.
  * The scan keys' attribute numbers are index columns.
@@ -202,9 +257,8 @@ JsonbFieldText(Jsonb *doc, const char *key, bool clip)
 TupleTableSlot *
 IndexFirst(const char *table, const char *index, ScanKey key, int nkeys, Relation *relp)
 {
-	Oid			nsp = get_namespace_oid("tforge", false);
-	Oid			relid = get_relname_relid(table, nsp);
-	Oid			indexid = get_relname_relid(index, nsp);
+	Oid			relid = TforgeRelid(table);
+	Oid			indexid = TforgeRelid(index);
 	Relation	rel;
 	Relation	irel;
 	IndexScanDesc scan;

@@ -176,6 +176,34 @@ COMMENT ON COLUMN tforge.profiles.pooled IS
   'on a type''s profile: the scoreboard adaptive chooses by, every strategy''s accuracy on every run of the type predicted from the profile that predicted it, long memory (newest 0.005)';
 COMMENT ON COLUMN tforge.profiles.completions IS
   'completions seen, including those sampling skipped (tforge.profile_sample_after/_every)';
+-- How a profile row is stored. Every completion rewrites its profiles, and
+-- with kernel_window 128 a row is about 5 kB before compression (the ring
+-- alone 3 kB), past the 2 kB at which PostgreSQL compresses a row. Left at
+-- the defaults, each rewrite spent more in the TOAST code than in all of
+-- complete_task's own work (pglz on the ring, a futile pglz on the
+-- calibration ring, and scores, a plain EXTENDED column, moved out of line
+-- into the TOAST table and back on every completion). So: every column
+-- that can grow is MAIN (compressed in the row, out of line only past
+-- ~8 kB); the row is compressed only beyond 4080 bytes, half a page, which
+-- still leaves room for the next version on the page (HOT updates, no new
+-- index entries); and compression is lz4 where the server has it (about
+-- ten times cheaper than pglz here, and quick to give up on data that does
+-- not compress).
+ALTER TABLE tforge.profiles ALTER COLUMN scores SET STORAGE MAIN;
+ALTER TABLE tforge.profiles SET (toast_tuple_target = 4080);
+DO $lz4$
+BEGIN
+  IF EXISTS (SELECT FROM pg_catalog.pg_settings s
+              WHERE s.name OPERATOR(pg_catalog.=) 'default_toast_compression'
+                AND 'lz4'::text OPERATOR(pg_catalog.=) ANY (s.enumvals)) THEN
+    ALTER TABLE tforge.profiles
+      ALTER COLUMN runtime SET COMPRESSION lz4, ALTER COLUMN cpu SET COMPRESSION lz4,
+      ALTER COLUMN memory SET COMPRESSION lz4, ALTER COLUMN gpu_memory SET COMPRESSION lz4,
+      ALTER COLUMN scores SET COMPRESSION lz4, ALTER COLUMN recent SET COMPRESSION lz4,
+      ALTER COLUMN calibration SET COMPRESSION lz4, ALTER COLUMN pooled SET COMPRESSION lz4;
+  END IF;
+END
+$lz4$;
 -- No index on updated_at: every completion rewrites its profiles, and an
 -- unindexed updated_at keeps that a HOT update; tforge.expire_profiles()
 -- scans the table, one row per task type and key, once in a while.

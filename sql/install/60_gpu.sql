@@ -455,8 +455,9 @@ COMMENT ON FUNCTION tforge._gpu_release_task() IS
   'internal: trigger freeing the GPU blocks of tensor task:<task_id> when a task leaves running';
 CREATE TRIGGER tasks_release_gpu AFTER UPDATE OF status ON tforge.tasks
   FOR EACH ROW
-  WHEN (OLD.status OPERATOR(pg_catalog.=) 'running' AND NEW.status OPERATOR(pg_catalog.<>) 'running'
-        AND (OLD.resources).gpu_memory_bytes OPERATOR(pg_catalog.>) 0)
+  -- The rest of the test (old status running, new one not, GPU memory
+  -- asked for) is in the function: see tforge_gpu_release_task in pool.c.
+  WHEN ((OLD.resources).gpu_memory_bytes IS NOT NULL)
   EXECUTE FUNCTION tforge._gpu_release_task();
 COMMENT ON TRIGGER tasks_release_gpu ON tforge.tasks IS
   'frees the GPU memory claim_tasks(..., gpu_device) allocated for a task once it is no longer running';

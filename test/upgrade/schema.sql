@@ -51,12 +51,14 @@ SELECT line FROM (
          || ' owner super ' || (SELECT rolsuper FROM pg_roles WHERE oid = r.relowner)
     FROM rels r
   UNION ALL
-  SELECT format('column %s.%s #%s: %s%s%s%s%s%s', r.name, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod),
+  SELECT format('column %s.%s #%s: %s%s%s%s%s%s storage %s%s', r.name, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod),
                 CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
                 CASE WHEN a.atthasdef THEN ' default ' || pg_get_expr(ad.adbin, ad.adrelid) ELSE '' END,
                 CASE WHEN a.attgenerated <> '' THEN ' generated ' || a.attgenerated::text ELSE '' END,
                 CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END,
-                CASE WHEN a.attcollation <> 0 THEN ' collate ' || a.attcollation::regcollation ELSE '' END)
+                CASE WHEN a.attcollation <> 0 THEN ' collate ' || a.attcollation::regcollation ELSE '' END,
+                a.attstorage::text,
+                CASE WHEN a.attcompression <> '' THEN ' compression ' || a.attcompression::text ELSE '' END)
     FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
     LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
    WHERE r.relkind IN ('r', 'p', 'v', 'm', 'c', 'f')
