@@ -416,6 +416,10 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 	}
 	PG_END_TRY();
 
+	/* the next lookup of the row fetches this version directly (rowcache.c) */
+	if (done && ItemPointerIsValid(&next->tts_tid))
+		RowCacheRemember(rel, get_relname_relid(index, get_namespace_oid("tforge", false)),
+						 nkeys, keys, keynulls, next);
 	LearnedWriteEnd(&w);
 	LookupEnd(found, rel);
 	PopActiveSnapshot();

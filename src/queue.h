@@ -6,6 +6,8 @@
  *   statement.c      the SPI plan cache, statement execution, row lookups by
  *                    index and the JSONB field readers
  *   learned.c        writes of learned state (task_tau, profiles rows)
+ *   rowcache.c       where this transaction last wrote each learned row
+ *   batch.c          complete_tasks and fail_tasks: a batch in one statement
  *   tau.c            tau learning (and the seconds bound, below)
  *   profile_learn.c  profile learning: a completion into profiles, and the
  *                    resources a profile predicts
@@ -139,6 +141,15 @@ extern Datum Column(TupleTableSlot *slot, const char *name, bool *isnull);
 extern Datum ColumnIfAny(TupleTableSlot *slot, const char *name, bool *isnull);
 extern bool LookupFloat8(const char *table, const char *index, Datum key, const char *column,
 						 double *value, bool *isnull);
+
+/* rowcache.c -------------------------------------------------------------- */
+
+/* The row with key (keys) as the active snapshot sees it, from where this transaction wrote it. */
+extern bool RowCacheFind(Relation rel, Relation irel, int nkeys, const Datum *keys,
+						 const bool *keynulls, TupleTableSlot *slot);
+/* Remember the version in slot as the row with key (keys) in index indexid, if this transaction wrote it. */
+extern void RowCacheRemember(Relation rel, Oid indexid, int nkeys, const Datum *keys,
+							 const bool *keynulls, TupleTableSlot *slot);
 
 /* learned.c --------------------------------------------------------------- */
 
