@@ -161,11 +161,21 @@ extern void RowEditSet(RowEdit *e, const char *name, Datum value, bool isnull);
 extern HeapTuple RowEditFinish(RowEdit *e);
 extern void ConcurrentlyDeleted(const char *what, Datum task_type);
 extern bool TypeColumn(Datum task_type, const char *column, double *value, bool *isnull);
+/* For a batch (batch.c): lock a learned row and hold its newest version; write a computed version. */
+extern bool LockLearned(const char *table, const char *index, int nkeys, const Datum *keys,
+						const bool *keynulls, TupleTableSlot *slot);
+extern void WriteLearned(const char *table, const char *index, int nkeys, const Datum *keys,
+						 const bool *keynulls, HeapTuple version);
 
 /* tau.c ------------------------------------------------------------------- */
 
 /* One runtime into the type's tau; false when the type does not exist. */
 extern bool TauUpdate(Datum task_type, double runtime_s, double *tau);
+/* The EMA weight of the type's tau: its own lambda, else tforge.ema_lambda. */
+extern double TypeLambda(Datum task_type);
+/* For a batch (batch.c): the tau row after one runtime, and the row's creation. */
+extern HeapTuple TauLearn(TupleTableSlot *slot, double runtime_s, double lambda);
+extern bool TauCreate(Datum task_type, double runtime_s);
 
 /* profile_learn.c --------------------------------------------------------- */
 
@@ -175,6 +185,9 @@ extern Datum ProfileResources(Oid resources_type, RollingStats *runtime, Datum c
 extern bool UsageSample(Jsonb *usage, int64 task_id, const char *key, double *out, List **warnings);
 extern void CompletionSamples(Completion *c, const char *who, bool check_runtime, List **warnings);
 extern void ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c);
+/* For a batch (batch.c): a profile after one completion, and a profile's creation. */
+extern HeapTuple ProfileLearn(TupleTableSlot *slot, Completion *c);
+extern bool ProfileCreate(Datum task_type, Datum task_key, bool nokey, Completion *c);
 
 /* wakeup.c -------------------------------------------------------------- */
 
