@@ -5,13 +5,17 @@
 # connections and handler concurrency (bench.js documents the protocol):
 #  1. enqueue JOBS no-op jobs in bulk (jobs/s);
 #  2. drain them with no-op handlers (jobs/s, end to end);
-#  3. submit -> handler start at RATE jobs/s to idle listening workers (p50/p99 ms).
+#  3. submit -> handler start at RATE jobs/s to idle listening workers (p50/p99 ms);
+# and tforge's batched drain against its own one-task-per-call cycle
+# (SINGLE_JOBS jobs, claim_tasks(id, 1) + complete_task, same connections).
+# Knobs to shorten a run: JOBS, SINGLE_JOBS, LATENCY_JOBS.
 # Needs PGHOST/PGPORT/PGUSER (make bench) and node + npm.
 set -euo pipefail
 export PGOPTIONS="-c client_min_messages=warning"
 cd "$(dirname "$0")"
 export JOBS=${JOBS:-100000} CONNECTIONS=${CONNECTIONS:-4} CONCURRENCY=${CONCURRENCY:-4} \
-	BATCH=${BATCH:-500} CHUNK=${CHUNK:-5000} LATENCY_JOBS=${LATENCY_JOBS:-100} RATE=${RATE:-10}
+	BATCH=${BATCH:-500} CHUNK=${CHUNK:-5000} LATENCY_JOBS=${LATENCY_JOBS:-100} RATE=${RATE:-10} \
+	SINGLE_JOBS=${SINGLE_JOBS:-5000}
 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 
 # A backlog of JOBS pending tasks is what admission control calls a full
@@ -20,10 +24,10 @@ psql -qX -d postgres -c "ALTER SYSTEM SET tforge.queue_capacity = 100000000" -c 
 trap 'psql -qX -d postgres -c "ALTER SYSTEM RESET tforge.queue_capacity" -c "SELECT pg_reload_conf()" >/dev/null' EXIT
 
 declare -A enq drain p50 p99
-for sys in tforge graphile-worker pg-boss; do
+for sys in tforge tforge-single graphile-worker pg-boss; do
 	db=tforge_bench_peers_${sys//-/_}
 	psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-	if [ "$sys" = tforge ]; then
+	if [ "${sys%-single}" = tforge ]; then
 		psql -qX -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<'SQL'
 CREATE EXTENSION tforge CASCADE;
 SELECT tforge.define_task_type('noop', 1);
@@ -38,11 +42,15 @@ SQL
 done
 
 echo "$JOBS no-op jobs; $CONNECTIONS connections and $CONCURRENCY handlers each; batches of $BATCH; latency at $RATE jobs/s"
+printf '%-16s drain %7s jobs/s (%s jobs, one task per claim_tasks and complete_task call)\n' \
+	"tforge-single" "${drain[tforge-single]}" "$SINGLE_JOBS"
 for sys in tforge graphile-worker pg-boss; do
 	printf '%-16s enqueue %7s jobs/s  drain %7s jobs/s  submit->start p50 %7s ms  p99 %7s ms\n' \
 		"$sys" "${enq[$sys]}" "${drain[$sys]}" "${p50[$sys]}" "${p99[$sys]}"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+printf 'ratio batched drain vs single-task cycle: %s (tforge %s vs %s jobs/s; target >= 5.0)\n' \
+	"$(ratio "${drain[tforge]}" "${drain[tforge-single]}")" "${drain[tforge]}" "${drain[tforge-single]}"
 for peer in graphile-worker pg-boss; do
 	printf 'ratio enqueue vs %s: %s (tforge %s vs %s %s jobs/s; target >= 1.0)\n' \
 		"$peer" "$(ratio "${enq[tforge]}" "${enq[$peer]}")" "${enq[tforge]}" "$peer" "${enq[$peer]}"
