@@ -132,6 +132,7 @@ typedef struct BatchItem
 	bool		head;			/* the first item with this task_id */
 	bool		tried;			/* in a round already */
 	bool		applied;		/* completed or failed */
+	bool		explaining;		/* in the current BatchRefusals call */
 	const char *status;			/* the result row's status */
 	const char *detail;
 } BatchItem;
@@ -284,12 +285,14 @@ RoundIds(BatchItem *items, int n, Datum *arg)
 }
 
 /*
- * Why an item the batch could not apply was refused: the rule of
+ * Why the items the batch could not apply were refused: the rule of
  * HeldTask (queue.c) per item (status missing, not_held or stale_token,
- * with a detail), from the task as it stands (holders: task_id -> row).
+ * with a detail), from the task as it stands. Items already explained are
+ * left alone; tried_only: only the items tried in a round (explained right
+ * after it, before a later item of the same task changes the task).
  */
 static void
-BatchRefusals(BatchItem *items, int n, const char *worker_id)
+BatchRefusals(BatchItem *items, int n, const char *worker_id, bool tried_only)
 {
 	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
 	int			m = 0;
@@ -301,7 +304,7 @@ BatchRefusals(BatchItem *items, int n, const char *worker_id)
 
 	for (i = 0; i < n; i++)
 	{
-		if (items[i].applied)
+		if (items[i].applied || items[i].status != NULL || (tried_only && !items[i].tried))
 			continue;
 		if (items[i].noid)
 		{
@@ -311,6 +314,7 @@ BatchRefusals(BatchItem *items, int n, const char *worker_id)
 		}
 		items[i].status = "missing";
 		items[i].detail = psprintf("task " INT64_FORMAT " does not exist", items[i].task_id);
+		items[i].explaining = true;
 		ids[m++] = Int64GetDatum(items[i].task_id);
 	}
 	if (m == 0)
@@ -332,7 +336,7 @@ BatchRefusals(BatchItem *items, int n, const char *worker_id)
 		{
 			BatchItem  *it = &items[i];
 
-			if (it->applied || it->noid || it->task_id != task_id)
+			if (!it->explaining || it->task_id != task_id)
 				continue;
 			if (strcmp(status, "running") != 0)
 			{
@@ -361,6 +365,8 @@ BatchRefusals(BatchItem *items, int n, const char *worker_id)
 			}
 		}
 	}
+	for (i = 0; i < n; i++)
+		items[i].explaining = false;
 }
 
 /* The result rows, one per item in array order. */
@@ -675,6 +681,7 @@ tforge_complete_tasks(PG_FUNCTION_ARGS)
 	bool	   *noreported;
 	double	   *reported_s;
 	Learning   *l;
+	char	   *worker_id;
 	int			nlearn = 0;
 	int			n;
 	int			i;
@@ -684,6 +691,7 @@ tforge_complete_tasks(PG_FUNCTION_ARGS)
 	int			lbs[1] = {1};
 
 	n = BatchBegin(fcinfo, "tforge.complete_tasks()", &items, &ids);
+	worker_id = TextDatumGetCString(PG_GETARG_DATUM(0));
 	ArrayItems(fcinfo, 2, JSONBOID, n, &usages, &nousage, "usages", "task_ids");
 	BatchTokens(fcinfo, 3, items, n, &tokens, &notoken);
 	InitMaterializedSRF(fcinfo, 0);
@@ -767,10 +775,11 @@ tforge_complete_tasks(PG_FUNCTION_ARGS)
 							   DatumGetTimestampTz(claimed), noclaimed);
 			x->item = k;
 		}
+		BatchRefusals(items, n, worker_id, true);
 	}
 	/* learned in array order, whatever order the statement returned them in */
 	qsort(l, nlearn, sizeof(Learning), CompareLearnings);
-	BatchRefusals(items, n, TextDatumGetCString(PG_GETARG_DATUM(0)));
+	BatchRefusals(items, n, worker_id, false);
 	LearnBatch(l, nlearn);
 	BatchResult(fcinfo, items, n);
 	SPI_finish();
@@ -791,6 +800,7 @@ tforge_fail_tasks(PG_FUNCTION_ARGS)
 	bool	   *noerror;
 	Datum	   *tokens;
 	bool	   *notoken;
+	char	   *worker_id;
 	int			n;
 	Datum		v[6];
 	bool		nulls[6] = {false, false, false, false, false, false};
@@ -798,6 +808,7 @@ tforge_fail_tasks(PG_FUNCTION_ARGS)
 	int			lbs[1] = {1};
 
 	n = BatchBegin(fcinfo, "tforge.fail_tasks()", &items, &ids);
+	worker_id = TextDatumGetCString(PG_GETARG_DATUM(0));
 	ArrayItems(fcinfo, 2, TEXTOID, n, &errors, &noerror, "errors", "task_ids");
 	BatchTokens(fcinfo, 4, items, n, &tokens, &notoken);
 	InitMaterializedSRF(fcinfo, 0);
@@ -828,8 +839,9 @@ tforge_fail_tasks(PG_FUNCTION_ARGS)
 			items[k].applied = true;
 			items[k].status = TextDatumGetCString(ResultValue(r, 2, &isnull));
 		}
+		BatchRefusals(items, n, worker_id, true);
 	}
-	BatchRefusals(items, n, TextDatumGetCString(PG_GETARG_DATUM(0)));
+	BatchRefusals(items, n, worker_id, false);
 	BatchResult(fcinfo, items, n);
 	SPI_finish();
 	return (Datum) 0;
