@@ -396,10 +396,22 @@ typedef struct LearnedRow
 	int			kind;			/* ROW_KEY, ROW_TYPE, ROW_TAU */
 	Datum		task_type;
 	Datum		task_key;		/* ROW_KEY only */
+	int			first;			/* the first completion that touches it */
 	int			created_by;		/* the completion that created the row; -1: none */
+	double		lambda;			/* ROW_TAU: the type's EMA weight */
 	bool		changed;
 	TupleTableSlot *slot;		/* the row as the completions so far leave it */
 } LearnedRow;
+
+/* One completion's use of a learned row, sorted to find the rows and their order. */
+typedef struct RowUse
+{
+	const char *type;
+	int			kind;
+	const char *key;
+	int			item;			/* the completion (index into the batch's learnings) */
+	LearnedRow **ref;			/* where the completion keeps the row */
+} RowUse;
 
 #define ROW_KEY 0
 #define ROW_TYPE 1
@@ -425,20 +437,21 @@ CompareLearnings(const void *a, const void *b)
 	return ((const Learning *) a)->item - ((const Learning *) b)->item;
 }
 
+/* Lock order: by type, then its keys' profiles by key, the type's profile, its tau; then by completion. */
 static int
-CompareRows(const void *a, const void *b)
+CompareUses(const void *a, const void *b)
 {
-	const LearnedRow *x = *(const LearnedRow *const *) a;
-	const LearnedRow *y = *(const LearnedRow *const *) b;
-	int			c = strcmp(TextDatumGetCString(x->task_type), TextDatumGetCString(y->task_type));
+	const RowUse *x = (const RowUse *) a;
+	const RowUse *y = (const RowUse *) b;
+	int			c = strcmp(x->type, y->type);
 
 	if (c != 0)
 		return c;
 	if (x->kind != y->kind)
 		return x->kind - y->kind;
-	if (x->kind == ROW_KEY)
-		return strcmp(TextDatumGetCString(x->task_key), TextDatumGetCString(y->task_key));
-	return 0;
+	if (x->kind == ROW_KEY && (c = strcmp(x->key, y->key)) != 0)
+		return c;
+	return x->item - y->item;
 }
 
 static const char *
@@ -463,37 +476,12 @@ RowKeys(LearnedRow *r, Datum *keys, bool *keynulls)
 	return r->kind == ROW_TAU ? 1 : 2;
 }
 
-/* The row of the list equal to probe, added when missing. */
-static LearnedRow *
-FindRow(List **rows, int kind, Datum task_type, Datum task_key)
-{
-	ListCell   *lc;
-	LearnedRow *r;
-	char	   *type = TextDatumGetCString(task_type);
-	char	   *key = kind == ROW_KEY ? TextDatumGetCString(task_key) : NULL;
-
-	foreach(lc, *rows)
-	{
-		r = (LearnedRow *) lfirst(lc);
-		if (r->kind == kind && strcmp(TextDatumGetCString(r->task_type), type) == 0 &&
-			(kind != ROW_KEY || strcmp(TextDatumGetCString(r->task_key), key) == 0))
-			return r;
-	}
-	r = palloc0(sizeof(LearnedRow));
-	r->kind = kind;
-	r->task_type = task_type;
-	r->task_key = task_key;
-	r->created_by = -1;
-	*rows = lappend(*rows, r);
-	return r;
-}
-
 /*
  * Lock row r (LockLearned) and hold its version; when it does not exist,
  * create it with its first completion (first) as complete_task would.
  */
 static void
-LockOrCreate(LearnedRow *r, Learning *first, int first_index, TupleDesc *descs)
+LockOrCreate(LearnedRow *r, Learning *first, TupleDesc *descs)
 {
 	Datum		keys[2];
 	bool		keynulls[2];
@@ -515,7 +503,7 @@ LockOrCreate(LearnedRow *r, Learning *first, int first_index, TupleDesc *descs)
 		else
 			created = ProfileCreate(r->task_type, r->task_key, r->kind != ROW_KEY, &first->c);
 		if (created)
-			r->created_by = first_index;
+			r->created_by = r->first;
 		CommandCounterIncrement();
 	}
 	ConcurrentlyDeleted(r->kind == ROW_TAU ? "tau" : "profile", r->task_type);
@@ -555,25 +543,59 @@ Advance(LearnedRow *r, HeapTuple next, MemoryContext keep)
 static void
 LearnBatch(Learning *l, int n)
 {
-	List	   *rows = NIL;
-	LearnedRow **sorted;
+	RowUse	   *uses = palloc(sizeof(RowUse) * 3 * n);
+	LearnedRow **sorted = palloc(sizeof(LearnedRow *) * 3 * n);
 	TupleDesc	descs[2];
 	MemoryContext keep = CurrentMemoryContext;
 	MemoryContext item_cxt;
 	Oid			nsp = get_namespace_oid("tforge", false);
 	Relation	rel;
-	ListCell   *lc;
-	int			nrows;
+	int			nuses = 0;
+	int			nrows = 0;
 	int			i;
 
 	if (n == 0)
 		return;
+	/* the rows each completion touches: its key's profile, its type's profile, its type's tau */
 	for (i = 0; i < n; i++)
 	{
-		l[i].key = l[i].nokey ? NULL : FindRow(&rows, ROW_KEY, l[i].task_type, l[i].task_key);
-		l[i].type = FindRow(&rows, ROW_TYPE, l[i].task_type, (Datum) 0);
-		l[i].tau = l[i].c.has[0] ? FindRow(&rows, ROW_TAU, l[i].task_type, (Datum) 0) : NULL;
+		char	   *type = TextDatumGetCString(l[i].task_type);
+		int			kind;
+
+		l[i].key = l[i].type = l[i].tau = NULL;
+		for (kind = ROW_KEY; kind <= ROW_TAU; kind++)
+		{
+			if ((kind == ROW_KEY && l[i].nokey) || (kind == ROW_TAU && !l[i].c.has[0]))
+				continue;
+			uses[nuses].type = type;
+			uses[nuses].kind = kind;
+			uses[nuses].key = kind == ROW_KEY ? TextDatumGetCString(l[i].task_key) : NULL;
+			uses[nuses].item = i;
+			uses[nuses].ref = kind == ROW_KEY ? &l[i].key : kind == ROW_TYPE ? &l[i].type : &l[i].tau;
+			nuses++;
+		}
 	}
+	qsort(uses, nuses, sizeof(RowUse), CompareUses);
+	for (i = 0; i < nuses; i++)
+	{
+		if (i == 0 || uses[i].kind != uses[i - 1].kind || strcmp(uses[i].type, uses[i - 1].type) != 0 ||
+			(uses[i].kind == ROW_KEY && strcmp(uses[i].key, uses[i - 1].key) != 0))
+		{
+			LearnedRow *r = palloc0(sizeof(LearnedRow));
+			Learning   *first = &l[uses[i].item];
+
+			r->kind = uses[i].kind;
+			r->task_type = first->task_type;
+			r->task_key = first->task_key;
+			r->first = uses[i].item;
+			r->created_by = -1;
+			if (r->kind == ROW_TAU)
+				r->lambda = TypeLambda(r->task_type);
+			sorted[nrows++] = r;
+		}
+		*uses[i].ref = sorted[nrows - 1];
+	}
+
 	/* row types of the tables, for the slots that hold versions in memory */
 	rel = table_open(get_relname_relid("profiles", nsp), AccessShareLock);
 	descs[0] = CreateTupleDescCopy(RelationGetDescr(rel));
@@ -583,21 +605,8 @@ LearnBatch(Learning *l, int n)
 	table_close(rel, NoLock);
 
 	/* lock (or create) every row, in the order that keeps batches from deadlocking */
-	nrows = list_length(rows);
-	sorted = palloc(sizeof(LearnedRow *) * nrows);
-	i = 0;
-	foreach(lc, rows)
-		sorted[i++] = (LearnedRow *) lfirst(lc);
-	qsort(sorted, nrows, sizeof(LearnedRow *), CompareRows);
 	for (i = 0; i < nrows; i++)
-	{
-		int			j;
-
-		for (j = 0; j < n; j++)
-			if (l[j].key == sorted[i] || l[j].type == sorted[i] || l[j].tau == sorted[i])
-				break;
-		LockOrCreate(sorted[i], &l[j], j, descs);
-	}
+		LockOrCreate(sorted[i], &l[sorted[i]->first], descs);
 
 	/* every completion, in order, into the rows in memory */
 	item_cxt = AllocSetContextCreate(CurrentMemoryContext, "tforge batch completion", ALLOCSET_DEFAULT_SIZES);
@@ -617,7 +626,7 @@ LearnBatch(Learning *l, int n)
 		if (l[i].type->created_by != i)
 			Advance(l[i].type, ProfileLearn(l[i].type->slot, c), keep);
 		if (l[i].tau != NULL && l[i].tau->created_by != i)
-			Advance(l[i].tau, TauLearn(l[i].tau->slot, c->samples[0], TypeLambda(l[i].task_type)), keep);
+			Advance(l[i].tau, TauLearn(l[i].tau->slot, c->samples[0], l[i].tau->lambda), keep);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(item_cxt);
 	}
