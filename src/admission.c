@@ -136,6 +136,7 @@ GovernorAdmitTasks(int64 n)
 	GovernorShared *g = governor_shared;
 	static TimestampTz local_at = 0;
 	static double local_fill = 0;
+	static int64 local_cost = 0;	/* microseconds the last count took */
 	static bool noticed = false;
 	TimestampTz now;
 	double		draw;
@@ -198,11 +199,19 @@ GovernorAdmitTasks(int64 n)
 		noticed = true;
 	}
 
-	/* RED on this database's own queue */
-	if (now - local_at >= (int64) tforge_governor_interval * 1000)
+	/*
+	 * RED on this database's own queue, counted every governor_interval,
+	 * but never more often than ten times the last count took: a count that
+	 * takes longer than the interval (a large backlog, or a transaction that
+	 * claimed thousands of tasks, whose index entries the count steps over
+	 * until it commits) would otherwise run on every submit, and submits
+	 * would slow down with the backlog instead of being refused by RED.
+	 */
+	if (now - local_at >= Max((int64) tforge_governor_interval * 1000, 10 * local_cost))
 	{
 		local_fill = (double) CountPending() / tforge_queue_capacity;
-		local_at = now;
+		local_at = GetCurrentTimestamp();
+		local_cost = local_at - now;
 	}
 	p = RedNow(local_fill);
 	if (draw < p)

@@ -1034,7 +1034,9 @@ LearnProfileUpdate(const RollingStats *stats, Datum task_type, bool is_key, Lear
 	int			i;
 
 	ReadScoreboard(cols->noscores ? NULL : DatumGetArrayTypeP(cols->scores), &sb);
-	if (is_key)
+	if (is_key && s->type_given)
+		pooled_arr = s->type_pooled;
+	else if (is_key)
 		TypeProfile(task_type, &pooled_arr, &type_calibration, false);
 	else
 		pooled_arr = cols->nopooled ? NULL : DatumGetArrayTypeP(cols->pooled);

@@ -48,6 +48,14 @@ typedef struct LearnSample
 	double		submitted;		/* adaptive's prediction stored at submit; 0: none */
 	bool		carried;		/* acc holds the key profile's scores of this run */
 	double		acc[EST_NSTRATEGIES];
+
+	/*
+	 * A batch learning in memory (batch.c) gives the type's pooled
+	 * scoreboard as it stands (NULL: none) instead of letting a key's
+	 * profile read the type's row from the table.
+	 */
+	bool		type_given;
+	ArrayType  *type_pooled;
 } LearnSample;
 
 /* The learning columns of a profile (in: as stored; out: after a completion). */

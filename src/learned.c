@@ -416,6 +416,10 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 	}
 	PG_END_TRY();
 
+	/* the next lookup of the row fetches this version directly (rowcache.c) */
+	if (done && ItemPointerIsValid(&next->tts_tid))
+		RowCacheRemember(rel, get_relname_relid(index, get_namespace_oid("tforge", false)),
+						 nkeys, keys, keynulls, next);
 	LearnedWriteEnd(&w);
 	LookupEnd(found, rel);
 	PopActiveSnapshot();
@@ -481,4 +485,73 @@ TypeColumn(Datum task_type, const char *column, double *value, bool *isnull)
 	found = LookupFloat8("task_types", "task_types_pkey", task_type, column, value, isnull);
 	PopActiveSnapshot();
 	return found;
+}
+/* ---- batches: lock once, learn in memory, write once ------------------------ */
+
+/*
+ * Lock the row of tforge.<table> with key (keys) in its unique index
+ * tforge.<index> (FOR NO KEY UPDATE, waiting for a concurrent writer) and
+ * store its newest version in slot (a heap-tuple slot of the table's row
+ * type, which keeps its own copy); false when there is no such row or a
+ * concurrent transaction deleted it (the caller creates it). Under
+ * REPEATABLE READ and above a row changed since the snapshot is 40001, as
+ * for UPDATE. A batch (batch.c) locks each row it learns into this way,
+ * computes every completion's change in memory, and writes the row once
+ * (WriteLearned); the lock keeps the row as read until then.
+ */
+bool
+LockLearned(const char *table, const char *index, int nkeys, const Datum *keys,
+			const bool *keynulls, TupleTableSlot *slot)
+{
+	Relation	rel;
+	TupleTableSlot *found;
+	TupleTableSlot *locked;
+	TM_FailureData tmfd;
+	TM_Result	result;
+	bool		ok = false;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	found = LookupRow(table, index, nkeys, keys, keynulls, &rel);
+	if (!TupIsNull(found))
+	{
+		if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
+			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+		LockRelationOid(RelationGetRelid(rel), RowExclusiveLock);
+		locked = table_slot_create(rel, NULL);
+		result = table_tuple_lock(rel, &found->tts_tid, GetActiveSnapshot(), locked,
+								  GetCurrentCommandId(false), LockTupleNoKeyExclusive, LockWaitBlock,
+								  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+								  &tmfd);
+		if (result == TM_Ok)
+		{
+			ExecCopySlot(slot, locked);
+			slot->tts_tid = locked->tts_tid;
+			ok = true;
+		}
+		else
+			ok = ConcurrentChange(rel, result);
+		ExecDropSingleTupleTableSlot(locked);
+	}
+	LookupEnd(found, rel);
+	PopActiveSnapshot();
+	return ok;
+}
+
+/* RowChange of WriteLearned: the version computed beforehand. */
+static HeapTuple
+ComputedVersion(TupleTableSlot *slot, void *arg)
+{
+	return heap_copytuple((HeapTuple) arg);
+}
+
+/*
+ * Write version as the next version of the row LockLearned locked, through
+ * the same executor path as every learned-state write (UpdateLearned).
+ */
+void
+WriteLearned(const char *table, const char *index, int nkeys, const Datum *keys,
+			 const bool *keynulls, HeapTuple version)
+{
+	if (!UpdateLearned(table, index, nkeys, keys, keynulls, ComputedVersion, NULL, version))
+		elog(ERROR, "tforge: a locked row of tforge.%s disappeared", table);
 }

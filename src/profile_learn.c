@@ -332,6 +332,42 @@ ProfilesHaveLearningColumns(void)
 	return get_attnum(relid, "recent") != InvalidAttrNumber;
 }
 
+/* The profile after completion c (ProfileChange), for a batch learning in memory (batch.c). */
+HeapTuple
+ProfileLearn(TupleTableSlot *slot, Completion *c)
+{
+	return ProfileChange(slot, c);
+}
+
+/*
+ * Create the profile of task_type and task_key (NULL when nokey) with c as
+ * its first completion; false when it exists already (a concurrent first
+ * completion created it meanwhile). Either way c carries nothing to the
+ * type's profile: a new profile scored nothing.
+ */
+bool
+ProfileCreate(Datum task_type, Datum task_key, bool nokey, Completion *c)
+{
+	Datum		v[8];
+	bool		n[8];
+	int			i;
+
+	v[0] = task_type;
+	n[0] = false;
+	v[1] = task_key;
+	n[1] = nokey;
+	for (i = 0; i < 4; i++)
+	{
+		v[2 + i] = Float8GetDatum(c->samples[i]);
+		n[2 + i] = !c->has[i];
+	}
+	v[6] = Float8GetDatum(c->bound);
+	v[7] = Float8GetDatum(c->procs);
+	n[6] = n[7] = false;
+	c->learn.carried = false;
+	return Execute(&profile_insert[ProfilesHaveLearningColumns() ? 1 : 0], InvalidOid, v, n, 0) == 1;
+}
+
 /*
  * Record one completion in the profiles of task_type and of task_key (when
  * not NULL), the key's first; a profile's first completion creates it.
@@ -346,31 +382,13 @@ ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c)
 		Datum		keys[2] = {task_type, task_key};
 		bool		keynulls[2] = {false, k == 1};
 		int			attempt;
-		bool		learning = ProfilesHaveLearningColumns();
 
 		for (attempt = 0; !UpdateLearned("profiles", "profiles_type_key", 2, keys, keynulls,
 										 ProfileChange, NULL, c); attempt++)
 		{
-			Datum		v[8];
-			bool		n[8];
-			int			i;
-
 			if (attempt == CREATE_ATTEMPTS)
 				ConcurrentlyDeleted("profile", task_type);
-			v[0] = task_type;
-			n[0] = false;
-			v[1] = task_key;
-			n[1] = keynulls[1];
-			for (i = 0; i < 4; i++)
-			{
-				v[2 + i] = Float8GetDatum(c->samples[i]);
-				n[2 + i] = !c->has[i];
-			}
-			v[6] = Float8GetDatum(c->bound);
-			v[7] = Float8GetDatum(c->procs);
-			n[6] = n[7] = false;
-			c->learn.carried = false;	/* a new profile scored nothing */
-			if (Execute(&profile_insert[learning ? 1 : 0], InvalidOid, v, n, 0) == 1)
+			if (ProfileCreate(task_type, task_key, keynulls[1], c))
 				break;
 		}
 	}

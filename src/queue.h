@@ -8,6 +8,8 @@
  *   statement.c      the SPI plan cache, statement execution, row lookups by
  *                    index and the JSONB field readers
  *   learned.c        writes of learned state (task_tau, profiles rows)
+ *   rowcache.c       where this transaction last wrote each learned row
+ *   batch.c          complete_tasks and fail_tasks: a batch in one statement
  *   tau.c            tau learning (and the seconds bound, below)
  *   profile_learn.c  profile learning: a completion into profiles, and the
  *                    resources a profile predicts
@@ -213,6 +215,15 @@ extern Datum ColumnIfAny(TupleTableSlot *slot, const char *name, bool *isnull);
 extern bool LookupFloat8(const char *table, const char *index, Datum key, const char *column,
 						 double *value, bool *isnull);
 
+/* rowcache.c -------------------------------------------------------------- */
+
+/* The row with key (keys) as the active snapshot sees it, from where this transaction wrote it. */
+extern bool RowCacheFind(Relation rel, Relation irel, int nkeys, const Datum *keys,
+						 const bool *keynulls, TupleTableSlot *slot);
+/* Remember the version in slot as the row with key (keys) in index indexid, if this transaction wrote it. */
+extern void RowCacheRemember(Relation rel, Oid indexid, int nkeys, const Datum *keys,
+							 const bool *keynulls, TupleTableSlot *slot);
+
 /* learned.c --------------------------------------------------------------- */
 
 extern bool UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys,
@@ -223,11 +234,21 @@ extern void RowEditSet(RowEdit *e, const char *name, Datum value, bool isnull);
 extern HeapTuple RowEditFinish(RowEdit *e);
 extern void ConcurrentlyDeleted(const char *what, Datum task_type);
 extern bool TypeColumn(Datum task_type, const char *column, double *value, bool *isnull);
+/* For a batch (batch.c): lock a learned row and hold its newest version; write a computed version. */
+extern bool LockLearned(const char *table, const char *index, int nkeys, const Datum *keys,
+						const bool *keynulls, TupleTableSlot *slot);
+extern void WriteLearned(const char *table, const char *index, int nkeys, const Datum *keys,
+						 const bool *keynulls, HeapTuple version);
 
 /* tau.c ------------------------------------------------------------------- */
 
 /* One runtime into the type's tau; false when the type does not exist. */
 extern bool TauUpdate(Datum task_type, double runtime_s, double *tau);
+/* The EMA weight of the type's tau: its own lambda, else tforge.ema_lambda. */
+extern double TypeLambda(Datum task_type);
+/* For a batch (batch.c): the tau row after one runtime, and the row's creation. */
+extern HeapTuple TauLearn(TupleTableSlot *slot, double runtime_s, double lambda);
+extern bool TauCreate(Datum task_type, double runtime_s);
 
 /* profile_learn.c --------------------------------------------------------- */
 
@@ -237,6 +258,9 @@ extern Datum ProfileResources(Oid resources_type, RollingStats *runtime, Datum c
 extern bool UsageSample(Jsonb *usage, int64 task_id, const char *key, double *out, List **warnings);
 extern void CompletionSamples(Completion *c, const char *who, bool check_runtime, List **warnings);
 extern void ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completion *c);
+/* For a batch (batch.c): a profile after one completion, and a profile's creation. */
+extern HeapTuple ProfileLearn(TupleTableSlot *slot, Completion *c);
+extern bool ProfileCreate(Datum task_type, Datum task_key, bool nokey, Completion *c);
 
 /* wakeup.c -------------------------------------------------------------- */
 

@@ -30,6 +30,7 @@
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "executor/spi_priv.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -42,6 +43,8 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/float.h"
+#include "utils/guc.h"
+#include "utils/plancache.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
@@ -84,17 +87,52 @@ StatementPlan(QueueStatement *stmt, Oid resources_type)
 	return plan;
 }
 
-/* Run a statement; nulls[i] true means argument i is NULL. Returns SPI_processed. */
+/*
+ * Whether running plan will plan its statement first: a custom plan (every
+ * run), or a generic plan not yet built or invalidated since.
+ */
+static bool
+PlansOnRun(SPIPlanPtr plan)
+{
+	CachedPlanSource *ps;
+
+	if (plan->plancache_list == NIL)
+		return true;
+	ps = (CachedPlanSource *) linitial(plan->plancache_list);
+	return !ps->is_valid || ps->gplan == NULL || !ps->gplan->is_valid ||
+		(plan->cursor_options & CURSOR_OPT_GENERIC_PLAN) == 0;
+}
+
+/*
+ * Run a statement; nulls[i] true means argument i is NULL. Returns SPI_processed.
+ *
+ * Every queue statement finds its rows by key or takes the head of an
+ * index, and its plan is kept for the backend's life: a plan made while
+ * tforge.tasks was empty (a worker started on an empty queue, a table just
+ * truncated) would otherwise scan the whole table on every call as it
+ * grows, until the next ANALYZE, and within one transaction for good. So
+ * statements are planned with enable_seqscan off (for this planning only).
+ */
 uint64
 Execute(QueueStatement *stmt, Oid resources_type, Datum *values, const bool *nulls, long limit)
 {
+	SPIPlanPtr	plan = StatementPlan(stmt, resources_type);
 	char		n[MAX_ARGS];
+	int			level = -1;
 	int			i;
 	int			rc;
 
 	for (i = 0; i < stmt->nargs; i++)
 		n[i] = nulls[i] ? 'n' : ' ';
-	rc = SPI_execute_plan(StatementPlan(stmt, resources_type), values, n, false, limit);
+	if (PlansOnRun(plan))
+	{
+		level = NewGUCNestLevel();
+		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
+	rc = SPI_execute_plan(plan, values, n, false, limit);
+	if (level >= 0)
+		AtEOXact_GUC(true, level);
 	if (rc < 0)
 		elog(ERROR, "tforge queue statement failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;
@@ -249,6 +287,33 @@ TforgeRelid(const char *name)
 	return relid;
 }
 
+/* Open tforge.<table> and its index tforge.<index> (AccessShareLock). */
+static void
+OpenIndexed(const char *table, const char *index, Relation *relp, Relation *irelp)
+{
+	Oid			relid = TforgeRelid(table);
+	Oid			indexid = TforgeRelid(index);
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "tforge.%s or its index tforge.%s is missing", table, index);
+	/* never read a Citus shell table's empty local heap (src/citus.c) */
+	RefuseShellTable(relid);
+	*relp = table_open(relid, AccessShareLock);
+	*irelp = index_open(indexid, AccessShareLock);
+}
+
+/* The first row irel's scan finds under the active snapshot, in slot (cleared if none). */
+static void
+ScanFirst(Relation rel, Relation irel, ScanKey key, int nkeys, TupleTableSlot *slot)
+{
+	IndexScanDesc scan = index_beginscan(rel, irel, GetActiveSnapshot(), nkeys, 0);
+
+	index_rescan(scan, key, nkeys, NULL, 0);
+	if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+		ExecClearTuple(slot);
+	index_endscan(scan);
+}
+
 /*
  * The first row of tforge.<table>, in the order of its index tforge.<index>,
  * that matches the scan keys and the active snapshot; an empty slot if none.
@@ -257,39 +322,42 @@ TforgeRelid(const char *name)
 TupleTableSlot *
 IndexFirst(const char *table, const char *index, ScanKey key, int nkeys, Relation *relp)
 {
-	Oid			relid = TforgeRelid(table);
-	Oid			indexid = TforgeRelid(index);
 	Relation	rel;
 	Relation	irel;
-	IndexScanDesc scan;
 	TupleTableSlot *slot;
 
-	if (!OidIsValid(relid) || !OidIsValid(indexid))
-		elog(ERROR, "tforge.%s or its index tforge.%s is missing", table, index);
-	/* never read a Citus shell table's empty local heap (src/citus.c) */
-	RefuseShellTable(relid);
-	rel = table_open(relid, AccessShareLock);
-	irel = index_open(indexid, AccessShareLock);
-	scan = index_beginscan(rel, irel, GetActiveSnapshot(), nkeys, 0);
-	index_rescan(scan, key, nkeys, NULL, 0);
+	OpenIndexed(table, index, &rel, &irel);
 	slot = table_slot_create(rel, NULL);
-	if (!index_getnext_slot(scan, ForwardScanDirection, slot))
-		ExecClearTuple(slot);
-	index_endscan(scan);
+	ScanFirst(rel, irel, key, nkeys, slot);
 	index_close(irel, NoLock);
 	*relp = rel;
 	return slot;
 }
 
-/* The row of tforge.<table> with key (keys) in its unique index tforge.<index>. */
+/*
+ * The row of tforge.<table> with key (keys) in its unique index
+ * tforge.<index>: where this transaction last wrote it (rowcache.c), else
+ * an index probe.
+ */
 TupleTableSlot *
 LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
 		  const bool *keynulls, Relation *relp)
 {
 	ScanKeyData key[2];
+	Relation	rel;
+	Relation	irel;
+	TupleTableSlot *slot;
 	int			i;
 
 	Assert(nkeys <= 2);
+	OpenIndexed(table, index, &rel, &irel);
+	slot = table_slot_create(rel, NULL);
+	*relp = rel;
+	if (RowCacheFind(rel, irel, nkeys, keys, keynulls, slot))
+	{
+		index_close(irel, NoLock);
+		return slot;
+	}
 	for (i = 0; i < nkeys; i++)
 	{
 		if (keynulls[i])
@@ -299,7 +367,11 @@ LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
 			ScanKeyEntryInitialize(&key[i], 0, i + 1, BTEqualStrategyNumber, InvalidOid,
 								   DEFAULT_COLLATION_OID, F_TEXTEQ, keys[i]);
 	}
-	return IndexFirst(table, index, key, nkeys, relp);
+	ScanFirst(rel, irel, key, nkeys, slot);
+	if (!TupIsNull(slot))
+		RowCacheRemember(rel, RelationGetRelid(irel), nkeys, keys, keynulls, slot);
+	index_close(irel, NoLock);
+	return slot;
 }
 
 /* Release what LookupRow returned; locks stay until the end of the transaction. */

@@ -249,7 +249,7 @@ TauWritten(TupleTableSlot *slot, void *arg)
 }
 
 /* The EMA weight of task_type's tau: its own lambda, else tforge.ema_lambda. */
-static double
+double
 TypeLambda(Datum task_type)
 {
 	double		lambda;
@@ -258,6 +258,29 @@ TypeLambda(Datum task_type)
 	if (TypeColumn(task_type, "lambda", &lambda, &isnull) && !isnull)
 		return lambda;
 	return tforge_ema_lambda;
+}
+
+/* The tau row after one runtime (TauChange), for a batch learning in memory (batch.c). */
+HeapTuple
+TauLearn(TupleTableSlot *slot, double runtime_s, double lambda)
+{
+	TauSample	t = {runtime_s, lambda, 0};
+
+	return TauChange(slot, &t);
+}
+
+/*
+ * Create the type's tau row from its first learned runtime; false when the
+ * row exists already (a concurrent first completion created it) or the
+ * type does not exist.
+ */
+bool
+TauCreate(Datum task_type, double runtime_s)
+{
+	Datum		v[3] = {task_type, Float8GetDatum(runtime_s), Float8GetDatum(tforge_ema_lambda)};
+	bool		n[3] = {false, false, false};
+
+	return Execute(&tau_insert, InvalidOid, v, n, 1) == 1;
 }
 
 /* One runtime into the type's tau; false when the type does not exist. */

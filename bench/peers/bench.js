@@ -23,6 +23,7 @@ const CONCURRENCY = env('CONCURRENCY', 4);
 const BATCH = env('BATCH', 500);
 const LATENCY_JOBS = env('LATENCY_JOBS', 100);
 const RATE = env('RATE', 10);
+const SINGLE_JOBS = env('SINGLE_JOBS', 5000);
 const STEPS = new Set((process.env.STEPS || 'enqueue drain latency').split(/[\s,]+/));
 const DRAINED = STEPS.has('enqueue') && STEPS.has('drain') ? JOBS : 0; // jobs the drain step waits for
 const conn = { database };
@@ -144,6 +145,42 @@ async function tforge() {
 	report(enqueue, drain, lat);
 }
 
+// ------------------------------------------------------------ tforge-single
+// tforge's one-task-per-call cycle, the baseline its batches are measured
+// against: SINGLE_JOBS jobs (enqueued in bulk as above) drained by the same
+// CONNECTIONS workers, each claiming one task (claim_tasks(id, 1)), running
+// its no-op handler and completing it with complete_task, one call at a time.
+// Prints "drain <jobs/s>" only.
+async function tforgeSingle() {
+	const admin = new pg.Client(conn);
+	await admin.connect();
+	const payloads = Array.from({ length: CHUNK }, () => '{}');
+	for (let n = 0; n < SINGLE_JOBS; n += CHUNK) {
+		const k = Math.min(CHUNK, SINGLE_JOBS - n);
+		await admin.query('SELECT count(*) FROM tforge.submit_tasks($1, $2::jsonb[])', ['noop', payloads.slice(0, k)]);
+	}
+	const h = makeHandler();
+	async function worker(i) {
+		const c = new pg.Client(conn);
+		await c.connect();
+		const id = `single-${i}`;
+		for (;;) {
+			const r = await c.query('SELECT task_id, claim_token, payload FROM tforge.claim_tasks($1, 1)', [id]);
+			if (r.rows.length === 0) break;
+			h.run(r.rows[0].payload);
+			await c.query('SELECT 1 FROM tforge.complete_task($1, $2, NULL, $3)', [r.rows[0].task_id, id, r.rows[0].claim_token]);
+		}
+		await c.end();
+	}
+	const t0 = now();
+	const workers = [];
+	for (let i = 0; i < CONNECTIONS; i++) workers.push(worker(i));
+	await Promise.all(workers);
+	await countUntil(admin, "SELECT count(*) AS n FROM tforge.tasks WHERE task_type = 'noop' AND status = 'done'", SINGLE_JOBS);
+	console.log(`drain ${(SINGLE_JOBS / ((now() - t0) / 1000)).toFixed(0)}`);
+	await admin.end();
+}
+
 // ---------------------------------------------------------- graphile-worker
 // Its documented batching: the local queue (the pool fetches and locks
 // BATCH jobs at a time) and batched completion (completeJobBatchDelay 0).
@@ -211,6 +248,6 @@ async function pgBoss() {
 	report(enqueue, drain, lat);
 }
 
-const run = { tforge, 'graphile-worker': graphileWorker, 'pg-boss': pgBoss }[system];
+const run = { tforge, 'tforge-single': tforgeSingle, 'graphile-worker': graphileWorker, 'pg-boss': pgBoss }[system];
 if (!run) { console.error(`unknown system ${system}`); process.exit(2); }
 run().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

@@ -5,7 +5,10 @@
 # connections and handler concurrency (bench.js documents the protocol):
 #  1. enqueue JOBS no-op jobs in bulk (jobs/s);
 #  2. drain them with no-op handlers (jobs/s, end to end);
-#  3. submit -> handler start at RATE jobs/s to idle listening workers (p50/p99 ms).
+#  3. submit -> handler start at RATE jobs/s to idle listening workers (p50/p99 ms);
+# and tforge's batched drain against its own one-task-per-call cycle
+# (SINGLE_JOBS jobs, claim_tasks(id, 1) + complete_task, same connections).
+# Knobs to shorten a run: JOBS, SINGLE_JOBS, LATENCY_JOBS, ENQUEUE_ROUNDS.
 # STEPS="enqueue latency" (say) runs some steps only (bench.js); a figure
 # not measured prints "-" and has no ratio line.
 # Needs PGHOST/PGPORT/PGUSER (make bench) and node + npm.
@@ -13,7 +16,8 @@ set -euo pipefail
 export PGOPTIONS="-c client_min_messages=warning"
 cd "$(dirname "$0")"
 export JOBS=${JOBS:-100000} CONNECTIONS=${CONNECTIONS:-4} CONCURRENCY=${CONCURRENCY:-4} \
-	BATCH=${BATCH:-500} CHUNK=${CHUNK:-5000} LATENCY_JOBS=${LATENCY_JOBS:-100} RATE=${RATE:-10}
+	BATCH=${BATCH:-500} CHUNK=${CHUNK:-5000} LATENCY_JOBS=${LATENCY_JOBS:-100} RATE=${RATE:-10} \
+	SINGLE_JOBS=${SINGLE_JOBS:-5000}
 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 
 # A backlog of JOBS pending tasks is what admission control calls a full
@@ -31,10 +35,10 @@ dbname() { echo "tforge_bench_peers_${1//-/_}"; }
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 declare -A enq drain p50 p99 rounds
-for sys in $systems; do
+for sys in $systems tforge-single; do
 	db=$(dbname "$sys")
 	psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-	if [ "$sys" = tforge ]; then
+	if [ "${sys%-single}" = tforge ]; then
 		psql -qX -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<'SQL'
 CREATE EXTENSION tforge CASCADE;
 SELECT tforge.define_task_type('noop', 1);
@@ -58,18 +62,29 @@ for sys in $systems; do
 	p99[$sys]=$(sed -n 's/^latency [^ ]* //p' <<<"$out")
 	psql -qX -d postgres -c "DROP DATABASE $db"
 done
+# tforge's one-task-per-call drain, when the drain step runs
+drain[tforge-single]=-
+if [[ " ${STEPS:-drain} " =~ [\ ,]drain[\ ,] ]]; then
+	drain[tforge-single]=$(node bench.js tforge-single "$(dbname tforge-single)" | sed -n 's/^drain //p')
+fi
+psql -qX -d postgres -c "DROP DATABASE $(dbname tforge-single)"
 
 echo "$JOBS no-op jobs; $CONNECTIONS connections and $CONCURRENCY handlers each; batches of $BATCH; latency at $RATE jobs/s"
 echo "load average (1, 5, 15 min) at the end: $(cut -d ' ' -f 1-3 /proc/loadavg)"
 for sys in $systems; do
 	[ -z "${rounds[$sys]}" ] || echo "$sys enqueue rounds (jobs/s):${rounds[$sys]}; median ${enq[$sys]}"
 done
+printf '%-16s drain %7s jobs/s (%s jobs, one task per claim_tasks and complete_task call)\n' \
+	"tforge-single" "${drain[tforge-single]}" "$SINGLE_JOBS"
 for sys in $systems; do
 	printf '%-16s enqueue %7s jobs/s  drain %7s jobs/s  submit->start p50 %7s ms  p99 %7s ms\n' \
 		"$sys" "${enq[$sys]}" "${drain[$sys]}" "${p50[$sys]}" "${p99[$sys]}"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 measured() { [ -n "$1" ] && [ "$1" != - ] && [ -n "$2" ] && [ "$2" != - ]; }
+measured "${drain[tforge]}" "${drain[tforge-single]}" &&
+	printf 'ratio batched drain vs single-task cycle: %s (tforge %s vs %s jobs/s; target >= 5.0)\n' \
+		"$(ratio "${drain[tforge]}" "${drain[tforge-single]}")" "${drain[tforge]}" "${drain[tforge-single]}"
 for peer in graphile-worker pg-boss; do
 	measured "${enq[tforge]}" "${enq[$peer]}" &&
 		printf 'ratio enqueue vs %s: %s (tforge %s vs %s %s jobs/s; target >= 1.0)\n' \

@@ -42,7 +42,6 @@ INSERT INTO expected_role VALUES
   ('define_task_type', 'tforge_admin'), ('set_tau', 'tforge_admin'),
   ('update_tau', 'tforge_admin'), ('reset_tau', 'tforge_admin'),
   ('purge_tasks', 'tforge_admin'), ('_held_task', 'tforge_admin'),
-  ('_batch_refusal', 'tforge_admin'),
   -- learning
   ('_profile_record', 'tforge_admin'), ('expire_profiles', 'tforge_admin'),
   ('import_profiles', 'tforge_admin'),

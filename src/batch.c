@@ -1,0 +1,857 @@
+/*
+ * batch.c: complete_tasks and fail_tasks, a batch of completions or
+ * failures in one statement however large (issue 16).
+ *
+ * complete_tasks(worker_id, task_ids, usages, claim_tokens):
+ *
+ *   1. one UPDATE marks every held task of the batch done, joined to the
+ *      arrays by unnest ... WITH ORDINALITY; its WHERE clause is the one
+ *      complete_task's UPDATE has (running, leased to worker_id, under the
+ *      item's claim token when it gives one), so the tasks' GPU blocks are
+ *      released by the same trigger and a task can only be completed once;
+ *      an id given twice is tried once per round (the first occurrence that
+ *      holds it wins, as in a sequence of single calls);
+ *   2. every item the UPDATE did not complete gets a status row saying why
+ *      (BatchRefusal): missing (no such task, or a NULL id), not_held (the
+ *      task is not running, or runs for another worker) or stale_token (it
+ *      was claimed again since the item's token): nothing else of the batch
+ *      is lost;
+ *   3. the completions are learned in array order, in memory: every
+ *      learned row the batch touches (each key's profile, each type's
+ *      profile and tau) is locked once, in a fixed order (per type in name
+ *      order: its keys' profiles in key order, then its profile, then its
+ *      tau, the order a single completion writes them in), each completion
+ *      is applied to the rows it touches exactly as complete_task applies
+ *      it (ProfileLearn, TauLearn: the same functions), the key's learning
+ *      reading its type's pooled scoreboard as it stands at that point of
+ *      the sequence, and each row is written once (WriteLearned). A row
+ *      that does not exist yet is created by the first completion that
+ *      touches it, as complete_task creates it. So tau, profiles and scores
+ *      after a batch are bit for bit those of the same completions made one
+ *      at a time, and a batch of n completions of one type writes its
+ *      learned rows once, not n times.
+ *
+ * fail_tasks(worker_id, task_ids, errors, retry, claim_tokens) is steps 1
+ * and 2 with fail_task's changes (retry after exponential backoff while
+ * attempts remain, else dead); failures teach nothing.
+ *
+ * Errors of the learning itself (a type deleted concurrently, 40001 under
+ * REPEATABLE READ) fail the whole statement, as they fail complete_task:
+ * nothing of the batch is then applied. Argument errors fail it before
+ * anything changes.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "estimate.h"
+#include "profile.h"
+#include "queue.h"
+#include "tforge.h"
+
+/* The items of one round of the batch, by position: $1 ids (NULL: not in this round). */
+#define BATCH_ITEMS(cols, names) \
+	"WITH i AS (SELECT * FROM ROWS FROM (" cols ") WITH ORDINALITY AS i(" names ", ord))"
+
+/*
+ * complete_tasks' UPDATE: complete_task's (queue.c), for every item of the
+ * round at once; $3 the time of completion, $5 the runtimes reported.
+ */
+static QueueStatement complete_batch = {
+	BATCH_ITEMS("pg_catalog.unnest($1), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)", "task_id, usage, reported, token")
+	"UPDATE tforge.tasks t"
+	"   SET status = 'done', completed_at = $3, usage = i.usage, lease_expires_at = NULL,"
+	"       runtime_s = tforge._positive_or_null(coalesce(i.reported, extract(epoch FROM $3 - t.claimed_at)::float8)),"
+	"       deadline_met = ($3 <= t.deadline)"
+	"  FROM i"
+	" WHERE t.task_id = i.task_id AND t.status = 'running' AND t.worker_id = $2"
+	"   AND (i.token IS NULL OR t.claim_token = i.token)"
+	" RETURNING i.ord, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at, (t.resources).cpu",
+	6, {INT8ARRAYOID, TEXTOID, TIMESTAMPTZOID, JSONBARRAYOID, FLOAT8ARRAYOID, INT8ARRAYOID}
+};
+
+/*
+ * fail_tasks' UPDATE: fail_task's (20_queue.sql), for every item of the
+ * round at once: retried ($4: retry) after base * 2^(attempts - 1) seconds,
+ * at most the cap, while attempts remain, else dead; $3 the time.
+ */
+#define FAIL_RETRIES "($4 AND t.attempts < t.max_attempts)"
+static QueueStatement fail_batch = {
+	BATCH_ITEMS("pg_catalog.unnest($1), pg_catalog.unnest($5), pg_catalog.unnest($6)", "task_id, error, token")
+	"UPDATE tforge.tasks t"
+	"   SET status = CASE WHEN " FAIL_RETRIES " THEN 'pending' ELSE 'dead' END::tforge.task_status,"
+	"       last_error = i.error, worker_id = NULL, lease_expires_at = NULL,"
+	"       available_at = CASE WHEN " FAIL_RETRIES
+	"                      THEN $3 + pg_catalog.make_interval(secs => least(tforge._setting('tforge.retry_backoff_max')::float8,"
+	"                               tforge._setting('tforge.retry_backoff_base')::float8"
+	"                               * pg_catalog.power(2::float8, least(t.attempts - 1, 1000))))"
+	"                      ELSE t.available_at END,"
+	"       completed_at = CASE WHEN " FAIL_RETRIES " THEN NULL ELSE $3 END"
+	"  FROM i"
+	" WHERE t.task_id = i.task_id AND t.status = 'running' AND t.worker_id = $2"
+	"   AND (i.token IS NULL OR t.claim_token = i.token)"
+	" RETURNING i.ord, t.status::text",
+	6, {INT8ARRAYOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TEXTARRAYOID, INT8ARRAYOID}
+};
+
+/* Who holds the tasks a batch could not complete or fail. */
+static QueueStatement batch_holders = {
+	"SELECT t.task_id, t.status::text, t.worker_id, t.claim_token FROM tforge.tasks t"
+	" WHERE t.task_id = ANY ($1)",
+	1, {INT8ARRAYOID}
+};
+
+/* One item of a batch. */
+typedef struct BatchItem
+{
+	int64		task_id;
+	bool		noid;
+	bool		notoken;
+	int64		token;
+	int			next_same;		/* the next item with this task_id, -1: none */
+	bool		head;			/* the first item with this task_id */
+	bool		tried;			/* in a round already */
+	bool		applied;		/* completed or failed */
+	bool		explaining;		/* in the current BatchRefusals call */
+	const char *status;			/* the result row's status */
+	const char *detail;
+} BatchItem;
+
+/* The elements of an array argument (n of them, NULLs flagged); NULL array: n NULLs. */
+static void
+ArrayItems(FunctionCallInfo fcinfo, int argno, Oid elemtype, int n, Datum **values, bool **nulls,
+		   const char *name, const char *against)
+{
+	int			count;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (PG_ARGISNULL(argno))
+	{
+		*values = palloc0(sizeof(Datum) * Max(n, 1));
+		*nulls = palloc(sizeof(bool) * Max(n, 1));
+		memset(*nulls, true, sizeof(bool) * Max(n, 1));
+		return;
+	}
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(argno), elemtype, typlen, typbyval, typalign,
+					  values, nulls, &count);
+	if (n >= 0 && count != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be NULL or as long as %s (%d), got %d elements", name, against, n, count)));
+}
+
+/* worker_id and task_ids, checked, and the items; the element count. */
+static int
+BatchBegin(FunctionCallInfo fcinfo, const char *function, BatchItem **itemsp, Datum **idsp)
+{
+	Datum	   *ids;
+	bool	   *idnulls;
+	BatchItem  *items;
+	int			n;
+	int			i;
+
+	CheckWritable(function);
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("worker_id must not be NULL")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("task_ids must not be NULL")));
+	ArrayItems(fcinfo, 1, INT8OID, -1, &ids, &idnulls, "task_ids", NULL);
+	n = ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(1)), ARR_DIMS(PG_GETARG_ARRAYTYPE_P(1)));
+	items = palloc0(sizeof(BatchItem) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		items[i].noid = idnulls[i];
+		items[i].task_id = idnulls[i] ? 0 : DatumGetInt64(ids[i]);
+		items[i].next_same = -1;
+		items[i].notoken = true;
+	}
+	*itemsp = items;
+	*idsp = ids;
+	return n;
+}
+
+/* claim_tokens (argument argno) into the items. */
+static void
+BatchTokens(FunctionCallInfo fcinfo, int argno, BatchItem *items, int n, Datum **tokensp, bool **tokennullsp)
+{
+	int			i;
+
+	ArrayItems(fcinfo, argno, INT8OID, n, tokensp, tokennullsp, "claim_tokens", "task_ids");
+	for (i = 0; i < n; i++)
+	{
+		items[i].notoken = (*tokennullsp)[i];
+		items[i].token = items[i].notoken ? 0 : DatumGetInt64((*tokensp)[i]);
+	}
+}
+
+static int
+CompareItemIds(const void *a, const void *b, void *arg)
+{
+	const BatchItem *items = (const BatchItem *) arg;
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+
+	if (items[x].task_id != items[y].task_id)
+		return items[x].task_id < items[y].task_id ? -1 : 1;
+	return x - y;
+}
+
+/* Link the items that name the same task (next_same, in array order). */
+static void
+LinkDuplicates(BatchItem *items, int n)
+{
+	int		   *order = palloc(sizeof(int) * Max(n, 1));
+	int			m = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		items[i].head = !items[i].noid;
+		if (!items[i].noid)
+			order[m++] = i;
+	}
+	qsort_arg(order, m, sizeof(int), CompareItemIds, items);
+	for (i = 0; i + 1 < m; i++)
+		if (items[order[i]].task_id == items[order[i + 1]].task_id)
+		{
+			items[order[i]].next_same = order[i + 1];
+			items[order[i + 1]].head = false;
+		}
+	pfree(order);
+}
+
+/*
+ * The ids of the next round as an int8[] argument: for each task named,
+ * its first item not tried yet, unless an item of the task was applied
+ * (as in a sequence of single calls, where the later items would find the
+ * task done); NULL elsewhere. False when there is nothing left to try.
+ */
+static bool
+RoundIds(BatchItem *items, int n, Datum *arg)
+{
+	Datum	   *v = palloc0(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	bool		any = false;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			i;
+
+	memset(nulls, true, sizeof(bool) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		int			j;
+
+		if (!items[i].head)
+			continue;
+		for (j = i; j >= 0 && items[j].tried && !items[j].applied; j = items[j].next_same)
+			;
+		if (j < 0 || items[j].applied)
+			continue;
+		nulls[j] = false;
+		v[j] = Int64GetDatum(items[j].task_id);
+		items[j].tried = true;
+		any = true;
+	}
+	*arg = PointerGetDatum(construct_md_array(v, nulls, 1, dims, lbs, INT8OID, sizeof(int64), true,
+											  TYPALIGN_DOUBLE));
+	return any;
+}
+
+/*
+ * Why the items the batch could not apply were refused: the rule of
+ * HeldTask (queue.c) per item (status missing, not_held or stale_token,
+ * with a detail), from the task as it stands. Items already explained are
+ * left alone; tried_only: only the items tried in a round (explained right
+ * after it, before a later item of the same task changes the task).
+ */
+static void
+BatchRefusals(BatchItem *items, int n, const char *worker_id, bool tried_only)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
+	int			m = 0;
+	uint64		rows;
+	uint64		r;
+	int			i;
+	Datum		arg;
+	bool		argnull = false;
+
+	for (i = 0; i < n; i++)
+	{
+		if (items[i].applied || items[i].status != NULL || (tried_only && !items[i].tried))
+			continue;
+		if (items[i].noid)
+		{
+			items[i].status = "missing";
+			items[i].detail = "task_id is NULL";
+			continue;
+		}
+		items[i].status = "missing";
+		items[i].detail = psprintf("task " INT64_FORMAT " does not exist", items[i].task_id);
+		items[i].explaining = true;
+		ids[m++] = Int64GetDatum(items[i].task_id);
+	}
+	if (m == 0)
+		return;
+	arg = PointerGetDatum(construct_array(ids, m, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE));
+	rows = Execute(&batch_holders, InvalidOid, &arg, &argnull, 0);
+	for (r = 0; r < rows; r++)
+	{
+		bool		isnull;
+		bool		noholder;
+		bool		noclaim;
+		int64		task_id = DatumGetInt64(ResultValue(r, 1, &isnull));
+		char	   *status = TextDatumGetCString(ResultValue(r, 2, &isnull));
+		Datum		h = ResultValue(r, 3, &noholder);
+		char	   *holder = noholder ? NULL : TextDatumGetCString(h);
+		int64		claim = DatumGetInt64(ResultValue(r, 4, &noclaim));
+
+		for (i = 0; i < n; i++)
+		{
+			BatchItem  *it = &items[i];
+
+			if (!it->explaining || it->task_id != task_id)
+				continue;
+			if (strcmp(status, "running") != 0)
+			{
+				it->status = "not_held";
+				it->detail = psprintf("task " INT64_FORMAT " is %s", task_id, status);
+			}
+			else if (holder == NULL || strcmp(holder, worker_id) != 0)
+			{
+				it->status = "not_held";
+				it->detail = psprintf("task " INT64_FORMAT " is running for worker \"%s\"", task_id,
+									  holder ? holder : "");
+			}
+			else if (!it->notoken && (noclaim || claim != it->token))
+			{
+				it->status = "stale_token";
+				it->detail = psprintf("task " INT64_FORMAT " was claimed again: claim token " INT64_FORMAT
+									  " is stale, the current claim is %s", task_id, it->token,
+									  noclaim ? "without a token" : psprintf(INT64_FORMAT, claim));
+			}
+			else
+			{
+				/* held now, not when the batch ran: a concurrent claim committed between */
+				it->status = "not_held";
+				it->detail = psprintf("task " INT64_FORMAT " was not running for worker \"%s\" when the batch was applied",
+									  task_id, worker_id);
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		items[i].explaining = false;
+}
+
+/* The result rows, one per item in array order. */
+static void
+BatchResult(FunctionCallInfo fcinfo, BatchItem *items, int n)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		Datum		v[3];
+		bool		nulls[3] = {items[i].noid, false, items[i].detail == NULL};
+
+		v[0] = Int64GetDatum(items[i].task_id);
+		v[1] = CStringGetTextDatum(items[i].status);
+		v[2] = items[i].detail ? CStringGetTextDatum(items[i].detail) : (Datum) 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+	}
+}
+
+/* ---- learning a batch in memory ---------------------------------------------- */
+
+/* A learned row the batch touches, locked, with its version in memory. */
+typedef struct LearnedRow
+{
+	int			kind;			/* ROW_KEY, ROW_TYPE, ROW_TAU */
+	Datum		task_type;
+	Datum		task_key;		/* ROW_KEY only */
+	int			first;			/* the first completion that touches it */
+	int			created_by;		/* the completion that created the row; -1: none */
+	double		lambda;			/* ROW_TAU: the type's EMA weight */
+	bool		changed;
+	TupleTableSlot *slot;		/* the row as the completions so far leave it */
+} LearnedRow;
+
+/* One completion's use of a learned row, sorted to find the rows and their order. */
+typedef struct RowUse
+{
+	const char *type;
+	int			kind;
+	const char *key;
+	int			item;			/* the completion (index into the batch's learnings) */
+	LearnedRow **ref;			/* where the completion keeps the row */
+} RowUse;
+
+#define ROW_KEY 0
+#define ROW_TYPE 1
+#define ROW_TAU 2
+
+/* One completion of the batch, as complete_task reads it from its UPDATE. */
+typedef struct Learning
+{
+	int			item;			/* its position in the batch */
+	int64		task_id;
+	Datum		task_type;
+	Datum		task_key;
+	bool		nokey;
+	Completion	c;
+	LearnedRow *key;			/* its rows */
+	LearnedRow *type;
+	LearnedRow *tau;
+} Learning;
+
+static int
+CompareLearnings(const void *a, const void *b)
+{
+	return ((const Learning *) a)->item - ((const Learning *) b)->item;
+}
+
+/* Lock order: by type, then its keys' profiles by key, the type's profile, its tau; then by completion. */
+static int
+CompareUses(const void *a, const void *b)
+{
+	const RowUse *x = (const RowUse *) a;
+	const RowUse *y = (const RowUse *) b;
+	int			c = strcmp(x->type, y->type);
+
+	if (c != 0)
+		return c;
+	if (x->kind != y->kind)
+		return x->kind - y->kind;
+	if (x->kind == ROW_KEY && (c = strcmp(x->key, y->key)) != 0)
+		return c;
+	return x->item - y->item;
+}
+
+static const char *
+RowTable(LearnedRow *r)
+{
+	return r->kind == ROW_TAU ? "task_tau" : "profiles";
+}
+
+static const char *
+RowIndex(LearnedRow *r)
+{
+	return r->kind == ROW_TAU ? "task_tau_pkey" : "profiles_type_key";
+}
+
+static int
+RowKeys(LearnedRow *r, Datum *keys, bool *keynulls)
+{
+	keys[0] = r->task_type;
+	keynulls[0] = false;
+	keys[1] = r->task_key;
+	keynulls[1] = r->kind != ROW_KEY;
+	return r->kind == ROW_TAU ? 1 : 2;
+}
+
+/*
+ * Lock row r (LockLearned) and hold its version; when it does not exist,
+ * create it with its first completion (first) as complete_task would.
+ */
+static void
+LockOrCreate(LearnedRow *r, Learning *first, TupleDesc *descs)
+{
+	Datum		keys[2];
+	bool		keynulls[2];
+	int			nkeys = RowKeys(r, keys, keynulls);
+	int			attempt;
+
+	for (attempt = 0; attempt <= CREATE_ATTEMPTS; attempt++)
+	{
+		bool		created;
+
+		if (r->slot == NULL)
+			r->slot = MakeSingleTupleTableSlot(descs[r->kind == ROW_TAU ? 1 : 0], &TTSOpsHeapTuple);
+		if (LockLearned(RowTable(r), RowIndex(r), nkeys, keys, keynulls, r->slot))
+			return;
+		if (attempt == CREATE_ATTEMPTS)
+			break;
+		if (r->kind == ROW_TAU)
+			created = TauCreate(r->task_type, first->c.samples[0]);
+		else
+			created = ProfileCreate(r->task_type, r->task_key, r->kind != ROW_KEY, &first->c);
+		if (created)
+			r->created_by = r->first;
+		CommandCounterIncrement();
+	}
+	ConcurrentlyDeleted(r->kind == ROW_TAU ? "tau" : "profile", r->task_type);
+}
+
+/* Column name of the row in memory, a copy of the array (NULL when NULL or missing). */
+static ArrayType *
+PooledOf(LearnedRow *r)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (r->slot == NULL || TupIsNull(r->slot))
+		return NULL;
+	if (ColumnIndexIfAny(r->slot->tts_tupleDescriptor, "pooled") < 0)
+		return NULL;
+	d = slot_getattr(r->slot, ColumnIndex(r->slot->tts_tupleDescriptor, "pooled") + 1, &isnull);
+	return isnull ? NULL : DatumGetArrayTypePCopy(d);
+}
+
+/* The next version of row r, computed in the current context, now held by its slot. */
+static void
+Advance(LearnedRow *r, HeapTuple next, MemoryContext keep)
+{
+	MemoryContext old = MemoryContextSwitchTo(keep);
+	HeapTuple	copy = heap_copytuple(next);
+
+	MemoryContextSwitchTo(old);
+	ExecForceStoreHeapTuple(copy, r->slot, true);
+	r->changed = true;
+}
+
+/*
+ * Learn the batch's completions (in array order) into the learned rows,
+ * each row locked once and written once.
+ */
+static void
+LearnBatch(Learning *l, int n)
+{
+	RowUse	   *uses = palloc(sizeof(RowUse) * 3 * n);
+	LearnedRow **sorted = palloc(sizeof(LearnedRow *) * 3 * n);
+	TupleDesc	descs[2];
+	MemoryContext keep = CurrentMemoryContext;
+	MemoryContext item_cxt;
+	Oid			nsp = get_namespace_oid("tforge", false);
+	Relation	rel;
+	int			nuses = 0;
+	int			nrows = 0;
+	int			i;
+
+	if (n == 0)
+		return;
+	/* the rows each completion touches: its key's profile, its type's profile, its type's tau */
+	for (i = 0; i < n; i++)
+	{
+		char	   *type = TextDatumGetCString(l[i].task_type);
+		int			kind;
+
+		l[i].key = l[i].type = l[i].tau = NULL;
+		for (kind = ROW_KEY; kind <= ROW_TAU; kind++)
+		{
+			if ((kind == ROW_KEY && l[i].nokey) || (kind == ROW_TAU && !l[i].c.has[0]))
+				continue;
+			uses[nuses].type = type;
+			uses[nuses].kind = kind;
+			uses[nuses].key = kind == ROW_KEY ? TextDatumGetCString(l[i].task_key) : NULL;
+			uses[nuses].item = i;
+			uses[nuses].ref = kind == ROW_KEY ? &l[i].key : kind == ROW_TYPE ? &l[i].type : &l[i].tau;
+			nuses++;
+		}
+	}
+	qsort(uses, nuses, sizeof(RowUse), CompareUses);
+	for (i = 0; i < nuses; i++)
+	{
+		if (i == 0 || uses[i].kind != uses[i - 1].kind || strcmp(uses[i].type, uses[i - 1].type) != 0 ||
+			(uses[i].kind == ROW_KEY && strcmp(uses[i].key, uses[i - 1].key) != 0))
+		{
+			LearnedRow *r = palloc0(sizeof(LearnedRow));
+			Learning   *first = &l[uses[i].item];
+
+			r->kind = uses[i].kind;
+			r->task_type = first->task_type;
+			r->task_key = first->task_key;
+			r->first = uses[i].item;
+			r->created_by = -1;
+			if (r->kind == ROW_TAU)
+				r->lambda = TypeLambda(r->task_type);
+			sorted[nrows++] = r;
+		}
+		*uses[i].ref = sorted[nrows - 1];
+	}
+
+	/* row types of the tables, for the slots that hold versions in memory */
+	rel = table_open(get_relname_relid("profiles", nsp), AccessShareLock);
+	descs[0] = CreateTupleDescCopy(RelationGetDescr(rel));
+	table_close(rel, NoLock);
+	rel = table_open(get_relname_relid("task_tau", nsp), AccessShareLock);
+	descs[1] = CreateTupleDescCopy(RelationGetDescr(rel));
+	table_close(rel, NoLock);
+
+	/* lock (or create) every row, in the order that keeps batches from deadlocking */
+	for (i = 0; i < nrows; i++)
+		LockOrCreate(sorted[i], &l[sorted[i]->first], descs);
+
+	/* every completion, in order, into the rows in memory */
+	item_cxt = AllocSetContextCreate(CurrentMemoryContext, "tforge batch completion", ALLOCSET_DEFAULT_SIZES);
+	for (i = 0; i < n; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(item_cxt);
+		Completion *c = &l[i].c;
+
+		c->learn.carried = false;
+		if (l[i].key != NULL && l[i].key->created_by != i)
+		{
+			c->learn.type_given = true;
+			c->learn.type_pooled = PooledOf(l[i].type);
+			Advance(l[i].key, ProfileLearn(l[i].key->slot, c), keep);
+			c->learn.type_given = false;
+		}
+		if (l[i].type->created_by != i)
+			Advance(l[i].type, ProfileLearn(l[i].type->slot, c), keep);
+		if (l[i].tau != NULL && l[i].tau->created_by != i)
+			Advance(l[i].tau, TauLearn(l[i].tau->slot, c->samples[0], l[i].tau->lambda), keep);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(item_cxt);
+	}
+	MemoryContextDelete(item_cxt);
+
+	/* each row written once */
+	for (i = 0; i < nrows; i++)
+	{
+		Datum		keys[2];
+		bool		keynulls[2];
+		int			nkeys = RowKeys(sorted[i], keys, keynulls);
+
+		if (sorted[i]->changed)
+			WriteLearned(RowTable(sorted[i]), RowIndex(sorted[i]), nkeys, keys, keynulls,
+						 ExecFetchSlotHeapTuple(sorted[i]->slot, false, NULL));
+		ExecDropSingleTupleTableSlot(sorted[i]->slot);
+	}
+}
+
+/*
+ * The WARNING complete_task gives when a runtime is not learned, with the
+ * value it saw: the reported one, else the claim-to-completion time.
+ */
+static void
+WarnNotLearned(int64 task_id, Jsonb *usage, bool has_reported, double reported, TimestampTz at,
+			   TimestampTz claimed, bool noclaimed)
+{
+	const char *why;
+
+	if (has_reported && !isnan(reported))
+		why = float8out_internal(reported);
+	else if (JsonbField(usage, "runtime_s") != NULL)
+		why = JsonbFieldText(usage, "runtime_s", true);
+	else
+		why = noclaimed ? "NULL" :
+			ValueText(DirectFunctionCall2(extract_interval, CStringGetTextDatum("epoch"),
+										  DirectFunctionCall2(timestamp_mi, TimestampTzGetDatum(at),
+															  TimestampTzGetDatum(claimed))),
+					  false, NUMERICOID);
+	ereport(WARNING,
+			(errmsg("runtime of task " INT64_FORMAT " not learned: %s is not " LEARNABLE_SECONDS,
+					task_id, why)));
+}
+
+/*
+ * complete_tasks(worker_id, task_ids, usages, claim_tokens)
+ *		-> TABLE (task_id, status, detail)
+ */
+PG_FUNCTION_INFO_V1(tforge_complete_tasks);
+Datum
+tforge_complete_tasks(PG_FUNCTION_ARGS)
+{
+	TimestampTz at = GetCurrentTimestamp();
+	BatchItem  *items;
+	Datum	   *ids;
+	Datum	   *usages;
+	bool	   *nousage;
+	Datum	   *tokens;
+	bool	   *notoken;
+	Datum	   *reported;
+	bool	   *noreported;
+	double	   *reported_s;
+	Learning   *l;
+	char	   *worker_id;
+	int			nlearn = 0;
+	int			n;
+	int			i;
+	Datum		v[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	n = BatchBegin(fcinfo, "tforge.complete_tasks()", &items, &ids);
+	worker_id = TextDatumGetCString(PG_GETARG_DATUM(0));
+	ArrayItems(fcinfo, 2, JSONBOID, n, &usages, &nousage, "usages", "task_ids");
+	BatchTokens(fcinfo, 3, items, n, &tokens, &notoken);
+	InitMaterializedSRF(fcinfo, 0);
+	if (n == 0)
+		return (Datum) 0;
+	LinkDuplicates(items, n);
+
+	/* the usages as complete_task reads them */
+	reported = palloc(sizeof(Datum) * n);
+	noreported = palloc(sizeof(bool) * n);
+	reported_s = palloc(sizeof(double) * n);
+	for (i = 0; i < n; i++)
+	{
+		Jsonb	   *usage = nousage[i] ? NULL : DatumGetJsonbP(usages[i]);
+
+		if (usage != NULL && !JB_ROOT_IS_OBJECT(usage))
+		{
+			ereport(WARNING,
+					(errmsg("usage of task " INT64_FORMAT " ignored: not a JSON object", items[i].task_id)));
+			usage = NULL;
+			nousage[i] = true;
+		}
+		usages[i] = PointerGetDatum(usage);
+		reported_s[i] = 0;
+		noreported[i] = !JsonbNumber(usage, "runtime_s", &reported_s[i]);
+		reported[i] = Float8GetDatum(reported_s[i]);
+	}
+	dims[0] = n;
+	v[1] = PG_GETARG_DATUM(0);
+	v[2] = TimestampTzGetDatum(at);
+	v[3] = PointerGetDatum(construct_md_array(usages, nousage, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
+	v[4] = PointerGetDatum(construct_md_array(reported, noreported, 1, dims, lbs, FLOAT8OID, sizeof(float8),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	v[5] = PointerGetDatum(construct_md_array(tokens, notoken, 1, dims, lbs, INT8OID, sizeof(int64), true,
+											  TYPALIGN_DOUBLE));
+
+	SPI_connect();
+	l = palloc0(sizeof(Learning) * n);
+	while (RoundIds(items, n, &v[0]))
+	{
+		uint64		done = Execute(&complete_batch, InvalidOid, v, nulls, 0);
+		uint64		r;
+
+		for (r = 0; r < done; r++)
+		{
+			bool		isnull;
+			bool		noclaimed;
+			int			k = (int) DatumGetInt64(ResultValue(r, 1, &isnull)) - 1;
+			Learning   *x = &l[nlearn++];
+			Datum		payload;
+			Datum		procs;
+			Datum		claimed;
+			List	   *warnings = NIL;
+			ListCell   *lc;
+			Jsonb	   *usage = nousage[k] ? NULL : DatumGetJsonbP(usages[k]);
+
+			if (k < 0 || k >= n)
+				elog(ERROR, "tforge: a batch completion returned item %d of %d", k + 1, n);
+			items[k].applied = true;
+			items[k].status = "done";
+			x->task_id = items[k].task_id;
+			x->task_type = SPI_datumTransfer(ResultValue(r, 2, &isnull), false, -1);
+			x->task_key = ResultValue(r, 3, &x->nokey);
+			if (!x->nokey)
+				x->task_key = SPI_datumTransfer(x->task_key, false, -1);
+			x->c.samples[0] = DatumGetFloat8(ResultValue(r, 4, &isnull));
+			x->c.has[0] = !isnull;
+			payload = ResultValue(r, 5, &isnull);
+			x->c.bound = isnull ? 0 : RequestedBound(DatumGetJsonbP(payload));
+			claimed = ResultValue(r, 6, &noclaimed);
+			procs = ResultValue(r, 7, &isnull);
+			x->c.procs = isnull ? 0 : DatumGetFloat8(procs);
+			x->c.has[1] = UsageSample(usage, x->task_id, "cpu_s", &x->c.samples[1], &warnings);
+			x->c.has[2] = UsageSample(usage, x->task_id, "memory_bytes", &x->c.samples[2], &warnings);
+			x->c.has[3] = UsageSample(usage, x->task_id, "gpu_memory_bytes", &x->c.samples[3], &warnings);
+			CompletionSamples(&x->c, psprintf("task " INT64_FORMAT, x->task_id), false, &warnings);
+			foreach(lc, warnings)
+				ereport(WARNING, (errmsg_internal("%s", (char *) lfirst(lc))));
+			if (!x->c.has[0])
+				WarnNotLearned(x->task_id, usage, !noreported[k], reported_s[k], at,
+							   DatumGetTimestampTz(claimed), noclaimed);
+			x->item = k;
+		}
+		BatchRefusals(items, n, worker_id, true);
+	}
+	/* learned in array order, whatever order the statement returned them in */
+	qsort(l, nlearn, sizeof(Learning), CompareLearnings);
+	BatchRefusals(items, n, worker_id, false);
+	LearnBatch(l, nlearn);
+	BatchResult(fcinfo, items, n);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * fail_tasks(worker_id, task_ids, errors, retry, claim_tokens)
+ *		-> TABLE (task_id, status, detail)
+ */
+PG_FUNCTION_INFO_V1(tforge_fail_tasks);
+Datum
+tforge_fail_tasks(PG_FUNCTION_ARGS)
+{
+	BatchItem  *items;
+	Datum	   *ids;
+	Datum	   *errors;
+	bool	   *noerror;
+	Datum	   *tokens;
+	bool	   *notoken;
+	char	   *worker_id;
+	int			n;
+	Datum		v[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	n = BatchBegin(fcinfo, "tforge.fail_tasks()", &items, &ids);
+	worker_id = TextDatumGetCString(PG_GETARG_DATUM(0));
+	ArrayItems(fcinfo, 2, TEXTOID, n, &errors, &noerror, "errors", "task_ids");
+	BatchTokens(fcinfo, 4, items, n, &tokens, &notoken);
+	InitMaterializedSRF(fcinfo, 0);
+	if (n == 0)
+		return (Datum) 0;
+	LinkDuplicates(items, n);
+
+	dims[0] = n;
+	v[1] = PG_GETARG_DATUM(0);
+	v[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+	v[3] = BoolGetDatum(PG_ARGISNULL(3) || PG_GETARG_BOOL(3));
+	v[4] = PointerGetDatum(construct_md_array(errors, noerror, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	v[5] = PointerGetDatum(construct_md_array(tokens, notoken, 1, dims, lbs, INT8OID, sizeof(int64), true,
+											  TYPALIGN_DOUBLE));
+	SPI_connect();
+	while (RoundIds(items, n, &v[0]))
+	{
+		uint64		done = Execute(&fail_batch, InvalidOid, v, nulls, 0);
+		uint64		r;
+
+		for (r = 0; r < done; r++)
+		{
+			bool		isnull;
+			int			k = (int) DatumGetInt64(ResultValue(r, 1, &isnull)) - 1;
+
+			if (k < 0 || k >= n)
+				elog(ERROR, "tforge: a batch failure returned item %d of %d", k + 1, n);
+			items[k].applied = true;
+			items[k].status = TextDatumGetCString(ResultValue(r, 2, &isnull));
+		}
+		BatchRefusals(items, n, worker_id, true);
+	}
+	BatchRefusals(items, n, worker_id, false);
+	BatchResult(fcinfo, items, n);
+	SPI_finish();
+	return (Datum) 0;
+}

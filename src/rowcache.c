@@ -1,0 +1,212 @@
+/*
+ * rowcache.c: where the newest version of each learned-state row this
+ * transaction wrote is, so that reading it again costs one heap fetch.
+ *
+ * Every completion rewrites its type's tau and profiles, and submits and
+ * estimates read them. PostgreSQL keeps every version a transaction writes
+ * until the transaction ends (none is dead to the transaction's own earlier
+ * snapshots), so after n completions of one key in one transaction an index
+ * probe for the key's row walks n versions to find the visible one: a
+ * replay or a backfill in one transaction cost O(n^2). This cache maps
+ * (unique index, key) to the TID of the newest version written by this
+ * transaction; LookupRow (statement.c) tries it before the index.
+ *
+ * Protocol:
+ *   - an entry is remembered only for a version this transaction wrote
+ *     (its xmin is one of ours): such a tuple stays on its page until the
+ *     transaction ends, unless a subtransaction that wrote it aborts;
+ *   - the whole cache is forgotten when a subtransaction aborts (ROLLBACK
+ *     TO, a PL/pgSQL exception block) and when the transaction ends;
+ *   - a hit is used only when the tuple at the TID is visible to the active
+ *     snapshot, was written by this transaction, and has the key asked for
+ *     (a stale entry, say after an UPDATE of the row by plain SQL in this
+ *     transaction, or after a TRUNCATE, which changes the relation's file,
+ *     falls back to the index and is replaced).
+ * A hit is therefore exactly the row the index probe would have found: the
+ * one version of the key visible to the snapshot.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_collation.h"
+#include "common/hashfn.h"
+#include "executor/tuptable.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "queue.h"
+
+typedef struct RowCacheKey
+{
+	Oid			indexid;
+	uint32		hash;			/* of the key values; collisions fail the key check */
+} RowCacheKey;
+
+typedef struct RowCacheEntry
+{
+	RowCacheKey key;
+	Oid			relfilenode;	/* the file the TID points into */
+	ItemPointerData tid;
+} RowCacheEntry;
+
+static HTAB *row_cache = NULL;
+static bool row_cache_callbacks = false;
+
+/* Forget every entry (transaction end, subtransaction abort). */
+static void
+RowCacheReset(void)
+{
+	if (row_cache != NULL)
+		hash_destroy(row_cache);
+	row_cache = NULL;
+}
+
+static void
+RowCacheXact(XactEvent event, void *arg)
+{
+	RowCacheReset();
+}
+
+static void
+RowCacheSubXact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		RowCacheReset();
+}
+
+static RowCacheKey
+MakeKey(Oid indexid, int nkeys, const Datum *keys, const bool *keynulls)
+{
+	RowCacheKey k;
+	int			i;
+
+	memset(&k, 0, sizeof(k));
+	k.indexid = indexid;
+	k.hash = 0;
+	for (i = 0; i < nkeys; i++)
+	{
+		uint32		h = 0x9e3779b9;
+
+		if (!keynulls[i])
+		{
+			text	   *t = DatumGetTextPP(keys[i]);
+
+			h = hash_bytes((const unsigned char *) VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		}
+		k.hash = hash_combine(k.hash, h);
+	}
+	return k;
+}
+
+/* Whether the slot's row has the key (index columns 1..nkeys of irel). */
+static bool
+HasKey(TupleTableSlot *slot, Relation irel, int nkeys, const Datum *keys, const bool *keynulls)
+{
+	int			i;
+
+	for (i = 0; i < nkeys; i++)
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, irel->rd_index->indkey.values[i], &isnull);
+
+		if (isnull != keynulls[i])
+			return false;
+		if (!isnull && !DatumGetBool(DirectFunctionCall2Coll(texteq, DEFAULT_COLLATION_OID, d, keys[i])))
+			return false;
+	}
+	return true;
+}
+
+/* Whether the slot holds a version written by this transaction (or one of its subtransactions). */
+static bool
+WrittenHere(TupleTableSlot *slot)
+{
+	bool		shouldFree;
+	HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &shouldFree);
+	bool		ours = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data));
+
+	if (shouldFree)
+		heap_freetuple(tuple);
+	return ours;
+}
+
+/*
+ * The row with key (keys, text values) in rel's unique index irel as the
+ * active snapshot sees it, when this transaction wrote its newest version
+ * and remembered where: true with the row in slot; false when the caller
+ * must probe the index.
+ */
+bool
+RowCacheFind(Relation rel, Relation irel, int nkeys, const Datum *keys, const bool *keynulls,
+			 TupleTableSlot *slot)
+{
+	RowCacheKey k;
+	RowCacheEntry *e;
+
+	if (row_cache == NULL)
+		return false;
+	k = MakeKey(RelationGetRelid(irel), nkeys, keys, keynulls);
+	e = hash_search(row_cache, &k, HASH_FIND, NULL);
+	if (e == NULL || e->relfilenode != rel->rd_node.relNode)
+		return false;
+	if (!table_tuple_fetch_row_version(rel, &e->tid, GetActiveSnapshot(), slot))
+		return false;
+	if (!WrittenHere(slot) || !HasKey(slot, irel, nkeys, keys, keynulls))
+	{
+		ExecClearTuple(slot);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Remember where the row with key (keys) in the unique index indexid is: the version in slot,
+ * when this transaction wrote it (else nothing is remembered, and an
+ * earlier entry for the key is dropped).
+ */
+void
+RowCacheRemember(Relation rel, Oid indexid, int nkeys, const Datum *keys, const bool *keynulls,
+				 TupleTableSlot *slot)
+{
+	RowCacheKey k;
+	RowCacheEntry *e;
+	bool		found;
+
+	if (TupIsNull(slot) || !ItemPointerIsValid(&slot->tts_tid) || !WrittenHere(slot))
+	{
+		if (row_cache != NULL)
+		{
+			k = MakeKey(indexid, nkeys, keys, keynulls);
+			hash_search(row_cache, &k, HASH_REMOVE, NULL);
+		}
+		return;
+	}
+	if (!IsTransactionState())
+		return;
+	if (!row_cache_callbacks)
+	{
+		RegisterXactCallback(RowCacheXact, NULL);
+		RegisterSubXactCallback(RowCacheSubXact, NULL);
+		row_cache_callbacks = true;
+	}
+	if (row_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(RowCacheKey);
+		ctl.entrysize = sizeof(RowCacheEntry);
+		ctl.hcxt = TopTransactionContext;
+		row_cache = hash_create("tforge learned rows written", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	k = MakeKey(indexid, nkeys, keys, keynulls);
+	e = hash_search(row_cache, &k, HASH_ENTER, &found);
+	e->relfilenode = rel->rd_node.relNode;
+	e->tid = slot->tts_tid;
+}
