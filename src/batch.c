@@ -80,9 +80,7 @@
 static QueueStatement complete_batch = {
 	BATCH_ITEMS("pg_catalog.unnest($1), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)", "task_id, usage, reported, token")
 	"UPDATE tforge.tasks t"
-	"   SET status = 'done', completed_at = $3, usage = i.usage, lease_expires_at = NULL,"
-	"       runtime_s = tforge._positive_or_null(coalesce(i.reported, extract(epoch FROM $3 - t.claimed_at)::float8)),"
-	"       deadline_met = ($3 <= t.deadline)"
+	COMPLETE_COLUMNS("i.usage", "i.reported")
 	"  FROM i"
 	" WHERE t.task_id = i.task_id AND t.status = 'running' AND t.worker_id = $2"
 	"   AND (i.token IS NULL OR t.claim_token = i.token)"
@@ -644,31 +642,6 @@ LearnBatch(Learning *l, int n)
 						 ExecFetchSlotHeapTuple(sorted[i]->slot, false, NULL));
 		ExecDropSingleTupleTableSlot(sorted[i]->slot);
 	}
-}
-
-/*
- * The WARNING complete_task gives when a runtime is not learned, with the
- * value it saw: the reported one, else the claim-to-completion time.
- */
-static void
-WarnNotLearned(int64 task_id, Jsonb *usage, bool has_reported, double reported, TimestampTz at,
-			   TimestampTz claimed, bool noclaimed)
-{
-	const char *why;
-
-	if (has_reported && !isnan(reported))
-		why = float8out_internal(reported);
-	else if (JsonbField(usage, "runtime_s") != NULL)
-		why = JsonbFieldText(usage, "runtime_s", true);
-	else
-		why = noclaimed ? "NULL" :
-			ValueText(DirectFunctionCall2(extract_interval, CStringGetTextDatum("epoch"),
-										  DirectFunctionCall2(timestamp_mi, TimestampTzGetDatum(at),
-															  TimestampTzGetDatum(claimed))),
-					  false, NUMERICOID);
-	ereport(WARNING,
-			(errmsg("runtime of task " INT64_FORMAT " not learned: %s is not " LEARNABLE_SECONDS,
-					task_id, why)));
 }
 
 /*

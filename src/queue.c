@@ -183,9 +183,7 @@ static QueueStatement claim_batch[2] = {
  */
 #define COMPLETE_SET \
 	"UPDATE tforge.tasks t" \
-	"   SET status = 'done', completed_at = $3, usage = $4, lease_expires_at = NULL," \
-	"       runtime_s = tforge._positive_or_null(coalesce($5, extract(epoch FROM $3 - t.claimed_at)::float8))," \
-	"       deadline_met = ($3 <= t.deadline)" \
+	COMPLETE_COLUMNS("$4", "$5") \
 	" WHERE t.task_id = $1 AND t.status = 'running' AND t.worker_id = $2"
 #define COMPLETE_RETURNING \
 	" RETURNING t, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at, (t.resources).cpu"
@@ -993,6 +991,32 @@ tforge_held_task(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The WARNING complete_task and complete_tasks (batch.c) give when a
+ * runtime is not learned, with the value it saw: the reported one, else the
+ * claim-to-completion time.
+ */
+void
+WarnNotLearned(int64 task_id, Jsonb *usage, bool has_reported, double reported, TimestampTz at,
+			   TimestampTz claimed, bool noclaimed)
+{
+	const char *why;
+
+	if (has_reported && !isnan(reported))
+		why = float8out_internal(reported);
+	else if (JsonbField(usage, "runtime_s") != NULL)
+		why = JsonbFieldText(usage, "runtime_s", true);
+	else
+		why = noclaimed ? "NULL" :
+			ValueText(DirectFunctionCall2(extract_interval, CStringGetTextDatum("epoch"),
+										  DirectFunctionCall2(timestamp_mi, TimestampTzGetDatum(at),
+															  TimestampTzGetDatum(claimed))),
+					  false, NUMERICOID);
+	ereport(WARNING,
+			(errmsg("runtime of task " INT64_FORMAT " not learned: %s is not " LEARNABLE_SECONDS,
+					task_id, why)));
+}
+
+/*
  * complete_task(task_id, worker_id, usage, claim_token) -> tasks
  *
  * Marks the task done (its row keeps what submit predicted beside the
@@ -1094,23 +1118,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	if (c.has[0])
 		TauUpdate(task_type, c.samples[0], &tau);
 	else
-	{
-		const char *why;
-
-		if (has_reported && !isnan(reported))
-			why = float8out_internal(reported);
-		else if (JsonbField(usage, "runtime_s") != NULL)
-			why = JsonbFieldText(usage, "runtime_s", true);
-		else
-			why = noclaimed ? "NULL" :
-				ValueText(DirectFunctionCall2(extract_interval, CStringGetTextDatum("epoch"),
-											  DirectFunctionCall2(timestamp_mi, TimestampTzGetDatum(at),
-																  TimestampTzGetDatum(claimed))),
-						  false, NUMERICOID);
-		ereport(WARNING,
-				(errmsg("runtime of task " INT64_FORMAT " not learned: %s is not " LEARNABLE_SECONDS,
-						task_id, why)));
-	}
+		WarnNotLearned(task_id, usage, has_reported, reported, at, claimed, noclaimed);
 
 	SPI_finish();
 	PG_RETURN_DATUM(task);

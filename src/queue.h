@@ -267,4 +267,17 @@ extern bool ProfileCreate(Datum task_type, Datum task_key, bool nokey, Completio
 /* NOTIFY tforge_tasks, payload task_type, at this transaction's commit. */
 extern void WakeWorkers(Datum task_type);
 
+/*
+ * What a completion sets on its task (complete_task and complete_tasks):
+ * $3 the time of completion, usage and reported the SQL expressions of the
+ * usage document and of the runtime it reports (NULL: measured by the
+ * clock from the claim); tau learns runtime_s only when it is learnable.
+ */
+#define COMPLETE_COLUMNS(usage, reported) \
+	"   SET status = 'done', completed_at = $3, usage = " usage ", lease_expires_at = NULL," \
+	"       runtime_s = tforge._positive_or_null(coalesce(" reported ", extract(epoch FROM $3 - t.claimed_at)::float8))," \
+	"       deadline_met = ($3 <= t.deadline)"
+extern void WarnNotLearned(int64 task_id, Jsonb *usage, bool has_reported, double reported, TimestampTz at,
+						   TimestampTz claimed, bool noclaimed);
+
 #endif							/* TFORGE_QUEUE_H */
