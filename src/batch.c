@@ -84,7 +84,8 @@ static QueueStatement complete_batch = {
 	"  FROM i"
 	" WHERE t.task_id = i.task_id AND t.status = 'running' AND t.worker_id = $2"
 	"   AND (i.token IS NULL OR t.claim_token = i.token)"
-	" RETURNING i.ord, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at, (t.resources).cpu",
+	" RETURNING i.ord, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at, (t.resources).cpu,"
+	"           t.predictions_source, t.predictions",
 	6, {INT8ARRAYOID, TEXTOID, TIMESTAMPTZOID, JSONBARRAYOID, FLOAT8ARRAYOID, INT8ARRAYOID}
 };
 
@@ -746,6 +747,15 @@ tforge_complete_tasks(PG_FUNCTION_ARGS)
 			claimed = ResultValue(r, 6, &noclaimed);
 			procs = ResultValue(r, 7, &isnull);
 			x->c.procs = isnull ? 0 : DatumGetFloat8(procs);
+			{
+				bool		nosource;
+				bool		nopredictions;
+				Datum		source = ResultValue(r, 8, &nosource);
+				Datum		predictions = ResultValue(r, 9, &nopredictions);
+
+				/* calibration's basis, as complete_task's (estimate.c) */
+				x->c.learn.submitted = SubmittedPredictionOf(source, nosource, predictions, nopredictions);
+			}
 			x->c.has[1] = UsageSample(usage, x->task_id, "cpu_s", &x->c.samples[1], &warnings);
 			x->c.has[2] = UsageSample(usage, x->task_id, "memory_bytes", &x->c.samples[2], &warnings);
 			x->c.has[3] = UsageSample(usage, x->task_id, "gpu_memory_bytes", &x->c.samples[3], &warnings);

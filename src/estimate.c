@@ -1110,25 +1110,31 @@ double
 SubmittedPrediction(Datum task_row)
 {
 	HeapTupleHeader row = DatumGetHeapTupleHeader(task_row);
-	bool		isnull;
-	Datum		d;
+	bool		nosource;
+	bool		nopredictions;
+	Datum		source = GetAttributeByName(row, "predictions_source", &nosource);
+	Datum		predictions = GetAttributeByName(row, "predictions", &nopredictions);
+
+	return SubmittedPredictionOf(source, nosource, predictions, nopredictions);
+}
+
+/* SubmittedPrediction from a task's predictions_source and predictions columns. */
+double
+SubmittedPredictionOf(Datum source, bool nosource, Datum predictions, bool nopredictions)
+{
 	ArrayType  *a;
 	double		v;
 
-	d = GetAttributeByName(row, "predictions_source", &isnull);
-	if (isnull)
+	if (nosource || nopredictions)
 		return 0;
 	{
-		text	   *t = DatumGetTextPP(d);
+		text	   *t = DatumGetTextPP(source);
 
 		/* "default": tau's, which no bound scaled */
 		if (VARSIZE_ANY_EXHDR(t) == 7 && memcmp(VARDATA_ANY(t), "default", 7) == 0)
 			return 0;
 	}
-	d = GetAttributeByName(row, "predictions", &isnull);
-	if (isnull)
-		return 0;
-	a = DatumGetArrayTypeP(d);
+	a = DatumGetArrayTypeP(predictions);
 	if (ARR_NDIM(a) != 1 || ARR_HASNULL(a) || ARR_ELEMTYPE(a) != FLOAT8OID || ARR_DIMS(a)[0] <= EST_ADAPTIVE)
 		return 0;
 	v = ((const double *) ARR_DATA_PTR(a))[EST_ADAPTIVE];

@@ -122,6 +122,7 @@ KnownProcessors(double v)
  * prediction a deadline_coverage bound scaled; 0 when there is none.
  */
 extern double SubmittedPrediction(Datum task_row);
+extern double SubmittedPredictionOf(Datum source, bool nosource, Datum predictions, bool nopredictions);
 
 /* resources.cpu of a tforge.resources value (NULL: 0), the processors of a task. */
 extern double ResourcesProcessors(Datum resources, bool isnull);
