@@ -184,13 +184,22 @@ COMMENT ON COLUMN tforge.profiles.completions IS
 -- calibration ring, and scores, a plain EXTENDED column, moved out of line
 -- into the TOAST table and back on every completion). So: every column
 -- that can grow is MAIN (compressed in the row, out of line only past
--- ~8 kB); the row is compressed only beyond 4080 bytes, half a page, which
--- still leaves room for the next version on the page (HOT updates, no new
--- index entries); and compression is lz4 where the server has it (about
--- ten times cheaper than pglz here, and quick to give up on data that does
--- not compress).
+-- ~8 kB), and so are the names (a task key longer than a TOAST pointer,
+-- EXTENDED, went out of line before any MAIN column was compressed); a row
+-- the toaster sees (over 2 kB: a completion that rewrote the rings) has
+-- every column compressed that compresses (toast_tuple_target 128: the
+-- toaster stops once the row fits the target, biggest column first, and at
+-- 4080 it stopped after the ring, leaving e.g. a calibration ring of
+-- repeated values or a GPU memory profile of zeros 1 kB raw), so that more
+-- versions of a profile fit a page (HOT updates, no new index entries, no
+-- relation extension: bench/queue's profile went from 2005 to 315 bytes,
+-- from 2,580 pages to 66 after 84K-113K completions); and compression is
+-- lz4 where the server has it (about ten times cheaper than pglz here, and
+-- quick to give up on data that does not compress: no slower on random
+-- runtimes, measured).
 ALTER TABLE tforge.profiles ALTER COLUMN scores SET STORAGE MAIN;
-ALTER TABLE tforge.profiles SET (toast_tuple_target = 4080);
+ALTER TABLE tforge.profiles ALTER COLUMN task_type SET STORAGE MAIN, ALTER COLUMN task_key SET STORAGE MAIN;
+ALTER TABLE tforge.profiles SET (toast_tuple_target = 128);
 DO $lz4$
 BEGIN
   IF EXISTS (SELECT FROM pg_catalog.pg_settings s

@@ -1,5 +1,5 @@
 -- The queue's per-cycle storage choices (bench/queue): a profile that every
--- completion rewrites stays in its row, compressed only past half a page;
+-- completion rewrites stays in its row, every column that compresses compressed;
 -- the GPU release trigger (WHEN on the GPU memory only, the rest tested in
 -- C) frees a block exactly when a task that asked for GPU memory leaves
 -- running, and never otherwise.
@@ -10,7 +10,7 @@
 \pset pager off
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(14);
+SELECT plan(17);
 
 -- One cycle of a task of type t with a reported runtime.
 CREATE FUNCTION pg_temp.cycle(t text, runtime float8) RETURNS text LANGUAGE plpgsql AS $$
@@ -34,6 +34,23 @@ BEGIN
                  (SELECT reltoastrelid::regclass FROM pg_class WHERE oid = 'tforge.profiles'::regclass)) INTO n;
   RETURN n;
 END $$;
+-- A key profile whose key is longer than a TOAST pointer (64 hex digits,
+-- which do not compress), after 200 runs of the same 4.5 s: its rings hold
+-- repeated values.
+SELECT tforge.define_task_type('toast-probe', 10) IS NOT NULL AS defined \gset
+DO $$
+BEGIN
+  FOR i IN 1..200 LOOP
+    PERFORM tforge._profile_record('toast-probe', md5('a') || md5('b'), 4.5, NULL, NULL, NULL, NULL);
+  END LOOP;
+END $$;
+SELECT is((SELECT completions FROM tforge.profiles WHERE task_type = 'toast-probe' AND task_key = md5('a') || md5('b')),
+          200::bigint, 'a profile with a long key recorded 200 runs');
+SELECT isnt((SELECT pg_column_compression(p.calibration) FROM tforge.profiles p
+              WHERE task_type = 'toast-probe' AND task_key IS NOT NULL), NULL,
+            'its calibration ring of repeated values is compressed too, not only the biggest column');
+SELECT cmp_ok((SELECT pg_column_size(p.*) FROM tforge.profiles p WHERE task_type = 'toast-probe' AND task_key IS NOT NULL),
+              '<', 1024, 'so that the row of a compressible profile is under 1 kB (8 versions a page)');
 SELECT is(pg_temp.toast_rows(), 0::bigint,
           'no profile value is stored out of line (a rewrite never writes the TOAST table)');
 SELECT cmp_ok((SELECT pg_column_size(p.*) FROM tforge.profiles p WHERE task_type = 'cpu-light' AND task_key IS NULL),
