@@ -1157,26 +1157,24 @@ tforge_gpu_unpin(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* gpu_touch(block_id, at): only the block's row is locked (see the banner). */
-PG_FUNCTION_INFO_V1(tforge_gpu_touch);
-Datum
-tforge_gpu_touch(PG_FUNCTION_ARGS)
+/*
+ * gpu_touch's one definition: last_accessed of block block_id set to at,
+ * only the block's row locked (see the banner); device NULL: the block's
+ * own, found by its id.
+ */
+static void
+Touch(text *device, int64 block_id, Datum at)
 {
-	Datum		v[2];
-	int64		block_id;
+	Datum		v[3];
 
-	Required(fcinfo, 0, "block_id");
-	Required(fcinfo, 1, "at");
-	block_id = PG_GETARG_INT64(0);
 	PreventWrites("gpu_touch()");
 	SPI_connect();
 	v[0] = Int64GetDatum(block_id);
-	v[1] = PG_GETARG_DATUM(1);
-	if (PoolExec(&touch, v, NULL, false) == 0)
+	v[1] = at;
+	v[2] = PointerGetDatum(device);
+	if (PoolExec(device == NULL ? &touch : &touch_on, v, NULL, false) == 0)
 	{
-		text	   *device = BlockDevice(block_id);
-
-		if (device == NULL)
+		if (device == NULL && (device = BlockDevice(block_id)) == NULL)
 			UnknownBlock(block_id);
 		v[1] = PointerGetDatum(device);
 		if (PoolExec(&block_status, v, NULL, false) == 0)
@@ -1184,6 +1182,16 @@ tforge_gpu_touch(PG_FUNCTION_ARGS)
 		WrongStatus(block_id, ResultText(0, 1), "touch");
 	}
 	SPI_finish();
+}
+
+/* gpu_touch(block_id, at) */
+PG_FUNCTION_INFO_V1(tforge_gpu_touch);
+Datum
+tforge_gpu_touch(PG_FUNCTION_ARGS)
+{
+	Required(fcinfo, 0, "block_id");
+	Required(fcinfo, 1, "at");
+	Touch(NULL, PG_GETARG_INT64(0), PG_GETARG_DATUM(1));
 	PG_RETURN_VOID();
 }
 
@@ -1244,31 +1252,15 @@ tforge_gpu_unpin_on(PG_FUNCTION_ARGS)
 	return ChangeStatusOn(fcinfo, &to_unpinned);
 }
 
-/* gpu_touch(device_id, block_id, at): only the block's row is locked. */
+/* gpu_touch(device_id, block_id, at) */
 PG_FUNCTION_INFO_V1(tforge_gpu_touch_on);
 Datum
 tforge_gpu_touch_on(PG_FUNCTION_ARGS)
 {
-	Datum		v[3];
-	int64		block_id;
-
 	Required(fcinfo, 0, "device_id");
 	Required(fcinfo, 1, "block_id");
 	Required(fcinfo, 2, "at");
-	block_id = PG_GETARG_INT64(1);
-	PreventWrites("gpu_touch()");
-	SPI_connect();
-	v[0] = Int64GetDatum(block_id);
-	v[1] = PG_GETARG_DATUM(2);
-	v[2] = PointerGetDatum(PG_GETARG_TEXT_PP(0));
-	if (PoolExec(&touch_on, v, NULL, false) == 0)
-	{
-		v[1] = v[2];
-		if (PoolExec(&block_status, v, NULL, false) == 0)
-			UnknownBlock(block_id);
-		WrongStatus(block_id, ResultText(0, 1), "touch");
-	}
-	SPI_finish();
+	Touch(PG_GETARG_TEXT_PP(0), PG_GETARG_INT64(1), PG_GETARG_DATUM(2));
 	PG_RETURN_VOID();
 }
 
