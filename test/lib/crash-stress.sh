@@ -214,7 +214,7 @@ for cycle in $(seq 1 "$cycles"); do
 	check "each version's state is its last history entry" "
 	  SELECT m.version, m.state, h.to_state FROM tforge.model_versions m
 	    LEFT JOIN LATERAL (SELECT to_state FROM tforge.model_state_history h
-	                        WHERE h.model_id = m.model_id AND h.version OPERATOR(tforge.=) m.version
+	                        WHERE h.model_id = m.model_id AND h.version OPERATOR(pg_catalog.=) m.version
 	                        ORDER BY history_id DESC LIMIT 1) h ON true
 	   WHERE m.state IS DISTINCT FROM h.to_state"
 	check "every btree index of tforge passes bt_index_check" "

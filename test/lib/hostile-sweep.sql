@@ -396,7 +396,7 @@ SELECT format('SELECT max(length(x)) FROM (SELECT (%s)::text AS x FROM sweep.row
 INSERT INTO sweep.extra (stmt) VALUES
   ('SELECT max(length(x)) FROM (SELECT v::text AS x FROM sweep.rows ORDER BY v) s'),
   ('SELECT max(length(x)) FROM (SELECT DISTINCT v::text AS x FROM sweep.rows) s'),
-  ('SELECT count(*) FROM sweep.rows a JOIN sweep.rows b ON a.v OPERATOR(tforge.=) b.v'),
+  ('SELECT count(*) FROM sweep.rows a JOIN sweep.rows b ON a.v OPERATOR(pg_catalog.=) b.v'),
   ('SELECT max(length(x)) FROM (SELECT v::text AS x FROM sweep.rows GROUP BY v) s'),
   ('SELECT max(length(x)) FROM (SELECT tforge.rolling_stats_merge(s, s)::text AS x FROM sweep.rows) s'),
   ('SELECT max(length(x)) FROM (SELECT tforge.decay_merge(d, d)::text AS x FROM sweep.rows) s');
