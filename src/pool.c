@@ -79,6 +79,7 @@
 #include "utils/timestamp.h"
 
 #include "pool.h"
+#include "queue.h"
 #include "tforge.h"
 
 /* Largest device, and so largest size or alignment: 2^62 bytes. */
@@ -1518,6 +1519,12 @@ tforge_gpu_release_task(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("tforge._gpu_release_task() must be fired as an AFTER UPDATE row trigger")));
+	/* its column reads assume tforge.tasks' row type (a composite resources) */
+	if (RelationGetRelid(trigdata->tg_relation) != TforgeRelid("tasks"))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("tforge._gpu_release_task() fires only on tforge.tasks, not on \"%s\"",
+						RelationGetRelationName(trigdata->tg_relation))));
 	if (!StatusIs(trigdata, trigdata->tg_trigtuple, "running") ||
 		StatusIs(trigdata, trigdata->tg_newtuple, "running") || !NeededGpuMemory(trigdata))
 		return PointerGetDatum(NULL);

@@ -6,7 +6,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(21);
+SELECT plan(22);
 
 CREATE ROLE tap_nobody;
 CREATE ROLE tap_reader IN ROLE tforge_reader;
@@ -46,6 +46,18 @@ SET ROLE tap_admin;
 SELECT lives_ok($$ SELECT tforge.gpu_add_device('h', 1024) $$, 'admin adds a device');
 SELECT is((SELECT count(*) FROM tforge.gpu_defragment('g')), 0::bigint, 'admin defragments');
 SELECT lives_ok($$ SELECT tforge.gpu_remove_device('h') $$, 'admin removes a device');
+RESET ROLE;
+
+-- The release trigger reads tforge.tasks' row type: attached to a table of
+-- the admin's own whose resources column is a bigint, it used to read that
+-- bigint as a row and terminate the server; it now refuses with 39P01.
+CREATE SCHEMA tap_admin_own AUTHORIZATION tap_admin;
+SET ROLE tap_admin;
+CREATE TABLE tap_admin_own.t (task_id bigint, status text, resources bigint);
+CREATE TRIGGER release AFTER UPDATE ON tap_admin_own.t FOR EACH ROW EXECUTE FUNCTION tforge._gpu_release_task();
+INSERT INTO tap_admin_own.t VALUES (1, 'running', 123456);
+SELECT throws_ok($$ UPDATE tap_admin_own.t SET status = 'done' $$, '39P01', NULL,
+                 'the GPU release trigger refuses a table other than tforge.tasks');
 RESET ROLE;
 
 SELECT * FROM finish();
