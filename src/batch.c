@@ -547,7 +547,6 @@ LearnBatch(Learning *l, int n)
 	TupleDesc	descs[2];
 	MemoryContext keep = CurrentMemoryContext;
 	MemoryContext item_cxt;
-	Oid			nsp = get_namespace_oid("tforge", false);
 	Relation	rel;
 	int			nuses = 0;
 	int			nrows = 0;
@@ -596,10 +595,10 @@ LearnBatch(Learning *l, int n)
 	}
 
 	/* row types of the tables, for the slots that hold versions in memory */
-	rel = table_open(get_relname_relid("profiles", nsp), AccessShareLock);
+	rel = table_open(TforgeTable("profiles"), AccessShareLock);
 	descs[0] = CreateTupleDescCopy(RelationGetDescr(rel));
 	table_close(rel, NoLock);
-	rel = table_open(get_relname_relid("task_tau", nsp), AccessShareLock);
+	rel = table_open(TforgeTable("task_tau"), AccessShareLock);
 	descs[1] = CreateTupleDescCopy(RelationGetDescr(rel));
 	table_close(rel, NoLock);
 

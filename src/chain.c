@@ -149,17 +149,6 @@ CheckpointTypeIndex(Oid value)
 
 /* ---- the walker ----------------------------------------------------------- */
 
-/* OID of tforge.<name>, which the extension script created. */
-static Oid
-TforgeRelid(const char *name)
-{
-	Oid			relid = get_relname_relid(name, get_namespace_oid("tforge", false));
-
-	if (!OidIsValid(relid))
-		elog(ERROR, "relation tforge.%s is missing", name);
-	return relid;
-}
-
 /* Attribute number of a column of tforge.checkpoints. */
 static AttrNumber
 Column(Relation rel, const char *name)
@@ -184,7 +173,7 @@ Column(Relation rel, const char *name)
 Relation
 CheckpointsOpen(ChainWalker *w)
 {
-	Oid			relid = TforgeRelid("checkpoints");
+	Oid			relid = TforgeTable("checkpoints");
 	Oid			readid = relid;
 	AclResult	acl;
 
@@ -226,7 +215,7 @@ CheckpointsOpen(ChainWalker *w)
 Relation
 CheckpointsIndexOpen(ChainWalker *w, const char *index)
 {
-	return index_open(TforgeRelid(psprintf("%s%s", index, w->shard)), AccessShareLock);
+	return index_open(TforgeTable(psprintf("%s%s", index, w->shard)), AccessShareLock);
 }
 
 /* The slot's row as a tforge.checkpoints datum (a shard's row has its own row type). */

@@ -828,10 +828,8 @@ EstimateProfileRow(TupleTableSlot *slot, Datum task_type, bool is_key, const Est
 static void
 CheckSelect(const char *table)
 {
-	Oid			relid = get_relname_relid(table, get_namespace_oid("tforge", false));
+	Oid			relid = TforgeTable(table);
 
-	if (!OidIsValid(relid))
-		elog(ERROR, "tforge.%s is missing", table);
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, table);
 }

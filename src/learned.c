@@ -418,7 +418,7 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 
 	/* the next lookup of the row fetches this version directly (rowcache.c) */
 	if (done && ItemPointerIsValid(&next->tts_tid))
-		RowCacheRemember(rel, get_relname_relid(index, get_namespace_oid("tforge", false)),
+		RowCacheRemember(rel, TforgeTable(index),
 						 nkeys, keys, keynulls, next);
 	LearnedWriteEnd(&w);
 	LookupEnd(found, rel);

@@ -79,7 +79,6 @@
 #include "utils/timestamp.h"
 
 #include "pool.h"
-#include "queue.h"
 #include "tforge.h"
 
 /* Largest device, and so largest size or alignment: 2^62 bytes. */
@@ -267,8 +266,6 @@ PoolPlan(PoolStatement *stmt)
 	return plan;
 }
 
-static Oid	PoolRelid(const char *name);
-
 /*
  * True when the pool's tables are Citus tables (see the banner): statements
  * are planned with their parameters, and nothing is read directly. 55000
@@ -277,7 +274,7 @@ static Oid	PoolRelid(const char *name);
 static bool
 PoolRouted(void)
 {
-	return CitusRoutesTable(PoolRelid("gpu_blocks"));
+	return CitusRoutesTable(TforgeTable("gpu_blocks"));
 }
 
 /* Run a statement (read_only for the STABLE lookups); returns SPI_processed. */
@@ -496,17 +493,6 @@ WrongStatus(int64 block_id, const char *status, const char *action)
 			 errmsg("cannot %s GPU block " INT64_FORMAT ": it is %s", action, block_id, status)));
 }
 
-/* The OID of tforge.<name>, a relation the extension script creates. */
-static Oid
-PoolRelid(const char *name)
-{
-	Oid			relid = get_relname_relid(name, get_namespace_oid("tforge", false));
-
-	if (!OidIsValid(relid))
-		elog(ERROR, "tforge.%s is missing", name);
-	return relid;
-}
-
 /*
  * Lock the device's row in tforge.gpu_devices (as SELECT ... FOR NO KEY
  * UPDATE would) and return its total memory; 42704 if there is no such
@@ -540,7 +526,7 @@ LockDevice(text *device_id)
 			elog(ERROR, "tforge: GPU device without total memory");
 		return total;
 	}
-	rel = table_open(PoolRelid("gpu_devices"), RowShareLock);
+	rel = table_open(TforgeTable("gpu_devices"), RowShareLock);
 	desc = RelationGetDescr(rel);
 	key = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 	row = table_slot_create(rel, NULL);
@@ -555,7 +541,7 @@ LockDevice(text *device_id)
 	key->tts_values[id_att - 1] = PointerGetDatum(device_id);
 	key->tts_isnull[id_att - 1] = false;
 	ExecStoreVirtualTuple(key);
-	found = RelationFindReplTupleByIndex(rel, PoolRelid("gpu_devices_pkey"), LockTupleNoKeyExclusive, key, row);
+	found = RelationFindReplTupleByIndex(rel, TforgeTable("gpu_devices_pkey"), LockTupleNoKeyExclusive, key, row);
 	if (found)
 	{
 		Datum		d = slot_getattr(row, total_att, &isnull);
@@ -596,7 +582,7 @@ BlockDevice(int64 block_id)
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		return isnull ? NULL : DatumGetTextPCopy(d);
 	}
-	rel = table_open(PoolRelid("gpu_blocks"), AccessShareLock);
+	rel = table_open(TforgeTable("gpu_blocks"), AccessShareLock);
 	id_att = attnameAttNum(rel, "block_id", false);
 	device_att = attnameAttNum(rel, "device_id", false);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
@@ -605,7 +591,7 @@ BlockDevice(int64 block_id)
 	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
 	ScanKeyInit(&key, id_att, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(block_id));
-	scan = systable_beginscan(rel, PoolRelid("gpu_blocks_pkey"), true, snapshot, 1, &key);
+	scan = systable_beginscan(rel, TforgeTable("gpu_blocks_pkey"), true, snapshot, 1, &key);
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 	{
@@ -729,9 +715,9 @@ FirstByIndex(Relation rel, Relation index, Snapshot snapshot, ScanKey keys, int 
 static void
 ReadFreeSpan(text *device_id, int64 block_id, FreeSpan *span)
 {
-	Relation	rel = table_open(PoolRelid("gpu_blocks"), AccessShareLock);
-	Relation	pkey = index_open(PoolRelid("gpu_blocks_pkey"), AccessShareLock);
-	Relation	byoffset = index_open(PoolRelid("gpu_blocks_offset"), AccessShareLock);
+	Relation	rel = table_open(TforgeTable("gpu_blocks"), AccessShareLock);
+	Relation	pkey = index_open(TforgeTable("gpu_blocks_pkey"), AccessShareLock);
+	Relation	byoffset = index_open(TforgeTable("gpu_blocks_offset"), AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	AttrNumber	id_att = attnameAttNum(rel, "block_id", false);

@@ -325,11 +325,7 @@ ProfileChange(TupleTableSlot *slot, void *arg)
 static bool
 ProfilesHaveLearningColumns(void)
 {
-	Oid			relid = get_relname_relid("profiles", get_namespace_oid("tforge", false));
-
-	if (!OidIsValid(relid))
-		elog(ERROR, "tforge.profiles is missing");
-	return get_attnum(relid, "recent") != InvalidAttrNumber;
+	return get_attnum(TforgeTable("profiles"), "recent") != InvalidAttrNumber;
 }
 
 /* The profile after completion c (ProfileChange), for a batch learning in memory (batch.c). */

@@ -200,7 +200,6 @@ extern bool JsonbNumber(Jsonb *doc, const char *key, double *out);
 extern char *JsonbFieldText(Jsonb *doc, const char *key, bool clip);
 
 /* OID of relation tforge.<name> (kept per backend); InvalidOid when there is none. */
-extern Oid	TforgeRelid(const char *name);
 
 /* Index probes of tforge's tables, under the active snapshot. */
 extern TupleTableSlot *IndexFirst(const char *table, const char *index, ScanKey key, int nkeys,

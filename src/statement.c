@@ -287,6 +287,17 @@ TforgeRelid(const char *name)
 	return relid;
 }
 
+/* TforgeRelid of a relation the extension script created: a can't-happen error if it is missing. */
+Oid
+TforgeTable(const char *name)
+{
+	Oid			relid = TforgeRelid(name);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation tforge.%s is missing", name);
+	return relid;
+}
+
 /* Open tforge.<table> and its index tforge.<index> (AccessShareLock). */
 static void
 OpenIndexed(const char *table, const char *index, Relation *relp, Relation *irelp)

@@ -13,6 +13,10 @@
 
 /* tau.c: EMA of task runtimes and the queue's GUCs */
 extern void TauInit(void);
+
+/* OID of relation tforge.<name> (statement.c, cached per backend): InvalidOid if none; TforgeTable errors. */
+extern Oid	TforgeRelid(const char *name);
+extern Oid	TforgeTable(const char *name);
 extern double tforge_ema_lambda;
 extern double tforge_sla_multiplier;
 extern int	tforge_max_attempts;
