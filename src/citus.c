@@ -191,62 +191,6 @@ tforge_assert_local_table(PG_FUNCTION_ARGS)
 }
 
 /*
- * The planner guard. Citus 13.2 delegates a top-level call of a distributed
- * function (SELECT f(...) or SELECT ... FROM f(...)) to the node of its
- * distribution argument, and hashes that argument without checking for
- * NULL: a NULL text key (a model, device or training run) crashes the
- * backend. tforge's planner hook, which runs before Citus's (Citus is
- * preloaded first), plans such a call of a tforge function with
- * PostgreSQL's own planner instead, which is what Citus does with a call it
- * does not delegate: the function runs on this node, with the NULL it was
- * given (checkpoint_gc(NULL) collects every run; most functions refuse a
- * NULL key). Only a query that references no table and has no subquery is
- * planned so, and only when a by-reference argument folds to NULL; every
- * other query goes to the previous hook (Citus's) untouched.
- */
-static planner_hook_type prev_planner = NULL;
-
-/* The lone tforge function call of a query that reads no table, else NULL. */
-static FuncExpr *
-LoneTforgeCall(Query *parse)
-{
-	FuncExpr   *call = NULL;
-	ListCell   *lc;
-
-	if (parse->commandType != CMD_SELECT || parse->hasSubLinks || parse->cteList != NIL ||
-		parse->setOperations != NULL || parse->jointree == NULL)
-		return NULL;
-	foreach(lc, parse->rtable)
-	{
-		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
-		RangeTblFunction *rtf;
-
-		if (rte->rtekind == RTE_RESULT)
-			continue;
-		if (rte->rtekind != RTE_FUNCTION || list_length(rte->functions) != 1 || call != NULL)
-			return NULL;
-		rtf = linitial_node(RangeTblFunction, rte->functions);
-		if (!IsA(rtf->funcexpr, FuncExpr))
-			return NULL;
-		call = (FuncExpr *) rtf->funcexpr;
-	}
-	if (call == NULL)
-	{
-		TargetEntry *te;
-
-		if (list_length(parse->targetList) != 1)
-			return NULL;
-		te = linitial_node(TargetEntry, parse->targetList);
-		if (!IsA(te->expr, FuncExpr))
-			return NULL;
-		call = (FuncExpr *) te->expr;
-	}
-	if (get_func_namespace(call->funcid) != get_namespace_oid("tforge", true))
-		return NULL;
-	return call;
-}
-
-/*
  * The distribution argument of a Citus distributed function (its position,
  * from pg_dist_object), or -1 when the function is not delegated.
  */
@@ -284,11 +228,24 @@ DistributionArgument(Oid funcid)
 }
 
 /*
+ * The planner guard. Citus 13.2 delegates a top-level call of a distributed
+ * function (SELECT f(...) or SELECT ... FROM f(...)) to the node of its
+ * distribution argument, and hashes that argument without checking for
+ * NULL: a NULL text key (a model, device or training run) crashes the
+ * backend. tforge's planner hook (calls.c), which runs before Citus's
+ * (Citus is preloaded first), plans such a call of a tforge function with
+ * PostgreSQL's own planner instead, which is what Citus does with a call it
+ * does not delegate: the function runs on this node, with the NULL it was
+ * given (checkpoint_gc(NULL) collects every run; most functions refuse a
+ * NULL key). Only a query that references no table and has no subquery is
+ * planned so, and only when a by-reference argument folds to NULL; every
+ * other query goes to the previous hook (Citus's) untouched.
+ *
  * True when the call's distribution argument, with the call's defaults (as
  * the planner adds them), is a by-reference value that folds to NULL.
  */
-static bool
-NullDistributionArgument(FuncExpr *call)
+bool
+CitusNullKeyCall(FuncExpr *call)
 {
 	Node	   *folded;
 	List	   *args;
@@ -316,22 +273,3 @@ NullDistributionArgument(FuncExpr *call)
 	return IsA(arg, Const) && ((Const *) arg)->constisnull && !((Const *) arg)->constbyval;
 }
 
-static PlannedStmt *
-TforgePlanner(Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams)
-{
-	FuncExpr   *call;
-
-	if (prev_planner != NULL && (call = LoneTforgeCall(parse)) != NULL &&
-		NullDistributionArgument(call))
-		return standard_planner(parse, query_string, cursorOptions, boundParams);
-	if (prev_planner != NULL)
-		return prev_planner(parse, query_string, cursorOptions, boundParams);
-	return standard_planner(parse, query_string, cursorOptions, boundParams);
-}
-
-void
-CitusPlannerGuardInit(void)
-{
-	prev_planner = planner_hook;
-	planner_hook = TforgePlanner;
-}

@@ -75,10 +75,12 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/float.h"
+#include "utils/guc.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "pool.h"
+#include "queue.h"
 #include "tforge.h"
 
 /* Largest device, and so largest size or alignment: 2^62 bytes. */
@@ -1460,7 +1462,11 @@ StatusIs(TriggerData *trigdata, HeapTuple tuple, const char *label)
 	return status != NULL && strcmp(status, label) == 0;
 }
 
-/* Whether the trigger's old row asked for GPU memory ((resources).gpu_memory_bytes > 0). */
+/*
+ * Whether the trigger's old row asked for GPU memory ((resources).gpu_memory_bytes
+ * > 0). A tforge.resources changed under the library (a superuser's ALTER
+ * TYPE) is refused (55000, CheckResourcesLayout) rather than misread.
+ */
 static bool
 NeededGpuMemory(TriggerData *trigdata)
 {
@@ -1474,22 +1480,21 @@ NeededGpuMemory(TriggerData *trigdata)
 	resources = heap_getattr(trigdata->tg_trigtuple, attnum, trigdata->tg_relation->rd_att, &isnull);
 	if (isnull)
 		return false;
-	bytes = GetAttributeByName(DatumGetHeapTupleHeader(resources), "gpu_memory_bytes", &isnull);
+	CheckResourcesLayout(HeapTupleHeaderGetTypeId(DatumGetHeapTupleHeader(resources)));
+	bytes = GetAttributeByNum(DatumGetHeapTupleHeader(resources), 4, &isnull);
 	return !isnull && DatumGetInt64(bytes) > 0;
 }
 
 /*
- * Trigger on tforge.tasks, AFTER UPDATE OF status, for rows whose old
- * version states its GPU memory (its WHEN clause): frees the task's GPU
- * memory when the task leaves 'running' and asked for some. Completion, failure,
- * lease expiry and a direct UPDATE all end a run this way.
+ * Trigger on tforge.tasks, AFTER UPDATE OF status: frees the task's GPU
+ * memory when the task leaves 'running' and asked for some. Completion,
+ * failure, lease expiry and a direct UPDATE all end a run this way.
  *
- * The rest of the test is here rather than in the WHEN clause: PostgreSQL
- * compiles a trigger's WHEN clause afresh for every statement that updates
- * the table (stringToNode and expression planning of the whole condition),
- * and every claim and completion is such a statement; a NULL test of one
- * field costs a tenth of the three comparisons, and tasks that state no GPU
- * memory (nothing to free) never reach this function.
+ * The trigger has no WHEN clause: PostgreSQL compiles a trigger's WHEN
+ * clause afresh for every statement that updates the table (stringToNode
+ * and expression planning), and every claim and completion is such a
+ * statement, so the whole test is here, cheapest first: most tasks state
+ * no GPU memory.
  */
 PG_FUNCTION_INFO_V1(tforge_gpu_release_task);
 Datum
@@ -1511,8 +1516,8 @@ tforge_gpu_release_task(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("tforge._gpu_release_task() fires only on tforge.tasks, not on \"%s\"",
 						RelationGetRelationName(trigdata->tg_relation))));
-	if (!StatusIs(trigdata, trigdata->tg_trigtuple, "running") ||
-		StatusIs(trigdata, trigdata->tg_newtuple, "running") || !NeededGpuMemory(trigdata))
+	if (!NeededGpuMemory(trigdata) || !StatusIs(trigdata, trigdata->tg_trigtuple, "running") ||
+		StatusIs(trigdata, trigdata->tg_newtuple, "running"))
 		return PointerGetDatum(NULL);
 	attnum = SPI_fnumber(trigdata->tg_relation->rd_att, "task_id");
 	if (attnum <= 0)
@@ -1520,9 +1525,20 @@ tforge_gpu_release_task(PG_FUNCTION_ARGS)
 	task_id = heap_getattr(trigdata->tg_trigtuple, attnum, trigdata->tg_relation->rd_att, &isnull);
 	if (!isnull)
 	{
+		/*
+		 * The function has no SET clause (sql/install/99_privileges.sql):
+		 * fmgr would then save and set search_path for every claim and
+		 * completion, which mostly free nothing. Its statements pin the path
+		 * here instead, whoever updated the row.
+		 */
+		int			level = NewGUCNestLevel();
+
+		(void) set_config_option("search_path", "pg_catalog, tforge, pg_temp", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		SPI_connect();
 		PoolReleaseTask(DatumGetInt64(task_id));
 		SPI_finish();
+		AtEOXact_GUC(true, level);
 	}
 	return PointerGetDatum(NULL);
 }

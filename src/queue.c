@@ -26,8 +26,8 @@
  * invalidation can change what they mean. Plans are generic
  * (CURSOR_OPT_GENERIC_PLAN): each statement finds rows by key or takes the
  * head of an index, and a custom plan per call would cost more than the
- * statement (the one exception is a claim of several tasks). claim_tasks
- * also runs with enable_sort = off (its SET clause), so that stale
+ * statement (the one exception is a claim of several tasks). Statements
+ * are planned with enable_sort off (Execute, statement.c), so that stale
  * statistics never turn the claim into a sort of every pending task.
  *
  * The helpers that tests and operators call directly (update_tau,

@@ -110,8 +110,12 @@ PlansOnRun(SPIPlanPtr plan)
  * index, and its plan is kept for the backend's life: a plan made while
  * tforge.tasks was empty (a worker started on an empty queue, a table just
  * truncated) would otherwise scan the whole table on every call as it
- * grows, until the next ANALYZE, and within one transaction for good. So
- * statements are planned with enable_seqscan off (for this planning only).
+ * grows, until the next ANALYZE, and within one transaction for good; and
+ * a queue filled since the last ANALYZE looks tiny to the planner, which
+ * would then sort every pending task to find the claim's head. So
+ * statements are planned with enable_seqscan and enable_sort off, for the
+ * planning only: a SET clause on the function would save and restore the
+ * settings on every call, planned or not.
  */
 uint64
 Execute(QueueStatement *stmt, Oid resources_type, Datum *values, const bool *nulls, long limit)
@@ -128,6 +132,8 @@ Execute(QueueStatement *stmt, Oid resources_type, Datum *values, const bool *nul
 	{
 		level = NewGUCNestLevel();
 		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 	}
 	rc = SPI_execute_plan(plan, values, n, false, limit);

@@ -23,7 +23,7 @@ _PG_init(void)
 	TauInit();
 	LearnInit();
 	GovernorInit();
-	CitusPlannerGuardInit();
+	PlannerHookInit();
 
 	MarkGUCPrefixReserved("tforge");
 }

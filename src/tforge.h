@@ -68,7 +68,14 @@ extern bool CitusRoutesTable(Oid relid);
  */
 extern Oid	CitusLocalShard(Oid relid, const char *value, int64 *shardid);
 
-/* citus.c: installs the planner hook that keeps NULL keys from Citus's delegation (_PG_init) */
-extern void CitusPlannerGuardInit(void);
+/*
+ * citus.c: whether a lone call of a tforge function must be kept from
+ * Citus's delegation (its distribution argument folds to NULL)
+ */
+struct FuncExpr;
+extern bool CitusNullKeyCall(struct FuncExpr *call);
+
+/* calls.c: installs tforge's planner hook (_PG_init) */
+extern void PlannerHookInit(void);
 
 #endif							/* TFORGE_H */

@@ -306,11 +306,9 @@ CREATE FUNCTION tforge.claim_tasks(
   RETURNS SETOF tforge.tasks
   AS 'MODULE_PATHNAME', 'tforge_claim_tasks'
   LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
-  SET search_path = pg_catalog, pg_temp
-  -- The claim must walk tasks_claim_idx in order whatever the statistics say:
-  -- a queue filled since the last ANALYZE looks tiny to the planner, which
-  -- would then sort every pending task to find the first.
-  SET enable_sort = off;
+  -- The claim walks tasks_claim_idx in order whatever the statistics say:
+  -- its statements are planned with enable_sort off (Execute, statement.c).
+  SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tforge.claim_tasks(text, integer, tforge.resources, interval, text, text[]) IS
   'leases up to max_tasks pending tasks that fit capacity, least laxity first, then priority, then arrival; concurrent claimers never get the same task; with gpu_device, each claimed task''s gpu_memory_bytes is allocated on that device in the same transaction (tensor task:<task_id>) and tasks that do not fit its free memory are passed over; with task_types, only tasks of those types are claimed (NULL: any type)';
 

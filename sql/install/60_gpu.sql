@@ -455,9 +455,10 @@ COMMENT ON FUNCTION tforge._gpu_release_task() IS
   'internal: trigger freeing the GPU blocks of tensor task:<task_id> when a task leaves running';
 CREATE TRIGGER tasks_release_gpu AFTER UPDATE OF status ON tforge.tasks
   FOR EACH ROW
-  -- The rest of the test (old status running, new one not, GPU memory
-  -- asked for) is in the function: see tforge_gpu_release_task in pool.c.
-  WHEN ((OLD.resources).gpu_memory_bytes IS NOT NULL)
+  -- No WHEN clause: PostgreSQL compiles a trigger's WHEN once per statement,
+  -- which cost every claim and completion more than firing the trigger
+  -- does. The whole test (GPU memory asked for, old status running, new
+  -- one not) is in the function: see tforge_gpu_release_task in pool.c.
   EXECUTE FUNCTION tforge._gpu_release_task();
 COMMENT ON TRIGGER tasks_release_gpu ON tforge.tasks IS
   'frees the GPU memory claim_tasks(..., gpu_device) allocated for a task once it is no longer running';

@@ -66,11 +66,17 @@ REVOKE EXECUTE ON FUNCTION tforge.governor_override(float8),
 -- operators first on the search_path. A SET clause costs about 1 microsecond
 -- per call (200,000 calls of a trivial PL/pgSQL function: 90 ms without,
 -- 280-350 ms with; record_signal showed no difference above the noise).
+--
+-- The other exception is the C trigger function _gpu_release_task, which
+-- fires on every claim and completion and runs SQL only for a task that
+-- holds GPU memory: it sets the search path above itself, around that SQL
+-- (tforge_gpu_release_task, src/pool.c), and runs nothing else.
 DO $$
 DECLARE
   inlined constant name[] := ARRAY['resources_fit', '_iso_utc', '_csv_field', 'find_by_state',
                                    'model_count', 'version_count', '_known_signal_type', 'signal_score',
                                    'signal_count', 'signal_velocity', 'signal_windows', 'trending'];
+  pins_own_path constant name[] := ARRAY['_gpu_release_task'];
   f regprocedure;
 BEGIN
   FOR f IN
@@ -83,6 +89,8 @@ BEGIN
        AND NOT (l.lanname OPERATOR(pg_catalog.=) 'sql'
                 AND p.provolatile OPERATOR(pg_catalog.<>) 'v'
                 AND p.proname OPERATOR(pg_catalog.=) ANY (inlined))
+       AND NOT (l.lanname OPERATOR(pg_catalog.=) 'c'
+                AND p.proname OPERATOR(pg_catalog.=) ANY (pins_own_path))
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proconfig) c
                         WHERE c LIKE 'search\_path=%')
   LOOP

@@ -6,7 +6,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(22);
+SELECT plan(24);
 
 CREATE ROLE tap_nobody;
 CREATE ROLE tap_reader IN ROLE tforge_reader;
@@ -59,6 +59,28 @@ INSERT INTO tap_admin_own.t VALUES (1, 'running', 123456);
 SELECT throws_ok($$ UPDATE tap_admin_own.t SET status = 'done' $$, '39P01', NULL,
                  'the GPU release trigger refuses a table other than tforge.tasks');
 RESET ROLE;
+
+-- The release trigger has no SET clause (it fires on every claim and
+-- completion); it pins search_path itself around the SQL that frees a
+-- block. An admin whose path puts look-alike = operators before pg_catalog
+-- ends a GPU task's run by a direct UPDATE: the block is freed, and none of
+-- the look-alikes runs.
+SELECT tforge.gpu_add_device('q', 1048576);
+SELECT tforge.submit_task('cpu-light', resources => ROW(NULL, NULL, NULL, 4096)::tforge.resources) AS gpu_task \gset
+SELECT is((SELECT count(*) FROM tforge.claim_tasks('wq', gpu_device => 'q')), 1::bigint, 'a GPU task is claimed on q');
+SET ROLE tap_admin;
+CREATE FUNCTION tap_admin_own.eq(text, text) RETURNS boolean LANGUAGE plpgsql AS
+  $$ BEGIN RAISE EXCEPTION 'look-alike text = ran'; END $$;
+CREATE FUNCTION tap_admin_own.eq(bigint, bigint) RETURNS boolean LANGUAGE plpgsql AS
+  $$ BEGIN RAISE EXCEPTION 'look-alike bigint = ran'; END $$;
+CREATE OPERATOR tap_admin_own.= (LEFTARG = text, RIGHTARG = text, FUNCTION = tap_admin_own.eq);
+CREATE OPERATOR tap_admin_own.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = tap_admin_own.eq);
+SET search_path = tap_admin_own, pg_catalog, public;
+UPDATE tforge.tasks SET status = 'dead' WHERE task_id OPERATOR(pg_catalog.=) :gpu_task;
+RESET search_path;
+RESET ROLE;
+SELECT is((SELECT count(*) FROM tforge.gpu_blocks WHERE tensor_id = 'task:' || :gpu_task), 0::bigint,
+          'a direct UPDATE under a hostile search_path frees the task''s block through tforge''s own path');
 
 SELECT * FROM finish();
 ROLLBACK;

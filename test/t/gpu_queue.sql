@@ -9,7 +9,7 @@
 \pset pager off
 SET client_min_messages = warning;
 
-SELECT plan(22);
+SELECT plan(23);
 
 -- Four tasks in laxity order (same type, submitted one after the other):
 -- GPU memory 4000, 8000, 3000 and none. Device of 10240 bytes.
@@ -104,5 +104,13 @@ SELECT ok((SELECT sum(((resources).gpu_memory_bytes + 255) / 256 * 256) FROM tfo
           AND NOT EXISTS (SELECT 1 FROM tforge.gpu_check('q1')),
           'the claims fit the device, and it is tiled exactly');
 SELECT dblink_disconnect('c1'), dblink_disconnect('c2');
+
+-- The release trigger reads tforge.resources by attribute number: a type a
+-- superuser changed under the library is refused (55000), not misread.
+-- (throws_ok's subtransaction rolls the ALTERs back with the UPDATE.)
+SELECT throws_ok($$ ALTER TYPE tforge.resources DROP ATTRIBUTE gpu_memory_bytes CASCADE;
+                    ALTER TYPE tforge.resources ADD ATTRIBUTE gpu_memory_bytes text;
+                    UPDATE tforge.tasks SET status = 'dead' WHERE status = 'running' AND worker_id = 'c1' $$,
+                 '55000', NULL, 'the release trigger refuses a changed tforge.resources');
 
 SELECT * FROM finish();
