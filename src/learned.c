@@ -196,6 +196,7 @@ typedef struct LearnedWrite
 	EState	   *estate;
 	ResultRelInfo *rri;
 	EPQState	epq;
+	bool		hot;			/* the new version joined the row's HOT chain */
 } LearnedWrite;
 
 /* Refuse the write (0A000) when row-level security applies to the table for the current user. */
@@ -263,6 +264,13 @@ ConcurrentChange(Relation rel, TM_Result result)
 	if (result == TM_Updated)
 		elog(ERROR, "tforge: lost the update chain of a row of \"%s\"", RelationGetRelationName(rel));
 	return false;
+}
+
+/* Whether the table has BEFORE UPDATE ROW triggers (the write is UpdateLocked's). */
+static bool
+UsesBeforeTriggers(LearnedWrite *w)
+{
+	return w->rri->ri_TrigDesc != NULL && w->rri->ri_TrigDesc->trig_update_before_row;
 }
 
 /*
@@ -346,6 +354,7 @@ UpdateFound(LearnedWrite *w, Relation rel, TupleTableSlot *current, TupleTableSl
 	 * and no index covers a learned column) needs no index entries, so the
 	 * indexes are opened only for one that is not.
 	 */
+	w->hot = !update_indexes;
 	if (update_indexes)
 	{
 		ExecOpenIndices(w->rri, false);
@@ -395,6 +404,7 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
 
 	LearnedWriteBegin(&w, rel);
+	w.hot = false;
 	next = table_slot_create(rel, &w.estate->es_tupleTable);
 	checks = CheckCacheGet(rel);
 	if (checks != NULL)
@@ -404,7 +414,7 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 	}
 	PG_TRY();
 	{
-		if (w.rri->ri_TrigDesc != NULL && w.rri->ri_TrigDesc->trig_update_before_row)
+		if (UsesBeforeTriggers(&w))
 			done = UpdateLocked(&w, rel, &tid, next, change, written, arg);
 		else
 			done = UpdateFound(&w, rel, found, next, change, written, arg);
@@ -416,10 +426,21 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 	}
 	PG_END_TRY();
 
-	/* the next lookup of the row fetches this version directly (rowcache.c) */
+	/*
+	 * The next lookup of the row fetches this version directly, and later
+	 * transactions find it through the root of its HOT chain, which a
+	 * non-HOT version starts anew (rowcache.c; the BEFORE-trigger path does
+	 * not say which it made).
+	 */
 	if (done && ItemPointerIsValid(&next->tts_tid))
+	{
 		RowCacheRemember(rel, TforgeTable(index),
 						 nkeys, keys, keynulls, next);
+		if (!w.hot)
+			RowRootForget(TforgeTable(index), nkeys, keys, keynulls);
+		if (!w.hot && !UsesBeforeTriggers(&w))
+			RowRootRemember(rel, TforgeTable(index), nkeys, keys, keynulls, &next->tts_tid);
+	}
 	LearnedWriteEnd(&w);
 	LookupEnd(found, rel);
 	PopActiveSnapshot();

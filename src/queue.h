@@ -222,6 +222,13 @@ extern bool RowCacheFind(Relation rel, Relation irel, int nkeys, const Datum *ke
 /* Remember the version in slot as the row with key (keys) in index indexid, if this transaction wrote it. */
 extern void RowCacheRemember(Relation rel, Oid indexid, int nkeys, const Datum *keys,
 							 const bool *keynulls, TupleTableSlot *slot);
+/* The row with key (keys) as the active snapshot sees it, through the root of its HOT chain remembered across transactions. */
+extern bool RowRootFind(Relation rel, Relation irel, int nkeys, const Datum *keys,
+						const bool *keynulls, TupleTableSlot *slot);
+/* Remember (forget) where the index entry of the row with key (keys) points. */
+extern void RowRootRemember(Relation rel, Oid indexid, int nkeys, const Datum *keys,
+							const bool *keynulls, ItemPointer root);
+extern void RowRootForget(Oid indexid, int nkeys, const Datum *keys, const bool *keynulls);
 
 /* learned.c --------------------------------------------------------------- */
 

@@ -35,6 +35,7 @@
 #include "common/hashfn.h"
 #include "executor/tuptable.h"
 #include "utils/builtins.h"
+#include "storage/bufmgr.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -209,4 +210,114 @@ RowCacheRemember(Relation rel, Oid indexid, int nkeys, const Datum *keys, const 
 	e = hash_search(row_cache, &k, HASH_ENTER, &found);
 	e->relfilenode = rel->rd_node.relNode;
 	e->tid = slot->tts_tid;
+}
+
+/*
+ * Across transactions: where each learned row's index entry points, the
+ * root of the row's chain of HOT versions, per backend.
+ *
+ * A worker reads and rewrites the same few rows (its type's tau and
+ * profile) on every cycle, and nearly every rewrite is a HOT update: the
+ * new version joins the chain on the same page, and the index entry still
+ * points to the chain's root, which pruning keeps as a redirect to the
+ * chain's live members. Fetching through the root as an index scan does
+ * (table_index_fetch_tuple, which follows the chain to the version the
+ * snapshot sees) skips the descent of the index.
+ *
+ * Protocol:
+ *   - a root is remembered from an index probe (the entry's TID) and from
+ *     a non-HOT rewrite by this backend (the new version is the new root);
+ *     a rewrite that may have moved the row without saying where forgets it;
+ *   - a hit is used only when the chain at the root holds a version
+ *     visible to the active snapshot with the key asked for; then it is the
+ *     row's one visible version, exactly what the index probe would find
+ *     (the index is unique). Anything else (a line pointer vacuumed and
+ *     reused, a row deleted or moved by a non-HOT update elsewhere, a
+ *     TRUNCATE, which changes the relation's file, a page VACUUM cut off the
+ *     end of the file) falls back to the index, which remembers the root
+ *     again.
+ * Entries live in TopMemoryContext, at most ROOT_CACHE_SIZE of them (a
+ * full cache is emptied: workers touch few rows).
+ */
+#define ROOT_CACHE_SIZE 1024
+
+static HTAB *root_cache = NULL;
+
+static RowCacheEntry *
+RootEntry(Oid indexid, int nkeys, const Datum *keys, const bool *keynulls, HASHACTION action)
+{
+	RowCacheKey k;
+
+	if (root_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (action != HASH_ENTER)
+			return NULL;
+		ctl.keysize = sizeof(RowCacheKey);
+		ctl.entrysize = sizeof(RowCacheEntry);
+		ctl.hcxt = TopMemoryContext;
+		root_cache = hash_create("tforge learned row roots", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	if (action == HASH_ENTER && hash_get_num_entries(root_cache) >= ROOT_CACHE_SIZE)
+	{
+		hash_destroy(root_cache);
+		root_cache = NULL;
+		return RootEntry(indexid, nkeys, keys, keynulls, action);
+	}
+	k = MakeKey(indexid, nkeys, keys, keynulls);
+	return hash_search(root_cache, &k, action, NULL);
+}
+
+/*
+ * The row with key (keys) in rel's unique index irel as the active snapshot
+ * sees it, through the root remembered for it: true with the row in slot;
+ * false when the caller must probe the index.
+ */
+bool
+RowRootFind(Relation rel, Relation irel, int nkeys, const Datum *keys, const bool *keynulls,
+			TupleTableSlot *slot)
+{
+	RowCacheEntry *e = RootEntry(RelationGetRelid(irel), nkeys, keys, keynulls, HASH_FIND);
+	ItemPointerData tid;		/* the fetch moves it to the version found */
+	IndexFetchTableData *fetch;
+	bool		call_again = false;
+	bool		all_dead = false;
+	bool		found;
+
+	if (e == NULL || e->relfilenode != rel->rd_node.relNode)
+		return false;
+	/* VACUUM may have cut the page off the end of the file since */
+	if (ItemPointerGetBlockNumber(&e->tid) >= RelationGetNumberOfBlocks(rel))
+		return false;
+	tid = e->tid;
+	fetch = table_index_fetch_begin(rel);
+	found = table_index_fetch_tuple(fetch, &tid, GetActiveSnapshot(), slot, &call_again, &all_dead);
+	table_index_fetch_end(fetch);
+	if (found && HasKey(slot, irel, nkeys, keys, keynulls))
+		return true;
+	ExecClearTuple(slot);
+	return false;
+}
+
+/* Remember root as where the index entry of the row with key (keys) in index indexid points. */
+void
+RowRootRemember(Relation rel, Oid indexid, int nkeys, const Datum *keys, const bool *keynulls,
+				ItemPointer root)
+{
+	RowCacheEntry *e;
+
+	if (!ItemPointerIsValid(root))
+		return;
+	e = RootEntry(indexid, nkeys, keys, keynulls, HASH_ENTER);
+	e->relfilenode = rel->rd_node.relNode;
+	e->tid = *root;
+}
+
+/* Forget the root of the row with key (keys) in index indexid. */
+void
+RowRootForget(Oid indexid, int nkeys, const Datum *keys, const bool *keynulls)
+{
+	(void) RootEntry(indexid, nkeys, keys, keynulls, HASH_REMOVE);
 }

@@ -319,14 +319,33 @@ OpenIndexed(const char *table, const char *index, Relation *relp, Relation *irel
 	*irelp = index_open(indexid, AccessShareLock);
 }
 
-/* The first row irel's scan finds under the active snapshot, in slot (cleared if none). */
+/*
+ * The first row irel's scan finds under the active snapshot, in slot
+ * (cleared if none), and, when root is not NULL, the TID its index entry
+ * points to (the root of the row's HOT chain).
+ */
 static void
-ScanFirst(Relation rel, Relation irel, ScanKey key, int nkeys, TupleTableSlot *slot)
+ScanFirst(Relation rel, Relation irel, ScanKey key, int nkeys, TupleTableSlot *slot, ItemPointer root)
 {
 	IndexScanDesc scan = index_beginscan(rel, irel, GetActiveSnapshot(), nkeys, 0);
+	ItemPointer entry = NULL;
+	bool		found = false;
 
 	index_rescan(scan, key, nkeys, NULL, 0);
-	if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+	/* index_getnext_slot's loop, keeping the entry's TID (the fetch moves xs_heaptid) */
+	while (!found)
+	{
+		if (!scan->xs_heap_continue)
+		{
+			entry = index_getnext_tid(scan, ForwardScanDirection);
+			if (entry == NULL)
+				break;
+			if (root != NULL)
+				*root = *entry;
+		}
+		found = index_fetch_heap(scan, slot);
+	}
+	if (!found)
 		ExecClearTuple(slot);
 	index_endscan(scan);
 }
@@ -345,7 +364,7 @@ IndexFirst(const char *table, const char *index, ScanKey key, int nkeys, Relatio
 
 	OpenIndexed(table, index, &rel, &irel);
 	slot = table_slot_create(rel, NULL);
-	ScanFirst(rel, irel, key, nkeys, slot);
+	ScanFirst(rel, irel, key, nkeys, slot, NULL);
 	index_close(irel, NoLock);
 	*relp = rel;
 	return slot;
@@ -353,8 +372,9 @@ IndexFirst(const char *table, const char *index, ScanKey key, int nkeys, Relatio
 
 /*
  * The row of tforge.<table> with key (keys) in its unique index
- * tforge.<index>: where this transaction last wrote it (rowcache.c), else
- * an index probe.
+ * tforge.<index>: where this transaction last wrote it, else through the
+ * root of its HOT chain this backend remembers (rowcache.c), else an index
+ * probe.
  */
 TupleTableSlot *
 LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
@@ -364,13 +384,15 @@ LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
 	Relation	rel;
 	Relation	irel;
 	TupleTableSlot *slot;
+	ItemPointerData root;
 	int			i;
 
 	Assert(nkeys <= 2);
 	OpenIndexed(table, index, &rel, &irel);
 	slot = table_slot_create(rel, NULL);
 	*relp = rel;
-	if (RowCacheFind(rel, irel, nkeys, keys, keynulls, slot))
+	if (RowCacheFind(rel, irel, nkeys, keys, keynulls, slot) ||
+		RowRootFind(rel, irel, nkeys, keys, keynulls, slot))
 	{
 		index_close(irel, NoLock);
 		return slot;
@@ -384,9 +406,12 @@ LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
 			ScanKeyEntryInitialize(&key[i], 0, i + 1, BTEqualStrategyNumber, InvalidOid,
 								   DEFAULT_COLLATION_OID, F_TEXTEQ, keys[i]);
 	}
-	ScanFirst(rel, irel, key, nkeys, slot);
+	ScanFirst(rel, irel, key, nkeys, slot, &root);
 	if (!TupIsNull(slot))
+	{
 		RowCacheRemember(rel, RelationGetRelid(irel), nkeys, keys, keynulls, slot);
+		RowRootRemember(rel, RelationGetRelid(irel), nkeys, keys, keynulls, &root);
+	}
 	index_close(irel, NoLock);
 	return slot;
 }

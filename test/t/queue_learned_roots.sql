@@ -1,0 +1,46 @@
+-- A backend finds a learned row again through the root of its HOT chain,
+-- remembered across transactions (src/rowcache.c), instead of descending the
+-- index. What it reads must always be what the index would find: checked
+-- here after another session rewrote the row in place (a HOT update), put a
+-- new row in its place (a new chain), and emptied the table with VACUUM
+-- cutting its file, which leaves the remembered TID past the end of the file.
+-- update_tau reads tau through that lookup (the type's default_tau_s when
+-- the type has no row) and returns lambda * runtime + (1 - lambda) * tau;
+-- the expected values are that formula worked from the tau the other
+-- session wrote.
+\set ECHO none
+\set QUIET 1
+\pset format unaligned
+\pset tuples_only true
+\pset pager off
+SET client_min_messages = warning;
+SELECT dblink_connect('other', tap_connstr());
+SELECT current_setting('tforge.ema_lambda')::float8 AS l \gset
+SELECT default_tau_s AS d FROM tforge.task_types WHERE name = 'cpu-light' \gset
+
+SELECT plan(6);
+
+DELETE FROM tforge.task_tau;
+SELECT is(tforge.update_tau('cpu-light', 10), :l::float8 * 10 + (1 - :l::float8) * :d::float8,
+          'a first runtime moves the default tau by lambda');
+SELECT is(tforge.update_tau('cpu-light', 20),
+          :l::float8 * 20 + (1 - :l::float8) * (:l::float8 * 10 + (1 - :l::float8) * :d::float8),
+          'a second runtime moves the learned tau by lambda');
+
+SELECT dblink_exec('other', $$ UPDATE tforge.task_tau SET tau_s = 100 WHERE task_type = 'cpu-light' $$);
+SELECT is(tforge.update_tau('cpu-light', 20), :l::float8 * 20 + (1 - :l::float8) * 100,
+          'tau rewritten by another session is read, not the version this backend wrote');
+
+SELECT dblink_exec('other', $$ DELETE FROM tforge.task_tau $$);
+SELECT dblink_exec('other', $$ INSERT INTO tforge.task_tau (task_type, tau_s, samples) VALUES ('cpu-light', 50, 1) $$);
+SELECT is(tforge.update_tau('cpu-light', 20), :l::float8 * 20 + (1 - :l::float8) * 50,
+          'a row put in the old one''s place is found');
+
+SELECT dblink_exec('other', $$ DELETE FROM tforge.task_tau $$);
+SELECT dblink_exec('other', $$ VACUUM tforge.task_tau $$);
+SELECT is(pg_relation_size('tforge.task_tau'), 0::bigint, 'VACUUM cut the emptied table''s file');
+SELECT is(tforge.update_tau('cpu-light', 30), :l::float8 * 30 + (1 - :l::float8) * :d::float8,
+          'a row remembered past the end of the file is not read: the type starts from its default again');
+
+SELECT dblink_disconnect('other');
+SELECT * FROM finish();
