@@ -388,6 +388,9 @@ CREATE FUNCTION tforge.purge_tasks(older_than interval DEFAULT '7 days') RETURNS
 DECLARE
   n bigint;
 BEGIN
+  IF older_than IS NULL THEN
+    RAISE EXCEPTION 'older_than must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
   WITH gone AS (
     DELETE FROM tforge.tasks k
      WHERE k.status IN ('done', 'dead') AND k.completed_at < pg_catalog.now() - older_than
@@ -455,6 +458,9 @@ COMMENT ON FUNCTION tforge._csv_field(text) IS 'internal: a CSV field, quoted; N
 CREATE FUNCTION tforge.export_profiles(format text DEFAULT 'json') RETURNS text
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  IF format IS NULL THEN
+    RAISE EXCEPTION 'format must not be NULL' USING ERRCODE = 'null_value_not_allowed', HINT = 'Use json or csv.';
+  END IF;
   IF format = 'json' THEN
     RETURN pg_catalog.jsonb_build_object(
       'format', 'tforge-profiles', 'version', 1,
@@ -516,8 +522,9 @@ DECLARE
   n bigint;
   missing text;
 BEGIN
-  IF data IS NULL THEN
-    RAISE EXCEPTION 'profile document must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  IF data IS NULL OR format IS NULL THEN
+    RAISE EXCEPTION '% must not be NULL', CASE WHEN data IS NULL THEN 'data' ELSE 'format' END
+      USING ERRCODE = 'null_value_not_allowed';
   END IF;
   IF pg_catalog.to_regclass('pg_temp.tforge_import') IS NULL THEN
     CREATE TEMP TABLE tforge_import (
