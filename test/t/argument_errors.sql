@@ -26,7 +26,7 @@
 \pset pager off
 BEGIN;
 SELECT no_plan();
-SET client_min_messages = warning;
+SET client_min_messages = error;
 
 -- ---------------------------------------------------------------- seeded state
 
@@ -34,6 +34,7 @@ SET client_min_messages = warning;
 -- pending; a learned profile; a model with a staged version and a
 -- validation; a signal type with signals; a GPU device with an allocated
 -- block; a training run with a complete checkpoint; a GC policy.
+\o /dev/null
 CREATE TEMP TABLE seed (k text PRIMARY KEY, v text);
 INSERT INTO seed SELECT 'task' || g, tforge.submit_task('cpu-light', task_key => 'k1')::text FROM generate_series(1, 3) g;
 INSERT INTO seed SELECT 'claimed', count(*)::text FROM tforge.claim_tasks('w1', 3);
@@ -56,6 +57,7 @@ INSERT INTO seed SELECT 'ckpt', (tforge.create_checkpoint('run1', 0, 10, metrics
 SELECT tforge.complete_checkpoint((SELECT v FROM seed WHERE k = 'ckpt'), 100, '/ckpt/1');
 INSERT INTO seed SELECT 'ckpt2', (tforge.create_checkpoint('run1', 1, 20)).checkpoint_id;
 SELECT tforge.set_checkpoint_policy('run1', max_checkpoints_per_run => 5);
+\o
 
 -- ---------------------------------------------------------------- the functions
 
@@ -520,6 +522,29 @@ SELECT is(ARRAY(SELECT format('%s %s = %s: %s %s', sig, argname, value, state, m
                  ORDER BY 1),
           '{}'::text[],
           'out-of-range numbers and unknown names: no internal error, no constraint violation, no 42xxx but 42704');
+
+-- An unknown task type, model, signal type, device or checkpoint is 42704
+-- (DESIGN.md), except where the function creates it or documents another
+-- answer for it:
+CREATE TEMP TABLE unknown_name_other (fn text, argname text, why text NOT NULL, PRIMARY KEY (fn, argname));
+INSERT INTO unknown_name_other VALUES
+  ('register_model', 'model_id', 'creates the model'),
+  ('gpu_add_device', 'device_id', 'creates the device'),
+  ('get_block', 'device_id', 'NULL when the device has no such block (COMMENT)'),
+  ('eviction_candidates', 'device_id', 'no cached blocks: no rows'),
+  ('_gpu_device_span', 'device_id', 'internal: the span of a device id, known or not'),
+  ('_gpu_stats', 'device_id', 'internal view helper: statistics of the rows given'),
+  ('_profile_for', 'task_type', 'internal: NULL when there is no profile (COMMENT)');
+SELECT is(ARRAY(SELECT format('%s %s: %s %s', sig, argname, state, message) FROM call c
+                 WHERE kind = 'name' AND value = $$'no-such-name'$$
+                   AND argname IN ('task_type', 'model_id', 'signal_type', 'device_id', 'checkpoint_id')
+                   AND state <> '42704'
+                   AND NOT EXISTS (SELECT 1 FROM unknown_name_other o WHERE o.fn IN (c.sig, c.proname) AND o.argname = c.argname)
+                 ORDER BY 1),
+          '{}'::text[],
+          format('an unknown task type, model, signal type, device or checkpoint is 42704 (%s calls)',
+                 (SELECT count(*) FROM call WHERE kind = 'name' AND value = $$'no-such-name'$$
+                     AND argname IN ('task_type', 'model_id', 'signal_type', 'device_id', 'checkpoint_id'))));
 
 SELECT * FROM finish();
 ROLLBACK;
