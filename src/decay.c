@@ -551,8 +551,8 @@ decay_agg_trans(PG_FUNCTION_ARGS)
 	}
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("half-life must not be null")));
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("half_life must not be NULL")));
 	inagg = AggCheckCallContext(fcinfo, &aggcontext) != 0;
 	if (!inagg)
 		aggcontext = CurrentMemoryContext;

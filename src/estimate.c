@@ -884,7 +884,7 @@ tforge_estimate(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("task_type must not be NULL")));
 	strategy = EstimateStrategyFromName(PG_ARGISNULL(2)
 										? (tforge_learning_strategy ? tforge_learning_strategy : "adaptive")

@@ -412,7 +412,7 @@ tforge_profile_record(PG_FUNCTION_ARGS)
 	memset(&c, 0, sizeof(c));
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("task_type must not be NULL")));
 	for (i = 0; i < 4; i++)
 	{

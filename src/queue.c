@@ -665,7 +665,7 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	GovernorAdmit();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("task_type must not be NULL")));
 	SubmitOptions(fcinfo, 5, 6, &sla, &attempts);
 	undeclared = CheckResources(PG_GETARG_DATUM(2), PG_ARGISNULL(2), resources_type);
@@ -845,7 +845,12 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 	uint64		i;
 	int			tokens;
 
-	if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL",
+						PG_ARGISNULL(0) ? "worker_id" : PG_ARGISNULL(1) ? "max_tasks" : "lease")));
+	if (VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("worker_id must not be empty")));
@@ -976,11 +981,11 @@ tforge_held_task(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("task_id must not be NULL")));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("worker_id must not be NULL")));
 	CheckWritable("tforge._held_task()");
 	SPI_connect();
@@ -1057,11 +1062,11 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	memset(&c, 0, sizeof(c));
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("task_id must not be NULL")));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("worker_id must not be NULL")));
 	task_id = PG_GETARG_INT64(0);
 	worker_id = text_to_cstring(PG_GETARG_TEXT_PP(1));

@@ -328,9 +328,11 @@ tforge_update_tau(PG_FUNCTION_ARGS)
 	double		runtime_s;
 	double		tau;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	runtime_s = PG_ARGISNULL(1) ? NAN : PG_GETARG_FLOAT8(1);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "task_type" : "runtime_s")));
+	runtime_s = PG_GETARG_FLOAT8(1);
 	if (!LearnableSeconds(runtime_s))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

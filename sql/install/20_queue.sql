@@ -99,7 +99,10 @@ CREATE FUNCTION tforge.define_task_type(name text, default_tau_s float8, lambda 
 DECLARE
   t tforge.task_types;
 BEGIN
-  IF name IS NULL OR name = '' THEN
+  IF name IS NULL THEN
+    RAISE EXCEPTION 'name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF name = '' THEN
     RAISE EXCEPTION 'task type name must not be empty' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   PERFORM tforge._check_seconds(default_tau_s, 'default_tau_s');

@@ -245,23 +245,42 @@ SELECT p.task_type, p.task_key,
 COMMENT ON VIEW tforge.profile_summary IS
   'one line per profile: runs, runtime mean/stddev/min/max (s), median and 95th percentile of recent runs, the strategy adaptive picks now, its estimate and confidence';
 
+-- now() - older_than for the maintenance functions (purge_tasks,
+-- expire_profiles), with DESIGN.md's codes: 22004 for NULL, 22023 for a
+-- negative interval, 22003 when the cutoff leaves the timestamp range
+-- (instead of the subtraction's 22008).
+CREATE FUNCTION tforge._cutoff(older_than interval) RETURNS timestamptz
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+  IF older_than IS NULL THEN
+    RAISE EXCEPTION 'older_than must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF older_than < interval '0' THEN
+    RAISE EXCEPTION 'older_than must not be negative, got %', older_than
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN pg_catalog.now() - older_than;
+EXCEPTION WHEN datetime_field_overflow THEN
+  RAISE EXCEPTION 'older_than is out of range, got %', older_than
+    USING ERRCODE = 'numeric_value_out_of_range';
+END
+$$;
+COMMENT ON FUNCTION tforge._cutoff(interval) IS
+  'internal: now() - older_than for purge_tasks and expire_profiles (22004 NULL, 22023 negative, 22003 out of range)';
+
 CREATE FUNCTION tforge.expire_profiles(older_than interval DEFAULT NULL) RETURNS bigint
   LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   ttl_s integer := tforge._setting('tforge.profile_ttl')::integer;
   n bigint;
 BEGIN
-  IF older_than < interval '0' THEN
-    RAISE EXCEPTION 'older_than must not be negative, got %', older_than
-      USING ERRCODE = 'invalid_parameter_value';
-  END IF;
   IF older_than IS NULL THEN
     IF ttl_s = 0 THEN
       RETURN 0;
     END IF;
     older_than := pg_catalog.make_interval(secs => ttl_s);
   END IF;
-  DELETE FROM tforge.profiles p WHERE p.updated_at < pg_catalog.now() - older_than;
+  DELETE FROM tforge.profiles p WHERE p.updated_at < tforge._cutoff(older_than);
   GET DIAGNOSTICS n = ROW_COUNT;
   RETURN n;
 END
@@ -386,11 +405,12 @@ COMMENT ON VIEW tforge.prediction_scores IS
 CREATE FUNCTION tforge.purge_tasks(older_than interval DEFAULT '7 days') RETURNS bigint
   LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  cutoff timestamptz := tforge._cutoff(older_than);
   n bigint;
 BEGIN
   WITH gone AS (
     DELETE FROM tforge.tasks k
-     WHERE k.status IN ('done', 'dead') AND k.completed_at < pg_catalog.now() - older_than
+     WHERE k.status IN ('done', 'dead') AND k.completed_at < cutoff
     RETURNING k.*
   ), archived AS (
     INSERT INTO tforge.prediction_archive (task_id, task_type, task_key, source, used, predictions,
@@ -455,6 +475,9 @@ COMMENT ON FUNCTION tforge._csv_field(text) IS 'internal: a CSV field, quoted; N
 CREATE FUNCTION tforge.export_profiles(format text DEFAULT 'json') RETURNS text
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  IF format IS NULL THEN
+    RAISE EXCEPTION 'format must not be NULL' USING ERRCODE = 'null_value_not_allowed', HINT = 'Use json or csv.';
+  END IF;
   IF format = 'json' THEN
     RETURN pg_catalog.jsonb_build_object(
       'format', 'tforge-profiles', 'version', 1,
@@ -516,8 +539,9 @@ DECLARE
   n bigint;
   missing text;
 BEGIN
-  IF data IS NULL THEN
-    RAISE EXCEPTION 'profile document must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  IF data IS NULL OR format IS NULL THEN
+    RAISE EXCEPTION '% must not be NULL', CASE WHEN data IS NULL THEN 'data' ELSE 'format' END
+      USING ERRCODE = 'null_value_not_allowed';
   END IF;
   IF pg_catalog.to_regclass('pg_temp.tforge_import') IS NULL THEN
     CREATE TEMP TABLE tforge_import (

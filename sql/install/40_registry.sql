@@ -211,7 +211,7 @@ DECLARE
 BEGIN
   IF get_model_version.model_id IS NULL OR get_model_version.version IS NULL THEN
     RAISE EXCEPTION '% must not be NULL', CASE WHEN get_model_version.model_id IS NULL THEN 'model_id' ELSE 'version' END
-      USING ERRCODE = 'invalid_parameter_value';
+      USING ERRCODE = 'null_value_not_allowed';
   END IF;
   SELECT * INTO r FROM tforge.model_versions v
    WHERE v.model_id = get_model_version.model_id AND v.version OPERATOR(pg_catalog.=) get_model_version.version;
@@ -236,7 +236,7 @@ CREATE FUNCTION tforge._require_model(model_id text) RETURNS void
   LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
   IF _require_model.model_id IS NULL THEN
-    RAISE EXCEPTION 'model_id must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+    RAISE EXCEPTION 'model_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
   END IF;
   IF NOT EXISTS (SELECT 1 FROM tforge.models m WHERE m.model_id = _require_model.model_id) THEN
     RAISE EXCEPTION 'model "%" does not exist', _require_model.model_id
@@ -336,22 +336,27 @@ DECLARE
   r tforge.model_versions;
   existing tforge.semver;
 BEGIN
-  IF register_model.model_id IS NULL OR register_model.model_id = '' THEN
-    RAISE EXCEPTION 'model_id must not be empty or NULL' USING ERRCODE = 'invalid_parameter_value';
+  IF pg_catalog.num_nulls(register_model.model_id, register_model.version, register_model.framework,
+                          register_model.size_bytes, register_model.tags) > 0 THEN
+    RAISE EXCEPTION '% must not be NULL',
+      CASE WHEN register_model.model_id IS NULL THEN 'model_id' WHEN register_model.version IS NULL THEN 'version'
+           WHEN register_model.framework IS NULL THEN 'framework' WHEN register_model.size_bytes IS NULL THEN 'size_bytes'
+           ELSE 'tags' END
+      USING ERRCODE = 'null_value_not_allowed';
   END IF;
-  IF register_model.version IS NULL THEN
-    RAISE EXCEPTION 'version must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  IF register_model.model_id = '' THEN
+    RAISE EXCEPTION 'model_id must not be empty' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  IF register_model.framework IS NULL OR register_model.framework = '' THEN
-    RAISE EXCEPTION 'framework must not be empty or NULL' USING ERRCODE = 'invalid_parameter_value',
+  IF register_model.framework = '' THEN
+    RAISE EXCEPTION 'framework must not be empty' USING ERRCODE = 'invalid_parameter_value',
       HINT = 'Name the framework that produced the model, e.g. ''pytorch'', ''tensorflow'' or ''onnx''.';
   END IF;
-  IF register_model.size_bytes IS NULL OR register_model.size_bytes < 0 THEN
-    RAISE EXCEPTION 'size_bytes must not be negative or NULL, got "%"', register_model.size_bytes
+  IF register_model.size_bytes < 0 THEN
+    RAISE EXCEPTION 'size_bytes must not be negative, got %', register_model.size_bytes
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  IF register_model.tags IS NULL OR pg_catalog.jsonb_typeof(register_model.tags) <> 'object' THEN
-    RAISE EXCEPTION 'tags must be a JSON object, got %', coalesce('JSON ' || pg_catalog.jsonb_typeof(register_model.tags), 'NULL')
+  IF pg_catalog.jsonb_typeof(register_model.tags) <> 'object' THEN
+    RAISE EXCEPTION 'tags must be a JSON object, got JSON %', pg_catalog.jsonb_typeof(register_model.tags)
       USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Pass key/value pairs, e.g. ''{"dataset": "imagenet"}''.';
   END IF;
@@ -394,11 +399,14 @@ DECLARE
   r tforge.model_versions;
   prev tforge.model_versions;
 BEGIN
-  IF transition_model.state IS NULL THEN
-    RAISE EXCEPTION 'state must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  IF pg_catalog.num_nulls(transition_model.model_id, transition_model.version, transition_model.state,
+                          transition_model.previous_production) > 0 THEN
+    RAISE EXCEPTION '% must not be NULL',
+      CASE WHEN transition_model.model_id IS NULL THEN 'model_id' WHEN transition_model.version IS NULL THEN 'version'
+           WHEN transition_model.state IS NULL THEN 'state' ELSE 'previous_production' END
+      USING ERRCODE = 'null_value_not_allowed';
   END IF;
-  IF transition_model.previous_production IS NULL
-     OR transition_model.previous_production NOT IN ('keep', 'deprecate', 'archive') THEN
+  IF transition_model.previous_production NOT IN ('keep', 'deprecate', 'archive') THEN
     RAISE EXCEPTION 'invalid value for previous_production: "%"', transition_model.previous_production
       USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Use ''keep'', ''deprecate'' or ''archive''.';
@@ -463,11 +471,12 @@ DECLARE
   sla_met boolean;
   errs text[] := coalesce(record_validation.errors, '{}');
 BEGIN
-  IF record_validation.latencies_ms IS NULL THEN
-    RAISE EXCEPTION 'latencies must not be NULL' USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  IF record_validation.accuracy IS NULL THEN
-    RAISE EXCEPTION 'accuracy must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  IF pg_catalog.num_nulls(record_validation.model_id, record_validation.version,
+                          record_validation.latencies_ms, record_validation.accuracy) > 0 THEN
+    RAISE EXCEPTION '% must not be NULL',
+      CASE WHEN record_validation.model_id IS NULL THEN 'model_id' WHEN record_validation.version IS NULL THEN 'version'
+           WHEN record_validation.latencies_ms IS NULL THEN 'latencies_ms' ELSE 'accuracy' END
+      USING ERRCODE = 'null_value_not_allowed';
   END IF;
   IF pg_catalog.array_ndims(errs) OPERATOR(pg_catalog.>) 1 THEN
     RAISE EXCEPTION 'errors must be a one-dimensional array' USING ERRCODE = 'invalid_parameter_value';
@@ -541,6 +550,18 @@ DECLARE
   cur tforge.model_validations;
   base tforge.model_validations;
 BEGIN
+  IF pg_catalog.num_nulls(model_rollback_priority.model_id, model_rollback_priority.current_version,
+                          model_rollback_priority.baseline_version, model_rollback_priority.error_weight,
+                          model_rollback_priority.latency_weight, model_rollback_priority.accuracy_weight) > 0 THEN
+    RAISE EXCEPTION '% must not be NULL',
+      CASE WHEN model_rollback_priority.model_id IS NULL THEN 'model_id'
+           WHEN model_rollback_priority.current_version IS NULL THEN 'current_version'
+           WHEN model_rollback_priority.baseline_version IS NULL THEN 'baseline_version'
+           WHEN model_rollback_priority.error_weight IS NULL THEN 'error_weight'
+           WHEN model_rollback_priority.latency_weight IS NULL THEN 'latency_weight'
+           ELSE 'accuracy_weight' END
+      USING ERRCODE = 'null_value_not_allowed';
+  END IF;
   cur := tforge.get_validation(model_rollback_priority.model_id, model_rollback_priority.current_version);
   base := tforge.get_validation(model_rollback_priority.model_id, model_rollback_priority.baseline_version);
   IF cur.validation_id IS NULL OR base.validation_id IS NULL THEN

@@ -240,8 +240,8 @@ BEGIN
     RAISE EXCEPTION 'name of a signal type must not be NULL' USING ERRCODE = 'null_value_not_allowed';
   END IF;
   IF NEW.half_life IS NULL THEN
-    RAISE EXCEPTION 'half-life of signal type "%" must not be null', NEW.name
-      USING ERRCODE = '22023';
+    RAISE EXCEPTION 'half_life of signal type "%" must not be NULL', NEW.name
+      USING ERRCODE = 'null_value_not_allowed';
   END IF;
   IF pg_catalog.date_part('epoch', NEW.half_life) OPERATOR(pg_catalog.<=) 0 THEN
     RAISE EXCEPTION 'half-life must be positive, got "%"', NEW.half_life
@@ -253,8 +253,12 @@ BEGIN
     RAISE EXCEPTION 'windows of signal type "%" must be a one-dimensional array', NEW.name
       USING ERRCODE = '22023';
   END IF;
-  IF NEW.windows IS NULL OR pg_catalog.array_position(NEW.windows, NULL) IS NOT NULL THEN
-    RAISE EXCEPTION 'windows of signal type "%" must not be null', NEW.name
+  IF NEW.windows IS NULL THEN
+    RAISE EXCEPTION 'windows of signal type "%" must not be NULL', NEW.name
+      USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF pg_catalog.array_position(NEW.windows, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'windows of signal type "%" must not contain NULL', NEW.name
       USING ERRCODE = '22023';
   END IF;
   NEW.windows := ARRAY(SELECT DISTINCT tforge.window_check(w)
@@ -328,9 +332,11 @@ DECLARE
   hl interval;
   result float8;
 BEGIN
-  IF entity_id IS NULL OR weight IS NULL OR at IS NULL THEN
-    RAISE EXCEPTION 'entity id, weight and time of a signal must not be null'
-      USING ERRCODE = '22023';
+  IF pg_catalog.num_nulls(entity_id, signal_type, weight, at) > 0 THEN
+    RAISE EXCEPTION '% must not be NULL',
+      CASE WHEN entity_id IS NULL THEN 'entity_id' WHEN signal_type IS NULL THEN 'signal_type'
+           WHEN weight IS NULL THEN 'weight' ELSE 'at' END
+      USING ERRCODE = 'null_value_not_allowed';
   END IF;
   SELECT t.half_life INTO hl FROM tforge.signal_types t
    WHERE t.name OPERATOR(pg_catalog.=) record_signal.signal_type;
@@ -368,8 +374,12 @@ BEGIN
      OR pg_catalog.array_ndims(ats) OPERATOR(pg_catalog.>) 1 THEN
     RAISE EXCEPTION 'entity_ids, weights and ats must be one-dimensional arrays' USING ERRCODE = '22023';
   END IF;
-  IF entity_ids IS NULL OR pg_catalog.array_position(entity_ids, NULL) IS NOT NULL THEN
-    RAISE EXCEPTION 'entity ids must not be null' USING ERRCODE = '22023';
+  IF entity_ids IS NULL OR signal_type IS NULL THEN
+    RAISE EXCEPTION '% must not be NULL', CASE WHEN entity_ids IS NULL THEN 'entity_ids' ELSE 'signal_type' END
+      USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF pg_catalog.array_position(entity_ids, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'entity_ids must not contain NULL' USING ERRCODE = '22023';
   END IF;
   IF weights IS NOT NULL AND pg_catalog.cardinality(weights) OPERATOR(pg_catalog.<>) n THEN
     RAISE EXCEPTION 'weights has % elements, entity_ids has %', pg_catalog.cardinality(weights), n

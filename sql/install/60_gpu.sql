@@ -194,10 +194,14 @@ CREATE FUNCTION tforge.gpu_add_device(device_id text, total_memory bigint, memor
 DECLARE
   d tforge.gpu_devices;
 BEGIN
-  IF device_id IS NULL OR device_id = '' THEN
+  IF device_id IS NULL OR total_memory IS NULL THEN
+    RAISE EXCEPTION '% must not be NULL', CASE WHEN device_id IS NULL THEN 'device_id' ELSE 'total_memory' END
+      USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF device_id = '' THEN
     RAISE EXCEPTION 'device id must not be empty' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  IF total_memory IS NULL OR total_memory <= 0 OR total_memory > 4611686018427387904 THEN
+  IF total_memory <= 0 OR total_memory > 4611686018427387904 THEN
     RAISE EXCEPTION 'total memory of device "%" must be between 1 and 2^62 bytes, got %', device_id, coalesce(total_memory::text, 'NULL')
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
@@ -229,6 +233,9 @@ CREATE FUNCTION tforge.gpu_remove_device(device_id text) RETURNS void
 DECLARE
   held bigint;
 BEGIN
+  IF device_id IS NULL THEN
+    RAISE EXCEPTION 'device_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
   PERFORM 1 FROM tforge.gpu_devices g WHERE g.device_id = gpu_remove_device.device_id FOR UPDATE;
   IF NOT FOUND THEN
     PERFORM tforge._gpu_total(device_id);  -- raises 42704

@@ -45,7 +45,7 @@ SELECT results_eq($$ SELECT runtime_s, confidence, source, chosen, upper_s FROM 
                   $$ VALUES (5::float8, 0::float8, 'default', 'tau', 5::float8) $$,
                   'no profile: tau capped by the bound, which is the calibrated bound');
 SELECT throws_ok($$ SELECT tforge.estimate('nosuch') $$, '42704', NULL, 'unknown type: 42704');
-SELECT throws_ok($$ SELECT tforge.estimate(NULL) $$, '22023', NULL, 'NULL type: 22023');
+SELECT throws_ok($$ SELECT tforge.estimate(NULL) $$, '22004', NULL, 'NULL type: 22004');
 SELECT throws_ok($$ SELECT tforge.estimate('cpu-light', coverage => 1) $$, '22023', NULL, 'coverage 1: 22023');
 CREATE ROLE tap_nobody_cal;
 SET LOCAL ROLE tap_nobody_cal;

@@ -62,7 +62,7 @@ SELECT throws_ok(format($$ SELECT tforge.import_profiles(%L, 'csv') $$, :'csv' |
                  '22P02', 'invalid profile document: CSV record 7 has 2 fields, expected 14', 'short csv record refused');
 SELECT throws_ok(format($$ SELECT tforge.import_profiles(%L, 'csv') $$, :'csv' || E'1,"cpu-light,\n'),
                  '22P02', NULL, 'unterminated csv quote refused');
-SELECT throws_ok($$ SELECT tforge.import_profiles(NULL) $$, '22023', 'profile document must not be NULL', 'NULL document refused');
+SELECT throws_ok($$ SELECT tforge.import_profiles(NULL) $$, '22004', 'data must not be NULL', 'NULL document refused');
 SELECT throws_ok($$ SELECT tforge.import_profiles('x', 'xml') $$, '22023', 'unknown profile import format "xml"', 'unknown format refused');
 SELECT throws_ok($$ SELECT tforge.export_profiles('xml') $$, '22023', 'unknown profile export format "xml"', 'unknown export format refused');
 SELECT ok(pg_temp.same(), 'failed imports changed nothing');

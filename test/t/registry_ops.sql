@@ -10,7 +10,7 @@
 \pset pager off
 \set ON_ERROR_STOP true
 BEGIN;
-SELECT plan(82);
+SELECT plan(83);
 -- tforge's operators (semver =) without schema-qualifying each one.
 SET search_path = public, tforge;
 
@@ -32,13 +32,15 @@ SELECT throws_ok($$SELECT tforge.register_model('resnet', '2.0.0+build.2', 'pyto
                  'version 2.0.0+build.2 of model "resnet" is already registered',
                  'versions differing only in build metadata are the same version');
 SELECT throws_ok($$SELECT tforge.register_model('', '1.0.0', 'pytorch')$$, '22023',
-                 'model_id must not be empty or NULL', 'empty model_id');
-SELECT throws_ok($$SELECT tforge.register_model('m', NULL, 'pytorch')$$, '22023',
+                 'model_id must not be empty', 'empty model_id');
+SELECT throws_ok($$SELECT tforge.register_model('m', NULL, 'pytorch')$$, '22004',
                  'version must not be NULL', 'NULL version');
-SELECT throws_ok($$SELECT tforge.register_model('m', '1.0.0', NULL)$$, '22023',
-                 'framework must not be empty or NULL', 'NULL framework');
+SELECT throws_ok($$SELECT tforge.register_model('m', '1.0.0', NULL)$$, '22004',
+                 'framework must not be NULL', 'NULL framework');
+SELECT throws_ok($$SELECT tforge.register_model('m', '1.0.0', '')$$, '22023',
+                 'framework must not be empty', 'empty framework');
 SELECT throws_ok($$SELECT tforge.register_model('m', '1.0.0', 'onnx', size_bytes => -1)$$, '22023',
-                 'size_bytes must not be negative or NULL, got "-1"', 'negative size');
+                 'size_bytes must not be negative, got -1', 'negative size');
 SELECT throws_ok($$SELECT tforge.register_model('m', '1.0.0', 'onnx', tags => '[1]')$$, '22023',
                  'tags must be a JSON object, got JSON array', 'tags must be an object');
 SELECT throws_ok($$SELECT tforge.register_model('m', '1.0.0', 'onnx', '{1,-3}')$$, '22023',

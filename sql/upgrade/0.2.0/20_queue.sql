@@ -172,3 +172,34 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tforge._task_type(text) IS 'internal: the task type''s definition, or error 42704 (22004 for NULL)';
+
+-- define_task_type refuses a NULL name with 22004, not 22023.
+CREATE OR REPLACE FUNCTION tforge.define_task_type(name text, default_tau_s float8, lambda float8 DEFAULT NULL)
+  RETURNS tforge.task_types
+  LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  t tforge.task_types;
+BEGIN
+  IF name IS NULL THEN
+    RAISE EXCEPTION 'name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF name = '' THEN
+    RAISE EXCEPTION 'task type name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  PERFORM tforge._check_seconds(default_tau_s, 'default_tau_s');
+  IF lambda IS NOT NULL AND (lambda = 'NaN' OR lambda < 0 OR lambda > 1) THEN
+    RAISE EXCEPTION 'lambda must be between 0 and 1, got %', lambda
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  INSERT INTO tforge.task_types AS tt (name, default_tau_s, lambda)
+  VALUES (define_task_type.name, define_task_type.default_tau_s, define_task_type.lambda)
+  ON CONFLICT ON CONSTRAINT task_types_pkey DO NOTHING
+  RETURNING * INTO t;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'task type "%" already exists', name
+      USING ERRCODE = 'duplicate_object',
+            HINT = 'Use tforge.set_tau() to change its runtime.';
+  END IF;
+  RETURN t;
+END
+$$;

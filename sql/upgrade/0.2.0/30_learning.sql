@@ -124,6 +124,9 @@ COMMENT ON FUNCTION tforge.estimate(text, text, text, float8, float8, float8) IS
 CREATE OR REPLACE FUNCTION tforge.export_profiles(format text DEFAULT 'json') RETURNS text
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  IF format IS NULL THEN
+    RAISE EXCEPTION 'format must not be NULL' USING ERRCODE = 'null_value_not_allowed', HINT = 'Use json or csv.';
+  END IF;
   IF format = 'json' THEN
     RETURN pg_catalog.jsonb_build_object(
       'format', 'tforge-profiles', 'version', 1,
@@ -178,8 +181,9 @@ DECLARE
   n bigint;
   missing text;
 BEGIN
-  IF data IS NULL THEN
-    RAISE EXCEPTION 'profile document must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+  IF data IS NULL OR format IS NULL THEN
+    RAISE EXCEPTION '% must not be NULL', CASE WHEN data IS NULL THEN 'data' ELSE 'format' END
+      USING ERRCODE = 'null_value_not_allowed';
   END IF;
   IF pg_catalog.to_regclass('pg_temp.tforge_import') IS NULL THEN
     CREATE TEMP TABLE tforge_import (
@@ -284,3 +288,68 @@ COMMENT ON FUNCTION tforge.import_profiles(text, text) IS
   'loads a document of tforge.export_profiles (json or csv), replacing profiles with the same type and key; a malformed or newer-version document changes nothing; returns how many';
 
 DROP FUNCTION tforge._import_csv_row(text[], bigint);
+
+-- purge_tasks and expire_profiles compute their cutoff with the new
+-- tforge._cutoff: a NULL older_than is 22004 for purge_tasks (0.1.0 deleted
+-- nothing), a negative one 22023 (0.1.0's purge_tasks deleted every finished
+-- task), one beyond the timestamp range 22003 (0.1.0: 22008 from the
+-- subtraction).
+CREATE FUNCTION tforge._cutoff(older_than interval) RETURNS timestamptz
+  LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+  IF older_than IS NULL THEN
+    RAISE EXCEPTION 'older_than must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF older_than < interval '0' THEN
+    RAISE EXCEPTION 'older_than must not be negative, got %', older_than
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN pg_catalog.now() - older_than;
+EXCEPTION WHEN datetime_field_overflow THEN
+  RAISE EXCEPTION 'older_than is out of range, got %', older_than
+    USING ERRCODE = 'numeric_value_out_of_range';
+END
+$$;
+COMMENT ON FUNCTION tforge._cutoff(interval) IS
+  'internal: now() - older_than for purge_tasks and expire_profiles (22004 NULL, 22023 negative, 22003 out of range)';
+
+CREATE OR REPLACE FUNCTION tforge.expire_profiles(older_than interval DEFAULT NULL) RETURNS bigint
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  ttl_s integer := tforge._setting('tforge.profile_ttl')::integer;
+  n bigint;
+BEGIN
+  IF older_than IS NULL THEN
+    IF ttl_s = 0 THEN
+      RETURN 0;
+    END IF;
+    older_than := pg_catalog.make_interval(secs => ttl_s);
+  END IF;
+  DELETE FROM tforge.profiles p WHERE p.updated_at < tforge._cutoff(older_than);
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION tforge.purge_tasks(older_than interval DEFAULT '7 days') RETURNS bigint
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  cutoff timestamptz := tforge._cutoff(older_than);
+  n bigint;
+BEGIN
+  WITH gone AS (
+    DELETE FROM tforge.tasks k
+     WHERE k.status IN ('done', 'dead') AND k.completed_at < cutoff
+    RETURNING k.*
+  ), archived AS (
+    INSERT INTO tforge.prediction_archive (task_id, task_type, task_key, source, used, predictions,
+                                           confidences, actual_s, completed_at)
+    SELECT g.task_id, g.task_type, g.task_key, g.predictions_source, g.prediction_strategy, g.predictions,
+           g.prediction_confidences, g.runtime_s, g.completed_at
+      FROM gone g
+     WHERE g.status = 'done' AND g.predictions IS NOT NULL AND g.runtime_s > 0
+  )
+  SELECT count(*) INTO n FROM gone;
+  RETURN n;
+END
+$$;
