@@ -212,7 +212,7 @@ COMMENT ON DOMAIN tforge.attempt_limit IS 'how many claims a task may use before
 
 CREATE TABLE tforge.tasks (
   task_id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  task_type             text NOT NULL REFERENCES tforge.task_types (name),
+  task_type             text NOT NULL,  -- a row of task_types: see tasks_type_exists below
   task_key              text,
   payload               jsonb NOT NULL DEFAULT '{}',
   resources             tforge.resources,
@@ -251,6 +251,35 @@ COMMENT ON COLUMN tforge.tasks.available_at IS 'not claimable before this time (
 COMMENT ON COLUMN tforge.tasks.attempts IS 'how many times the task has been claimed';
 COMMENT ON COLUMN tforge.tasks.runtime_s IS 'observed runtime: usage->runtime_s when the worker reported it, else claim to completion';
 COMMENT ON COLUMN tforge.tasks.claim_token IS 'fencing token of the latest claim (from tforge.claim_token_seq): heartbeat, complete_task and fail_task given a token refuse (55000) any other claim of the task';
+
+-- Every task names a task type that exists. A foreign key would lock the
+-- type's row FOR KEY SHARE on every submit (a WAL record per task, and a
+-- MultiXact whenever two submits of a type overlap), so two triggers keep the
+-- rule instead, under every isolation level: a task's type must exist as the
+-- latest snapshot sees task_types, and a type that tasks name cannot be
+-- deleted, renamed or truncated away (src/task_type_ref.c).
+CREATE FUNCTION tforge._task_type_exists() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'tforge_task_type_exists'
+  LANGUAGE C;
+COMMENT ON FUNCTION tforge._task_type_exists() IS
+  'internal: trigger refusing (23503) a task whose task_type is not a row of tforge.task_types';
+CREATE TRIGGER tasks_type_exists BEFORE INSERT OR UPDATE OF task_type ON tforge.tasks
+  FOR EACH ROW EXECUTE FUNCTION tforge._task_type_exists();
+COMMENT ON TRIGGER tasks_type_exists ON tforge.tasks IS
+  'a task''s type must exist in tforge.task_types (the foreign key, without locking the type''s row)';
+CREATE FUNCTION tforge._task_type_in_use() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'tforge_task_type_in_use'
+  LANGUAGE C;
+COMMENT ON FUNCTION tforge._task_type_in_use() IS
+  'internal: trigger refusing (23503) to delete, rename or truncate away a task type that tasks name; waits for tasks being inserted first';
+CREATE TRIGGER task_types_in_use BEFORE DELETE OR UPDATE OF name ON tforge.task_types
+  FOR EACH ROW EXECUTE FUNCTION tforge._task_type_in_use();
+COMMENT ON TRIGGER task_types_in_use ON tforge.task_types IS
+  'a task type that tasks name cannot be deleted or renamed (the foreign key''s other side)';
+CREATE TRIGGER task_types_truncate BEFORE TRUNCATE ON tforge.task_types
+  FOR EACH STATEMENT EXECUTE FUNCTION tforge._task_type_in_use();
+COMMENT ON TRIGGER task_types_truncate ON tforge.task_types IS
+  'tforge.task_types cannot be truncated while tforge.tasks has rows';
 
 -- Fencing tokens: one value per claim, never handed out twice (not even when
 -- an operator resets a task's attempts, or after a dump and restore), so a

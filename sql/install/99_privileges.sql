@@ -67,16 +67,18 @@ REVOKE EXECUTE ON FUNCTION tforge.governor_override(float8),
 -- per call (200,000 calls of a trivial PL/pgSQL function: 90 ms without,
 -- 280-350 ms with; record_signal showed no difference above the noise).
 --
--- The other exception is the C trigger function _gpu_release_task, which
--- fires on every claim and completion and runs SQL only for a task that
--- holds GPU memory: it sets the search path above itself, around that SQL
--- (tforge_gpu_release_task, src/pool.c), and runs nothing else.
+-- The other exceptions are two C trigger functions that fire on every
+-- submit, claim or completion, where fmgr's save and restore of a SET clause
+-- would cost more than the trigger: _gpu_release_task runs SQL only for a
+-- task that holds GPU memory, and sets the search path above itself around
+-- it (tforge_gpu_release_task, src/pool.c); _task_type_exists runs no SQL
+-- (an index probe in C, src/task_type_ref.c).
 DO $$
 DECLARE
   inlined constant name[] := ARRAY['resources_fit', '_iso_utc', '_csv_field', 'find_by_state',
                                    'model_count', 'version_count', '_known_signal_type', 'signal_score',
                                    'signal_count', 'signal_velocity', 'signal_windows', 'trending'];
-  pins_own_path constant name[] := ARRAY['_gpu_release_task'];
+  pins_own_path constant name[] := ARRAY['_gpu_release_task', '_task_type_exists'];
   f regprocedure;
 BEGIN
   FOR f IN

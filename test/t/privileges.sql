@@ -59,6 +59,8 @@ INSERT INTO expected_role VALUES
   ('gpu_add_device', 'tforge_admin'), ('gpu_remove_device', 'tforge_admin'),
   ('gpu_evict', 'tforge_admin'), ('gpu_defragment', 'tforge_admin'),
   ('_gpu_release_task', 'tforge_admin'),
+  ('_task_type_exists', 'tforge_admin'),
+  ('_task_type_in_use', 'tforge_admin'),
   -- checkpoints (DESIGN 4): workers create and complete checkpoints, and
   -- mark one corrupted when they find it unreadable
   ('create_checkpoint', 'tforge_worker'), ('complete_checkpoint', 'tforge_worker'),
@@ -142,13 +144,13 @@ SELECT is(ARRAY(SELECT sig FROM fns WHERE prosecdef AND has_function_privilege('
 
 -- The rule of 99_privileges.sql: everything but C and non-volatile SQL
 -- functions (left inlinable, operators qualified) and every volatile
--- function pins a search_path that starts with pg_catalog; the one C
--- trigger function that pins it itself around its SQL is named here, and
--- suite gpu_privileges checks that it does.
+-- function pins a search_path that starts with pg_catalog; the C trigger
+-- functions that pin it themselves around their SQL, or run none, are named
+-- here (suite gpu_privileges checks the first, queue_task_type_ref the second).
 SELECT is(ARRAY(SELECT sig FROM fns
                  WHERE prokind IN ('f', 'p')
                    AND (provolatile = 'v' OR lanname NOT IN ('c', 'internal', 'sql'))
-                   AND sig <> 'tforge._gpu_release_task()'
+                   AND sig NOT IN ('tforge._gpu_release_task()', 'tforge._task_type_exists()')
                    AND NOT EXISTS (SELECT 1 FROM unnest(proconfig) c WHERE c LIKE 'search\_path=pg\_catalog%')
                  ORDER BY 1),
           '{}'::text[], 'every PL/pgSQL and every volatile function pins search_path, pg_catalog first');

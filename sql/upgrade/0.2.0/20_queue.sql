@@ -203,3 +203,35 @@ BEGIN
   RETURN t;
 END
 $$;
+
+-- tasks.task_type: the foreign key becomes two triggers (install fragment
+-- sql/install/20_queue.sql says why).
+ALTER TABLE tforge.tasks DROP CONSTRAINT tasks_task_type_fkey;
+-- Every task names a task type that exists. A foreign key would lock the
+-- type's row FOR KEY SHARE on every submit (a WAL record per task, and a
+-- MultiXact whenever two submits of a type overlap), so two triggers keep the
+-- rule instead, under every isolation level: a task's type must exist as the
+-- latest snapshot sees task_types, and a type that tasks name cannot be
+-- deleted, renamed or truncated away (src/task_type_ref.c).
+CREATE FUNCTION tforge._task_type_exists() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'tforge_task_type_exists'
+  LANGUAGE C;
+COMMENT ON FUNCTION tforge._task_type_exists() IS
+  'internal: trigger refusing (23503) a task whose task_type is not a row of tforge.task_types';
+CREATE TRIGGER tasks_type_exists BEFORE INSERT OR UPDATE OF task_type ON tforge.tasks
+  FOR EACH ROW EXECUTE FUNCTION tforge._task_type_exists();
+COMMENT ON TRIGGER tasks_type_exists ON tforge.tasks IS
+  'a task''s type must exist in tforge.task_types (the foreign key, without locking the type''s row)';
+CREATE FUNCTION tforge._task_type_in_use() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'tforge_task_type_in_use'
+  LANGUAGE C;
+COMMENT ON FUNCTION tforge._task_type_in_use() IS
+  'internal: trigger refusing (23503) to delete, rename or truncate away a task type that tasks name; waits for tasks being inserted first';
+CREATE TRIGGER task_types_in_use BEFORE DELETE OR UPDATE OF name ON tforge.task_types
+  FOR EACH ROW EXECUTE FUNCTION tforge._task_type_in_use();
+COMMENT ON TRIGGER task_types_in_use ON tforge.task_types IS
+  'a task type that tasks name cannot be deleted or renamed (the foreign key''s other side)';
+CREATE TRIGGER task_types_truncate BEFORE TRUNCATE ON tforge.task_types
+  FOR EACH STATEMENT EXECUTE FUNCTION tforge._task_type_in_use();
+COMMENT ON TRIGGER task_types_truncate ON tforge.task_types IS
+  'tforge.task_types cannot be truncated while tforge.tasks has rows';
