@@ -8,10 +8,12 @@
  * on a busy queue is most of them. The same guarantee, under every
  * isolation level, costs an index probe:
  *
- *   - tasks_type_exists (BEFORE INSERT OR UPDATE OF task_type ON tasks):
- *     the row's type must be in task_types as the latest snapshot sees it
- *     (23503 otherwise). The inserting statement already holds ROW
- *     EXCLUSIVE on tasks when the trigger runs.
+ *   - tasks_type_exists (BEFORE INSERT ON tasks) and tasks_type_changed
+ *     (AFTER UPDATE OF task_type: a BEFORE UPDATE row trigger of any column
+ *     would make PostgreSQL lock every updated task first): the row's type
+ *     must be in task_types as the latest snapshot sees it (23503
+ *     otherwise). The writing statement already holds ROW EXCLUSIVE on
+ *     tasks when the trigger runs.
  *   - task_types_in_use (BEFORE DELETE OR UPDATE OF name, and BEFORE
  *     TRUNCATE, ON task_types): takes SHARE on tasks, which waits for every
  *     transaction that inserted or changed a task to end and keeps new ones
@@ -38,16 +40,16 @@
 #include "queue.h"
 #include "tforge.h"
 
-/* 39P01 unless fired as a row or TRUNCATE trigger of tforge.<table>, BEFORE. */
+/* 39P01 unless fired as a trigger of tforge.<table>. */
 static TriggerData *
 TriggerOn(FunctionCallInfo fcinfo, const char *function, const char *table)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("%s() must be fired as a BEFORE trigger", function)));
+				 errmsg("%s() must be fired as a trigger", function)));
 	/* its column reads assume the table's row type */
 	if (RelationGetRelid(trigdata->tg_relation) != TforgeRelid(table))
 		ereport(ERROR,
@@ -71,8 +73,8 @@ TextColumn(TriggerData *trigdata, HeapTuple tuple, const char *name, bool *isnul
 }
 
 /*
- * _task_type_exists(): BEFORE INSERT OR UPDATE OF task_type ON tforge.tasks,
- * FOR EACH ROW. A NULL type is left to the column's NOT NULL.
+ * _task_type_exists(): BEFORE INSERT, or AFTER UPDATE OF task_type, ON
+ * tforge.tasks, FOR EACH ROW. A NULL type is left to the column's NOT NULL.
  */
 PG_FUNCTION_INFO_V1(tforge_task_type_exists);
 Datum
@@ -80,6 +82,7 @@ tforge_task_type_exists(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = TriggerOn(fcinfo, "tforge._task_type_exists", "tasks");
 	HeapTuple	row;
+	HeapTuple	result;
 	Relation	rel;
 	TupleTableSlot *slot;
 	Datum		type;
@@ -93,16 +96,18 @@ tforge_task_type_exists(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("tforge._task_type_exists() must be fired for each row inserted or updated")));
 	row = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	/* a BEFORE trigger returns the row to write; an AFTER trigger's result is ignored */
+	result = TRIGGER_FIRED_BEFORE(trigdata->tg_event) ? row : NULL;
 	type = TextColumn(trigdata, row, "task_type", &isnull);
 	if (isnull)
-		return PointerGetDatum(row);
+		return PointerGetDatum(result);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
 		bool		oldnull;
 		Datum		old = TextColumn(trigdata, trigdata->tg_trigtuple, "task_type", &oldnull);
 
 		if (!oldnull && DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, old, type)))
-			return PointerGetDatum(row);
+			return PointerGetDatum(result);
 	}
 
 	PushActiveSnapshot(GetLatestSnapshot());
@@ -116,7 +121,7 @@ tforge_task_type_exists(PG_FUNCTION_ARGS)
 				 errmsg("task type \"%s\" does not exist", TextDatumGetCString(type)),
 				 errdetail("Every task of tforge.tasks names a row of tforge.task_types."),
 				 errhint("Define the type first with tforge.define_task_type().")));
-	return PointerGetDatum(row);
+	return PointerGetDatum(result);
 }
 
 /*
@@ -135,12 +140,13 @@ tforge_task_type_in_use(PG_FUNCTION_ARGS)
 	bool		used;
 	int			rc;
 
-	if (!truncate && !(TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) &&
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		(!truncate && !(TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) &&
 					   (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ||
-						TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))))
+						TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)))))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("tforge._task_type_in_use() must be fired for each row deleted or updated, or for TRUNCATE")));
+				 errmsg("tforge._task_type_in_use() must be fired BEFORE, for each row deleted or updated, or for TRUNCATE")));
 	if (!truncate)
 	{
 		result = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;

@@ -218,10 +218,17 @@ CREATE FUNCTION tforge._task_type_exists() RETURNS trigger
   LANGUAGE C;
 COMMENT ON FUNCTION tforge._task_type_exists() IS
   'internal: trigger refusing (23503) a task whose task_type is not a row of tforge.task_types';
-CREATE TRIGGER tasks_type_exists BEFORE INSERT OR UPDATE OF task_type ON tforge.tasks
+CREATE TRIGGER tasks_type_exists BEFORE INSERT ON tforge.tasks
   FOR EACH ROW EXECUTE FUNCTION tforge._task_type_exists();
 COMMENT ON TRIGGER tasks_type_exists ON tforge.tasks IS
-  'a task''s type must exist in tforge.task_types (the foreign key, without locking the type''s row)';
+  'a new task''s type must exist in tforge.task_types (the foreign key, without locking the type''s row)';
+-- AFTER, not BEFORE: any BEFORE UPDATE row trigger, whatever its columns,
+-- makes PostgreSQL lock each row before updating it (a WAL record per claim
+-- and per completion).
+CREATE TRIGGER tasks_type_changed AFTER UPDATE OF task_type ON tforge.tasks
+  FOR EACH ROW EXECUTE FUNCTION tforge._task_type_exists();
+COMMENT ON TRIGGER tasks_type_changed ON tforge.tasks IS
+  'a task moved to another type must name a row of tforge.task_types';
 CREATE FUNCTION tforge._task_type_in_use() RETURNS trigger
   AS 'MODULE_PATHNAME', 'tforge_task_type_in_use'
   LANGUAGE C;
