@@ -675,8 +675,8 @@ AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, 
 	t[6] = PointerGetDatum(tensor_id);
 	t[7] = Int32GetDatum(priority);
 	t[8] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	if (PoolExec(&take_block, t, NULL, false) != 1)
-		elog(ERROR, "tforge: GPU block " INT64_FORMAT " vanished under the device lock", *block_id);
+	if (PoolExec(&take_block, t, NULL, false) != 1)	/* (the device lock keeps it otherwise) */
+		SkippedByTrigger("gpu_blocks", psprintf("the allocation of GPU block " INT64_FORMAT, *block_id));
 	InsertFree(device_id, from, *offset);
 	InsertFree(device_id, *offset + actual, from + size);
 	return true;
@@ -857,8 +857,8 @@ FreeLocked(text *device_id, int64 block_id)
 	v[0] = Int64GetDatum(block_id);
 	v[2] = Int64GetDatum(from);
 	v[3] = Int64GetDatum(end - from);
-	if (PoolExec(&free_block, v, NULL, false) != 1)
-		elog(ERROR, "tforge: GPU block " INT64_FORMAT " vanished under the device lock", block_id);
+	if (PoolExec(&free_block, v, NULL, false) != 1)	/* (the device lock keeps it otherwise) */
+		SkippedByTrigger("gpu_blocks", psprintf("the release of GPU block " INT64_FORMAT, block_id));
 	return span.size;
 }
 

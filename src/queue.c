@@ -712,7 +712,8 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	n[13] = n[14] = n[15] = !tforge_learning_enabled;
 
 	SPI_connect();
-	Execute(&submit_insert, resources_type, v, n, 1);
+	if (Execute(&submit_insert, resources_type, v, n, 1) != 1)
+		SkippedByTrigger("tasks", "the insert of the submitted task");
 	task_id = DatumGetInt64(ResultValue(0, 1, &isnull));
 	SPI_finish();
 	WakeWorkers(PG_GETARG_DATUM(0));
