@@ -65,6 +65,7 @@
 #include "utils/typcache.h"
 
 #include "estimate.h"
+#include "pool.h"
 #include "profile.h"
 #include "queue.h"
 #include "tforge.h"
@@ -194,6 +195,25 @@ BatchBegin(FunctionCallInfo fcinfo, const char *function, BatchItem **itemsp, Da
 	*itemsp = items;
 	*idsp = ids;
 	return n;
+}
+
+/*
+ * The GPU devices the batch's tasks hold memory on, locked in device order
+ * before any task row is (PoolLockTaskDevices): releases in the order of
+ * the batch's rows would deadlock with a batch that meets the same devices
+ * in the other order.
+ */
+static void
+LockBatchDevices(BatchItem *items, int n)
+{
+	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+	int			nids = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (!items[i].noid)
+			ids[nids++] = items[i].task_id;
+	PoolLockTaskDevices(ids, nids, NULL);
 }
 
 /* claim_tokens (argument argno) into the items. */
@@ -711,6 +731,7 @@ tforge_complete_tasks(PG_FUNCTION_ARGS)
 											  TYPALIGN_DOUBLE));
 
 	SPI_connect();
+	LockBatchDevices(items, n);
 	l = palloc0(sizeof(Learning) * n);
 	while (RoundIds(items, n, &v[0]))
 	{
@@ -815,6 +836,7 @@ tforge_fail_tasks(PG_FUNCTION_ARGS)
 	v[5] = PointerGetDatum(construct_md_array(tokens, notoken, 1, dims, lbs, INT8OID, sizeof(int64), true,
 											  TYPALIGN_DOUBLE));
 	SPI_connect();
+	LockBatchDevices(items, n);
 	while (RoundIds(items, n, &v[0]))
 	{
 		uint64		done = Execute(&fail_batch, InvalidOid, v, nulls, 0);

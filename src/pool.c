@@ -230,6 +230,12 @@ static PoolStatement tensor_blocks = {
 	1, {TEXTOID}
 };
 
+/* The devices holding blocks of the tensors in $1. */
+static PoolStatement tensor_devices = {
+	"SELECT DISTINCT b.device_id FROM tforge.gpu_blocks b WHERE b.tensor_id = ANY ($1)",
+	1, {TEXTARRAYOID}
+};
+
 static PoolStatement all_blocks = {
 	"SELECT b.block_id, b.offset_bytes, b.size_bytes, b.alignment, b.status::text, b.tensor_id"
 	"  FROM tforge.gpu_blocks b WHERE b.device_id = $1 ORDER BY b.offset_bytes",
@@ -671,8 +677,8 @@ AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, 
 	t[6] = PointerGetDatum(tensor_id);
 	t[7] = Int32GetDatum(priority);
 	t[8] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	if (PoolExec(&take_block, t, NULL, false) != 1)
-		elog(ERROR, "tforge: GPU block " INT64_FORMAT " vanished under the device lock", *block_id);
+	if (PoolExec(&take_block, t, NULL, false) != 1)	/* (the device lock keeps it otherwise) */
+		SkippedByTrigger("gpu_blocks", psprintf("the allocation of GPU block " INT64_FORMAT, *block_id));
 	InsertFree(device_id, from, *offset);
 	InsertFree(device_id, *offset + actual, from + size);
 	return true;
@@ -853,8 +859,8 @@ FreeLocked(text *device_id, int64 block_id)
 	v[0] = Int64GetDatum(block_id);
 	v[2] = Int64GetDatum(from);
 	v[3] = Int64GetDatum(end - from);
-	if (PoolExec(&free_block, v, NULL, false) != 1)
-		elog(ERROR, "tforge: GPU block " INT64_FORMAT " vanished under the device lock", block_id);
+	if (PoolExec(&free_block, v, NULL, false) != 1)	/* (the device lock keeps it otherwise) */
+		SkippedByTrigger("gpu_blocks", psprintf("the release of GPU block " INT64_FORMAT, block_id));
 	return span.size;
 }
 
@@ -1447,6 +1453,56 @@ PoolReleaseTask(int64 task_id)
 		ids[i] = ResultInt8(i, 1, NULL);
 	for (i = 0; i < n; i++)
 		(void) FreeLocked(LockBlockDevice(ids[i]), ids[i]);
+}
+
+/* qsort: device ids in byte order, the one order devices are locked in together. */
+static int
+CompareDeviceIds(const void *pa, const void *pb)
+{
+	const text *a = *(const text *const *) pa;
+	const text *b = *(const text *const *) pb;
+	int			la = VARSIZE_ANY_EXHDR(a);
+	int			lb = VARSIZE_ANY_EXHDR(b);
+	int			c = memcmp(VARDATA_ANY(a), VARDATA_ANY(b), Min(la, lb));
+
+	return c != 0 ? c : (la > lb) - (la < lb);
+}
+
+void
+PoolLockTaskDevices(const int64 *task_ids, int ntasks, text *also)
+{
+	uint64		n = 0;
+	text	  **devices;
+	uint64		i;
+
+	if (ntasks > 0)
+	{
+		Datum	   *tensors = palloc(sizeof(Datum) * ntasks);
+		Datum		v;
+		int			j;
+
+		for (j = 0; j < ntasks; j++)
+			tensors[j] = PointerGetDatum(TaskTensor(task_ids[j]));
+		v = PointerGetDatum(construct_array(tensors, ntasks, TEXTOID, -1, false, TYPALIGN_INT));
+		n = PoolExec(&tensor_devices, &v, NULL, false);
+	}
+	devices = palloc(sizeof(text *) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+		if (id == NULL)
+			elog(ERROR, "tforge: a GPU block without a device");
+		devices[i] = cstring_to_text(id);
+	}
+	if (n == 0)
+		return;					/* nothing held: a claim locks its own device alone */
+	if (also != NULL)
+		devices[n++] = also;
+	qsort(devices, n, sizeof(text *), CompareDeviceIds);
+	for (i = 0; i < n; i++)
+		if (i == 0 || CompareDeviceIds(&devices[i - 1], &devices[i]) != 0)
+			(void) LockDevice(devices[i]);
 }
 
 /* Whether tuple (a version of the trigger's row) has status label. */

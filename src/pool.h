@@ -23,6 +23,18 @@ extern int64 PoolClaimableBytes(text *device_id);
  */
 extern bool PoolClaimTask(text *device_id, int64 task_id, int64 gpu_memory_bytes);
 
+/*
+ * Locks, in device id order, the devices that hold GPU memory of the
+ * ntasks tasks task_ids, as each task's release would lock its own, with
+ * device also among them when it is not NULL (a claim's device, which the
+ * claim locks next; alone, it is left to the claim). A statement that ends
+ * the runs of several tasks calls it before it locks any task row: their
+ * releases (the trigger on tforge.tasks) would otherwise lock the devices
+ * in the order the statement meets the tasks, and two such statements
+ * meeting two devices in opposite orders deadlock. SPI connected.
+ */
+extern void PoolLockTaskDevices(const int64 *task_ids, int ntasks, text *also);
+
 /* Frees the blocks of tensor "task:<task_id>", if any. SPI connected. */
 extern void PoolReleaseTask(int64 task_id);
 

@@ -115,6 +115,12 @@ static QueueStatement expire_leases = {
 	1, {TIMESTAMPTZOID}
 };
 
+/* The tasks whose lease expired before $1: what expire_leases may release. */
+static QueueStatement expired_tasks = {
+	"SELECT k.task_id FROM tforge.tasks k WHERE k.status = 'running' AND k.lease_expires_at < $1",
+	1, {TIMESTAMPTZOID}
+};
+
 /*
  * The claim: the head of tasks_claim_idx (least laxity, then priority,
  * then arrival) among tasks available at $1 that fit capacity $2. For one
@@ -706,7 +712,8 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	n[13] = n[14] = n[15] = !tforge_learning_enabled;
 
 	SPI_connect();
-	Execute(&submit_insert, resources_type, v, n, 1);
+	if (Execute(&submit_insert, resources_type, v, n, 1) != 1)
+		SkippedByTrigger("tasks", "the insert of the submitted task");
 	task_id = DatumGetInt64(ResultValue(0, 1, &isnull));
 	SPI_finish();
 	WakeWorkers(PG_GETARG_DATUM(0));
@@ -737,15 +744,35 @@ LeaseExpired(TimestampTz at)
 	return found;
 }
 
-/* Requeue or bury every task whose lease expired before at; how many. */
+/*
+ * Requeue or bury every task whose lease expired before at; how many. The
+ * GPU devices of those tasks (and device, a claim's, when not NULL) are
+ * locked first, in device order, as a batch locks them (PoolLockTaskDevices):
+ * releasing them in the statement's row order could deadlock with a batch.
+ */
 static uint64
-ExpireLeases(TimestampTz at)
+ExpireLeases(TimestampTz at, text *device)
 {
 	Datum		v = TimestampTzGetDatum(at);
 	bool		n = false;
+	uint64		nexpired;
+	int64	   *ids;
+	uint64		i;
 
 	if (!LeaseExpired(at))
 		return 0;
+	if (OidIsValid(TforgeRelid("gpu_blocks")))	/* (a 0.1.0 schema has no GPU pool) */
+	{
+		nexpired = Execute(&expired_tasks, InvalidOid, &v, &n, 0);
+		ids = palloc(sizeof(int64) * (nexpired + 1));
+		for (i = 0; i < nexpired; i++)
+		{
+			bool		isnull;
+
+			ids[i] = DatumGetInt64(ResultValue(i, 1, &isnull));
+		}
+		PoolLockTaskDevices(ids, (int) Min(nexpired, (uint64) INT_MAX), device);
+	}
 	return Execute(&expire_leases, InvalidOid, &v, &n, 0);
 }
 
@@ -758,7 +785,7 @@ tforge_expire_leases(PG_FUNCTION_ARGS)
 
 	CheckWritable("tforge.expire_leases()");
 	SPI_connect();
-	n = ExpireLeases(GetCurrentTimestamp());
+	n = ExpireLeases(GetCurrentTimestamp(), NULL);
 	SPI_finish();
 	PG_RETURN_INT32((int32) n);
 }
@@ -875,7 +902,7 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 
-	ExpireLeases(at);
+	ExpireLeases(at, PG_NARGS() > 4 && !PG_ARGISNULL(4) ? PG_GETARG_TEXT_PP(4) : NULL);
 
 	v[0] = TimestampTzGetDatum(at);
 	v[1] = PG_GETARG_DATUM(2);

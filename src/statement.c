@@ -161,6 +161,21 @@ ResultValue(uint64 row, int col, bool *isnull)
 }
 
 /*
+ * 09000: a row tforge wrote did not reach tforge.<table> (what: which) -- a
+ * BEFORE trigger someone put on the table returned NULL. The write is
+ * refused loudly rather than reported as done.
+ */
+void
+SkippedByTrigger(const char *table, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+			 errmsg("a trigger on tforge.%s skipped %s", table, what),
+			 errdetail("A BEFORE ROW trigger on the table returned NULL, so the row was not written."),
+			 errhint("Triggers on tforge's tables must return the row they are given.")));
+}
+
+/*
  * Refuse to change state (25006) in a read-only transaction, in parallel
  * mode and on a standby, before any work: every SQL-callable C function that
  * writes calls it first, as a utility command would. (Statements run

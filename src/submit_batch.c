@@ -399,7 +399,8 @@ tforge_submit_tasks(PG_FUNCTION_ARGS)
 	SPI_connect();
 	inserted = Execute(&submit_batch_insert, resources_array_type, v, vn, 0);
 	if (inserted != (uint64) n)
-		elog(ERROR, "tforge.submit_tasks inserted " UINT64_FORMAT " rows of %d", inserted, n);
+		SkippedByTrigger("tasks", psprintf("the insert of " UINT64_FORMAT " of the %d submitted tasks",
+										   (uint64) n - inserted, n));
 	for (i = 0; i < n; i++)
 	{
 		bool		isnull;

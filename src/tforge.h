@@ -17,6 +17,8 @@ extern void TauInit(void);
 /* OID of relation tforge.<name> (statement.c, cached per backend): InvalidOid if none; TforgeTable errors. */
 extern Oid	TforgeRelid(const char *name);
 extern Oid	TforgeTable(const char *name);
+/* 09000: a BEFORE trigger on tforge.<table> skipped the write described by what (statement.c). */
+extern void SkippedByTrigger(const char *table, const char *what);
 extern double tforge_ema_lambda;
 extern double tforge_sla_multiplier;
 extern int	tforge_max_attempts;

@@ -388,6 +388,10 @@ CREATE TABLE tforge.prediction_archive (
 );
 COMMENT ON TABLE tforge.prediction_archive IS
   'scores of completed tasks that tforge.purge_tasks() deleted (columns as tforge.prediction_scores)';
+-- No column is a key (an admin may archive a task twice), so the whole row
+-- identifies it to logical replication: without a replica identity a
+-- FOR ALL TABLES publication refuses every DELETE from the table.
+ALTER TABLE tforge.prediction_archive REPLICA IDENTITY FULL;
 SELECT pg_catalog.pg_extension_config_dump('tforge.prediction_archive', '');
 
 CREATE VIEW tforge.prediction_scores AS

@@ -99,6 +99,11 @@ COMMENT ON COLUMN tforge.checkpoint_policies.max_age IS 'an unprotected checkpoi
 COMMENT ON COLUMN tforge.checkpoint_policies.keep_best_n IS 'how many complete checkpoints with the best metric_key are protected';
 COMMENT ON COLUMN tforge.checkpoint_policies.metric_ascending IS 'true: lower metric is better (a loss); false: higher is better';
 COMMENT ON COLUMN tforge.checkpoint_policies.keep_every_n_steps IS 'checkpoints whose step is a multiple of this are protected; NULL: none';
+-- The key (training_run_id) is NULL for the default policy, so it cannot be
+-- the replica identity: the whole row is. Without one a FOR ALL TABLES
+-- publication refuses set_checkpoint_policy's UPDATE and
+-- clear_checkpoint_policy's DELETE (55000).
+ALTER TABLE tforge.checkpoint_policies REPLICA IDENTITY FULL;
 
 -- The default policy. pg_dump dumps it with the other rows and pg_restore
 -- copies it into a table CREATE EXTENSION has already given one: the

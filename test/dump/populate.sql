@@ -20,3 +20,12 @@ SELECT tforge.set_checkpoint_policy(NULL, max_checkpoints_per_run => 7);
 SELECT tforge.gpu_add_device('gpu0', 65536, 1215, '8.6');
 SELECT tforge.gpu_allocate('gpu0', t, s) FROM (VALUES ('a', 1000), ('b', 3000), ('c', 500)) v(t, s);
 SELECT tforge.gpu_free(2), tforge.gpu_pin(3);
+-- Tasks in every state: running under a claim token (one holding GPU memory
+-- on gpu0), dead, and a done one purged into the archive; a validation.
+SELECT tforge.submit_task('gpu-inference', resources => ROW(NULL, NULL, NULL, 2048)::tforge.resources, task_key => 'g');
+SELECT task_id FROM tforge.claim_tasks('wg', 1, gpu_device => 'gpu0');
+SELECT task_id FROM tforge.claim_tasks('w2', 1);
+SELECT tforge.fail_task(t.task_id, 'w3', 'boom', false, t.claim_token) FROM tforge.claim_tasks('w3', 1) t;
+UPDATE tforge.tasks SET completed_at = now() - interval '30 days' WHERE task_id = 1;
+SELECT tforge.purge_tasks('1 day');
+SELECT tforge.record_validation('m1', '1.2.3-rc.1', '{10,20,30}', 0.9, '{}');

@@ -16,6 +16,11 @@ ALTER TABLE tforge.profiles ADD COLUMN profile_id bigint GENERATED ALWAYS AS IDE
 SELECT pg_catalog.pg_extension_config_dump('tforge.profiles_profile_id_seq', '');
 COMMENT ON COLUMN tforge.profiles.profile_id IS 'surrogate key (the replica identity); a profile is named by (task_type, task_key)';
 
+-- prediction_archive has no key: its whole row is its replica identity, so a
+-- FOR ALL TABLES publication does not refuse DELETEs from it (as in the
+-- install fragment).
+ALTER TABLE tforge.prediction_archive REPLICA IDENTITY FULL;
+
 -- Runtime learning, 0.1.0 -> 0.2.0 (issue 15): the kernel-mode strategies'
 -- ring of recent completions, calibrated bounds and the pooled choice of
 -- adaptive (new columns at the end of tforge.profiles, as in the install

@@ -198,3 +198,27 @@ BEGIN
   RETURN touched;
 END
 $$;
+
+-- define_signal_type refuses a name already defined with 42710 (as
+-- define_task_type does) instead of the primary key's 23505. Body as in
+-- sql/install/50_signals.sql.
+CREATE OR REPLACE FUNCTION tforge.define_signal_type(name text, half_life interval,
+                                          windows interval[] DEFAULT '{1 hour,24 hours,7 days}')
+  RETURNS tforge.signal_types
+  LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  t tforge.signal_types;
+BEGIN
+  -- a name taken is refused as define_task_type refuses one (42710), not by
+  -- the primary key's unique violation
+  INSERT INTO tforge.signal_types AS s (name, half_life, windows) VALUES ($1, $2, $3)
+  ON CONFLICT ON CONSTRAINT signal_types_pkey DO NOTHING
+  RETURNING s.* INTO t;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'signal type "%" already exists', $1
+      USING ERRCODE = 'duplicate_object',
+            HINT = 'Its half-life is fixed; define a signal type under another name.';
+  END IF;
+  RETURN t;
+END
+$$;
