@@ -23,6 +23,7 @@ _PG_init(void)
 	TauInit();
 	LearnInit();
 	GovernorInit();
+	ClaimPrefixInit();
 	CitusPlannerGuardInit();
 
 	MarkGUCPrefixReserved("tforge");
