@@ -17,7 +17,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(15);
+SELECT plan(17);
 
 SELECT tforge.define_task_type('p-fast', 1) \g /dev/null
 SELECT tforge.define_task_type('p-slow', 40) \g /dev/null
@@ -119,6 +119,13 @@ SELECT is((SELECT array_agg(i) FROM generate_series(1, 10) i
 ALTER TABLE tforge.tasks DISABLE TRIGGER tasks_pending_added;
 SELECT count(tforge.submit_task('p-fast', priority => i % 2)) FROM generate_series(1, 10) i \g /dev/null
 SELECT is(pg_temp.rounds(15), '{}'::bigint[], 'with the trigger disabled');
+
+-- The trigger function serves tforge.tasks only.
+CREATE TABLE public.other_tasks (task_id bigint, status text);
+CREATE TRIGGER t AFTER INSERT ON public.other_tasks FOR EACH ROW EXECUTE FUNCTION tforge._pending_added();
+SELECT throws_ok($$INSERT INTO public.other_tasks VALUES (1, 'pending')$$, '39P01', NULL,
+                 'tforge._pending_added() on another table is refused');
+SELECT throws_ok($$SELECT tforge._pending_added()$$, '39P01', NULL, 'called directly it is refused');
 
 SELECT dblink_disconnect('other') \g /dev/null
 SELECT * FROM finish();
