@@ -20,32 +20,44 @@
  * one (or the head) over own-dead entries (Walk, OwnDead); each entry is
  * walked over once per validity period, so claims cost O(1) amortized.
  *
- * It stays valid only while no entry below it could have appeared. Every
- * path that writes a pending version (submit, retry, lease expiry, a direct
- * INSERT, UPDATE or COPY) fires trigger tasks_pending_added (AFTER ROW, so
- * after the index entry exists; ENABLE ALWAYS, so also on a subscriber and
- * under session_replication_role = replica), which adds one to a counter in
- * shared memory, and, in the writing backend, records the lowest key it
- * wrote. A claim reads the counter before its statement takes its snapshot:
+ * It stays valid only while no entry below it could have appeared, that
+ * is while no pending version was written there:
  *
- *   - the counter moved by more than this backend's own writes: another
- *     session wrote a pending version, possibly below the position: the walk
- *     starts over from the head;
- *   - only by this backend's: the walk starts at the lower of the position
- *     and the lowest key written;
- *   - a write whose trigger has not fired yet belongs to a statement still
- *     running, so no snapshot can see it; once it commits, the counter has
- *     moved (the trigger fires before the commit).
+ *   - by another transaction: its entry is invisible to every snapshot
+ *     until it commits, and every commit of a transaction that wrote
+ *     anything moves PostgreSQL's count of completed transactions
+ *     (xactCompletionCount, which snapshots use to know whether they may be
+ *     reused); a claim reads it before its statement takes its snapshot,
+ *     and when it moved since the position was verified, walks from the
+ *     head again;
+ *   - by this transaction: its writes to tforge.tasks are counted, as they
+ *     happen, in the statistics PostgreSQL keeps per transaction (the
+ *     inserts and updates of pg_stat_xact_user_tables). The queue's own
+ *     writes report themselves here: a claim's and a completion's updates
+ *     (which write no pending version) and a submit's inserts (whose keys,
+ *     read back by task_id, become holes in the prefix when they are before
+ *     the position). When the counts moved by more than that (a retry, a
+ *     lease expiry, a direct INSERT or UPDATE, a GPU claim), the claim walks
+ *     from the head again.
+ *
+ * A hole is the key of a task this transaction submitted before the
+ * position (its laxity can be below that of tasks it claimed): the claim
+ * starts at the first hole whose entries are not all own-dead yet, and a
+ * hole whose entries are (the task was claimed) is dropped.
+ *
+ * So it costs nothing outside long transactions: no trigger, no shared
+ * memory, and a transaction that has not claimed yet does not look at it.
+ * (A superuser who turns track_counts off and on again between two claims
+ * of one transaction hides the writes made meanwhile from it.)
  *
  * An aborted subtransaction may make own-dead entries live again: the
  * position is dropped at every subtransaction abort and at transaction end.
  * The position is not used under SERIALIZABLE (the claim's index scan is
  * then also the read that predicate locking must see), for a table Citus
- * routes, without shared memory (tforge not in shared_preload_libraries),
- * nor when trigger tasks_pending_added is missing or not ENABLE ALWAYS
- * (a 0.1.0 schema): the claim then scans from the head as before. Only
- * transactions that already claimed walk at all: a transaction's first
- * claim costs what it did.
+ * routes or one with inheritance children, with track_counts off, nor when
+ * tasks_claim_idx is not the index the queue created: the claim then scans
+ * from the head as before. Only transactions that already claimed walk at
+ * all: a transaction's first claim costs what it did.
  *
  * What it does not help: an entry that is not own-dead (a task not yet
  * available, of another type, too large for the capacity, or locked by
@@ -62,26 +74,24 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_trigger.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "port/atomics.h"
+#include "access/transam.h"
+#include "pgstat.h"
+#include "storage/procarray.h"
 #include "storage/bufmgr.h"
-#include "storage/ipc.h"
 #include "storage/lwlock.h"
-#include "storage/shmem.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "queue.h"
 #include "tforge.h"
-
-#define PENDING_TRIGGER "tasks_pending_added"
 
 /* A key of tasks_claim_idx: (laxity_key, priority DESC, submitted_at, task_id). */
 typedef struct ClaimKey
@@ -96,13 +106,6 @@ typedef struct ClaimKey
 static const char *const key_columns[4] = {"laxity_key", "priority", "submitted_at", "task_id"};
 static const Oid key_types[4] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID};
 
-typedef struct PrefixShared
-{
-	pg_atomic_uint64 pending_added; /* pending versions written, by anyone */
-} PrefixShared;
-
-static PrefixShared *prefix_shared = NULL;
-
 /*
  * Most keys of pending versions this backend wrote between two claims, and
  * most holes, that a position keeps; beyond them the walk starts over.
@@ -116,59 +119,22 @@ static struct
 	bool		valid;			/* key is a verified position */
 	ClaimKey	key;			/* every entry before it is own-dead, but the holes */
 	int			nholes;			/* keys before key of pending versions this */
-	ClaimKey	holes[MAX_OWN_KEYS];	/* backend wrote since, ascending */
-	uint64		seen;			/* pending_added when key was verified */
-	uint64		own_seen;		/* own_added then */
-	int			nown;			/* keys of the pending versions this backend */
-	ClaimKey	own[MAX_OWN_KEYS];	/* wrote since the last claim */
-	bool		own_unknown;	/* more, or one whose key it could not read */
-	uint64		own_added;		/* pending versions this backend wrote, ever */
+	ClaimKey	holes[MAX_OWN_KEYS];	/* transaction wrote since, ascending */
+	uint64		completions;	/* xactCompletionCount when key was verified */
+	int64		inserted;		/* this transaction's inserts into tforge.tasks then, */
+	int64		updated;		/* and its updates */
+	int64		own_inserted;	/* inserts and updates the queue reported since */
+	int64		own_updated;
+	int			nown;			/* task_id of each task submitted since */
+	int64		own[MAX_OWN_KEYS];
 	bool		callbacks;
 } prefix;
-
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-static void
-PrefixShmemRequest(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(PrefixShared)));
-}
-
-static void
-PrefixShmemStartup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	prefix_shared = ShmemInitStruct("tforge claim prefix", sizeof(PrefixShared), &found);
-	if (!found)
-		pg_atomic_init_u64(&prefix_shared->pending_added, 0);
-	LWLockRelease(AddinShmemInitLock);
-}
-
-void
-ClaimPrefixInit(void)
-{
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = PrefixShmemRequest;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = PrefixShmemStartup;
-}
 
 static void
 PrefixXactCallback(XactEvent event, void *arg)
 {
 	prefix.valid = false;
 	prefix.claimed = false;
-	prefix.nown = 0;
-	prefix.own_unknown = false;
 }
 
 static void
@@ -250,7 +216,8 @@ IndexShapeExpected(Relation heap, Relation index)
 	TupleDesc	desc = RelationGetDescr(heap);
 	int			i;
 
-	if (index->rd_rel->relam != BTREE_AM_OID || index->rd_index->indnkeyatts != 4 ||
+	if (heap->rd_rel->relhassubclass || heap->rd_rel->relkind != RELKIND_RELATION ||
+		index->rd_rel->relam != BTREE_AM_OID || index->rd_index->indnkeyatts != 4 ||
 		index->rd_index->indnatts != 4)
 		return false;
 	for (i = 0; i < 4; i++)
@@ -268,38 +235,6 @@ IndexShapeExpected(Relation heap, Relation index)
 			return false;
 	}
 	return true;
-}
-
-/* Whether function fn is tforge._pending_added(). */
-static bool
-PendingAddedFunction(Oid fn)
-{
-	char	   *name = get_func_name(fn);
-
-	return name != NULL && strcmp(name, "_pending_added") == 0 &&
-		get_func_namespace(fn) == get_namespace_oid("tforge", true);
-}
-
-/* Whether trigger tasks_pending_added fires on every write of a pending version. */
-static bool
-TriggerInPlace(Relation heap)
-{
-	TriggerDesc *td = heap->trigdesc;
-	int			i;
-
-	if (td == NULL)
-		return false;
-	for (i = 0; i < td->numtriggers; i++)
-	{
-		Trigger    *t = &td->triggers[i];
-
-		if (strcmp(t->tgname, PENDING_TRIGGER) == 0)
-			return t->tgenabled == TRIGGER_FIRES_ALWAYS &&
-				TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_AFTER(t->tgtype) &&
-				TRIGGER_FOR_INSERT(t->tgtype) && TRIGGER_FOR_UPDATE(t->tgtype) &&
-				t->tgnattr == 0 && PendingAddedFunction(t->tgfoid);
-	}
-	return false;
 }
 
 /*
@@ -481,6 +416,77 @@ FromPosition(Relation heap, Relation index, ClaimKey *start)
 	return true;
 }
 
+/* This transaction's inserts and updates of relation relid so far (its pending statistics). */
+static void
+OwnCounts(Oid relid, int64 *inserted, int64 *updated)
+{
+	PgStat_TableStatus *entry = find_tabstat_entry(relid);
+	PgStat_TableXactStatus *trans;
+
+	*inserted = *updated = 0;
+	for (trans = entry != NULL ? entry->trans : NULL; trans != NULL; trans = trans->upper)
+	{
+		*inserted += trans->tuples_inserted + trans->inserted_pre_truncdrop;
+		*updated += trans->tuples_updated + trans->updated_pre_truncdrop;
+	}
+}
+
+/* PostgreSQL's count of completed transactions (that had an xid). */
+static uint64
+Completions(void)
+{
+	uint64		n;
+
+	pg_read_barrier();
+	LWLockAcquire(ProcArrayLock, LW_SHARED);
+	n = ShmemVariableCache->xactCompletionCount;
+	LWLockRelease(ProcArrayLock);
+	return n;
+}
+
+/*
+ * Add the keys of the tasks submitted since the last claim that are before
+ * the position to the holes; false when one cannot be read or they are too many.
+ */
+static bool
+AddSubmitted(Relation heap)
+{
+	int			i;
+
+	for (i = 0; i < prefix.nown; i++)
+	{
+		ScanKeyData id;
+		Relation	rel;
+		TupleTableSlot *slot;
+		ClaimKey	k;
+		int			j;
+
+		ScanKeyInit(&id, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(prefix.own[i]));
+		slot = IndexFirst("tasks", "tasks_pkey", &id, 1, &rel);
+
+		if (TupIsNull(slot))
+		{
+			LookupEnd(slot, rel);
+			return false;
+		}
+		for (j = 0; j < 4; j++)
+		{
+			bool		isnull;
+			Datum		d = Column(slot, key_columns[j], &isnull);
+
+			if (isnull)
+				break;
+			SetKeyDatum(&k, j, d);
+		}
+		LookupEnd(slot, rel);
+		if (j < 4)
+			return false;
+		if (ClaimKeyCmp(&k, &prefix.key) < 0 && !AddHole(&k))
+			return false;
+	}
+	return true;
+}
+
 /*
  * Where a claim in this transaction may start its scan of tasks_claim_idx:
  * true with the key in start[0..3] (an inclusive bound), false to scan from
@@ -495,37 +501,41 @@ ClaimPrefix(Datum *start)
 	Relation	index;
 	ClaimKey	from;
 	bool		found = false;
-	uint64		now;
+	uint64		completions;
+	int64		inserted;
+	int64		updated;
 	int			i;
 
-	if (!prefix.claimed || prefix_shared == NULL || IsolationIsSerializable())
+	if (!prefix.claimed || IsolationIsSerializable() || !pgstat_track_counts)
 		return false;
 	relid = TforgeRelid("tasks");
 	indexid = TforgeRelid("tasks_claim_idx");
 	if (!OidIsValid(relid) || !OidIsValid(indexid) || CitusRoutesTable(relid))
 		return false;
-	RegisterCallbacks();
 
 	heap = table_open(relid, AccessShareLock);
 	index = index_open(indexid, AccessShareLock);
-	if (TriggerInPlace(heap) && IndexShapeExpected(heap, index))
+	if (IndexShapeExpected(heap, index))
 	{
-		pg_memory_barrier();
-		now = pg_atomic_read_u64(&prefix_shared->pending_added);
-		/* only this backend wrote pending versions since: those before the position are holes */
-		if (prefix.valid && !prefix.own_unknown &&
-			now - prefix.seen == prefix.own_added - prefix.own_seen)
-		{
-			for (i = 0; i < prefix.nown && prefix.valid; i++)
-				if (ClaimKeyCmp(&prefix.own[i], &prefix.key) < 0 && !AddHole(&prefix.own[i]))
-					prefix.valid = false;
-		}
-		else
+		completions = Completions();
+		OwnCounts(relid, &inserted, &updated);
+		/*
+		 * No other transaction committed, and this one wrote no more than
+		 * the queue reported: the tasks it submitted before the position
+		 * are holes in it.
+		 */
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (!(prefix.valid && completions == prefix.completions &&
+			  inserted - prefix.inserted == prefix.own_inserted &&
+			  updated - prefix.updated == prefix.own_updated &&
+			  prefix.nown == prefix.own_inserted && AddSubmitted(heap)))
 			prefix.valid = false;
+		PopActiveSnapshot();
+		prefix.completions = completions;
+		prefix.inserted = inserted;
+		prefix.updated = updated;
+		prefix.own_inserted = prefix.own_updated = 0;
 		prefix.nown = 0;
-		prefix.own_unknown = false;
-		prefix.seen = now;
-		prefix.own_seen = prefix.own_added;
 
 		if (prefix.valid)
 			found = FromPosition(heap, index, &from);
@@ -547,64 +557,30 @@ ClaimPrefix(Datum *start)
 	return found;
 }
 
-/* The transaction claimed a task: its later claims use the prefix. */
+/* The transaction claimed n tasks (n rows of tforge.tasks updated, none pending). */
 void
-ClaimPrefixClaimed(void)
+ClaimPrefixClaimed(uint64 n)
 {
 	RegisterCallbacks();
 	prefix.claimed = true;
+	prefix.own_updated += n;
 }
 
-/*
- * tforge._pending_added(): trigger tasks_pending_added, AFTER INSERT OR
- * UPDATE FOR EACH ROW WHEN the new version is pending: counts the version in
- * shared memory and notes its key for this backend's next claim.
- */
-PG_FUNCTION_INFO_V1(tforge_pending_added);
-Datum
-tforge_pending_added(PG_FUNCTION_ARGS)
+/* The queue updated n rows of tforge.tasks, to no pending version. */
+void
+ClaimPrefixUpdated(uint64 n)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	HeapTuple	tuple;
-	TupleDesc	desc;
-	ClaimKey	k;
-	int			i;
+	if (prefix.claimed)
+		prefix.own_updated += n;
+}
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		!(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) || TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("tforge._pending_added() must be fired as an AFTER INSERT or UPDATE row trigger")));
-	if (RelationGetRelid(trigdata->tg_relation) != TforgeRelid("tasks"))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("tforge._pending_added() fires only on tforge.tasks, not on \"%s\"",
-						RelationGetRelationName(trigdata->tg_relation))));
-
-	RegisterCallbacks();
-	if (prefix_shared != NULL)
-		pg_atomic_fetch_add_u64(&prefix_shared->pending_added, 1);
-	prefix.own_added++;
-
-	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
-	desc = RelationGetDescr(trigdata->tg_relation);
-	for (i = 0; i < 4 && tuple != NULL; i++)
-	{
-		int			att = SPI_fnumber(desc, key_columns[i]);
-		bool		isnull;
-		Datum		d;
-
-		if (att <= 0 || TupleDescAttr(desc, att - 1)->atttypid != key_types[i])
-			break;
-		d = heap_getattr(tuple, att, desc, &isnull);
-		if (isnull)
-			break;
-		SetKeyDatum(&k, i, d);
-	}
-	if (i < 4 || prefix.nown == MAX_OWN_KEYS)
-		prefix.own_unknown = true;
-	else
-		prefix.own[prefix.nown++] = k;
-	return PointerGetDatum(NULL);
+/* The queue inserted task task_id. */
+void
+ClaimPrefixInserted(int64 task_id)
+{
+	if (!prefix.claimed)
+		return;
+	prefix.own_inserted++;
+	if (prefix.nown < MAX_OWN_KEYS)
+		prefix.own[prefix.nown++] = task_id;
 }

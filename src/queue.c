@@ -726,6 +726,7 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	SPI_connect();
 	Execute(&submit_insert, resources_type, v, n, 1);
 	task_id = DatumGetInt64(ResultValue(0, 1, &isnull));
+	ClaimPrefixInserted(task_id);
 	SPI_finish();
 	WakeWorkers(PG_GETARG_DATUM(0));
 	PG_RETURN_INT64(task_id);
@@ -921,7 +922,7 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 						  PG_ARGISNULL(2) ? &claim_one[tokens] : &claim_one_fitting[tokens],
 						  resources_type, v, n, 0);
 	if (claimed > 0)
-		ClaimPrefixClaimed();
+		ClaimPrefixClaimed(claimed);
 	for (i = 0; i < claimed; i++)
 	{
 		bool		isnull;
@@ -1076,6 +1077,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	bool		isnull;
 	bool		nokey;
 	bool		noclaimed;
+	uint64		completed;
 	Datum		task;
 	Datum		task_type;
 	Datum		task_key;
@@ -1120,7 +1122,9 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	n[4] = !has_reported;
 	v[5] = notoken ? (Datum) 0 : PG_GETARG_DATUM(3);
 	n[5] = notoken;
-	if (Execute(&complete[v010 ? 0 : 1], InvalidOid, v, n, 0) == 0)
+	completed = Execute(&complete[v010 ? 0 : 1], InvalidOid, v, n, 0);
+	ClaimPrefixUpdated(completed);
+	if (completed == 0)
 		HeldTask(task_id, worker_id, notoken, notoken ? 0 : PG_GETARG_INT64(3), !v010);
 
 	/*

@@ -266,8 +266,10 @@ extern bool ProfileCreate(Datum task_type, Datum task_key, bool nokey, Completio
 
 /* Where this transaction's next single claim may start in tasks_claim_idx (4 key datums). */
 extern bool ClaimPrefix(Datum *start);
-/* This transaction claimed a task. */
-extern void ClaimPrefixClaimed(void);
+/* What the queue wrote to tforge.tasks: n tasks claimed, n rows updated to no pending version, a task inserted. */
+extern void ClaimPrefixClaimed(uint64 n);
+extern void ClaimPrefixUpdated(uint64 n);
+extern void ClaimPrefixInserted(int64 task_id);
 
 /* wakeup.c -------------------------------------------------------------- */
 

@@ -23,7 +23,6 @@ _PG_init(void)
 	TauInit();
 	LearnInit();
 	GovernorInit();
-	ClaimPrefixInit();
 	CitusPlannerGuardInit();
 
 	MarkGUCPrefixReserved("tforge");

@@ -35,9 +35,6 @@ extern double tforge_learning_confidence_threshold;
 extern int	tforge_profile_sample_after;
 extern int	tforge_profile_sample_every;
 
-/* claim_prefix.c: shared memory of the claim's verified prefix */
-extern void ClaimPrefixInit(void);
-
 /* governor.c: the overload governor (GUCs, shared memory, worker) */
 extern void GovernorInit(void);
 

@@ -266,24 +266,6 @@ CREATE INDEX tasks_claim_idx ON tforge.tasks (laxity_key, priority DESC, submitt
 -- statement that names one running task.
 CREATE INDEX tasks_lease_idx ON tforge.tasks (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
 
--- A claim inside a long transaction starts its scan of tasks_claim_idx past
--- the tasks that transaction already claimed (src/claim_prefix.c); this
--- trigger tells it of every pending version written by any path (submit,
--- retry, lease expiry, a direct INSERT, UPDATE or COPY), after the version's
--- index entry exists. ENABLE ALWAYS: it fires under session_replication_role
--- = replica too; without it (disabled or dropped) claims scan from the head.
-CREATE FUNCTION tforge._pending_added() RETURNS trigger
-  AS 'MODULE_PATHNAME', 'tforge_pending_added'
-  LANGUAGE C;
-COMMENT ON FUNCTION tforge._pending_added() IS
-  'internal: trigger counting the pending versions of tasks written, so that a claim in a long transaction can start past the tasks it claimed';
-CREATE TRIGGER tasks_pending_added AFTER INSERT OR UPDATE ON tforge.tasks
-  FOR EACH ROW WHEN (NEW.status OPERATOR(pg_catalog.=) 'pending'::tforge.task_status)
-  EXECUTE FUNCTION tforge._pending_added();
-ALTER TABLE tforge.tasks ENABLE ALWAYS TRIGGER tasks_pending_added;
-COMMENT ON TRIGGER tasks_pending_added ON tforge.tasks IS
-  'tells claims in long transactions (claim_prefix.c) that a pending task was written';
-
 SELECT pg_catalog.pg_extension_config_dump('tforge.tasks', '');
 SELECT pg_catalog.pg_extension_config_dump('tforge.tasks_task_id_seq', '');
 

@@ -59,8 +59,6 @@ INSERT INTO expected_role VALUES
   ('gpu_add_device', 'tforge_admin'), ('gpu_remove_device', 'tforge_admin'),
   ('gpu_evict', 'tforge_admin'), ('gpu_defragment', 'tforge_admin'),
   ('_gpu_release_task', 'tforge_admin'),
-  -- the claim's verified prefix (claim_prefix.c): a trigger function only
-  ('_pending_added', 'tforge_admin'),
   -- checkpoints (DESIGN 4): workers create and complete checkpoints, and
   -- mark one corrupted when they find it unreadable
   ('create_checkpoint', 'tforge_worker'), ('complete_checkpoint', 'tforge_worker'),

@@ -174,21 +174,3 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tforge._task_type(text) IS 'internal: the task type''s definition, or error 42704 (22004 for NULL)';
-
--- A claim inside a long transaction starts its scan of tasks_claim_idx past
--- the tasks that transaction already claimed (src/claim_prefix.c); this
--- trigger tells it of every pending version written by any path (submit,
--- retry, lease expiry, a direct INSERT, UPDATE or COPY), after the version's
--- index entry exists. ENABLE ALWAYS: it fires under session_replication_role
--- = replica too; without it (disabled or dropped) claims scan from the head.
-CREATE FUNCTION tforge._pending_added() RETURNS trigger
-  AS 'MODULE_PATHNAME', 'tforge_pending_added'
-  LANGUAGE C;
-COMMENT ON FUNCTION tforge._pending_added() IS
-  'internal: trigger counting the pending versions of tasks written, so that a claim in a long transaction can start past the tasks it claimed';
-CREATE TRIGGER tasks_pending_added AFTER INSERT OR UPDATE ON tforge.tasks
-  FOR EACH ROW WHEN (NEW.status OPERATOR(pg_catalog.=) 'pending'::tforge.task_status)
-  EXECUTE FUNCTION tforge._pending_added();
-ALTER TABLE tforge.tasks ENABLE ALWAYS TRIGGER tasks_pending_added;
-COMMENT ON TRIGGER tasks_pending_added ON tforge.tasks IS
-  'tells claims in long transactions (claim_prefix.c) that a pending task was written';
