@@ -738,6 +738,7 @@ tforge_complete_tasks(PG_FUNCTION_ARGS)
 		uint64		done = Execute(&complete_batch, InvalidOid, v, nulls, 0);
 		uint64		r;
 
+		ClaimPrefixUpdated(done);
 		for (r = 0; r < done; r++)
 		{
 			bool		isnull;

@@ -306,6 +306,80 @@ UpdateLocked(LearnedWrite *w, Relation rel, ItemPointer tid, TupleTableSlot *nex
 }
 
 /*
+ * The index entries of an update that is not HOT, when no index key changed.
+ *
+ * The executor's ExecInsertIndexTuples checks a unique index's new entry
+ * against every entry with its key: for a learned row rewritten many times
+ * in one transaction that is every version the transaction wrote (none can
+ * be pruned before it ends), so the check costs more with each completion
+ * and a long transaction's learning grows quadratically. A new version
+ * whose unique keys are the ones of the version it replaces cannot
+ * duplicate any row: the old version still holds the key in the index, and
+ * a concurrent insert of that key waits for this transaction and then finds
+ * the new entry, exactly as it would after an ordinary UPDATE. So when every
+ * index of the table is a plain one (no expression, predicate or exclusion
+ * constraint; a unique one immediate) and the update changed none of their
+ * columns, the entries are inserted as ExecInsertIndexTuples inserts them,
+ * without the unique check; any other case is left to it. Returns whether
+ * the entries were inserted.
+ */
+static bool
+InsertUnchangedKeys(ResultRelInfo *rri, TupleTableSlot *old, TupleTableSlot *next, EState *estate)
+{
+	TupleDesc	desc = RelationGetDescr(rri->ri_RelationDesc);
+	ExprContext *econtext;
+	int			i;
+	int			k;
+
+	for (i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	irel = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+
+		if (irel == NULL || !irel->rd_index->indisready)
+			continue;
+		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL || ii->ii_ExclusionOps != NULL ||
+			(irel->rd_index->indisunique && !irel->rd_index->indimmediate))
+			return false;
+		for (k = 0; k < ii->ii_NumIndexAttrs; k++)
+		{
+			AttrNumber	att = ii->ii_IndexAttrNumbers[k];
+			Form_pg_attribute a;
+			bool		oldnull;
+			bool		newnull;
+			Datum		oldval;
+			Datum		newval;
+
+			if (att <= 0)
+				return false;
+			a = TupleDescAttr(desc, att - 1);
+			oldval = slot_getattr(old, att, &oldnull);
+			newval = slot_getattr(next, att, &newnull);
+			if (oldnull != newnull ||
+				(!oldnull && !datumIsEqual(oldval, newval, a->attbyval, a->attlen)))
+				return false;
+		}
+	}
+
+	econtext = GetPerTupleExprContext(estate);
+	econtext->ecxt_scantuple = next;
+	for (i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	irel = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+		Datum		values[INDEX_MAX_KEYS];
+		bool		isnull[INDEX_MAX_KEYS];
+
+		if (irel == NULL || !irel->rd_index->indisready)
+			continue;
+		FormIndexDatum(ii, next, estate, values, isnull);
+		index_insert(irel, values, isnull, &next->tts_tid, rri->ri_RelationDesc,
+					 UNIQUE_CHECK_NO, true, ii);
+	}
+	return true;
+}
+
+/*
  * The write without BEFORE triggers: ExecSimpleRelationUpdate's steps
  * (generated columns, constraints, the update, index entries, AFTER
  * triggers), with the update itself as UPDATE does it: try to update the
@@ -358,7 +432,7 @@ UpdateFound(LearnedWrite *w, Relation rel, TupleTableSlot *current, TupleTableSl
 	if (update_indexes)
 	{
 		ExecOpenIndices(w->rri, false);
-		if (w->rri->ri_NumIndices > 0)
+		if (w->rri->ri_NumIndices > 0 && !InsertUnchangedKeys(w->rri, current, next, w->estate))
 			recheck = ExecInsertIndexTuples(w->rri, next, w->estate, true, false, NULL, NIL);
 	}
 	ExecARUpdateTriggers(w->estate, w->rri, NULL, NULL, &tid, NULL, next, recheck, NULL, false);

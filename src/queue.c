@@ -175,6 +175,24 @@ static QueueStatement claim_one_fitting[2] = {
 	{CLAIM_ONE(CLAIM_FITS, CLAIM_SET_010), 7, CLAIM_ARGTYPES},
 	{CLAIM_ONE(CLAIM_FITS, CLAIM_SET), 7, CLAIM_ARGTYPES}
 };
+/*
+ * A single claim from position ($8, $9, $10, $11) of tasks_claim_idx on
+ * (claim_prefix.c): the four ranges that, one after the other, are the
+ * index from there on, each an index range of its own; [range][fits][tokens].
+ */
+#define CLAIM_FROM_ARGTYPES {TIMESTAMPTZOID, RESOURCES_ARG, INT4OID, TEXTOID, FLOAT8OID, INTERVALOID, TEXTARRAYOID, \
+	TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID}
+#define CLAIM_FROM_1 " AND h.laxity_key = $8 AND h.priority = $9 AND h.submitted_at = $10 AND h.task_id >= $11"
+#define CLAIM_FROM_2 " AND h.laxity_key = $8 AND h.priority = $9 AND h.submitted_at > $10"
+#define CLAIM_FROM_3 " AND h.laxity_key = $8 AND h.priority < $9"
+#define CLAIM_FROM_4 " AND h.laxity_key > $8"
+#define CLAIM_FROM(range) { \
+	{{CLAIM_ONE(range, CLAIM_SET_010), 11, CLAIM_FROM_ARGTYPES}, {CLAIM_ONE(range, CLAIM_SET), 11, CLAIM_FROM_ARGTYPES}}, \
+	{{CLAIM_ONE(CLAIM_FITS range, CLAIM_SET_010), 11, CLAIM_FROM_ARGTYPES}, {CLAIM_ONE(CLAIM_FITS range, CLAIM_SET), 11, CLAIM_FROM_ARGTYPES}}}
+static QueueStatement claim_from[4][2][2] = {
+	CLAIM_FROM(CLAIM_FROM_1), CLAIM_FROM(CLAIM_FROM_2), CLAIM_FROM(CLAIM_FROM_3), CLAIM_FROM(CLAIM_FROM_4)
+};
+
 static QueueStatement claim_batch[2] = {
 	{CLAIM_BATCH(CLAIM_SET_010), 7, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN},
 	{CLAIM_BATCH(CLAIM_SET), 7, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN}
@@ -715,6 +733,7 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	if (Execute(&submit_insert, resources_type, v, n, 1) != 1)
 		SkippedByTrigger("tasks", "the insert of the submitted task");
 	task_id = DatumGetInt64(ResultValue(0, 1, &isnull));
+	ClaimPrefixInserted(task_id);
 	SPI_finish();
 	WakeWorkers(PG_GETARG_DATUM(0));
 	PG_RETURN_INT64(task_id);
@@ -866,8 +885,8 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 	Oid			resources_type = ArgType(fcinfo, 2);
 	TimestampTz at = GetCurrentTimestamp();
 	double		lease_s = NAN;
-	Datum		v[7];
-	bool		n[7] = {false, false, false, false, false, false, false};
+	Datum		v[11];
+	bool		n[11] = {false, false, false, false, false, false, false, false, false, false, false};
 	uint64		claimed;
 	uint64		i;
 	int			tokens;
@@ -921,9 +940,21 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 		SPI_finish();
 		return (Datum) 0;
 	}
-	claimed = Execute(PG_GETARG_INT32(1) > 1 ? &claim_batch[tokens] :
-					  PG_ARGISNULL(2) ? &claim_one[tokens] : &claim_one_fitting[tokens],
-					  resources_type, v, n, 0);
+	if (PG_GETARG_INT32(1) == 1 && ClaimPrefix(&v[7]))
+	{
+		/* past what this transaction claimed before (claim_prefix.c) */
+		int			r;
+
+		claimed = 0;
+		for (r = 0; r < 4 && claimed == 0; r++)
+			claimed = Execute(&claim_from[r][!PG_ARGISNULL(2)][tokens], resources_type, v, n, 0);
+	}
+	else
+		claimed = Execute(PG_GETARG_INT32(1) > 1 ? &claim_batch[tokens] :
+						  PG_ARGISNULL(2) ? &claim_one[tokens] : &claim_one_fitting[tokens],
+						  resources_type, v, n, 0);
+	if (claimed > 0)
+		ClaimPrefixClaimed(claimed);
 	for (i = 0; i < claimed; i++)
 	{
 		bool		isnull;
@@ -1078,6 +1109,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	bool		isnull;
 	bool		nokey;
 	bool		noclaimed;
+	uint64		completed;
 	Datum		task;
 	Datum		task_type;
 	Datum		task_key;
@@ -1122,7 +1154,9 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	n[4] = !has_reported;
 	v[5] = notoken ? (Datum) 0 : PG_GETARG_DATUM(3);
 	n[5] = notoken;
-	if (Execute(&complete[v010 ? 0 : 1], InvalidOid, v, n, 0) == 0)
+	completed = Execute(&complete[v010 ? 0 : 1], InvalidOid, v, n, 0);
+	ClaimPrefixUpdated(completed);
+	if (completed == 0)
 		HeldTask(task_id, worker_id, notoken, notoken ? 0 : PG_GETARG_INT64(3), !v010);
 
 	/*

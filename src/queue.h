@@ -13,6 +13,7 @@
  *   tau.c            tau learning (and the seconds bound, below)
  *   profile_learn.c  profile learning: a completion into profiles, and the
  *                    resources a profile predicts
+ *   claim_prefix.c   where a claim in a long transaction may start its scan
  */
 #ifndef TFORGE_QUEUE_H
 #define TFORGE_QUEUE_H
@@ -267,6 +268,15 @@ extern void ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completio
 /* For a batch (batch.c): a profile after one completion, and a profile's creation. */
 extern HeapTuple ProfileLearn(TupleTableSlot *slot, Completion *c);
 extern bool ProfileCreate(Datum task_type, Datum task_key, bool nokey, Completion *c);
+
+/* claim_prefix.c ---------------------------------------------------------- */
+
+/* Where this transaction's next single claim may start in tasks_claim_idx (4 key datums). */
+extern bool ClaimPrefix(Datum *start);
+/* What the queue wrote to tforge.tasks: n tasks claimed, n rows updated to no pending version, a task inserted. */
+extern void ClaimPrefixClaimed(uint64 n);
+extern void ClaimPrefixUpdated(uint64 n);
+extern void ClaimPrefixInserted(int64 task_id);
 
 /* wakeup.c -------------------------------------------------------------- */
 

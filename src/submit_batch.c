@@ -408,6 +408,7 @@ tforge_submit_tasks(PG_FUNCTION_ARGS)
 
 		if (isnull)
 			elog(ERROR, "tforge.submit_tasks: an inserted task has no id");
+		ClaimPrefixInserted(DatumGetInt64(id));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
 	}
 	SPI_finish();
