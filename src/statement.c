@@ -404,6 +404,10 @@ LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
 
 	Assert(nkeys <= 2);
 	OpenIndexed(table, index, &rel, &irel);
+	/* the caches and the scan keys below compare text */
+	for (i = 0; i < nkeys; i++)
+		if (TupleDescAttr(RelationGetDescr(irel), i)->atttypid != TEXTOID)
+			elog(ERROR, "tforge: LookupRow reads by text keys, and tforge.%s is not keyed so", index);
 	slot = table_slot_create(rel, NULL);
 	*relp = rel;
 	if (RowCacheFind(rel, irel, nkeys, keys, keynulls, slot) ||
