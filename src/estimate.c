@@ -1105,19 +1105,6 @@ LearnProfileUpdate(const RollingStats *stats, Datum task_type, bool is_key, Lear
 }
 
 double
-SubmittedPrediction(Datum task_row)
-{
-	HeapTupleHeader row = DatumGetHeapTupleHeader(task_row);
-	bool		nosource;
-	bool		nopredictions;
-	Datum		source = GetAttributeByName(row, "predictions_source", &nosource);
-	Datum		predictions = GetAttributeByName(row, "predictions", &nopredictions);
-
-	return SubmittedPredictionOf(source, nosource, predictions, nopredictions);
-}
-
-/* SubmittedPrediction from a task's predictions_source and predictions columns. */
-double
 SubmittedPredictionOf(Datum source, bool nosource, Datum predictions, bool nopredictions)
 {
 	ArrayType  *a;

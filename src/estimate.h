@@ -117,11 +117,11 @@ KnownProcessors(double v)
 }
 
 /*
- * Adaptive's prediction that submit_task stored in a task's row (the whole
- * row, as complete_task's UPDATE returns it) when a profile made it, the
- * prediction a deadline_coverage bound scaled; 0 when there is none.
+ * Adaptive's prediction that submit_task stored in a task's row (its
+ * predictions_source and predictions columns, as complete_task's UPDATE
+ * returns them) when a profile made it, the prediction a deadline_coverage
+ * bound scaled; 0 when there is none.
  */
-extern double SubmittedPrediction(Datum task_row);
 extern double SubmittedPredictionOf(Datum source, bool nosource, Datum predictions, bool nopredictions);
 
 /* resources.cpu of a tforge.resources value (NULL: 0), the processors of a task. */

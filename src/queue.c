@@ -209,13 +209,17 @@ static QueueStatement claim_batch[2] = {
 	"UPDATE tforge.tasks t" \
 	COMPLETE_COLUMNS("$4", "$5") \
 	" WHERE t.task_id = $1 AND t.status = 'running' AND t.worker_id = $2"
-#define COMPLETE_RETURNING \
-	" RETURNING t, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at, (t.resources).cpu"
+#define COMPLETE_RETURNING(predictions) \
+	" RETURNING t, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at, (t.resources).cpu," \
+	predictions
+/* what every strategy predicted at submit (0.2.0's columns; NULL in a 0.1.0 schema) */
+#define COMPLETE_PREDICTIONS " t.predictions_source, t.predictions"
+#define COMPLETE_PREDICTIONS_010 " NULL::pg_catalog.text, NULL::pg_catalog.float8[]"
 
 /* [0]: 0.1.0's complete_task, without a token; [1]: with one. */
 static QueueStatement complete[2] = {
-	{COMPLETE_SET COMPLETE_RETURNING, 5, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID}},
-	{COMPLETE_SET "   AND ($6::bigint IS NULL OR t.claim_token = $6)" COMPLETE_RETURNING,
+	{COMPLETE_SET COMPLETE_RETURNING(COMPLETE_PREDICTIONS_010), 5, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID}},
+	{COMPLETE_SET "   AND ($6::bigint IS NULL OR t.claim_token = $6)" COMPLETE_RETURNING(COMPLETE_PREDICTIONS),
 	6, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID, INT8OID}}
 };
 
@@ -1175,7 +1179,15 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	claimed = DatumGetTimestampTz(ResultValue(0, 6, &noclaimed));
 	procs = ResultValue(0, 7, &isnull);
 	c.procs = isnull ? 0 : DatumGetFloat8(procs);
-	c.learn.submitted = SubmittedPrediction(task);	/* calibration's basis (estimate.c) */
+	{
+		bool		nosource;
+		bool		nopredictions;
+		Datum		source = ResultValue(0, 8, &nosource);
+		Datum		predictions = ResultValue(0, 9, &nopredictions);
+
+		/* calibration's basis (estimate.c) */
+		c.learn.submitted = SubmittedPredictionOf(source, nosource, predictions, nopredictions);
+	}
 
 	CompletionSamples(&c, psprintf("task " INT64_FORMAT, task_id), false, &warnings);
 	foreach(lc, warnings)
