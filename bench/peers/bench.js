@@ -115,7 +115,9 @@ async function countUntil(client, sql, target) {
 // back short means the queue is empty as of that claim, and the claimer
 // waits. A notification that arrives while no claimer waits is kept
 // (pulse) and sends the next claimer that would wait back to claim, so no
-// wake-up is lost; each claimer also claims every 1 s without one.
+// wake-up is lost; as a safety net the pool polls once a second (the
+// listener's claimer claims after 1 s without a wake-up), as
+// graphile-worker's pool does with pollInterval 1000.
 // At start every claimer claims BATCH: a backlog may be waiting.
 const TFORGE_CLAIM = 'SELECT task_id, claim_token, payload FROM tforge.claim_tasks($1, $2)';
 const TFORGE_COMPLETE = 'SELECT count(*) FROM tforge.complete_tasks($1, $2::bigint[], NULL, $3::bigint[])';
@@ -173,7 +175,9 @@ async function tforge() {
 			if (stop) break;
 			await new Promise((res) => {
 				const me = { i, wake: () => { clearTimeout(timer); res(); } };
-				const timer = setTimeout(() => { const k = idle.indexOf(me); if (k >= 0) idle.splice(k, 1); res(); }, 1000);
+				// the pool's poll (the listener's claimer): every 1 s without a wake-up
+				const timer = i !== 0 ? null
+					: setTimeout(() => { const k = idle.indexOf(me); if (k >= 0) idle.splice(k, 1); res(); }, 1000);
 				idle.push(me);
 			});
 		}
