@@ -111,9 +111,8 @@ async function countUntil(client, sql, target) {
 // that comes back full means more may wait (one notification stands for a
 // whole submit_tasks batch), so the claimer claims again with twice the
 // size (up to BATCH), and a full claim of more than one task (a backlog)
-// also wakes one more idle claimer; a claim that comes
-// back short means the queue is empty as of that claim, and the claimer
-// waits. A notification that arrives while no claimer waits is kept
+// also wakes one more idle claimer; a claim that comes back short means
+// the queue is empty as of that claim, and the claimer waits. A notification that arrives while no claimer waits is kept
 // (pulse) and sends the next claimer that would wait back to claim, so no
 // wake-up is lost; as a safety net the pool polls once a second (the
 // listener's claimer claims after 1 s without a wake-up), as
