@@ -92,8 +92,9 @@ static QueueStatement complete_batch = {
 
 /*
  * fail_tasks' UPDATE: fail_task's (20_queue.sql), for every item of the
- * round at once: retried ($4: retry) after base * 2^(attempts - 1) seconds,
- * at most the cap, while attempts remain, else dead; $3 the time.
+ * round at once: retried ($4: retry) after the backoff fail_task waits too
+ * (tforge._retry_backoff, tau.c) while attempts remain, else dead; $3 the
+ * time.
  */
 #define FAIL_RETRIES "($4 AND t.attempts < t.max_attempts)"
 static QueueStatement fail_batch = {
@@ -102,9 +103,7 @@ static QueueStatement fail_batch = {
 	"   SET status = CASE WHEN " FAIL_RETRIES " THEN 'pending' ELSE 'dead' END::tforge.task_status,"
 	"       last_error = i.error, worker_id = NULL, lease_expires_at = NULL,"
 	"       available_at = CASE WHEN " FAIL_RETRIES
-	"                      THEN $3 + pg_catalog.make_interval(secs => least(tforge._setting('tforge.retry_backoff_max')::float8,"
-	"                               tforge._setting('tforge.retry_backoff_base')::float8"
-	"                               * pg_catalog.power(2::float8, least(t.attempts - 1, 1000))))"
+	"                      THEN $3 + pg_catalog.make_interval(secs => tforge._retry_backoff(t.attempts))"
 	"                      ELSE t.available_at END,"
 	"       completed_at = CASE WHEN " FAIL_RETRIES " THEN NULL ELSE $3 END"
 	"  FROM i"

@@ -6,7 +6,8 @@
  * itself lives in the table tforge.task_tau (WAL-logged, updated in the
  * completing transaction); this file holds the arithmetic, the GUCs and tau
  * learning: one runtime into a type's row (TauUpdate, which complete_task
- * and update_tau share).
+ * and update_tau share). The retry backoff of failed tasks is here too,
+ * beside its settings.
  */
 #include "postgres.h"
 
@@ -154,6 +155,25 @@ tforge_deadline_offset(PG_FUNCTION_ARGS)
 
 	result->time = DeadlineOffset(PG_GETARG_FLOAT8(0), PG_GETARG_FLOAT8(1));
 	PG_RETURN_INTERVAL_P(result);
+}
+
+/*
+ * _retry_backoff(attempts) -> float8: the one definition of how long a
+ * failed task waits before it may be claimed again, in seconds, after its
+ * attempts-th claim failed: base * 2^(attempts - 1), at most the cap
+ * (tforge.retry_backoff_base and tforge.retry_backoff_max). The exponent
+ * stops at 1000 (2^1000 * 86400, the largest base, is still a finite
+ * float8), so any number of attempts gives the cap rather than an
+ * overflow. fail_task and fail_tasks both call it. STABLE: it reads the
+ * settings (their values, not SHOW's six significant digits).
+ */
+PG_FUNCTION_INFO_V1(tforge_retry_backoff);
+Datum
+tforge_retry_backoff(PG_FUNCTION_ARGS)
+{
+	int64		doublings = Min((int64) PG_GETARG_INT32(0) - 1, 1000);
+
+	PG_RETURN_FLOAT8(Min(tforge_retry_backoff_max, tforge_retry_backoff_base * pow(2.0, (double) doublings)));
 }
 
 /* ---- tau learning ---------------------------------------------------------- */

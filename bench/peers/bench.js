@@ -70,10 +70,16 @@ function makeHandler() {
 	return h;
 }
 
-async function latencyPhase(submitOne, h) {
+// Before the first submit, the same for every system: VACUUM (ANALYZE) of
+// the system's database, so that the drain's dead rows are not cleaned up
+// by an autovacuum worker racing the measurement (it would land in one
+// system's phase or another's depending on the naptime), then 1 s for the
+// workers to be idle and listening (or polling).
+async function latencyPhase(submitOne, h, admin) {
 	h.done = 0; h.lat = [];
 	if (!STEPS.has('latency')) return [];
-	await sleep(1000); // the workers are idle and listening (or polling)
+	await admin.query('VACUUM (ANALYZE)');
+	await sleep(1000);
 	for (let i = 0; i < LATENCY_JOBS; i++) {
 		const next = now() + 1000 / RATE;
 		await submitOne({ t: now() });
@@ -93,10 +99,28 @@ async function countUntil(client, sql, target) {
 }
 
 // ------------------------------------------------------------------- tforge
-// A worker is one connection: LISTEN tforge_tasks, claim_tasks(BATCH),
-// run the handlers (CONCURRENCY / CONNECTIONS each, no-op), complete_tasks
-// under the claims' fencing tokens; when a claim finds nothing it sleeps
-// until a notification (or 1 s).
+// The worker pool (what graphile-worker's pool does, over tforge's calls):
+// CONNECTIONS connections, each a claimer that runs claim_tasks, the
+// handlers (CONCURRENCY / CONNECTIONS each, no-op) and complete_tasks under
+// the claims' fencing tokens; every statement is a named prepared
+// statement (parsed once per connection). One connection also LISTENs on
+// tforge_tasks, so that a submit signals one backend and one Node client,
+// not one per connection; a notification wakes one idle claimer.
+// Claim sizes follow the moment: a claimer woken from idle claims 1 task
+// (claim_tasks' cheapest statement, the one a lone task needs); a claim
+// that comes back full means more may wait (one notification stands for a
+// whole submit_tasks batch), so the claimer claims again with twice the
+// size (up to BATCH), and a full claim of more than one task (a backlog)
+// also wakes one more idle claimer; a claim that comes back short means
+// the queue is empty as of that claim, and the claimer waits. A notification that arrives while no claimer waits is kept
+// (pulse) and sends the next claimer that would wait back to claim, so no
+// wake-up is lost; as a safety net the pool polls once a second (the
+// listener's claimer claims after 1 s without a wake-up), as
+// graphile-worker's pool does with pollInterval 1000.
+// At start every claimer claims BATCH: a backlog may be waiting.
+const TFORGE_CLAIM = 'SELECT task_id, claim_token, payload FROM tforge.claim_tasks($1, $2)';
+const TFORGE_COMPLETE = 'SELECT count(*) FROM tforge.complete_tasks($1, $2::bigint[], NULL, $3::bigint[])';
+
 async function tforge() {
 	const admin = new pg.Client(conn);
 	await admin.connect();
@@ -110,37 +134,64 @@ async function tforge() {
 
 	const h = makeHandler();
 	let stop = false;
-	const workers = [];
-	async function worker(i) {
+	// the claimers waiting for work, oldest first, as { i, wake }
+	const idle = [];
+	let pulse = false; // a notification came while no claimer waited
+	const wake = (k) => idle.splice(k, 1)[0].wake();
+	// a notification wakes the listening connection's claimer when it
+	// waits (its backend has just run to deliver the notification), else
+	// the claimer that has waited longest
+	const wakeOne = () => {
+		if (idle.length === 0) { pulse = true; return; }
+		const k = idle.findIndex((x) => x.i === 0);
+		wake(k >= 0 ? k : 0);
+	};
+	const clients = [];
+	for (let i = 0; i < CONNECTIONS; i++) {
 		const c = new pg.Client(conn);
 		await c.connect();
+		clients.push(c);
+	}
+	clients[0].on('notification', wakeOne);
+	await clients[0].query('LISTEN tforge_tasks');
+
+	async function claimer(c, i) {
 		const id = `bench-${i}`;
-		let notified = false, wake = null;
-		c.on('notification', () => { notified = true; if (wake) { const w = wake; wake = null; w(); } });
-		await c.query('LISTEN tforge_tasks');
+		let size = BATCH;
 		while (!stop) {
-			notified = false;
-			const r = await c.query('SELECT task_id, claim_token, payload FROM tforge.claim_tasks($1, $2)', [id, BATCH]);
-			if (r.rows.length > 0) {
+			const r = await c.query({ name: 'tforge_claim', text: TFORGE_CLAIM, values: [id, size] });
+			const got = r.rows.length;
+			const full = got === size;
+			if (got > 0) {
 				for (const row of r.rows) h.run(row.payload);
-				await c.query('SELECT count(*) FROM tforge.complete_tasks($1, $2::bigint[], NULL, $3::bigint[])',
-					[id, r.rows.map((x) => x.task_id), r.rows.map((x) => x.claim_token)]);
-				continue;
+				if (full && size > 1 && idle.length > 0) wake(0); // a backlog: one more claimer
+				await c.query({ name: 'tforge_complete', text: TFORGE_COMPLETE,
+					values: [id, r.rows.map((x) => x.task_id), r.rows.map((x) => x.claim_token)] });
 			}
-			if (!notified && !stop) await new Promise((res) => { wake = res; setTimeout(res, 1000); });
-			wake = null;
+			if (full) { size = Math.min(BATCH, size * 2); continue; }
+			size = 1;
+			if (pulse) { pulse = false; continue; }
+			if (stop) break;
+			await new Promise((res) => {
+				const me = { i, wake: () => { clearTimeout(timer); res(); } };
+				// the pool's poll (the listener's claimer): every 1 s without a wake-up
+				const timer = i !== 0 ? null
+					: setTimeout(() => { const k = idle.indexOf(me); if (k >= 0) idle.splice(k, 1); res(); }, 1000);
+				idle.push(me);
+			});
 		}
-		await c.end();
 	}
 	t0 = now();
-	for (let i = 0; i < CONNECTIONS; i++) workers.push(worker(i));
+	const workers = clients.map((c, i) => claimer(c, i));
 	await h.waitFor(DRAINED);
 	await countUntil(admin, "SELECT count(*) AS n FROM tforge.tasks WHERE task_type = 'noop' AND status = 'done'", DRAINED);
 	const drain = JOBS / ((now() - t0) / 1000);
 
-	const lat = await latencyPhase((p) => admin.query('SELECT tforge.submit_task($1, $2)', ['noop', p]), h);
+	const lat = await latencyPhase((p) => admin.query({ name: 'tforge_submit', text: 'SELECT tforge.submit_task($1, $2)', values: ['noop', p] }), h, admin);
 	stop = true;
+	while (idle.length > 0) wake(0);
 	await Promise.all(workers);
+	await Promise.all(clients.map((c) => c.end()));
 	await admin.end();
 	report(enqueue, drain, lat);
 }
@@ -210,7 +261,7 @@ async function graphileWorker() {
 	await countUntil(admin, 'SELECT (SELECT count(*) FROM graphile_worker._private_jobs) = 0 AS n', 1);
 	const drain = JOBS / ((now() - t0) / 1000);
 
-	const lat = await latencyPhase((p) => utils.addJob('noop', p), h);
+	const lat = await latencyPhase((p) => utils.addJob('noop', p), h, admin);
 	await runner.stop();
 	await utils.release();
 	await admin.end();
@@ -242,7 +293,7 @@ async function pgBoss() {
 	await countUntil(admin, "SELECT count(*) AS n FROM pgboss.job WHERE name = 'noop' AND state = 'completed'", DRAINED);
 	const drain = JOBS / ((now() - t0) / 1000);
 
-	const lat = await latencyPhase((p) => boss.send('noop', p), h);
+	const lat = await latencyPhase((p) => boss.send('noop', p), h, admin);
 	await boss.stop({ graceful: true, wait: true, timeout: 10000 });
 	await admin.end();
 	report(enqueue, drain, lat);

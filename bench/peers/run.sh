@@ -72,7 +72,7 @@ psql -qX -d postgres -c "DROP DATABASE $(dbname tforge-single)"
 echo "$JOBS no-op jobs; $CONNECTIONS connections and $CONCURRENCY handlers each; batches of $BATCH; latency at $RATE jobs/s"
 echo "load average (1, 5, 15 min) at the end: $(cut -d ' ' -f 1-3 /proc/loadavg)"
 for sys in $systems; do
-	[ -z "${rounds[$sys]}" ] || echo "$sys enqueue rounds (jobs/s):${rounds[$sys]}; median ${enq[$sys]}"
+	[ -z "${rounds[$sys]:-}" ] || echo "$sys enqueue rounds (jobs/s):${rounds[$sys]}; median ${enq[$sys]}"
 done
 printf '%-16s drain %7s jobs/s (%s jobs, one task per claim_tasks and complete_task call)\n' \
 	"tforge-single" "${drain[tforge-single]}" "$SINGLE_JOBS"

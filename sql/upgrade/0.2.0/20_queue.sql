@@ -82,6 +82,16 @@ CREATE FUNCTION tforge.complete_task(task_id bigint, worker_id text, usage jsonb
 COMMENT ON FUNCTION tforge.complete_task(bigint, text, jsonb, bigint) IS
   'marks a task held by worker_id (under claim_token, the claim''s fencing token, when given) done, records its runtime (usage->runtime_s, else claim to now) and, in the same transaction, updates tau and profiles';
 
+-- How long a failed task waits before its next claim (seconds), after its
+-- attempts-th claim failed: base * 2^(attempts - 1), at most the cap
+-- (tforge.retry_backoff_base, tforge.retry_backoff_max). One definition, in
+-- C (tau.c), which fail_task and fail_tasks both call.
+CREATE FUNCTION tforge._retry_backoff(attempts integer) RETURNS float8
+  AS 'MODULE_PATHNAME', 'tforge_retry_backoff'
+  LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tforge._retry_backoff(integer) IS
+  'internal: seconds a task waits before its next claim after its attempts-th claim failed: least(tforge.retry_backoff_max, tforge.retry_backoff_base * 2^(least(attempts - 1, 1000)))';
+
 CREATE FUNCTION tforge.fail_task(task_id bigint, worker_id text, error text, retry boolean DEFAULT true,
                                  claim_token bigint DEFAULT NULL)
   RETURNS tforge.task_status
@@ -89,14 +99,11 @@ CREATE FUNCTION tforge.fail_task(task_id bigint, worker_id text, error text, ret
 DECLARE
   k       tforge.tasks := tforge._held_task(task_id, worker_id, claim_token);
   at      timestamptz := pg_catalog.clock_timestamp();
-  base    float8 := tforge._setting('tforge.retry_backoff_base')::float8;
-  cap     float8 := tforge._setting('tforge.retry_backoff_max')::float8;
   backoff float8;
   result  tforge.task_status;
 BEGIN
   IF coalesce(retry, true) AND k.attempts < k.max_attempts THEN
-    -- backoff = base * 2^(attempts - 1), at most cap (seconds)
-    backoff := least(cap, base * pg_catalog.power(2::float8, least(k.attempts - 1, 1000)));
+    backoff := tforge._retry_backoff(k.attempts);
     result := 'pending';
   ELSE
     result := 'dead';
