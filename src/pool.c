@@ -28,9 +28,12 @@
  * these touch the fewest rows and index entries a split or merge can (the
  * block keeps its row; only a new remainder is a new row). What every write
  * to gpu_blocks costs beyond that is its indexes and constraints, which
- * sql/install/60_gpu.sql and pool_rules.c keep cheap. Best
- * fit walks gpu_blocks_free_idx (device, size, offset) from the aligned
- * size up; a block that is large enough but cannot hold the allocation at
+ * sql/install/60_gpu.sql and pool_rules.c keep cheap: a block that fits
+ * exactly is taken and freed by HOT updates (no index of gpu_blocks covers
+ * what they change; the free list, the tensor index and the eviction order
+ * are tables the trigger of pool_lists.c keeps). Best
+ * fit walks the free list gpu_free_blocks (device, size, offset) from the
+ * aligned size up; a block that is large enough but cannot hold the allocation at
  * an aligned offset is passed over, which only happens for sizes below
  * actual size + alignment in pools whose blocks were allocated with
  * smaller alignments.
@@ -84,17 +87,6 @@
 /* Largest device, and so largest size or alignment: 2^62 bytes. */
 #define POOL_MAX_BYTES (INT64CONST(1) << 62)
 
-#define POOL_MAX_ARGS 12
-
-/* One statement, prepared on first use in a backend and kept. */
-typedef struct PoolStatement
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[POOL_MAX_ARGS];
-	SPIPlanPtr	plan;
-} PoolStatement;
-
 static PoolStatement device_total = {
 	"SELECT d.total_memory FROM tforge.gpu_devices d WHERE d.device_id = $1",
 	1, {TEXTOID}
@@ -107,16 +99,17 @@ static PoolStatement device_total = {
  * fit: best_fit_block runs it alone, allocations (AllocateFit) first.
  */
 #define BEST_FIT \
-	"SELECT b.block_id, b.offset_bytes, b.size_bytes, (b.offset_bytes + ($3 - 1)) & ~($3 - 1) AS start" \
-	"  FROM tforge.gpu_blocks b" \
-	" WHERE b.device_id = $1 AND b.status OPERATOR(pg_catalog.=) 'free' AND b.size_bytes >= $2" \
-	"   AND ((b.offset_bytes + ($3 - 1)) & ~($3 - 1)) + $2 <= b.offset_bytes + b.size_bytes" \
-	" ORDER BY b.size_bytes, b.offset_bytes LIMIT 1"
+	"SELECT f.block_id, f.offset_bytes, f.size_bytes, (f.offset_bytes + ($3 - 1)) & ~($3 - 1) AS start" \
+	"  FROM tforge.gpu_free_blocks f" \
+	" WHERE f.device_id = $1 AND f.size_bytes >= $2" \
+	"   AND ((f.offset_bytes + ($3 - 1)) & ~($3 - 1)) + $2 <= f.offset_bytes + f.size_bytes" \
+	" ORDER BY f.size_bytes, f.offset_bytes LIMIT 1"
 
 static PoolStatement best_fit = {BEST_FIT, 3, {TEXTOID, INT8OID, INT8OID}};
 
 /*
- * Allocation, after best fit found block $1 of device $2: the block
+ * Allocation, after best fit found block $1 of device $2, free and
+ * spanning [$10, $10 + $11) as the free list says: the block
  * becomes the allocation [$3, $3 + $4); InsertFree (insert_free below)
  * then adds the leading alignment gap and the tail as free blocks. The
  * block shrinks before the free blocks appear, so the exclusion constraint
@@ -128,8 +121,9 @@ static PoolStatement take_block = {
 	"UPDATE tforge.gpu_blocks b"
 	"   SET offset_bytes = $3, size_bytes = $4, alignment = $5, status = $6::tforge.gpu_block_status,"
 	"       tensor_id = $7, priority = $8, allocated_at = $9, last_accessed = $9"
-	" WHERE b.block_id = $1 AND b.device_id = $2",
-	9, {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID}
+	" WHERE b.block_id = $1 AND b.device_id = $2"
+	"   AND b.status OPERATOR(pg_catalog.=) 'free' AND b.offset_bytes = $10 AND b.size_bytes = $11",
+	11, {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID}
 };
 
 /*
@@ -204,9 +198,8 @@ static PoolStatement touch_on = {
 
 /* The next victim: the least recently accessed cached block. */
 static PoolStatement lru_cached = {
-	"SELECT b.block_id, b.size_bytes FROM tforge.gpu_blocks b"
-	" WHERE b.device_id = $1 AND b.status OPERATOR(pg_catalog.=) 'cached'"
-	" ORDER BY b.last_accessed, b.block_id LIMIT 1",
+	"SELECT c.block_id FROM tforge.gpu_cached_blocks c"
+	" WHERE c.device_id = $1 ORDER BY c.last_accessed, c.block_id LIMIT 1",
 	1, {TEXTOID}
 };
 
@@ -217,14 +210,13 @@ static PoolStatement pool_stats = {
 
 /* The largest free block, for claims: its span. */
 static PoolStatement largest_free = {
-	"SELECT b.offset_bytes, b.size_bytes FROM tforge.gpu_blocks b"
-	" WHERE b.device_id = $1 AND b.status OPERATOR(pg_catalog.=) 'free'"
-	" ORDER BY b.size_bytes DESC, b.offset_bytes LIMIT 1",
+	"SELECT f.offset_bytes, f.size_bytes FROM tforge.gpu_free_blocks f"
+	" WHERE f.device_id = $1 ORDER BY f.size_bytes DESC, f.offset_bytes LIMIT 1",
 	1, {TEXTOID}
 };
 
 static PoolStatement tensor_blocks = {
-	"SELECT b.block_id FROM tforge.gpu_blocks b WHERE b.tensor_id = $1 ORDER BY b.block_id",
+	"SELECT t.block_id FROM tforge.gpu_tensor_blocks t WHERE t.tensor_id = $1 ORDER BY t.block_id",
 	1, {TEXTOID}
 };
 
@@ -248,77 +240,6 @@ static PoolStatement insert_free = {
 	"INSERT INTO tforge.gpu_blocks (device_id, offset_bytes, size_bytes, status) VALUES ($1, $2, $3, 'free')",
 	3, {TEXTOID, INT8OID, INT8OID}
 };
-
-/* The statement's plan, prepared on first use and kept for the backend. */
-static SPIPlanPtr
-PoolPlan(PoolStatement *stmt)
-{
-	SPIPlanPtr	plan;
-
-	if (stmt->plan != NULL)
-		return stmt->plan;
-	plan = SPI_prepare_cursor(stmt->sql, stmt->nargs, stmt->argtypes, CURSOR_OPT_GENERIC_PLAN);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare a tforge pool statement: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "could not keep a tforge pool statement");
-	stmt->plan = plan;
-	return plan;
-}
-
-/*
- * True when the pool's tables are Citus tables (see the banner): statements
- * are planned with their parameters, and nothing is read directly. 55000
- * when they are kept on the coordinator and this is a Citus worker.
- */
-static bool
-PoolRouted(void)
-{
-	return CitusRoutesTable(TforgeTable("gpu_blocks"));
-}
-
-/* Run a statement (read_only for the STABLE lookups); returns SPI_processed. */
-static uint64
-PoolExec(PoolStatement *stmt, const Datum *values, const bool *nulls, bool read_only)
-{
-	char		n[POOL_MAX_ARGS];
-	int			i;
-	int			rc;
-
-	for (i = 0; i < stmt->nargs; i++)
-		n[i] = nulls != NULL && nulls[i] ? 'n' : ' ';
-	if (PoolRouted())
-		rc = SPI_execute_with_args(stmt->sql, stmt->nargs, stmt->argtypes, (Datum *) values, n, read_only, 0);
-	else
-		rc = SPI_execute_plan(PoolPlan(stmt), (Datum *) values, n, read_only, 0);
-	if (rc < 0)
-		elog(ERROR, "tforge pool statement failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
-}
-
-/* Column col (1-based) of result row row as int64; NULL gives -1 and *isnull. */
-static int64
-ResultInt8(uint64 row, int col, bool *isnull)
-{
-	bool		null;
-	Datum		d;
-
-	if (SPI_tuptable == NULL || row >= SPI_processed)
-		elog(ERROR, "tforge pool statement returned no row %llu", (unsigned long long) row);
-	d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &null);
-	if (isnull != NULL)
-		*isnull = null;
-	return null ? -1 : DatumGetInt64(d);
-}
-
-/* Column col of row row as a C string in the current context; NULL if NULL. */
-static char *
-ResultText(uint64 row, int col)
-{
-	if (SPI_tuptable == NULL || row >= SPI_processed)
-		elog(ERROR, "tforge pool statement returned no row %llu", (unsigned long long) row);
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
-}
 
 /* ---- pure helpers ---------------------------------------------------------- */
 
@@ -650,7 +571,7 @@ AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, 
 			int32 priority, int64 *block_id, int64 *offset)
 {
 	Datum		v[3] = {PointerGetDatum(device_id), Int64GetDatum(actual), Int64GetDatum(alignment)};
-	Datum		t[9];
+	Datum		t[11];
 	int64		from;
 	int64		size;
 
@@ -669,8 +590,10 @@ AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, 
 	t[6] = PointerGetDatum(tensor_id);
 	t[7] = Int32GetDatum(priority);
 	t[8] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	t[9] = Int64GetDatum(from);
+	t[10] = Int64GetDatum(size);
 	if (PoolExec(&take_block, t, NULL, false) != 1)
-		elog(ERROR, "tforge: GPU block " INT64_FORMAT " vanished under the device lock", *block_id);
+		elog(ERROR, "tforge: free GPU block " INT64_FORMAT " of the free list vanished under the device lock", *block_id);
 	InsertFree(device_id, from, *offset);
 	InsertFree(device_id, *offset + actual, from + size);
 	return true;

@@ -6,6 +6,8 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
+
 /* Alignment the queue allocates a task's GPU memory with, bytes. */
 #define POOL_TASK_ALIGNMENT 256
 
@@ -25,5 +27,30 @@ extern bool PoolClaimTask(text *device_id, int64 task_id, int64 gpu_memory_bytes
 
 /* Frees the blocks of tensor "task:<task_id>", if any. SPI connected. */
 extern void PoolReleaseTask(int64 task_id);
+
+/* ---- pool_spi.c: the pool's SQL statements --------------------------------- */
+
+#define POOL_MAX_ARGS 12
+
+/* One statement, prepared on first use in a backend and kept. */
+typedef struct PoolStatement
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[POOL_MAX_ARGS];
+	SPIPlanPtr	plan;
+} PoolStatement;
+
+/* True when the pool's tables are Citus tables (statements routed, nothing read directly). */
+extern bool PoolRouted(void);
+
+/* Run a statement (read_only for lookups); returns SPI_processed. SPI connected. */
+extern uint64 PoolExec(PoolStatement *stmt, const Datum *values, const bool *nulls, bool read_only);
+
+/* Column col (1-based) of result row row as int64; NULL gives -1 and *isnull. */
+extern int64 ResultInt8(uint64 row, int col, bool *isnull);
+
+/* Column col of result row row as a C string; NULL if NULL. */
+extern char *ResultText(uint64 row, int col);
 
 #endif							/* TFORGE_POOL_H */
