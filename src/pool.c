@@ -97,6 +97,10 @@ static PoolStatement device_total = {
  * block, then the lowest offset, in which align_up(offset, $3) + $2 <=
  * offset + size; start is that aligned offset. The one definition of best
  * fit: best_fit_block runs it alone, allocations (AllocateFit) first.
+ * (Blocks of exactly the size first, by an equality probe in a UNION ALL,
+ * cost more than they saved: the probe reads every free block of that
+ * size on its leaf page, as the range scan reads the rest of it, and the
+ * second scan node adds to every execution's start-up.)
  */
 #define BEST_FIT \
 	"SELECT f.block_id, f.offset_bytes, f.size_bytes, (f.offset_bytes + ($3 - 1)) & ~($3 - 1) AS start" \
@@ -629,11 +633,15 @@ FirstByIndex(Relation rel, Relation index, Snapshot snapshot, ScanKey keys, int 
 
 /*
  * free_plan without a statement, for a table that is not a Citus table:
- * the block by its primary key, the block before it by a backward probe of
- * (device, offset) and the block after it by an equality probe, with the
+ * the block by its primary key, the free block ending where it starts by
+ * an equality probe of the free list's (device, end) and the block after
+ * it by an equality probe of (device, offset), with the
  * snapshot a statement would take now (so reading what every earlier
  * holder of the device lock committed). Saves a statement's executor
- * start-up on every free; the reads are the same index probes.
+ * start-up on every free. (A backward probe of (device, offset) for the
+ * block before it read the rest of a leaf page, a few hundred entries:
+ * PostgreSQL's B-tree scans a page at a time whatever the LIMIT; equality
+ * probes read only the entries that match.)
  */
 static void
 ReadFreeSpan(text *device_id, int64 block_id, FreeSpan *span)
@@ -641,6 +649,11 @@ ReadFreeSpan(text *device_id, int64 block_id, FreeSpan *span)
 	Relation	rel = table_open(TforgeTable("gpu_blocks"), AccessShareLock);
 	Relation	pkey = index_open(TforgeTable("gpu_blocks_pkey"), AccessShareLock);
 	Relation	byoffset = index_open(TforgeTable("gpu_blocks_offset"), AccessShareLock);
+	Relation	freelist = table_open(TforgeTable("gpu_free_blocks"), AccessShareLock);
+	Relation	byend = index_open(TforgeTable("gpu_free_blocks_end_idx"), AccessShareLock);
+	TupleTableSlot *freeslot = table_slot_create(freelist, NULL);
+	AttrNumber	free_id_att = attnameAttNum(freelist, "block_id", false);
+	AttrNumber	free_offset_att = attnameAttNum(freelist, "offset_bytes", false);
 	TupleDesc	desc = RelationGetDescr(rel);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	AttrNumber	id_att = attnameAttNum(rel, "block_id", false);
@@ -654,8 +667,9 @@ ReadFreeSpan(text *device_id, int64 block_id, FreeSpan *span)
 	bool		isnull;
 	HeapTuple	label;
 
-	if (id_att <= 0 || device_att <= 0 || offset_att <= 0 || size_att <= 0 || status_att <= 0)
-		elog(ERROR, "tforge.gpu_blocks lacks a column of a block");
+	if (id_att <= 0 || device_att <= 0 || offset_att <= 0 || size_att <= 0 || status_att <= 0 ||
+		free_id_att <= 0 || free_offset_att <= 0)
+		elog(ERROR, "tforge.gpu_blocks or tforge.gpu_free_blocks lacks a column of a block");
 	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
 	label = SearchSysCache2(ENUMTYPOIDNAME, ObjectIdGetDatum(TupleDescAttr(desc, status_att - 1)->atttypid),
@@ -683,19 +697,19 @@ ReadFreeSpan(text *device_id, int64 block_id, FreeSpan *span)
 		span->status = DatumGetCString(DirectFunctionCall1(enum_out, ObjectIdGetDatum(status)));
 		end = span->offset + span->size;
 
-		/* the block before it: the last one of the device below its offset */
+		/* the free block before it: the free list's entry ending at its offset */
 		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(device_id));
-		keys[0].sk_collation = byoffset->rd_indcollation[0];
-		ScanKeyInit(&keys[1], 2, BTLessStrategyNumber, F_INT8LT, Int64GetDatum(span->offset));
-		if (FirstByIndex(rel, byoffset, snapshot, keys, 2, BackwardScanDirection, slot) &&
-			DatumGetObjectId(slot_getattr(slot, status_att, &isnull)) == free_label)
+		keys[0].sk_collation = byend->rd_indcollation[0];
+		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(span->offset));
+		if (FirstByIndex(freelist, byend, snapshot, keys, 2, ForwardScanDirection, freeslot))
 		{
 			span->has_left = true;
-			span->left = DatumGetInt64(slot_getattr(slot, id_att, &isnull));
-			span->left_offset = DatumGetInt64(slot_getattr(slot, offset_att, &isnull));
+			span->left = DatumGetInt64(slot_getattr(freeslot, free_id_att, &isnull));
+			span->left_offset = DatumGetInt64(slot_getattr(freeslot, free_offset_att, &isnull));
 		}
 
 		/* the block after it: the one starting where it ends */
+		keys[0].sk_collation = byoffset->rd_indcollation[0];
 		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(end));
 		if (FirstByIndex(rel, byoffset, snapshot, keys, 2, ForwardScanDirection, slot) &&
 			DatumGetObjectId(slot_getattr(slot, status_att, &isnull)) == free_label)
@@ -707,6 +721,9 @@ ReadFreeSpan(text *device_id, int64 block_id, FreeSpan *span)
 	}
 	UnregisterSnapshot(snapshot);
 	ExecDropSingleTupleTableSlot(slot);
+	ExecDropSingleTupleTableSlot(freeslot);
+	index_close(byend, NoLock);
+	table_close(freelist, NoLock);
 	index_close(byoffset, NoLock);
 	index_close(pkey, NoLock);
 	table_close(rel, NoLock);

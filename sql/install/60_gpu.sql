@@ -137,15 +137,19 @@ COMMENT ON COLUMN tforge.gpu_blocks.priority IS 'the allocation''s priority (hig
 COMMENT ON COLUMN tforge.gpu_blocks.last_accessed IS 'allocation or last gpu_touch; cached blocks are evicted oldest first';
 
 -- The lists derived from gpu_blocks (see the banner). Each row stands for
--- one block; none has a foreign key (the trigger writes them next to the
--- block's own row, and a key would queue a check per write). Every primary
--- key starts with the device, by which Citus distributes them next to the
--- device's blocks. Their indexes do not deduplicate: the same entry comes
--- and goes with every allocate+free of a block, and a deduplicated posting
--- list of its dead versions cannot be marked dead while one version lives,
--- so each unique check and each lookup fetched every dead version from the
--- heap (a third of the pair's instructions); single entries are marked dead
--- once and skipped.
+-- one block, and the trigger is their only writer; gpu_check compares each
+-- with a recount. No foreign key (the trigger writes them next to the
+-- block's own row, and a key would queue a check per write) and no unique
+-- index: gpu_blocks itself keeps block ids and (device, offset) unique,
+-- and the same entry comes and goes with every allocate+free of a block,
+-- so a unique check would visit every version of it that is not yet
+-- known dead (a fifth of the pair's instructions); for the same reason
+-- the indexes do not deduplicate (a posting list of versions cannot be
+-- marked dead while one of them lives, single entries are marked once and
+-- skipped). Without a primary key, REPLICA IDENTITY FULL lets a
+-- publication of all tables replicate their deletes. Every index starts
+-- with the device or the tensor; Citus distributes them by device next to
+-- the device's blocks.
 
 -- Best fit: the smallest free block of the device that is large enough, lowest offset first.
 CREATE TABLE tforge.gpu_free_blocks (
@@ -153,18 +157,26 @@ CREATE TABLE tforge.gpu_free_blocks (
   size_bytes   bigint NOT NULL,
   offset_bytes bigint NOT NULL,
   block_id     bigint NOT NULL,
-  PRIMARY KEY (device_id, size_bytes, offset_bytes) WITH (deduplicate_items = off)
+  end_bytes    bigint NOT NULL  -- offset_bytes + size_bytes
 );
+CREATE INDEX gpu_free_blocks_fit_idx ON tforge.gpu_free_blocks (device_id, size_bytes, offset_bytes)
+  WITH (deduplicate_items = off);
+-- A free's left neighbour: the free block ending where the freed one starts.
+CREATE INDEX gpu_free_blocks_end_idx ON tforge.gpu_free_blocks (device_id, end_bytes)
+  WITH (deduplicate_items = off);
+ALTER TABLE tforge.gpu_free_blocks REPLICA IDENTITY FULL;
 COMMENT ON TABLE tforge.gpu_free_blocks IS
-  'derived from tforge.gpu_blocks by trigger: one row per free block, by device, size and offset (the best-fit order); not writable by any role';
+  'derived from tforge.gpu_blocks by trigger: one row per free block, by device, size and offset (the best-fit order) and by device and end (the free neighbour a free merges with); not writable by any role';
 
 -- Blocks by the tensor they hold (blocks_for_tensor, and the queue's release of a task's memory).
 CREATE TABLE tforge.gpu_tensor_blocks (
   tensor_id text NOT NULL,
   device_id text NOT NULL,
-  block_id  bigint NOT NULL,
-  PRIMARY KEY (tensor_id, device_id, block_id) WITH (deduplicate_items = off)
+  block_id  bigint NOT NULL
 );
+CREATE INDEX gpu_tensor_blocks_tensor_idx ON tforge.gpu_tensor_blocks (tensor_id, device_id, block_id)
+  WITH (deduplicate_items = off);
+ALTER TABLE tforge.gpu_tensor_blocks REPLICA IDENTITY FULL;
 COMMENT ON TABLE tforge.gpu_tensor_blocks IS
   'derived from tforge.gpu_blocks by trigger: one row per block holding a tensor, by tensor id; not writable by any role';
 
@@ -172,11 +184,13 @@ COMMENT ON TABLE tforge.gpu_tensor_blocks IS
 CREATE TABLE tforge.gpu_cached_blocks (
   device_id     text NOT NULL,
   block_id      bigint NOT NULL,
-  last_accessed timestamptz,
-  PRIMARY KEY (device_id, block_id) WITH (deduplicate_items = off)
+  last_accessed timestamptz
 );
+CREATE INDEX gpu_cached_blocks_block_idx ON tforge.gpu_cached_blocks (device_id, block_id)
+  WITH (deduplicate_items = off);
 CREATE INDEX gpu_cached_blocks_lru_idx ON tforge.gpu_cached_blocks (device_id, last_accessed, block_id)
   WITH (deduplicate_items = off);
+ALTER TABLE tforge.gpu_cached_blocks REPLICA IDENTITY FULL;
 COMMENT ON TABLE tforge.gpu_cached_blocks IS
   'derived from tforge.gpu_blocks by trigger: one row per cached block, in eviction order (device, last access, block id); not writable by any role';
 
@@ -199,8 +213,9 @@ CREATE FUNCTION tforge._gpu_rebuild_lists() RETURNS void
   DELETE FROM tforge.gpu_free_blocks;
   DELETE FROM tforge.gpu_tensor_blocks;
   DELETE FROM tforge.gpu_cached_blocks;
-  INSERT INTO tforge.gpu_free_blocks (device_id, size_bytes, offset_bytes, block_id)
-  SELECT b.device_id, b.size_bytes, b.offset_bytes, b.block_id FROM tforge.gpu_blocks b
+  INSERT INTO tforge.gpu_free_blocks (device_id, size_bytes, offset_bytes, block_id, end_bytes)
+  SELECT b.device_id, b.size_bytes, b.offset_bytes, b.block_id, b.offset_bytes OPERATOR(pg_catalog.+) b.size_bytes
+    FROM tforge.gpu_blocks b
    WHERE b.status OPERATOR(pg_catalog.=) 'free';
   INSERT INTO tforge.gpu_tensor_blocks (tensor_id, device_id, block_id)
   SELECT b.tensor_id, b.device_id, b.block_id FROM tforge.gpu_blocks b WHERE b.tensor_id IS NOT NULL;
@@ -399,16 +414,18 @@ CREATE FUNCTION tforge.gpu_check(device_id text) RETURNS SETOF text
   UNION ALL
   -- the derived lists against a recount of the blocks
   SELECT pg_catalog.format('%s: %s', l.list, l.entry)
-    FROM ((SELECT 'free list lacks' AS list, pg_catalog.row(x.block_id, x.size_bytes, x.offset_bytes)::text AS entry
+    FROM ((SELECT 'free list lacks' AS list,
+                  pg_catalog.row(x.block_id, x.size_bytes, x.offset_bytes, x.offset_bytes OPERATOR(pg_catalog.+) x.size_bytes)::text AS entry
              FROM tforge.gpu_blocks x WHERE x.device_id = $1 AND x.status OPERATOR(pg_catalog.=) 'free'
            EXCEPT ALL
-           SELECT 'free list lacks', pg_catalog.row(f.block_id, f.size_bytes, f.offset_bytes)::text
+           SELECT 'free list lacks', pg_catalog.row(f.block_id, f.size_bytes, f.offset_bytes, f.end_bytes)::text
              FROM tforge.gpu_free_blocks f WHERE f.device_id = $1)
           UNION ALL
-          (SELECT 'free list has extra', pg_catalog.row(f.block_id, f.size_bytes, f.offset_bytes)::text
+          (SELECT 'free list has extra', pg_catalog.row(f.block_id, f.size_bytes, f.offset_bytes, f.end_bytes)::text
              FROM tforge.gpu_free_blocks f WHERE f.device_id = $1
            EXCEPT ALL
-           SELECT 'free list has extra', pg_catalog.row(x.block_id, x.size_bytes, x.offset_bytes)::text
+           SELECT 'free list has extra',
+                  pg_catalog.row(x.block_id, x.size_bytes, x.offset_bytes, x.offset_bytes OPERATOR(pg_catalog.+) x.size_bytes)::text
              FROM tforge.gpu_blocks x WHERE x.device_id = $1 AND x.status OPERATOR(pg_catalog.=) 'free')
           UNION ALL
           (SELECT 'tensor index lacks', pg_catalog.row(x.block_id, x.tensor_id)::text
