@@ -415,41 +415,41 @@ CREATE FUNCTION tforge.gpu_check(device_id text) RETURNS SETOF text
   -- the derived lists against a recount of the blocks
   SELECT pg_catalog.format('%s: %s', l.list, l.entry)
     FROM ((SELECT 'free list lacks' AS list,
-                  pg_catalog.row(x.block_id, x.size_bytes, x.offset_bytes, x.offset_bytes OPERATOR(pg_catalog.+) x.size_bytes)::text AS entry
+                  ROW(x.block_id, x.size_bytes, x.offset_bytes, x.offset_bytes OPERATOR(pg_catalog.+) x.size_bytes)::text AS entry
              FROM tforge.gpu_blocks x WHERE x.device_id = $1 AND x.status OPERATOR(pg_catalog.=) 'free'
            EXCEPT ALL
-           SELECT 'free list lacks', pg_catalog.row(f.block_id, f.size_bytes, f.offset_bytes, f.end_bytes)::text
+           SELECT 'free list lacks', ROW(f.block_id, f.size_bytes, f.offset_bytes, f.end_bytes)::text
              FROM tforge.gpu_free_blocks f WHERE f.device_id = $1)
           UNION ALL
-          (SELECT 'free list has extra', pg_catalog.row(f.block_id, f.size_bytes, f.offset_bytes, f.end_bytes)::text
+          (SELECT 'free list has extra', ROW(f.block_id, f.size_bytes, f.offset_bytes, f.end_bytes)::text
              FROM tforge.gpu_free_blocks f WHERE f.device_id = $1
            EXCEPT ALL
            SELECT 'free list has extra',
-                  pg_catalog.row(x.block_id, x.size_bytes, x.offset_bytes, x.offset_bytes OPERATOR(pg_catalog.+) x.size_bytes)::text
+                  ROW(x.block_id, x.size_bytes, x.offset_bytes, x.offset_bytes OPERATOR(pg_catalog.+) x.size_bytes)::text
              FROM tforge.gpu_blocks x WHERE x.device_id = $1 AND x.status OPERATOR(pg_catalog.=) 'free')
           UNION ALL
-          (SELECT 'tensor index lacks', pg_catalog.row(x.block_id, x.tensor_id)::text
+          (SELECT 'tensor index lacks', ROW(x.block_id, x.tensor_id)::text
              FROM tforge.gpu_blocks x WHERE x.device_id = $1 AND x.tensor_id IS NOT NULL
            EXCEPT ALL
-           SELECT 'tensor index lacks', pg_catalog.row(t.block_id, t.tensor_id)::text
+           SELECT 'tensor index lacks', ROW(t.block_id, t.tensor_id)::text
              FROM tforge.gpu_tensor_blocks t WHERE t.device_id = $1)
           UNION ALL
-          (SELECT 'tensor index has extra', pg_catalog.row(t.block_id, t.tensor_id)::text
+          (SELECT 'tensor index has extra', ROW(t.block_id, t.tensor_id)::text
              FROM tforge.gpu_tensor_blocks t WHERE t.device_id = $1
            EXCEPT ALL
-           SELECT 'tensor index has extra', pg_catalog.row(x.block_id, x.tensor_id)::text
+           SELECT 'tensor index has extra', ROW(x.block_id, x.tensor_id)::text
              FROM tforge.gpu_blocks x WHERE x.device_id = $1 AND x.tensor_id IS NOT NULL)
           UNION ALL
-          (SELECT 'eviction order lacks', pg_catalog.row(x.block_id, x.last_accessed)::text
+          (SELECT 'eviction order lacks', ROW(x.block_id, x.last_accessed)::text
              FROM tforge.gpu_blocks x WHERE x.device_id = $1 AND x.status OPERATOR(pg_catalog.=) 'cached'
            EXCEPT ALL
-           SELECT 'eviction order lacks', pg_catalog.row(c.block_id, c.last_accessed)::text
+           SELECT 'eviction order lacks', ROW(c.block_id, c.last_accessed)::text
              FROM tforge.gpu_cached_blocks c WHERE c.device_id = $1)
           UNION ALL
-          (SELECT 'eviction order has extra', pg_catalog.row(c.block_id, c.last_accessed)::text
+          (SELECT 'eviction order has extra', ROW(c.block_id, c.last_accessed)::text
              FROM tforge.gpu_cached_blocks c WHERE c.device_id = $1
            EXCEPT ALL
-           SELECT 'eviction order has extra', pg_catalog.row(x.block_id, x.last_accessed)::text
+           SELECT 'eviction order has extra', ROW(x.block_id, x.last_accessed)::text
              FROM tforge.gpu_blocks x WHERE x.device_id = $1 AND x.status OPERATOR(pg_catalog.=) 'cached')) l
 $$;
 COMMENT ON FUNCTION tforge.gpu_check(text) IS

@@ -404,6 +404,7 @@ INSERT INTO sample_call VALUES
   ('gpu_touch', format($$SELECT tforge.gpu_touch(%s)$$, :gblk)),
   ('gpu_evict', $$SELECT tforge.gpu_evict('ro-gpu', 4096)$$),
   ('gpu_defragment', $$SELECT * FROM tforge.gpu_defragment('ro-gpu')$$),
+  ('_gpu_rebuild_lists', $$SELECT tforge._gpu_rebuild_lists()$$),
   ('create_checkpoint', $$SELECT tforge.create_checkpoint('ro-run', 1, 10)$$),
   ('complete_checkpoint', format($$SELECT tforge.complete_checkpoint(%L, 100, '/ckpt/a')$$, :'ckid')),
   ('mark_checkpoint_corrupted', format($$SELECT tforge.mark_checkpoint_corrupted(%L)$$, :'ckid')),
