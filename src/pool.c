@@ -96,7 +96,9 @@ static PoolStatement device_total = {
  * Best fit for $2 bytes aligned to $3 on device $1: the smallest free
  * block, then the lowest offset, in which align_up(offset, $3) + $2 <=
  * offset + size; start is that aligned offset. The one definition of best
- * fit: best_fit_block runs it alone, allocations (AllocateFit) first.
+ * fit: best_fit_block runs it alone, allocations (AllocateFit) first;
+ * outside Citus both walk the same index without a statement (BestFit,
+ * pool_read.c).
  * (Blocks of exactly the size first, by an equality probe in a UNION ALL,
  * cost more than they saved: the probe reads every free block of that
  * size on its leaf page, as the range scan reads the rest of it, and the
@@ -563,6 +565,23 @@ tforge_gpu_total(PG_FUNCTION_ARGS)
 
 static void InsertFree(text *device_id, int64 start, int64 end);
 
+/* Best fit (see best_fit): BestFit's index walk, or the statement on a Citus cluster. */
+static bool
+FindBestFit(text *device_id, int64 actual, int64 alignment, bool read_only, BestFitBlock *fit)
+{
+	Datum		v[3] = {PointerGetDatum(device_id), Int64GetDatum(actual), Int64GetDatum(alignment)};
+
+	if (!PoolRouted())
+		return BestFit(device_id, actual, alignment, read_only, fit);
+	if (PoolExec(&best_fit, v, NULL, read_only) == 0)
+		return false;
+	fit->block_id = ResultInt8(0, 1, NULL);
+	fit->offset = ResultInt8(0, 2, NULL);
+	fit->size = ResultInt8(0, 3, NULL);
+	fit->start = ResultInt8(0, 4, NULL);
+	return true;
+}
+
 /*
  * Allocate actual bytes aligned to alignment in the best fit on a locked
  * device; false when nothing fits. *block_id and *offset: the allocation.
@@ -574,17 +593,17 @@ static bool
 AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, text *tensor_id,
 			int32 priority, int64 *block_id, int64 *offset)
 {
-	Datum		v[3] = {PointerGetDatum(device_id), Int64GetDatum(actual), Int64GetDatum(alignment)};
 	Datum		t[11];
+	BestFitBlock fit;
 	int64		from;
 	int64		size;
 
-	if (PoolExec(&best_fit, v, NULL, false) == 0)
+	if (!FindBestFit(device_id, actual, alignment, false, &fit))
 		return false;
-	*block_id = ResultInt8(0, 1, NULL);
-	from = ResultInt8(0, 2, NULL);
-	size = ResultInt8(0, 3, NULL);
-	*offset = ResultInt8(0, 4, NULL);
+	*block_id = fit.block_id;
+	from = fit.offset;
+	size = fit.size;
+	*offset = fit.start;
 	t[0] = Int64GetDatum(*block_id);
 	t[1] = PointerGetDatum(device_id);
 	t[2] = Int64GetDatum(*offset);
@@ -601,132 +620,6 @@ AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, 
 	InsertFree(device_id, from, *offset);
 	InsertFree(device_id, *offset + actual, from + size);
 	return true;
-}
-
-/* What a free reads first: the block, and its free neighbours if any. */
-typedef struct FreeSpan
-{
-	int64		offset;			/* the block's */
-	int64		size;
-	char	   *status;			/* the block's status; NULL: no such block */
-	bool		has_left;		/* a free block ends at offset: */
-	int64		left;
-	int64		left_offset;
-	bool		has_right;		/* a free block starts at offset + size: */
-	int64		right;
-	int64		right_end;
-} FreeSpan;
-
-/* The first row of an index scan with the given keys in direction dir; false if none. */
-static bool
-FirstByIndex(Relation rel, Relation index, Snapshot snapshot, ScanKey keys, int nkeys,
-			 ScanDirection dir, TupleTableSlot *slot)
-{
-	IndexScanDesc scan = index_beginscan(rel, index, snapshot, nkeys, 0);
-	bool		found;
-
-	index_rescan(scan, keys, nkeys, NULL, 0);
-	found = index_getnext_slot(scan, dir, slot);
-	index_endscan(scan);
-	return found;
-}
-
-/*
- * free_plan without a statement, for a table that is not a Citus table:
- * the block by its primary key, the free block ending where it starts by
- * an equality probe of the free list's (device, end) and the block after
- * it by an equality probe of (device, offset), with the
- * snapshot a statement would take now (so reading what every earlier
- * holder of the device lock committed). Saves a statement's executor
- * start-up on every free. (A backward probe of (device, offset) for the
- * block before it read the rest of a leaf page, a few hundred entries:
- * PostgreSQL's B-tree scans a page at a time whatever the LIMIT; equality
- * probes read only the entries that match.)
- */
-static void
-ReadFreeSpan(text *device_id, int64 block_id, FreeSpan *span)
-{
-	Relation	rel = table_open(TforgeTable("gpu_blocks"), AccessShareLock);
-	Relation	pkey = index_open(TforgeTable("gpu_blocks_pkey"), AccessShareLock);
-	Relation	byoffset = index_open(TforgeTable("gpu_blocks_offset"), AccessShareLock);
-	Relation	freelist = table_open(TforgeTable("gpu_free_blocks"), AccessShareLock);
-	Relation	byend = index_open(TforgeTable("gpu_free_blocks_end_idx"), AccessShareLock);
-	TupleTableSlot *freeslot = table_slot_create(freelist, NULL);
-	AttrNumber	free_id_att = attnameAttNum(freelist, "block_id", false);
-	AttrNumber	free_offset_att = attnameAttNum(freelist, "offset_bytes", false);
-	TupleDesc	desc = RelationGetDescr(rel);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	AttrNumber	id_att = attnameAttNum(rel, "block_id", false);
-	AttrNumber	device_att = attnameAttNum(rel, "device_id", false);
-	AttrNumber	offset_att = attnameAttNum(rel, "offset_bytes", false);
-	AttrNumber	size_att = attnameAttNum(rel, "size_bytes", false);
-	AttrNumber	status_att = attnameAttNum(rel, "status", false);
-	Oid			free_label;
-	Snapshot	snapshot;
-	ScanKeyData keys[2];
-	bool		isnull;
-	HeapTuple	label;
-
-	if (id_att <= 0 || device_att <= 0 || offset_att <= 0 || size_att <= 0 || status_att <= 0 ||
-		free_id_att <= 0 || free_offset_att <= 0)
-		elog(ERROR, "tforge.gpu_blocks or tforge.gpu_free_blocks lacks a column of a block");
-	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
-	label = SearchSysCache2(ENUMTYPOIDNAME, ObjectIdGetDatum(TupleDescAttr(desc, status_att - 1)->atttypid),
-							CStringGetDatum("free"));
-	if (!HeapTupleIsValid(label))
-		elog(ERROR, "tforge.gpu_block_status has no label \"free\"");
-	free_label = ((Form_pg_enum) GETSTRUCT(label))->oid;
-	ReleaseSysCache(label);
-	memset(span, 0, sizeof(FreeSpan));
-
-	/* as a statement through SPI: see this transaction's earlier writes, and a new snapshot under READ COMMITTED */
-	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(block_id));
-	if (FirstByIndex(rel, pkey, snapshot, keys, 1, ForwardScanDirection, slot) &&
-		DatumGetBool(DirectFunctionCall2Coll(texteq, TupleDescAttr(desc, device_att - 1)->attcollation,
-											 slot_getattr(slot, device_att, &isnull), PointerGetDatum(device_id))))
-	{
-		Oid			status = DatumGetObjectId(slot_getattr(slot, status_att, &isnull));
-		int64		end;
-
-		span->offset = DatumGetInt64(slot_getattr(slot, offset_att, &isnull));
-		span->size = DatumGetInt64(slot_getattr(slot, size_att, &isnull));
-		span->status = DatumGetCString(DirectFunctionCall1(enum_out, ObjectIdGetDatum(status)));
-		end = span->offset + span->size;
-
-		/* the free block before it: the free list's entry ending at its offset */
-		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(device_id));
-		keys[0].sk_collation = byend->rd_indcollation[0];
-		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(span->offset));
-		if (FirstByIndex(freelist, byend, snapshot, keys, 2, ForwardScanDirection, freeslot))
-		{
-			span->has_left = true;
-			span->left = DatumGetInt64(slot_getattr(freeslot, free_id_att, &isnull));
-			span->left_offset = DatumGetInt64(slot_getattr(freeslot, free_offset_att, &isnull));
-		}
-
-		/* the block after it: the one starting where it ends */
-		keys[0].sk_collation = byoffset->rd_indcollation[0];
-		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(end));
-		if (FirstByIndex(rel, byoffset, snapshot, keys, 2, ForwardScanDirection, slot) &&
-			DatumGetObjectId(slot_getattr(slot, status_att, &isnull)) == free_label)
-		{
-			span->has_right = true;
-			span->right = DatumGetInt64(slot_getattr(slot, id_att, &isnull));
-			span->right_end = end + DatumGetInt64(slot_getattr(slot, size_att, &isnull));
-		}
-	}
-	UnregisterSnapshot(snapshot);
-	ExecDropSingleTupleTableSlot(slot);
-	ExecDropSingleTupleTableSlot(freeslot);
-	index_close(byend, NoLock);
-	table_close(freelist, NoLock);
-	index_close(byoffset, NoLock);
-	index_close(pkey, NoLock);
-	table_close(rel, NoLock);
 }
 
 /* free_plan through SPI (a Citus table): the same span. */
@@ -986,11 +879,11 @@ tforge_best_fit_block(PG_FUNCTION_ARGS)
 		UnknownDevice(device_id);
 	CheckFitsDevice(device_id, PG_GETARG_INT64(1), actual, ResultInt8(0, 1, NULL));
 	{
-		Datum		fv[3] = {PointerGetDatum(device_id), Int64GetDatum(actual), PG_GETARG_DATUM(2)};
+		BestFitBlock fit;
 
-		found = PoolExec(&best_fit, fv, NULL, true) == 1;
+		found = FindBestFit(device_id, actual, PG_GETARG_INT64(2), true, &fit);
 		if (found)
-			block_id = ResultInt8(0, 1, NULL);
+			block_id = fit.block_id;
 	}
 	SPI_finish();
 	if (!found)
