@@ -19,10 +19,11 @@
  *
  * Cost: the device's row is found and locked by an index probe, as
  * logical replication's apply locks the row it changes; then an allocation
- * is the best fit (a SELECT), the block taken (an UPDATE by id) and, when
- * the block was larger or misaligned, the free gap and tail inserted; a
- * free is one SELECT (the block and its two neighbours) and an UPDATE, with
- * a DELETE per free neighbour merged. Every step is an index probe, so both
+ * is the best fit (a walk of the free list's index, BestFit in
+ * pool_read.c), the block taken (an UPDATE by id) and, when the block was
+ * larger or misaligned, the free gap and tail inserted; a free reads the
+ * block and its free neighbours by index probes (ReadFreeSpan) and is an
+ * UPDATE, with a DELETE per free neighbour merged. Every step is an index probe, so both
  * are O(log n) in the blocks of the device. Short statements rather than
  * one CTE each: a statement's executor start-up grows with its plan, and
  * these touch the fewest rows and index entries a split or merge can (the

@@ -15,8 +15,9 @@
 -- HOT: no index entry is written and the exclusion constraint is not
 -- checked again for a block whose bytes did not move. (With the orders as
 -- partial indexes of gpu_blocks, each UPDATE inserted into four indexes
--- and ran the GiST exclusion check; the pair cost about five times the
--- instructions it costs now.) One AFTER trigger, tforge._gpu_blocks_sync
+-- and ran the GiST exclusion check: at 100,000 blocks an allocate+free
+-- pair cost 1.55 million instructions, 1.00 million now, the list writes
+-- included.) One AFTER trigger, tforge._gpu_blocks_sync
 -- (src/pool_lists.c), keeps the three tables in step with every write to
 -- gpu_blocks, the allocator's and a direct INSERT, UPDATE or DELETE alike,
 -- in the writing transaction; no role may write them directly. pg_dump
