@@ -19,18 +19,22 @@
  *
  * Cost: the device's row is found and locked by an index probe, as
  * logical replication's apply locks the row it changes; then an allocation
- * is the best fit (a SELECT), the block taken (an UPDATE by id) and, when
- * the block was larger or misaligned, the free gap and tail inserted; a
- * free is one SELECT (the block and its two neighbours) and an UPDATE, with
- * a DELETE per free neighbour merged. Every step is an index probe, so both
+ * is the best fit (a walk of the free list's index, BestFit in
+ * pool_read.c), the block taken (an UPDATE by id) and, when the block was
+ * larger or misaligned, the free gap and tail inserted; a free reads the
+ * block and its free neighbours by index probes (ReadFreeSpan) and is an
+ * UPDATE, with a DELETE per free neighbour merged. Every step is an index probe, so both
  * are O(log n) in the blocks of the device. Short statements rather than
  * one CTE each: a statement's executor start-up grows with its plan, and
  * these touch the fewest rows and index entries a split or merge can (the
  * block keeps its row; only a new remainder is a new row). What every write
  * to gpu_blocks costs beyond that is its indexes and constraints, which
- * sql/install/60_gpu.sql and pool_rules.c keep cheap. Best
- * fit walks gpu_blocks_free_idx (device, size, offset) from the aligned
- * size up; a block that is large enough but cannot hold the allocation at
+ * sql/install/60_gpu.sql and pool_rules.c keep cheap: a block that fits
+ * exactly is taken and freed by HOT updates (no index of gpu_blocks covers
+ * what they change; the free list, the tensor index and the eviction order
+ * are tables the trigger of pool_lists.c keeps). Best
+ * fit walks the free list gpu_free_blocks (device, size, offset) from the
+ * aligned size up; a block that is large enough but cannot hold the allocation at
  * an aligned offset is passed over, which only happens for sizes below
  * actual size + alignment in pools whose blocks were allocated with
  * smaller alignments.
@@ -86,17 +90,6 @@
 /* Largest device, and so largest size or alignment: 2^62 bytes. */
 #define POOL_MAX_BYTES (INT64CONST(1) << 62)
 
-#define POOL_MAX_ARGS 12
-
-/* One statement, prepared on first use in a backend and kept. */
-typedef struct PoolStatement
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[POOL_MAX_ARGS];
-	SPIPlanPtr	plan;
-} PoolStatement;
-
 static PoolStatement device_total = {
 	"SELECT d.total_memory FROM tforge.gpu_devices d WHERE d.device_id = $1",
 	1, {TEXTOID}
@@ -106,19 +99,26 @@ static PoolStatement device_total = {
  * Best fit for $2 bytes aligned to $3 on device $1: the smallest free
  * block, then the lowest offset, in which align_up(offset, $3) + $2 <=
  * offset + size; start is that aligned offset. The one definition of best
- * fit: best_fit_block runs it alone, allocations (AllocateFit) first.
+ * fit: best_fit_block runs it alone, allocations (AllocateFit) first;
+ * outside Citus both walk the same index without a statement (BestFit,
+ * pool_read.c).
+ * (Blocks of exactly the size first, by an equality probe in a UNION ALL,
+ * cost more than they saved: the probe reads every free block of that
+ * size on its leaf page, as the range scan reads the rest of it, and the
+ * second scan node adds to every execution's start-up.)
  */
 #define BEST_FIT \
-	"SELECT b.block_id, b.offset_bytes, b.size_bytes, (b.offset_bytes + ($3 - 1)) & ~($3 - 1) AS start" \
-	"  FROM tforge.gpu_blocks b" \
-	" WHERE b.device_id = $1 AND b.status OPERATOR(pg_catalog.=) 'free' AND b.size_bytes >= $2" \
-	"   AND ((b.offset_bytes + ($3 - 1)) & ~($3 - 1)) + $2 <= b.offset_bytes + b.size_bytes" \
-	" ORDER BY b.size_bytes, b.offset_bytes LIMIT 1"
+	"SELECT f.block_id, f.offset_bytes, f.size_bytes, (f.offset_bytes + ($3 - 1)) & ~($3 - 1) AS start" \
+	"  FROM tforge.gpu_free_blocks f" \
+	" WHERE f.device_id = $1 AND f.size_bytes >= $2" \
+	"   AND ((f.offset_bytes + ($3 - 1)) & ~($3 - 1)) + $2 <= f.offset_bytes + f.size_bytes" \
+	" ORDER BY f.size_bytes, f.offset_bytes LIMIT 1"
 
 static PoolStatement best_fit = {BEST_FIT, 3, {TEXTOID, INT8OID, INT8OID}};
 
 /*
- * Allocation, after best fit found block $1 of device $2: the block
+ * Allocation, after best fit found block $1 of device $2, free and
+ * spanning [$10, $10 + $11) as the free list says: the block
  * becomes the allocation [$3, $3 + $4); InsertFree (insert_free below)
  * then adds the leading alignment gap and the tail as free blocks. The
  * block shrinks before the free blocks appear, so the exclusion constraint
@@ -130,8 +130,9 @@ static PoolStatement take_block = {
 	"UPDATE tforge.gpu_blocks b"
 	"   SET offset_bytes = $3, size_bytes = $4, alignment = $5, status = $6::tforge.gpu_block_status,"
 	"       tensor_id = $7, priority = $8, allocated_at = $9, last_accessed = $9"
-	" WHERE b.block_id = $1 AND b.device_id = $2",
-	9, {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID}
+	" WHERE b.block_id = $1 AND b.device_id = $2"
+	"   AND b.status OPERATOR(pg_catalog.=) 'free' AND b.offset_bytes = $10 AND b.size_bytes = $11",
+	11, {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID}
 };
 
 /*
@@ -206,9 +207,8 @@ static PoolStatement touch_on = {
 
 /* The next victim: the least recently accessed cached block. */
 static PoolStatement lru_cached = {
-	"SELECT b.block_id, b.size_bytes FROM tforge.gpu_blocks b"
-	" WHERE b.device_id = $1 AND b.status OPERATOR(pg_catalog.=) 'cached'"
-	" ORDER BY b.last_accessed, b.block_id LIMIT 1",
+	"SELECT c.block_id FROM tforge.gpu_cached_blocks c"
+	" WHERE c.device_id = $1 ORDER BY c.last_accessed, c.block_id LIMIT 1",
 	1, {TEXTOID}
 };
 
@@ -219,14 +219,13 @@ static PoolStatement pool_stats = {
 
 /* The largest free block, for claims: its span. */
 static PoolStatement largest_free = {
-	"SELECT b.offset_bytes, b.size_bytes FROM tforge.gpu_blocks b"
-	" WHERE b.device_id = $1 AND b.status OPERATOR(pg_catalog.=) 'free'"
-	" ORDER BY b.size_bytes DESC, b.offset_bytes LIMIT 1",
+	"SELECT f.offset_bytes, f.size_bytes FROM tforge.gpu_free_blocks f"
+	" WHERE f.device_id = $1 ORDER BY f.size_bytes DESC, f.offset_bytes LIMIT 1",
 	1, {TEXTOID}
 };
 
 static PoolStatement tensor_blocks = {
-	"SELECT b.block_id FROM tforge.gpu_blocks b WHERE b.tensor_id = $1 ORDER BY b.block_id",
+	"SELECT t.block_id FROM tforge.gpu_tensor_blocks t WHERE t.tensor_id = $1 ORDER BY t.block_id",
 	1, {TEXTOID}
 };
 
@@ -256,77 +255,6 @@ static PoolStatement insert_free = {
 	"INSERT INTO tforge.gpu_blocks (device_id, offset_bytes, size_bytes, status) VALUES ($1, $2, $3, 'free')",
 	3, {TEXTOID, INT8OID, INT8OID}
 };
-
-/* The statement's plan, prepared on first use and kept for the backend. */
-static SPIPlanPtr
-PoolPlan(PoolStatement *stmt)
-{
-	SPIPlanPtr	plan;
-
-	if (stmt->plan != NULL)
-		return stmt->plan;
-	plan = SPI_prepare_cursor(stmt->sql, stmt->nargs, stmt->argtypes, CURSOR_OPT_GENERIC_PLAN);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare a tforge pool statement: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "could not keep a tforge pool statement");
-	stmt->plan = plan;
-	return plan;
-}
-
-/*
- * True when the pool's tables are Citus tables (see the banner): statements
- * are planned with their parameters, and nothing is read directly. 55000
- * when they are kept on the coordinator and this is a Citus worker.
- */
-static bool
-PoolRouted(void)
-{
-	return CitusRoutesTable(TforgeTable("gpu_blocks"));
-}
-
-/* Run a statement (read_only for the STABLE lookups); returns SPI_processed. */
-static uint64
-PoolExec(PoolStatement *stmt, const Datum *values, const bool *nulls, bool read_only)
-{
-	char		n[POOL_MAX_ARGS];
-	int			i;
-	int			rc;
-
-	for (i = 0; i < stmt->nargs; i++)
-		n[i] = nulls != NULL && nulls[i] ? 'n' : ' ';
-	if (PoolRouted())
-		rc = SPI_execute_with_args(stmt->sql, stmt->nargs, stmt->argtypes, (Datum *) values, n, read_only, 0);
-	else
-		rc = SPI_execute_plan(PoolPlan(stmt), (Datum *) values, n, read_only, 0);
-	if (rc < 0)
-		elog(ERROR, "tforge pool statement failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
-}
-
-/* Column col (1-based) of result row row as int64; NULL gives -1 and *isnull. */
-static int64
-ResultInt8(uint64 row, int col, bool *isnull)
-{
-	bool		null;
-	Datum		d;
-
-	if (SPI_tuptable == NULL || row >= SPI_processed)
-		elog(ERROR, "tforge pool statement returned no row %llu", (unsigned long long) row);
-	d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &null);
-	if (isnull != NULL)
-		*isnull = null;
-	return null ? -1 : DatumGetInt64(d);
-}
-
-/* Column col of row row as a C string in the current context; NULL if NULL. */
-static char *
-ResultText(uint64 row, int col)
-{
-	if (SPI_tuptable == NULL || row >= SPI_processed)
-		elog(ERROR, "tforge pool statement returned no row %llu", (unsigned long long) row);
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
-}
 
 /* ---- pure helpers ---------------------------------------------------------- */
 
@@ -646,6 +574,23 @@ tforge_gpu_total(PG_FUNCTION_ARGS)
 
 static void InsertFree(text *device_id, int64 start, int64 end);
 
+/* Best fit (see best_fit): BestFit's index walk, or the statement on a Citus cluster. */
+static bool
+FindBestFit(text *device_id, int64 actual, int64 alignment, bool read_only, BestFitBlock *fit)
+{
+	Datum		v[3] = {PointerGetDatum(device_id), Int64GetDatum(actual), Int64GetDatum(alignment)};
+
+	if (!PoolRouted())
+		return BestFit(device_id, actual, alignment, read_only, fit);
+	if (PoolExec(&best_fit, v, NULL, read_only) == 0)
+		return false;
+	fit->block_id = ResultInt8(0, 1, NULL);
+	fit->offset = ResultInt8(0, 2, NULL);
+	fit->size = ResultInt8(0, 3, NULL);
+	fit->start = ResultInt8(0, 4, NULL);
+	return true;
+}
+
 /*
  * Allocate actual bytes aligned to alignment in the best fit on a locked
  * device; false when nothing fits. *block_id and *offset: the allocation.
@@ -657,17 +602,17 @@ static bool
 AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, text *tensor_id,
 			int32 priority, int64 *block_id, int64 *offset)
 {
-	Datum		v[3] = {PointerGetDatum(device_id), Int64GetDatum(actual), Int64GetDatum(alignment)};
-	Datum		t[9];
+	Datum		t[11];
+	BestFitBlock fit;
 	int64		from;
 	int64		size;
 
-	if (PoolExec(&best_fit, v, NULL, false) == 0)
+	if (!FindBestFit(device_id, actual, alignment, false, &fit))
 		return false;
-	*block_id = ResultInt8(0, 1, NULL);
-	from = ResultInt8(0, 2, NULL);
-	size = ResultInt8(0, 3, NULL);
-	*offset = ResultInt8(0, 4, NULL);
+	*block_id = fit.block_id;
+	from = fit.offset;
+	size = fit.size;
+	*offset = fit.start;
 	t[0] = Int64GetDatum(*block_id);
 	t[1] = PointerGetDatum(device_id);
 	t[2] = Int64GetDatum(*offset);
@@ -677,124 +622,14 @@ AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, 
 	t[6] = PointerGetDatum(tensor_id);
 	t[7] = Int32GetDatum(priority);
 	t[8] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	if (PoolExec(&take_block, t, NULL, false) != 1)	/* (the device lock keeps it otherwise) */
+	t[9] = Int64GetDatum(from);
+	t[10] = Int64GetDatum(size);
+	/* no row: a BEFORE trigger skipped it (the device lock keeps the free list and the block in step) */
+	if (PoolExec(&take_block, t, NULL, false) != 1)
 		SkippedByTrigger("gpu_blocks", psprintf("the allocation of GPU block " INT64_FORMAT, *block_id));
 	InsertFree(device_id, from, *offset);
 	InsertFree(device_id, *offset + actual, from + size);
 	return true;
-}
-
-/* What a free reads first: the block, and its free neighbours if any. */
-typedef struct FreeSpan
-{
-	int64		offset;			/* the block's */
-	int64		size;
-	char	   *status;			/* the block's status; NULL: no such block */
-	bool		has_left;		/* a free block ends at offset: */
-	int64		left;
-	int64		left_offset;
-	bool		has_right;		/* a free block starts at offset + size: */
-	int64		right;
-	int64		right_end;
-} FreeSpan;
-
-/* The first row of an index scan with the given keys in direction dir; false if none. */
-static bool
-FirstByIndex(Relation rel, Relation index, Snapshot snapshot, ScanKey keys, int nkeys,
-			 ScanDirection dir, TupleTableSlot *slot)
-{
-	IndexScanDesc scan = index_beginscan(rel, index, snapshot, nkeys, 0);
-	bool		found;
-
-	index_rescan(scan, keys, nkeys, NULL, 0);
-	found = index_getnext_slot(scan, dir, slot);
-	index_endscan(scan);
-	return found;
-}
-
-/*
- * free_plan without a statement, for a table that is not a Citus table:
- * the block by its primary key, the block before it by a backward probe of
- * (device, offset) and the block after it by an equality probe, with the
- * snapshot a statement would take now (so reading what every earlier
- * holder of the device lock committed). Saves a statement's executor
- * start-up on every free; the reads are the same index probes.
- */
-static void
-ReadFreeSpan(text *device_id, int64 block_id, FreeSpan *span)
-{
-	Relation	rel = table_open(TforgeTable("gpu_blocks"), AccessShareLock);
-	Relation	pkey = index_open(TforgeTable("gpu_blocks_pkey"), AccessShareLock);
-	Relation	byoffset = index_open(TforgeTable("gpu_blocks_offset"), AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	AttrNumber	id_att = attnameAttNum(rel, "block_id", false);
-	AttrNumber	device_att = attnameAttNum(rel, "device_id", false);
-	AttrNumber	offset_att = attnameAttNum(rel, "offset_bytes", false);
-	AttrNumber	size_att = attnameAttNum(rel, "size_bytes", false);
-	AttrNumber	status_att = attnameAttNum(rel, "status", false);
-	Oid			free_label;
-	Snapshot	snapshot;
-	ScanKeyData keys[2];
-	bool		isnull;
-	HeapTuple	label;
-
-	if (id_att <= 0 || device_att <= 0 || offset_att <= 0 || size_att <= 0 || status_att <= 0)
-		elog(ERROR, "tforge.gpu_blocks lacks a column of a block");
-	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
-	label = SearchSysCache2(ENUMTYPOIDNAME, ObjectIdGetDatum(TupleDescAttr(desc, status_att - 1)->atttypid),
-							CStringGetDatum("free"));
-	if (!HeapTupleIsValid(label))
-		elog(ERROR, "tforge.gpu_block_status has no label \"free\"");
-	free_label = ((Form_pg_enum) GETSTRUCT(label))->oid;
-	ReleaseSysCache(label);
-	memset(span, 0, sizeof(FreeSpan));
-
-	/* as a statement through SPI: see this transaction's earlier writes, and a new snapshot under READ COMMITTED */
-	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(block_id));
-	if (FirstByIndex(rel, pkey, snapshot, keys, 1, ForwardScanDirection, slot) &&
-		DatumGetBool(DirectFunctionCall2Coll(texteq, TupleDescAttr(desc, device_att - 1)->attcollation,
-											 slot_getattr(slot, device_att, &isnull), PointerGetDatum(device_id))))
-	{
-		Oid			status = DatumGetObjectId(slot_getattr(slot, status_att, &isnull));
-		int64		end;
-
-		span->offset = DatumGetInt64(slot_getattr(slot, offset_att, &isnull));
-		span->size = DatumGetInt64(slot_getattr(slot, size_att, &isnull));
-		span->status = DatumGetCString(DirectFunctionCall1(enum_out, ObjectIdGetDatum(status)));
-		end = span->offset + span->size;
-
-		/* the block before it: the last one of the device below its offset */
-		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(device_id));
-		keys[0].sk_collation = byoffset->rd_indcollation[0];
-		ScanKeyInit(&keys[1], 2, BTLessStrategyNumber, F_INT8LT, Int64GetDatum(span->offset));
-		if (FirstByIndex(rel, byoffset, snapshot, keys, 2, BackwardScanDirection, slot) &&
-			DatumGetObjectId(slot_getattr(slot, status_att, &isnull)) == free_label)
-		{
-			span->has_left = true;
-			span->left = DatumGetInt64(slot_getattr(slot, id_att, &isnull));
-			span->left_offset = DatumGetInt64(slot_getattr(slot, offset_att, &isnull));
-		}
-
-		/* the block after it: the one starting where it ends */
-		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(end));
-		if (FirstByIndex(rel, byoffset, snapshot, keys, 2, ForwardScanDirection, slot) &&
-			DatumGetObjectId(slot_getattr(slot, status_att, &isnull)) == free_label)
-		{
-			span->has_right = true;
-			span->right = DatumGetInt64(slot_getattr(slot, id_att, &isnull));
-			span->right_end = end + DatumGetInt64(slot_getattr(slot, size_att, &isnull));
-		}
-	}
-	UnregisterSnapshot(snapshot);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(byoffset, NoLock);
-	index_close(pkey, NoLock);
-	table_close(rel, NoLock);
 }
 
 /* free_plan through SPI (a Citus table): the same span. */
@@ -1054,11 +889,11 @@ tforge_best_fit_block(PG_FUNCTION_ARGS)
 		UnknownDevice(device_id);
 	CheckFitsDevice(device_id, PG_GETARG_INT64(1), actual, ResultInt8(0, 1, NULL));
 	{
-		Datum		fv[3] = {PointerGetDatum(device_id), Int64GetDatum(actual), PG_GETARG_DATUM(2)};
+		BestFitBlock fit;
 
-		found = PoolExec(&best_fit, fv, NULL, true) == 1;
+		found = FindBestFit(device_id, actual, PG_GETARG_INT64(2), true, &fit);
 		if (found)
-			block_id = ResultInt8(0, 1, NULL);
+			block_id = fit.block_id;
 	}
 	SPI_finish();
 	if (!found)

@@ -6,6 +6,8 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
+
 /* Alignment the queue allocates a task's GPU memory with, bytes. */
 #define POOL_TASK_ALIGNMENT 256
 
@@ -37,5 +39,61 @@ extern void PoolLockTaskDevices(const int64 *task_ids, int ntasks, text *also);
 
 /* Frees the blocks of tensor "task:<task_id>", if any. SPI connected. */
 extern void PoolReleaseTask(int64 task_id);
+
+/* ---- pool_spi.c: the pool's SQL statements --------------------------------- */
+
+#define POOL_MAX_ARGS 12
+
+/* One statement, prepared on first use in a backend and kept. */
+typedef struct PoolStatement
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[POOL_MAX_ARGS];
+	SPIPlanPtr	plan;
+} PoolStatement;
+
+/* True when the pool's tables are Citus tables (statements routed, nothing read directly). */
+extern bool PoolRouted(void);
+
+/* Run a statement (read_only for lookups); returns SPI_processed. SPI connected. */
+extern uint64 PoolExec(PoolStatement *stmt, const Datum *values, const bool *nulls, bool read_only);
+
+/* Column col (1-based) of result row row as int64; NULL gives -1 and *isnull. */
+extern int64 ResultInt8(uint64 row, int col, bool *isnull);
+
+/* Column col of result row row as a C string; NULL if NULL. */
+extern char *ResultText(uint64 row, int col);
+
+/* ---- pool_read.c: the allocator's reads without a statement --------------- */
+
+/* What a free reads first: the block, and its free neighbours if any. */
+typedef struct FreeSpan
+{
+	int64		offset;			/* the block's */
+	int64		size;
+	char	   *status;			/* the block's status; NULL: no such block */
+	bool		has_left;		/* a free block ends at offset: */
+	int64		left;
+	int64		left_offset;
+	bool		has_right;		/* a free block starts at offset + size: */
+	int64		right;
+	int64		right_end;
+} FreeSpan;
+
+/* Block block_id of device device_id (status NULL: no such block) and its free neighbours. Not on Citus. */
+extern void ReadFreeSpan(text *device_id, int64 block_id, FreeSpan *span);
+
+/* The free block best fit chooses, and where in it the allocation starts. */
+typedef struct BestFitBlock
+{
+	int64		block_id;
+	int64		offset;
+	int64		size;
+	int64		start;
+} BestFitBlock;
+
+/* Not on Citus: pool.c's best_fit statement there. */
+extern bool BestFit(text *device_id, int64 actual, int64 alignment, bool read_only, BestFitBlock *fit);
 
 #endif							/* TFORGE_POOL_H */

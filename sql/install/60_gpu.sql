@@ -1,10 +1,29 @@
 -- GPU memory pools (DESIGN.md component 3; seed 002, task 2).
 --
 -- A device's memory [0, total_memory) is tiled by blocks, one row each in
--- tforge.gpu_blocks. Allocation is best fit through an index on the free
--- blocks by (device, size, offset), so it costs O(log n) in the blocks of
--- the device whatever the fragmentation; freeing merges with the free
--- neighbours, found through the (device, offset) index.
+-- tforge.gpu_blocks. Allocation is best fit through the free list
+-- tforge.gpu_free_blocks, keyed by (device, size, offset), so it costs
+-- O(log n) in the blocks of the device whatever the fragmentation; freeing
+-- merges with the free neighbours, found through the (device, offset) index.
+--
+-- The orders that depend on a block's status (free blocks by size, held
+-- blocks by tensor, cached blocks by last access) are not indexes of
+-- gpu_blocks but three small tables derived from it: gpu_free_blocks,
+-- gpu_tensor_blocks and gpu_cached_blocks. The only indexes of gpu_blocks
+-- are on columns an allocation or a free of a block that fits exactly
+-- leaves alone (block id, device, offset, size), so those two UPDATEs are
+-- HOT: no index entry is written and the exclusion constraint is not
+-- checked again for a block whose bytes did not move. (With the orders as
+-- partial indexes of gpu_blocks, each UPDATE inserted into four indexes
+-- and ran the GiST exclusion check: at 100,000 blocks an allocate+free
+-- pair cost 1.55 million instructions, 1.00 million now, the list writes
+-- included.) One AFTER trigger, tforge._gpu_blocks_sync
+-- (src/pool_lists.c), keeps the three tables in step with every write to
+-- gpu_blocks, the allocator's and a direct INSERT, UPDATE or DELETE alike,
+-- in the writing transaction; no role may write them directly. pg_dump
+-- leaves their rows out: restoring gpu_blocks fires the trigger, which
+-- writes them again (tforge._gpu_rebuild_lists() rebuilds them from scratch,
+-- for a restore with triggers disabled).
 --
 -- What the database enforces, and how:
 --   * no two blocks of a device overlap: an exclusion constraint, so even a
@@ -110,7 +129,7 @@ CREATE TABLE tforge.gpu_blocks (
   CONSTRAINT gpu_blocks_no_overlap EXCLUDE USING gist (
     pg_catalog.int8range(offset_bytes, offset_bytes + size_bytes) WITH OPERATOR(pg_catalog.&&),
     tforge._gpu_device_span(device_id) WITH OPERATOR(pg_catalog.&&))
-);
+) WITH (fillfactor = 90);  -- room on each page for the HOT versions of allocate and free
 COMMENT ON TABLE tforge.gpu_blocks IS
   'blocks of GPU memory: per device they tile [0, total_memory) exactly, never overlap (exclusion constraint), and no two free blocks are adjacent';
 COMMENT ON COLUMN tforge.gpu_blocks.alignment IS 'alignment the block was allocated with (a power of two dividing offset and size); NULL when free';
@@ -118,15 +137,103 @@ COMMENT ON COLUMN tforge.gpu_blocks.tensor_id IS 'the tensor the block holds; NU
 COMMENT ON COLUMN tforge.gpu_blocks.priority IS 'the allocation''s priority (higher is more important), as given to gpu_allocate';
 COMMENT ON COLUMN tforge.gpu_blocks.last_accessed IS 'allocation or last gpu_touch; cached blocks are evicted oldest first';
 
+-- The lists derived from gpu_blocks (see the banner). Each row stands for
+-- one block, and the trigger is their only writer; gpu_check compares each
+-- with a recount. No foreign key (the trigger writes them next to the
+-- block's own row, and a key would queue a check per write) and no unique
+-- index: gpu_blocks itself keeps block ids and (device, offset) unique,
+-- and the same entry comes and goes with every allocate+free of a block,
+-- so a unique check would visit every version of it that is not yet
+-- known dead (a fifth of the pair's instructions); for the same reason
+-- the indexes do not deduplicate (a posting list of versions cannot be
+-- marked dead while one of them lives, single entries are marked once and
+-- skipped). Without a primary key, REPLICA IDENTITY FULL lets a
+-- publication of all tables replicate their deletes. Every index starts
+-- with the device or the tensor; Citus distributes them by device next to
+-- the device's blocks.
+
 -- Best fit: the smallest free block of the device that is large enough, lowest offset first.
-CREATE INDEX gpu_blocks_free_idx ON tforge.gpu_blocks (device_id, size_bytes, offset_bytes) WHERE status = 'free';
+CREATE TABLE tforge.gpu_free_blocks (
+  device_id    text NOT NULL,
+  size_bytes   bigint NOT NULL,
+  offset_bytes bigint NOT NULL,
+  block_id     bigint NOT NULL,
+  end_bytes    bigint NOT NULL  -- offset_bytes + size_bytes
+);
+CREATE INDEX gpu_free_blocks_fit_idx ON tforge.gpu_free_blocks (device_id, size_bytes, offset_bytes)
+  WITH (deduplicate_items = off);
+-- A free's left neighbour: the free block ending where the freed one starts.
+CREATE INDEX gpu_free_blocks_end_idx ON tforge.gpu_free_blocks (device_id, end_bytes)
+  WITH (deduplicate_items = off);
+ALTER TABLE tforge.gpu_free_blocks REPLICA IDENTITY FULL;
+COMMENT ON TABLE tforge.gpu_free_blocks IS
+  'derived from tforge.gpu_blocks by trigger: one row per free block, by device, size and offset (the best-fit order) and by device and end (the free neighbour a free merges with); not writable by any role';
+
+-- Blocks by the tensor they hold (blocks_for_tensor, and the queue's release of a task's memory).
+CREATE TABLE tforge.gpu_tensor_blocks (
+  tensor_id text NOT NULL,
+  device_id text NOT NULL,
+  block_id  bigint NOT NULL
+);
+CREATE INDEX gpu_tensor_blocks_tensor_idx ON tforge.gpu_tensor_blocks (tensor_id, device_id, block_id)
+  WITH (deduplicate_items = off);
+ALTER TABLE tforge.gpu_tensor_blocks REPLICA IDENTITY FULL;
+COMMENT ON TABLE tforge.gpu_tensor_blocks IS
+  'derived from tforge.gpu_blocks by trigger: one row per block holding a tensor, by tensor id; not writable by any role';
+
 -- Eviction order: cached blocks least recently accessed first.
-CREATE INDEX gpu_blocks_lru_idx ON tforge.gpu_blocks (device_id, last_accessed, block_id) WHERE status = 'cached';
-CREATE INDEX gpu_blocks_tensor_idx ON tforge.gpu_blocks (tensor_id) WHERE tensor_id IS NOT NULL;
+CREATE TABLE tforge.gpu_cached_blocks (
+  device_id     text NOT NULL,
+  block_id      bigint NOT NULL,
+  last_accessed timestamptz
+);
+CREATE INDEX gpu_cached_blocks_block_idx ON tforge.gpu_cached_blocks (device_id, block_id)
+  WITH (deduplicate_items = off);
+CREATE INDEX gpu_cached_blocks_lru_idx ON tforge.gpu_cached_blocks (device_id, last_accessed, block_id)
+  WITH (deduplicate_items = off);
+ALTER TABLE tforge.gpu_cached_blocks REPLICA IDENTITY FULL;
+COMMENT ON TABLE tforge.gpu_cached_blocks IS
+  'derived from tforge.gpu_blocks by trigger: one row per cached block, in eviction order (device, last access, block id); not writable by any role';
+
+CREATE FUNCTION tforge._gpu_blocks_sync() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'tforge_gpu_blocks_sync'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tforge._gpu_blocks_sync() IS
+  'internal: trigger keeping gpu_free_blocks, gpu_tensor_blocks and gpu_cached_blocks in step with a write to tforge.gpu_blocks';
+CREATE TRIGGER gpu_blocks_sync AFTER INSERT OR UPDATE OR DELETE ON tforge.gpu_blocks
+  FOR EACH ROW EXECUTE FUNCTION tforge._gpu_blocks_sync();
+COMMENT ON TRIGGER gpu_blocks_sync ON tforge.gpu_blocks IS
+  'keeps the free list, the tensor index and the eviction order (tables derived from gpu_blocks) in step with every row written';
+CREATE TRIGGER gpu_blocks_sync_truncate AFTER TRUNCATE ON tforge.gpu_blocks
+  FOR EACH STATEMENT EXECUTE FUNCTION tforge._gpu_blocks_sync();
+COMMENT ON TRIGGER gpu_blocks_sync_truncate ON tforge.gpu_blocks IS
+  'empties the tables derived from gpu_blocks when it is truncated';
+
+CREATE FUNCTION tforge._gpu_rebuild_lists() RETURNS void
+  LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  DELETE FROM tforge.gpu_free_blocks;
+  DELETE FROM tforge.gpu_tensor_blocks;
+  DELETE FROM tforge.gpu_cached_blocks;
+  INSERT INTO tforge.gpu_free_blocks (device_id, size_bytes, offset_bytes, block_id, end_bytes)
+  SELECT b.device_id, b.size_bytes, b.offset_bytes, b.block_id, b.offset_bytes OPERATOR(pg_catalog.+) b.size_bytes
+    FROM tforge.gpu_blocks b
+   WHERE b.status OPERATOR(pg_catalog.=) 'free';
+  INSERT INTO tforge.gpu_tensor_blocks (tensor_id, device_id, block_id)
+  SELECT b.tensor_id, b.device_id, b.block_id FROM tforge.gpu_blocks b WHERE b.tensor_id IS NOT NULL;
+  INSERT INTO tforge.gpu_cached_blocks (device_id, block_id, last_accessed)
+  SELECT b.device_id, b.block_id, b.last_accessed FROM tforge.gpu_blocks b
+   WHERE b.status OPERATOR(pg_catalog.=) 'cached';
+$$;
+COMMENT ON FUNCTION tforge._gpu_rebuild_lists() IS
+  'internal: rebuilds gpu_free_blocks, gpu_tensor_blocks and gpu_cached_blocks from tforge.gpu_blocks (after a restore with triggers disabled; tforge.distribute() runs it)';
 
 SELECT pg_catalog.pg_extension_config_dump('tforge.gpu_devices', '');
 SELECT pg_catalog.pg_extension_config_dump('tforge.gpu_blocks', '');
 SELECT pg_catalog.pg_extension_config_dump('tforge.gpu_blocks_block_id_seq', '');
+-- Derived rows are not dumped: restoring gpu_blocks writes them again.
+SELECT pg_catalog.pg_extension_config_dump('tforge.gpu_free_blocks', 'WHERE false');
+SELECT pg_catalog.pg_extension_config_dump('tforge.gpu_tensor_blocks', 'WHERE false');
+SELECT pg_catalog.pg_extension_config_dump('tforge.gpu_cached_blocks', 'WHERE false');
 
 -- Pure helpers (the seed's definitions) ----------------------------------------
 
@@ -312,9 +419,49 @@ CREATE FUNCTION tforge.gpu_check(device_id text) RETURNS SETOF text
     FROM tforge.gpu_blocks x
    WHERE x.device_id = $1
   HAVING coalesce(max(x.offset_bytes + x.size_bytes), 0) OPERATOR(pg_catalog.<>) tforge._gpu_total($1)
+  UNION ALL
+  -- the derived lists against a recount of the blocks
+  SELECT pg_catalog.format('%s: %s', l.list, l.entry)
+    FROM ((SELECT 'free list lacks' AS list,
+                  ROW(x.block_id, x.size_bytes, x.offset_bytes, x.offset_bytes OPERATOR(pg_catalog.+) x.size_bytes)::text AS entry
+             FROM tforge.gpu_blocks x WHERE x.device_id = $1 AND x.status OPERATOR(pg_catalog.=) 'free'
+           EXCEPT ALL
+           SELECT 'free list lacks', ROW(f.block_id, f.size_bytes, f.offset_bytes, f.end_bytes)::text
+             FROM tforge.gpu_free_blocks f WHERE f.device_id = $1)
+          UNION ALL
+          (SELECT 'free list has extra', ROW(f.block_id, f.size_bytes, f.offset_bytes, f.end_bytes)::text
+             FROM tforge.gpu_free_blocks f WHERE f.device_id = $1
+           EXCEPT ALL
+           SELECT 'free list has extra',
+                  ROW(x.block_id, x.size_bytes, x.offset_bytes, x.offset_bytes OPERATOR(pg_catalog.+) x.size_bytes)::text
+             FROM tforge.gpu_blocks x WHERE x.device_id = $1 AND x.status OPERATOR(pg_catalog.=) 'free')
+          UNION ALL
+          (SELECT 'tensor index lacks', ROW(x.block_id, x.tensor_id)::text
+             FROM tforge.gpu_blocks x WHERE x.device_id = $1 AND x.tensor_id IS NOT NULL
+           EXCEPT ALL
+           SELECT 'tensor index lacks', ROW(t.block_id, t.tensor_id)::text
+             FROM tforge.gpu_tensor_blocks t WHERE t.device_id = $1)
+          UNION ALL
+          (SELECT 'tensor index has extra', ROW(t.block_id, t.tensor_id)::text
+             FROM tforge.gpu_tensor_blocks t WHERE t.device_id = $1
+           EXCEPT ALL
+           SELECT 'tensor index has extra', ROW(x.block_id, x.tensor_id)::text
+             FROM tforge.gpu_blocks x WHERE x.device_id = $1 AND x.tensor_id IS NOT NULL)
+          UNION ALL
+          (SELECT 'eviction order lacks', ROW(x.block_id, x.last_accessed)::text
+             FROM tforge.gpu_blocks x WHERE x.device_id = $1 AND x.status OPERATOR(pg_catalog.=) 'cached'
+           EXCEPT ALL
+           SELECT 'eviction order lacks', ROW(c.block_id, c.last_accessed)::text
+             FROM tforge.gpu_cached_blocks c WHERE c.device_id = $1)
+          UNION ALL
+          (SELECT 'eviction order has extra', ROW(c.block_id, c.last_accessed)::text
+             FROM tforge.gpu_cached_blocks c WHERE c.device_id = $1
+           EXCEPT ALL
+           SELECT 'eviction order has extra', ROW(x.block_id, x.last_accessed)::text
+             FROM tforge.gpu_blocks x WHERE x.device_id = $1 AND x.status OPERATOR(pg_catalog.=) 'cached')) l
 $$;
 COMMENT ON FUNCTION tforge.gpu_check(text) IS
-  'what is wrong with the device''s tiling (a gap, two adjacent free blocks, a wrong end); no rows when [0, total_memory) is tiled exactly';
+  'what is wrong with the device''s tiling (a gap, two adjacent free blocks, a wrong end) or with the lists derived from its blocks (free list, tensor index, eviction order); no rows when [0, total_memory) is tiled exactly and the lists agree';
 
 -- Lookups (the seed's trait contract) ---------------------------------------------------
 
@@ -326,7 +473,9 @@ COMMENT ON FUNCTION tforge.get_block(bigint) IS 'the block, or NULL when there i
 
 CREATE FUNCTION tforge.blocks_for_tensor(tensor_id text) RETURNS SETOF tforge.gpu_blocks
   LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1 AS $$
-  SELECT * FROM tforge.gpu_blocks b WHERE b.tensor_id = $1 ORDER BY b.device_id, b.offset_bytes
+  SELECT b.* FROM tforge.gpu_tensor_blocks t
+    JOIN tforge.gpu_blocks b ON b.device_id = t.device_id AND b.block_id = t.block_id
+   WHERE t.tensor_id = $1 ORDER BY b.device_id, b.offset_bytes
 $$;
 COMMENT ON FUNCTION tforge.blocks_for_tensor(text) IS 'the blocks holding the tensor, by device and offset';
 

@@ -28,25 +28,31 @@ CREATE VIEW tforge.distribution (step, table_name, placement, distribution_colum
      'record_validation and select_best_model read and write next to the version they validate'),
     (7, 'tforge.gpu_devices', 'distributed', 'device_id', NULL,
      'every allocation, eviction and defragmentation locks one device''s row first: one shard per device, devices never wait on each other across nodes'),
-    (8, 'tforge.gpu_blocks', 'distributed', 'device_id', 'tforge.gpu_devices',
+    (8, 'tforge.gpu_free_blocks', 'distributed', 'device_id', 'tforge.gpu_devices',
+     'the free list of a device, which the trigger of gpu_blocks writes in the co-located shard: best fit reads it next to the blocks'),
+    (9, 'tforge.gpu_tensor_blocks', 'distributed', 'device_id', 'tforge.gpu_devices',
+     'the blocks of a tensor, written by the trigger of gpu_blocks in the co-located shard; blocks_for_tensor asks every shard'),
+    (10, 'tforge.gpu_cached_blocks', 'distributed', 'device_id', 'tforge.gpu_devices',
+     'the eviction order of a device, written by the trigger of gpu_blocks in the co-located shard'),
+    (11, 'tforge.gpu_blocks', 'distributed', 'device_id', 'tforge.gpu_devices',
      'gpu_allocate, gpu_free, gpu_evict, gpu_defragment: best fit, split and merge read and write one device''s blocks next to its row; no overlap is enforced per device in its shard'),
-    (9, 'tforge.checkpoint_policies', 'reference', NULL, NULL,
+    (12, 'tforge.checkpoint_policies', 'reference', NULL, NULL,
      'checkpoint_gc reads the run''s policy (or the default row) on the node where the run''s checkpoints are'),
-    (10, 'tforge.checkpoint_runs', 'distributed', 'training_run_id', NULL,
+    (13, 'tforge.checkpoint_runs', 'distributed', 'training_run_id', NULL,
      'the run''s row lock serializes create, GC and delete of its checkpoints, in the run''s shard next to them'),
-    (11, 'tforge.checkpoints', 'distributed', 'training_run_id', 'tforge.checkpoint_runs',
+    (14, 'tforge.checkpoints', 'distributed', 'training_run_id', 'tforge.checkpoint_runs',
      'create_checkpoint, checkpoint_gc, find_restore_point and the run-keyed forms of the chain calls name the run: one shard, where the C chain walks read the run''s shard directly'),
-    (12, 'tforge.task_types', 'coordinator', NULL, NULL,
+    (15, 'tforge.task_types', 'coordinator', NULL, NULL,
      'the queue''s C code reads it by index probe; no distributed table joins it'),
-    (13, 'tforge.task_tau', 'coordinator', NULL, NULL,
+    (16, 'tforge.task_tau', 'coordinator', NULL, NULL,
      'complete_task learns tau in the claim''s transaction, next to the queue'),
-    (14, 'tforge.tasks', 'coordinator', NULL, NULL,
+    (17, 'tforge.tasks', 'coordinator', NULL, NULL,
      'claim_tasks takes the least-laxity head over all pending tasks in one index walk: a global order no shard has'),
-    (15, 'tforge.profiles', 'coordinator', NULL, NULL,
+    (18, 'tforge.profiles', 'coordinator', NULL, NULL,
      'learned runtime profiles, read and written by the queue''s C code by index probe'),
-    (16, 'tforge.prediction_archive', 'coordinator', NULL, NULL,
+    (19, 'tforge.prediction_archive', 'coordinator', NULL, NULL,
      'written by purge_tasks from the queue'),
-    (17, 'tforge.governor_events', 'coordinator', NULL, NULL,
+    (20, 'tforge.governor_events', 'coordinator', NULL, NULL,
      'written by the governor''s background worker on the node it watches; read by governor_status there');
 COMMENT ON VIEW tforge.distribution IS
   'how tforge.distribute() places tforge''s tables on a Citus cluster (reference, distributed, or left on the coordinator), with the query pattern each choice serves';
@@ -275,6 +281,11 @@ BEGIN
                           WHERE p.logicalrelid OPERATOR(pg_catalog.=) rel);
     IF NOT was_citus THEN
       changed := true;
+      IF t.table_name IN ('tforge.gpu_free_blocks', 'tforge.gpu_tensor_blocks', 'tforge.gpu_cached_blocks') THEN
+        -- The lists derived from gpu_blocks go out empty; they are
+        -- rebuilt from the distributed blocks below.
+        EXECUTE pg_catalog.format('DELETE FROM %s', rel);
+      END IF;
       IF t.table_name IN ('tforge.model_state_history', 'tforge.model_validations') THEN
         -- A distributed table's unique keys include its distribution
         -- column: the serial id stays unique, now together with model_id.
@@ -340,6 +351,8 @@ BEGIN
       PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name::regclass);
     END LOOP;
     PERFORM pg_catalog.set_config('client_min_messages', old_messages, true);
+    -- The lists derived from gpu_blocks, in each device's shards.
+    PERFORM tforge._gpu_rebuild_lists();
   END IF;
 
   -- Serial and identity ids (history_id, validation_id, block_id) are drawn on the node that

@@ -111,3 +111,10 @@ $$;
 GRANT SELECT ON ALL TABLES IN SCHEMA tforge TO tforge_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA tforge TO tforge_admin;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA tforge TO tforge_admin;
+
+-- The lists derived from tforge.gpu_blocks (free list, tensor index,
+-- eviction order) are written only by its trigger, tforge._gpu_blocks_sync:
+-- an admin writes the blocks, and the lists follow. A row written into a
+-- list directly would send allocations to a block that is not free.
+REVOKE INSERT, UPDATE, DELETE ON tforge.gpu_free_blocks, tforge.gpu_tensor_blocks, tforge.gpu_cached_blocks
+  FROM tforge_admin;

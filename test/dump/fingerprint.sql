@@ -21,6 +21,9 @@ UNION ALL SELECT 'next checkpoint id', NULL, NULL, (tforge.create_checkpoint('ru
 UNION ALL SELECT 'gpu devices', count(*), NULL, string_agg(device_id || '=' || total_memory || '/' || memory_clock_mhz || '/' || compute_capability, ',') FROM tforge.gpu_devices
 UNION ALL SELECT 'gpu blocks', count(*), max(block_id), string_agg(block_id || ':' || offset_bytes || '+' || size_bytes || ':' || status || ':' || coalesce(tensor_id, '-') || ':' || coalesce(alignment::text, '-'), ',' ORDER BY device_id, offset_bytes) FROM tforge.gpu_blocks
 UNION ALL SELECT 'next gpu block id', nextval(pg_get_serial_sequence('tforge.gpu_blocks', 'block_id')), NULL, NULL
+UNION ALL SELECT 'gpu lists', (SELECT count(*) FROM tforge.gpu_free_blocks) + (SELECT count(*) FROM tforge.gpu_tensor_blocks)
+                 + (SELECT count(*) FROM tforge.gpu_cached_blocks), NULL,
+                 (SELECT string_agg(c, ',') FROM tforge.gpu_devices d, tforge.gpu_check(d.device_id) c)
 UNION ALL SELECT 'next task id', tforge.submit_task('etl'), NULL, NULL;
 -- The queue at work on the restored state: the running tasks completed by
 -- their holders under their claim tokens (freeing the GPU block), a new

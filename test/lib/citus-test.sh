@@ -59,7 +59,7 @@ citus_cluster_start "$work/cluster" "${TFORGE_CITUS_PORT:-$((PGPORT + 100))}" 8 
 echo "ok: coordinator and two workers up, tforge installed"
 
 # tforge.distribute() is all or nothing: a failure in the middle (a lock it
-# cannot get on tforge.gpu_blocks, after six tables were distributed in its
+# cannot get on tforge.gpu_blocks, after ten tables were distributed in its
 # transaction) leaves the coordinator as it was, with its rows; a second
 # call then distributes everything.
 cpsql 0 -c "SELECT tforge.define_signal_type('before', '1 hour') IS NOT NULL" \
@@ -90,7 +90,7 @@ citus_distribute 8 >"$work/distribute.log" 2>&1
 check "tforge.distribute() again distributes everything" $?
 out=$(cpsql 0 -Atc "SELECT tforge.signal_score(42, 'before', '2026-03-01 00:00+00') || ' ' || tforge.latest_version('m-before')
                      || ' ' || (SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'tforge.%')")
-[ "$out" = "2 1.0.0 11" ]
+[ "$out" = "2 1.0.0 14" ]  # 11 tables and the 3 lists derived from gpu_blocks
 check "the rows written before are in the shards ($out)" $?
 cpsql 0 -c "DELETE FROM tforge.signals WHERE signal_type = 'before'" -c "DELETE FROM tforge.signal_types WHERE name = 'before'" \
 	-c "DELETE FROM tforge.model_versions WHERE model_id = 'm-before'" -c "DELETE FROM tforge.models WHERE model_id = 'm-before'" >/dev/null
@@ -272,7 +272,7 @@ out=$(cpsql 1 -c "\\set VERBOSITY verbose" -c "SELECT * FROM tforge.distribute()
 echo "$out" | grep -q 'ERROR:  55000: tforge.distribute() must run on the Citus coordinator'
 check "tforge.distribute() on a worker: 55000" $?
 out=$(cpsql 0 -Atc "SELECT count(*) FILTER (WHERE detail = 'already distributed') FROM tforge.distribute()" 2>&1)
-[ "$out" = 11 ]
+[ "$out" = 14 ]
 check "tforge.distribute() again changes nothing ($out tables already distributed)" $?
 
 # A worker restarted in the middle of a run: every call that returned is kept.

@@ -58,7 +58,8 @@ INSERT INTO expected_role VALUES
   ('gpu_mark_cached', 'tforge_worker'), ('gpu_touch', 'tforge_worker'),
   ('gpu_add_device', 'tforge_admin'), ('gpu_remove_device', 'tforge_admin'),
   ('gpu_evict', 'tforge_admin'), ('gpu_defragment', 'tforge_admin'),
-  ('_gpu_release_task', 'tforge_admin'),
+  ('_gpu_release_task', 'tforge_admin'), ('_gpu_blocks_sync', 'tforge_admin'),
+  ('_gpu_rebuild_lists', 'tforge_admin'),
   ('_task_type_exists', 'tforge_admin'),
   ('_task_type_in_use', 'tforge_admin'),
   -- checkpoints (DESIGN 4): workers create and complete checkpoints, and
@@ -182,9 +183,16 @@ SELECT is(ARRAY(SELECT rel || ' ' || p FROM rels, unnest('{INSERT,UPDATE,DELETE}
                  ORDER BY 1),
           '{}'::text[], 'tforge_worker writes exactly the tables its invoker''s-rights functions write');
 
+-- but the lists derived from tforge.gpu_blocks, which its trigger alone writes
 SELECT is(ARRAY(SELECT rel || ' ' || p FROM rels, unnest('{SELECT,INSERT,UPDATE,DELETE}'::text[]) p
-                 WHERE relkind IN ('r', 'p') AND NOT has_table_privilege('tforge_admin', oid, p) ORDER BY 1),
-          '{}'::text[], 'tforge_admin reads and writes the rows of every table');
+                 WHERE relkind IN ('r', 'p') AND NOT has_table_privilege('tforge_admin', oid, p)
+                   AND NOT (relname IN ('gpu_free_blocks', 'gpu_tensor_blocks', 'gpu_cached_blocks') AND p <> 'SELECT')
+                 ORDER BY 1),
+          '{}'::text[], 'tforge_admin reads and writes the rows of every table but the lists derived from gpu_blocks');
+SELECT is(ARRAY(SELECT rel || ' ' || p FROM rels, unnest('{INSERT,UPDATE,DELETE}'::text[]) p
+                 WHERE relname IN ('gpu_free_blocks', 'gpu_tensor_blocks', 'gpu_cached_blocks')
+                   AND has_table_privilege('tforge_admin', oid, p) ORDER BY 1),
+          '{}'::text[], 'tforge_admin cannot write the lists derived from gpu_blocks');
 
 -- Fault 2 (0.1.0): GRANT ALL gave tforge_admin TRIGGER, and a trigger on
 -- tforge.tasks ran inside the SECURITY DEFINER submit_task as the owner.
@@ -401,6 +409,7 @@ INSERT INTO sample_call VALUES
   ('gpu_touch', format($$SELECT tforge.gpu_touch(%s)$$, :gblk)),
   ('gpu_evict', $$SELECT tforge.gpu_evict('ro-gpu', 4096)$$),
   ('gpu_defragment', $$SELECT * FROM tforge.gpu_defragment('ro-gpu')$$),
+  ('_gpu_rebuild_lists', $$SELECT tforge._gpu_rebuild_lists()$$),
   ('create_checkpoint', $$SELECT tforge.create_checkpoint('ro-run', 1, 10)$$),
   ('complete_checkpoint', format($$SELECT tforge.complete_checkpoint(%L, 100, '/ckpt/a')$$, :'ckid')),
   ('mark_checkpoint_corrupted', format($$SELECT tforge.mark_checkpoint_corrupted(%L)$$, :'ckid')),
