@@ -24,6 +24,7 @@ _PG_init(void)
 	LearnInit();
 	GovernorInit();
 	PlannerHookInit();
+	WakeupInit();
 
 	MarkGUCPrefixReserved("tforge");
 }

@@ -80,4 +80,7 @@ extern bool CitusNullKeyCall(struct FuncExpr *call);
 /* calls.c: installs tforge's planner hook (_PG_init) */
 extern void PlannerHookInit(void);
 
+/* wakeup.c: the count of listeners on tforge_tasks (_PG_init; shared_preload_libraries only) */
+extern void WakeupInit(void);
+
 #endif							/* TFORGE_H */

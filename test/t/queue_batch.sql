@@ -8,7 +8,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(31);
+SELECT plan(33);
 
 -- ------------------------------------------------------------ exact learning
 -- Two types with the same defaults run the same rounds: each round submits
@@ -186,7 +186,31 @@ SELECT is((SELECT count(*) FROM pg_temp.notes()), 0::bigint, 'an aborted transac
 SELECT * FROM dblink('s1', $$SELECT tforge.submit_task('memory-heavy')$$) AS t(x text);
 SELECT pg_sleep(0.2);
 SELECT results_eq('SELECT * FROM pg_temp.notes()', $$VALUES ('memory-heavy'::text)$$, 'a single submit wakes the listeners too');
-SELECT dblink_disconnect('s1'), dblink_disconnect('s2');
+-- Types submitted in a subtransaction that rolls back are not sent; those
+-- of one that is released are.
+SELECT dblink_exec('s1', 'BEGIN');
+SELECT dblink_exec('s1', 'SAVEPOINT a');
+SELECT * FROM dblink('s1', $$SELECT tforge.submit_task('gpu-inference')$$) AS t(x text);
+SELECT dblink_exec('s1', 'ROLLBACK TO a');
+SELECT dblink_exec('s1', 'SAVEPOINT b');
+SELECT * FROM dblink('s1', $$SELECT tforge.submit_task('gpu-training')$$) AS t(x text);
+SELECT dblink_exec('s1', 'RELEASE b');
+SELECT dblink_exec('s1', 'COMMIT');
+SELECT pg_sleep(0.2);
+SELECT results_eq('SELECT * FROM pg_temp.notes()', $$VALUES ('gpu-training'::text)$$,
+                  'a rolled-back subtransaction''s type is not sent, a released one''s is');
+-- A listener that starts while a submitting transaction is open is woken
+-- by its commit (tforge notifies only while a backend listens).
+SELECT dblink_connect('s3', tap_connstr());
+SELECT dblink_exec('s1', 'BEGIN');
+SELECT * FROM dblink('s1', $$SELECT tforge.submit_task('cpu-heavy')$$) AS t(x text);
+SELECT dblink_exec('s3', 'LISTEN tforge_tasks');
+SELECT dblink_exec('s1', 'COMMIT');
+SELECT pg_sleep(0.2);
+SELECT 1 FROM dblink('s3', 'SELECT 1') AS t(x int) WHERE false;
+SELECT results_eq($$SELECT extra FROM dblink_get_notify('s3') WHERE notify_name = 'tforge_tasks'$$,
+                  $$VALUES ('cpu-heavy'::text)$$, 'a listener that started before the commit is woken');
+SELECT dblink_disconnect('s1'), dblink_disconnect('s2'), dblink_disconnect('s3');
 
 SELECT * FROM finish();
 ROLLBACK;
