@@ -84,6 +84,7 @@ LookupCall(Oid funcid)
 	CallInfo   *info;
 	HeapTuple	tuple;
 	Form_pg_proc proc;
+	Oid			nsp;
 	bool		tforge;
 	bool		found;
 	List	   *defaults = NIL;
@@ -91,12 +92,17 @@ LookupCall(Oid funcid)
 	if (call_info != NULL && (info = hash_search(call_info, &funcid, HASH_FIND, NULL)) != NULL)
 		return info;
 
-	/* catalog reads first: they may run the reset above */
+	/*
+	 * Catalog reads first, the schema before the function: either may run
+	 * the reset above, and a reset after the function's tuple was read
+	 * would leave its old defaults cached.
+	 */
+	nsp = get_namespace_oid("tforge", true);
 	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
 	if (!HeapTupleIsValid(tuple))
 		return NULL;
 	proc = (Form_pg_proc) GETSTRUCT(tuple);
-	tforge = proc->pronamespace == get_namespace_oid("tforge", true);
+	tforge = OidIsValid(nsp) && proc->pronamespace == nsp;
 
 	if (call_info_context == NULL)
 	{

@@ -27,6 +27,7 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -404,9 +405,15 @@ LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
 
 	Assert(nkeys <= 2);
 	OpenIndexed(table, index, &rel, &irel);
-	/* the caches and the scan keys below compare text */
+	/*
+	 * The caches and the scan keys below compare text columns of a unique
+	 * index on plain columns (a visible row with the key is then the one row).
+	 */
+	if (!irel->rd_index->indisunique || !heap_attisnull(irel->rd_indextuple, Anum_pg_index_indpred, NULL) ||
+		!heap_attisnull(irel->rd_indextuple, Anum_pg_index_indexprs, NULL))
+		elog(ERROR, "tforge: LookupRow reads by a unique index on columns, and tforge.%s is not one", index);
 	for (i = 0; i < nkeys; i++)
-		if (TupleDescAttr(RelationGetDescr(irel), i)->atttypid != TEXTOID)
+		if (TupleDescAttr(RelationGetDescr(irel), i)->atttypid != TEXTOID || irel->rd_index->indkey.values[i] <= 0)
 			elog(ERROR, "tforge: LookupRow reads by text keys, and tforge.%s is not keyed so", index);
 	slot = table_slot_create(rel, NULL);
 	*relp = rel;

@@ -17,8 +17,12 @@
  *   - task_types_in_use (BEFORE DELETE OR UPDATE OF name, and BEFORE
  *     TRUNCATE, ON task_types): takes SHARE on tasks, which waits for every
  *     transaction that inserted or changed a task to end and keeps new ones
- *     out until this one ends, then refuses (23503) when a task, as the
- *     latest snapshot sees tasks, names the type.
+ *     out until this one ends (submits wait meanwhile: deleting a type stalls
+ *     the queue for the deleting transaction), then refuses (23503) when a
+ *     task, as the latest snapshot sees tasks, names the type.
+ * Both read with the latest snapshot plus what the current command wrote,
+ * so one statement that deletes a type and inserts a task of it is refused
+ * whichever side runs first.
  * A type deleted by a transaction that committed before a submit's trigger
  * ran is not found by the probe; a submit that committed first is found by
  * the deleter's check; they cannot overlap, since SHARE and ROW EXCLUSIVE
@@ -57,6 +61,18 @@ TriggerOn(FunctionCallInfo fcinfo, const char *function, const char *table)
 				 errmsg("%s() fires only on tforge.%s, not on \"%s\"", function, table,
 						RelationGetRelationName(trigdata->tg_relation))));
 	return trigdata;
+}
+
+/*
+ * Push a copy of the latest snapshot that also sees what the current
+ * command has written so far: a statement that deletes a type and inserts a task of it (one side
+ * in a WITH clause) is checked by whichever side runs second.
+ */
+static void
+PushLatestWithThisCommand(void)
+{
+	PushCopiedSnapshot(GetLatestSnapshot());
+	GetActiveSnapshot()->curcid = GetCurrentCommandId(false) + 1;
 }
 
 /* Text column name of tuple (a row of the trigger's table); *isnull when NULL. */
@@ -110,7 +126,7 @@ tforge_task_type_exists(PG_FUNCTION_ARGS)
 			return PointerGetDatum(result);
 	}
 
-	PushActiveSnapshot(GetLatestSnapshot());
+	PushLatestWithThisCommand();
 	slot = LookupRow("task_types", "task_types_pkey", 1, &type, &keynull, &rel);
 	found = !TupIsNull(slot);
 	LookupEnd(slot, rel);
@@ -175,7 +191,9 @@ tforge_task_type_in_use(PG_FUNCTION_ARGS)
 						   truncate ? 0 : 1, argtypes);
 		if (plan == NULL)
 			elog(ERROR, "tforge._task_type_in_use: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		rc = SPI_execute_snapshot(plan, &name, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
+		PushLatestWithThisCommand();
+		rc = SPI_execute_snapshot(plan, &name, NULL, GetActiveSnapshot(), InvalidSnapshot, true, false, 1);
+		PopActiveSnapshot();
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "tforge._task_type_in_use: SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
 		used = SPI_processed > 0;

@@ -227,14 +227,19 @@ WakeupProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyT
 {
 	Node	   *stmt = pstmt->utilityStmt;
 
-	if (IsA(stmt, ListenStmt) && !counted && wakeup_shared != NULL &&
+	if (IsA(stmt, ListenStmt) && wakeup_shared != NULL &&
 		strcmp(((ListenStmt *) stmt)->conditionname, WAKEUP_CHANNEL) == 0)
 	{
 		int			i;
 
-		before_shmem_exit(Unlisten, (Datum) 0);
-		pg_atomic_fetch_add_u32(&wakeup_shared->listeners, 1);	/* a full barrier */
-		counted = true;
+		if (!counted)
+		{
+			before_shmem_exit(Unlisten, (Datum) 0);
+			pg_atomic_fetch_add_u32(&wakeup_shared->listeners, 1);	/* a full barrier */
+			counted = true;
+		}
+		/* every time: a LISTEN cancelled during its wait may be run again */
+		pg_memory_barrier();
 		for (i = 0; i < MaxBackends; i++)
 		{
 			TransactionId xid = pg_atomic_read_u32(&wakeup_shared->committing[i]);

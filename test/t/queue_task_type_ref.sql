@@ -12,10 +12,11 @@
 \pset pager off
 SET client_min_messages = warning;
 SELECT tforge.define_task_type('ref-a', 10), tforge.define_task_type('ref-b', 10),
-       tforge.define_task_type('ref-c', 10), tforge.define_task_type('ref-d', 10);
+       tforge.define_task_type('ref-c', 10), tforge.define_task_type('ref-d', 10),
+       tforge.define_task_type('ref-e', 10);
 SELECT dblink_connect('b', tap_connstr()), dblink_connect('c', tap_connstr());
 
-SELECT plan(14);
+SELECT plan(16);
 
 -- Direct writes.
 SELECT throws_ok($$ INSERT INTO tforge.tasks (task_type, deadline, predicted_runtime_s, laxity_key, max_attempts)
@@ -39,6 +40,17 @@ SELECT lives_ok($$ UPDATE tforge.task_types SET lambda = 0.5 WHERE name = 'ref-b
 SELECT throws_ok($$ TRUNCATE tforge.task_types CASCADE $$, '23503', NULL,
                  'task_types cannot be truncated while tasks has rows');
 SELECT lives_ok($$ DELETE FROM tforge.task_types WHERE name = 'ref-a' $$, 'a type no task names can be deleted');
+
+-- One statement that deletes a type and inserts a task of it, either side
+-- in a WITH clause, is refused whichever side runs first.
+SELECT throws_ok($$ WITH d AS (DELETE FROM tforge.task_types WHERE name = 'ref-e' RETURNING 1)
+                    INSERT INTO tforge.tasks (task_type, deadline, predicted_runtime_s, laxity_key, max_attempts)
+                    VALUES ('ref-e', now(), 1, now(), 1) $$,
+                 '23503', NULL, 'one statement cannot delete a type and insert a task of it');
+SELECT throws_ok($$ WITH i AS (INSERT INTO tforge.tasks (task_type, deadline, predicted_runtime_s, laxity_key, max_attempts)
+                               VALUES ('ref-e', now(), 1, now(), 1) RETURNING 1)
+                    DELETE FROM tforge.task_types WHERE name = 'ref-e' $$,
+                 '23503', NULL, 'nor insert a task of a type and delete the type');
 
 -- A submit in flight, then a delete of its type: the delete waits for the
 -- submit to commit, then finds its task.
