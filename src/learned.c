@@ -508,12 +508,13 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 	 */
 	if (done && ItemPointerIsValid(&next->tts_tid))
 	{
-		RowCacheRemember(rel, TforgeTable(index),
-						 nkeys, keys, keynulls, next);
-		if (!w.hot)
-			RowRootForget(TforgeTable(index), nkeys, keys, keynulls);
-		if (!w.hot && !UsesBeforeTriggers(&w))
-			RowRootRemember(rel, TforgeTable(index), nkeys, keys, keynulls, &next->tts_tid);
+		Oid			indexid = TforgeTable(index);
+
+		RowCacheRemember(rel, indexid, nkeys, keys, keynulls, next);
+		if (!w.hot && UsesBeforeTriggers(&w))
+			RowRootForget(indexid, nkeys, keys, keynulls);
+		else if (!w.hot)
+			RowRootRemember(rel, indexid, nkeys, keys, keynulls, &next->tts_tid);
 	}
 	LearnedWriteEnd(&w);
 	LookupEnd(found, rel);

@@ -224,14 +224,15 @@ static PoolStatement largest_free = {
 	1, {TEXTOID}
 };
 
+/* The blocks of tensor $1 and their devices, from the tensor list (its index). */
 static PoolStatement tensor_blocks = {
-	"SELECT t.block_id FROM tforge.gpu_tensor_blocks t WHERE t.tensor_id = $1 ORDER BY t.block_id",
+	"SELECT t.block_id, t.device_id FROM tforge.gpu_tensor_blocks t WHERE t.tensor_id = $1 ORDER BY t.block_id",
 	1, {TEXTOID}
 };
 
-/* The devices holding blocks of the tensors in $1. */
+/* The devices holding blocks of the tensors in $1, from the tensor list (its index). */
 static PoolStatement tensor_devices = {
-	"SELECT DISTINCT b.device_id FROM tforge.gpu_blocks b WHERE b.tensor_id = ANY ($1)",
+	"SELECT DISTINCT t.device_id FROM tforge.gpu_tensor_blocks t WHERE t.tensor_id = ANY ($1)",
 	1, {TEXTARRAYOID}
 };
 
@@ -515,7 +516,7 @@ BlockDevice(int64 block_id)
 
 		if (PoolExec(&block_device, &v, NULL, false) == 0)
 			return NULL;
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		d = ResultValue(0, 1, &isnull);
 		return isnull ? NULL : DatumGetTextPCopy(d);
 	}
 	rel = table_open(TforgeTable("gpu_blocks"), AccessShareLock);
@@ -851,7 +852,7 @@ tforge_gpu_allocate(PG_FUNCTION_ARGS)
 			elog(ERROR, "tforge: no statistics for GPU device");
 		free_bytes = ResultInt8(0, 1, NULL);
 		largest = ResultInt8(0, 2, NULL);
-		frag = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &rn[4]));
+		frag = DatumGetFloat8(ResultValue(0, 3, &rn[4]));
 		spi = MemoryContextSwitchTo(outer);
 		r[0] = BoolGetDatum(false);
 		r[4] = CStringGetTextDatum(psprintf("out of memory on GPU device \"%s\": requested " INT64_FORMAT
@@ -1282,12 +1283,20 @@ PoolReleaseTask(int64 task_id)
 	Datum		v = PointerGetDatum(TaskTensor(task_id));
 	uint64		n = PoolExec(&tensor_blocks, &v, NULL, false);
 	int64	   *ids = palloc(sizeof(int64) * (n + 1));
+	text	  **devices = palloc(sizeof(text *) * (n + 1));
 	uint64		i;
 
+	/* copied out first: the frees below run statements of their own */
 	for (i = 0; i < n; i++)
+	{
 		ids[i] = ResultInt8(i, 1, NULL);
+		devices[i] = cstring_to_text(ResultText(i, 2));
+	}
 	for (i = 0; i < n; i++)
-		(void) FreeLocked(LockBlockDevice(ids[i]), ids[i]);
+	{
+		(void) LockDevice(devices[i]);
+		(void) FreeLocked(devices[i], ids[i]);
+	}
 }
 
 /* qsort: device ids in byte order, the one order devices are locked in together. */
@@ -1324,7 +1333,7 @@ PoolLockTaskDevices(const int64 *task_ids, int ntasks, text *also)
 	devices = palloc(sizeof(text *) * (n + 1));
 	for (i = 0; i < n; i++)
 	{
-		char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *id = ResultText(i, 1);
 
 		if (id == NULL)
 			elog(ERROR, "tforge: a GPU block without a device");
@@ -1391,22 +1400,16 @@ PG_FUNCTION_INFO_V1(tforge_gpu_release_task);
 Datum
 tforge_gpu_release_task(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	/* its column reads assume tforge.tasks' row type (a composite resources) */
+	TriggerData *trigdata = TforgeTrigger(fcinfo, "tforge._gpu_release_task", "tasks");
 	bool		isnull;
 	Datum		task_id;
 	int			attnum;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+	if (!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("tforge._gpu_release_task() must be fired as an AFTER UPDATE row trigger")));
-	/* its column reads assume tforge.tasks' row type (a composite resources) */
-	if (RelationGetRelid(trigdata->tg_relation) != TforgeRelid("tasks"))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("tforge._gpu_release_task() fires only on tforge.tasks, not on \"%s\"",
-						RelationGetRelationName(trigdata->tg_relation))));
 	if (!NeededGpuMemory(trigdata) || !StatusIs(trigdata, trigdata->tg_trigtuple, "running") ||
 		StatusIs(trigdata, trigdata->tg_newtuple, "running"))
 		return PointerGetDatum(NULL);

@@ -10,6 +10,7 @@
 #include "executor/spi.h"
 
 #include "pool.h"
+#include "queue.h"
 #include "tforge.h"
 
 /* The statement's plan, prepared on first use and kept for the backend. */
@@ -60,16 +61,17 @@ PoolExec(PoolStatement *stmt, const Datum *values, const bool *nulls, bool read_
 	return SPI_processed;
 }
 
-/* Column col (1-based) of result row row as int64; NULL gives -1 and *isnull. */
+/*
+ * Column col (1-based) of result row row as int64; NULL gives -1 and
+ * *isnull. The row is checked as for every statement's result (ResultValue,
+ * statement.c).
+ */
 int64
 ResultInt8(uint64 row, int col, bool *isnull)
 {
 	bool		null;
-	Datum		d;
+	Datum		d = ResultValue(row, col, &null);
 
-	if (SPI_tuptable == NULL || row >= SPI_processed)
-		elog(ERROR, "tforge pool statement returned no row %llu", (unsigned long long) row);
-	d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &null);
 	if (isnull != NULL)
 		*isnull = null;
 	return null ? -1 : DatumGetInt64(d);
@@ -79,7 +81,8 @@ ResultInt8(uint64 row, int col, bool *isnull)
 char *
 ResultText(uint64 row, int col)
 {
-	if (SPI_tuptable == NULL || row >= SPI_processed)
-		elog(ERROR, "tforge pool statement returned no row %llu", (unsigned long long) row);
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+	bool		null;
+
+	(void) ResultValue(row, col, &null);
+	return null ? NULL : SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
 }

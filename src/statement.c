@@ -29,6 +29,7 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "executor/spi_priv.h"
@@ -307,6 +308,29 @@ TforgeRelid(const char *name)
 		relid_cache_used++;
 	}
 	return relid;
+}
+
+/*
+ * The TriggerData of a call of trigger function `function` (a name for
+ * messages), which reads rows of tforge.<table> by that table's row type:
+ * 39P01 unless it was fired as a trigger of that table (attached by an
+ * admin to a table of its own, it would misread that table's rows).
+ */
+TriggerData *
+TforgeTrigger(FunctionCallInfo fcinfo, const char *function, const char *table)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s() must be fired as a trigger", function)));
+	if (RelationGetRelid(trigdata->tg_relation) != TforgeRelid(table))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s() fires only on tforge.%s, not on \"%s\"", function, table,
+						RelationGetRelationName(trigdata->tg_relation))));
+	return trigdata;
 }
 
 /* TforgeRelid of a relation the extension script created: a can't-happen error if it is missing. */

@@ -44,25 +44,6 @@
 #include "queue.h"
 #include "tforge.h"
 
-/* 39P01 unless fired as a trigger of tforge.<table>. */
-static TriggerData *
-TriggerOn(FunctionCallInfo fcinfo, const char *function, const char *table)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("%s() must be fired as a trigger", function)));
-	/* its column reads assume the table's row type */
-	if (RelationGetRelid(trigdata->tg_relation) != TforgeRelid(table))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("%s() fires only on tforge.%s, not on \"%s\"", function, table,
-						RelationGetRelationName(trigdata->tg_relation))));
-	return trigdata;
-}
-
 /*
  * Push a copy of the latest snapshot that also sees what the current
  * command has written so far: a statement that deletes a type and inserts a task of it (one side
@@ -96,7 +77,7 @@ PG_FUNCTION_INFO_V1(tforge_task_type_exists);
 Datum
 tforge_task_type_exists(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = TriggerOn(fcinfo, "tforge._task_type_exists", "tasks");
+	TriggerData *trigdata = TforgeTrigger(fcinfo, "tforge._task_type_exists", "tasks");
 	HeapTuple	row;
 	HeapTuple	result;
 	Relation	rel;
@@ -148,7 +129,7 @@ PG_FUNCTION_INFO_V1(tforge_task_type_in_use);
 Datum
 tforge_task_type_in_use(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = TriggerOn(fcinfo, "tforge._task_type_in_use", "task_types");
+	TriggerData *trigdata = TforgeTrigger(fcinfo, "tforge._task_type_in_use", "task_types");
 	bool		truncate = TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event);
 	HeapTuple	result = NULL;
 	Datum		name = (Datum) 0;

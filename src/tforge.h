@@ -17,6 +17,15 @@ extern void TauInit(void);
 /* OID of relation tforge.<name> (statement.c, cached per backend): InvalidOid if none; TforgeTable errors. */
 extern Oid	TforgeRelid(const char *name);
 extern Oid	TforgeTable(const char *name);
+
+/*
+ * statement.c: the TriggerData of trigger function `function`, which reads
+ * rows of tforge.<table>; 39P01 unless fired as a trigger of that table
+ */
+struct FunctionCallInfoBaseData;
+struct TriggerData;
+extern struct TriggerData *TforgeTrigger(struct FunctionCallInfoBaseData *fcinfo, const char *function,
+										 const char *table);
 /* 09000: a BEFORE trigger on tforge.<table> skipped the write described by what (statement.c). */
 extern void SkippedByTrigger(const char *table, const char *what);
 extern double tforge_ema_lambda;
