@@ -502,9 +502,9 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 
 	/*
 	 * The next lookup of the row fetches this version directly, and later
-	 * transactions find it through the root of its HOT chain, which a
-	 * non-HOT version starts anew (rowcache.c; the BEFORE-trigger path does
-	 * not say which it made).
+	 * transactions walk its HOT chain from it, or from the chain's root,
+	 * which a non-HOT version starts anew (rowcache.c; the BEFORE-trigger
+	 * path does not say which it made).
 	 */
 	if (done && ItemPointerIsValid(&next->tts_tid))
 	{
@@ -513,8 +513,9 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 		RowCacheRemember(rel, indexid, nkeys, keys, keynulls, next);
 		if (!w.hot && UsesBeforeTriggers(&w))
 			RowRootForget(indexid, nkeys, keys, keynulls);
-		else if (!w.hot)
-			RowRootRemember(rel, indexid, nkeys, keys, keynulls, &next->tts_tid);
+		else
+			RowRootRemember(rel, indexid, nkeys, keys, keynulls, w.hot ? NULL : &next->tts_tid,
+							&next->tts_tid);
 	}
 	LearnedWriteEnd(&w);
 	LookupEnd(found, rel);

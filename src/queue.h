@@ -226,9 +226,9 @@ extern void RowCacheRemember(Relation rel, Oid indexid, int nkeys, const Datum *
 /* The row with key (keys) as the active snapshot sees it, through the root of its HOT chain remembered across transactions. */
 extern bool RowRootFind(Relation rel, Relation irel, int nkeys, const Datum *keys,
 						const bool *keynulls, TupleTableSlot *slot);
-/* Remember (forget) where the index entry of the row with key (keys) points. */
+/* Remember (forget) where the index entry of the row with key (keys) points, and its newest version. */
 extern void RowRootRemember(Relation rel, Oid indexid, int nkeys, const Datum *keys,
-							const bool *keynulls, ItemPointer root);
+							const bool *keynulls, ItemPointer root, ItemPointer last);
 extern void RowRootForget(Oid indexid, int nkeys, const Datum *keys, const bool *keynulls);
 
 /* learned.c --------------------------------------------------------------- */

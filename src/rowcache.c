@@ -27,6 +27,7 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -238,13 +239,32 @@ RowCacheRemember(Relation rel, Oid indexid, int nkeys, const Datum *keys, const 
  *     again.
  * Entries live in TopMemoryContext, at most ROOT_CACHE_SIZE of them (a
  * full cache is emptied: workers touch few rows).
+ *
+ * The newest version. The chain from the root is as long as the rewrites
+ * since the page was last pruned: up to a page of versions (a hundred for
+ * a tau row), and more while several backends rewrite the row, since each
+ * one's pin can keep the others from pruning. So an entry also remembers
+ * the newest version this backend saw or wrote, and a fetch first walks
+ * the chain forward from there (ChainFrom): as many steps as rewrites by
+ * other backends since. That version may have been pruned since and its
+ * line pointer reused by any tuple: the walk then checks what the root
+ * path checks (a visible version with the key asked for) and otherwise
+ * falls back to the root.
  */
 #define ROOT_CACHE_SIZE 1024
 
+typedef struct RootEntry
+{
+	RowCacheKey key;
+	Oid			relfilenode;	/* the file the TIDs point into */
+	ItemPointerData root;		/* where the row's index entry points */
+	ItemPointerData last;		/* the newest version seen, or invalid */
+} RootEntry;
+
 static HTAB *root_cache = NULL;
 
-static RowCacheEntry *
-RootEntry(Oid indexid, int nkeys, const Datum *keys, const bool *keynulls, HASHACTION action)
+static RootEntry *
+RootLookup(Oid indexid, int nkeys, const Datum *keys, const bool *keynulls, HASHACTION action)
 {
 	RowCacheKey k;
 
@@ -255,7 +275,7 @@ RootEntry(Oid indexid, int nkeys, const Datum *keys, const bool *keynulls, HASHA
 		if (action != HASH_ENTER)
 			return NULL;
 		ctl.keysize = sizeof(RowCacheKey);
-		ctl.entrysize = sizeof(RowCacheEntry);
+		ctl.entrysize = sizeof(RootEntry);
 		ctl.hcxt = TopMemoryContext;
 		root_cache = hash_create("tforge learned row roots", 64, &ctl,
 								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
@@ -264,22 +284,88 @@ RootEntry(Oid indexid, int nkeys, const Datum *keys, const bool *keynulls, HASHA
 	{
 		hash_destroy(root_cache);
 		root_cache = NULL;
-		return RootEntry(indexid, nkeys, keys, keynulls, action);
+		return RootLookup(indexid, nkeys, keys, keynulls, action);
 	}
 	k = MakeKey(indexid, nkeys, keys, keynulls);
 	return hash_search(root_cache, &k, action, NULL);
 }
 
 /*
+ * The version of the HOT chain through tid (any member of it, or a
+ * redirect) that snapshot sees, walking forward as heap_hot_search_buffer
+ * does from a root: true with it in slot. False when the walk meets
+ * anything but a chain (a line pointer unused, dead or out of range, a
+ * member whose xmin is not the previous member's updater) or no version is
+ * visible.
+ */
+static bool
+ChainFrom(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot *slot)
+{
+	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
+	HeapTuple	tuple = &bslot->base.tupdata;
+	BlockNumber block = ItemPointerGetBlockNumber(tid);
+	OffsetNumber offnum = ItemPointerGetOffsetNumber(tid);
+	TransactionId prev_xmax = InvalidTransactionId;
+	bool		at_start = true;
+	bool		found = false;
+	Buffer		buf;
+	Page		page;
+
+	buf = ReadBuffer(rel, block);
+	heap_page_prune_opt(rel, buf);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	for (;;)
+	{
+		ItemId		lp;
+
+		if (offnum < FirstOffsetNumber || offnum > PageGetMaxOffsetNumber(page))
+			break;
+		lp = PageGetItemId(page, offnum);
+		if (ItemIdIsRedirected(lp) && at_start)
+		{
+			offnum = ItemIdGetRedirect(lp);
+			at_start = false;
+			continue;
+		}
+		if (!ItemIdIsNormal(lp))
+			break;
+		tuple->t_data = (HeapTupleHeader) PageGetItem(page, lp);
+		tuple->t_len = ItemIdGetLength(lp);
+		tuple->t_tableOid = RelationGetRelid(rel);
+		ItemPointerSet(&tuple->t_self, block, offnum);
+		if (TransactionIdIsValid(prev_xmax) &&
+			!TransactionIdEquals(prev_xmax, HeapTupleHeaderGetXmin(tuple->t_data)))
+			break;
+		if (HeapTupleSatisfiesVisibility(tuple, snapshot, buf))
+		{
+			found = true;
+			break;
+		}
+		if (!HeapTupleIsHotUpdated(tuple))
+			break;
+		offnum = ItemPointerGetOffsetNumber(&tuple->t_data->t_ctid);
+		prev_xmax = HeapTupleHeaderGetUpdateXid(tuple->t_data);
+		at_start = false;
+	}
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	if (found)
+		ExecStoreBufferHeapTuple(tuple, slot, buf);
+	ReleaseBuffer(buf);
+	return found;
+}
+
+/*
  * The row with key (keys) in rel's unique index irel as the active snapshot
- * sees it, through the root remembered for it: true with the row in slot;
- * false when the caller must probe the index.
+ * sees it, from the newest version remembered for it, else through its
+ * root: true with the row in slot; false when the caller must probe the
+ * index.
  */
 bool
 RowRootFind(Relation rel, Relation irel, int nkeys, const Datum *keys, const bool *keynulls,
 			TupleTableSlot *slot)
 {
-	RowCacheEntry *e = RootEntry(RelationGetRelid(irel), nkeys, keys, keynulls, HASH_FIND);
+	RootEntry  *e = RootLookup(RelationGetRelid(irel), nkeys, keys, keynulls, HASH_FIND);
 	ItemPointerData tid;		/* the fetch moves it to the version found */
 	IndexFetchTableData *fetch;
 	bool		call_again = false;
@@ -288,36 +374,63 @@ RowRootFind(Relation rel, Relation irel, int nkeys, const Datum *keys, const boo
 
 	if (e == NULL || e->relfilenode != rel->rd_node.relNode)
 		return false;
-	/* VACUUM may have cut the page off the end of the file since */
-	if (ItemPointerGetBlockNumber(&e->tid) >= RelationGetNumberOfBlocks(rel))
+	/* VACUUM may have cut the pages off the end of the file since */
+	if (ItemPointerGetBlockNumber(&e->root) >= RelationGetNumberOfBlocks(rel))
 		return false;
-	tid = e->tid;
+	/* (SERIALIZABLE: the root's fetch takes the predicate locks) */
+	if (ItemPointerIsValid(&e->last) && !IsolationIsSerializable() && TTS_IS_BUFFERTUPLE(slot) &&
+		ItemPointerGetBlockNumber(&e->last) == ItemPointerGetBlockNumber(&e->root))
+	{
+		if (ChainFrom(rel, &e->last, GetActiveSnapshot(), slot) &&
+			HasKey(slot, irel, nkeys, keys, keynulls))
+		{
+			e->last = slot->tts_tid;
+			return true;
+		}
+		ExecClearTuple(slot);
+	}
+	tid = e->root;
 	fetch = table_index_fetch_begin(rel);
 	found = table_index_fetch_tuple(fetch, &tid, GetActiveSnapshot(), slot, &call_again, &all_dead);
 	table_index_fetch_end(fetch);
 	if (found && HasKey(slot, irel, nkeys, keys, keynulls))
+	{
+		e->last = slot->tts_tid;
 		return true;
+	}
 	ExecClearTuple(slot);
 	return false;
 }
 
-/* Remember root as where the index entry of the row with key (keys) in index indexid points. */
+/*
+ * Remember root as where the index entry of the row with key (keys) in
+ * index indexid points (NULL: where it pointed, after a HOT rewrite), and
+ * last as its newest version.
+ */
 void
 RowRootRemember(Relation rel, Oid indexid, int nkeys, const Datum *keys, const bool *keynulls,
-				ItemPointer root)
+				ItemPointer root, ItemPointer last)
 {
-	RowCacheEntry *e;
+	RootEntry  *e;
 
+	if (root == NULL)
+	{
+		e = RootLookup(indexid, nkeys, keys, keynulls, HASH_FIND);
+		if (e != NULL && e->relfilenode == rel->rd_node.relNode)
+			e->last = *last;
+		return;
+	}
 	if (!ItemPointerIsValid(root))
 		return;
-	e = RootEntry(indexid, nkeys, keys, keynulls, HASH_ENTER);
+	e = RootLookup(indexid, nkeys, keys, keynulls, HASH_ENTER);
 	e->relfilenode = rel->rd_node.relNode;
-	e->tid = *root;
+	e->root = *root;
+	e->last = *last;
 }
 
 /* Forget the root of the row with key (keys) in index indexid. */
 void
 RowRootForget(Oid indexid, int nkeys, const Datum *keys, const bool *keynulls)
 {
-	(void) RootEntry(indexid, nkeys, keys, keynulls, HASH_REMOVE);
+	(void) RootLookup(indexid, nkeys, keys, keynulls, HASH_REMOVE);
 }

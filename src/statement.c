@@ -460,7 +460,7 @@ LookupRow(const char *table, const char *index, int nkeys, const Datum *keys,
 	if (!TupIsNull(slot))
 	{
 		RowCacheRemember(rel, RelationGetRelid(irel), nkeys, keys, keynulls, slot);
-		RowRootRemember(rel, RelationGetRelid(irel), nkeys, keys, keynulls, &root);
+		RowRootRemember(rel, RelationGetRelid(irel), nkeys, keys, keynulls, &root, &slot->tts_tid);
 	}
 	index_close(irel, NoLock);
 	return slot;

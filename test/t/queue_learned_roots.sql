@@ -3,7 +3,10 @@
 -- index. What it reads must always be what the index would find: checked
 -- here after another session rewrote the row in place (a HOT update), put a
 -- new row in its place (a new chain), and emptied the table with VACUUM
--- cutting its file, which leaves the remembered TID past the end of the file.
+-- cutting its file, which leaves the remembered TID past the end of the file;
+-- and after the newest version this backend saw was pruned by VACUUM and its
+-- line pointer taken by a version of another row (the walk from there must
+-- not read that row).
 -- update_tau reads tau through that lookup (the type's default_tau_s when
 -- the type has no row) and returns lambda * runtime + (1 - lambda) * tau;
 -- the expected values are that formula worked from the tau the other
@@ -18,7 +21,7 @@ SELECT dblink_connect('other', tap_connstr());
 SELECT current_setting('tforge.ema_lambda')::float8 AS l \gset
 SELECT default_tau_s AS d FROM tforge.task_types WHERE name = 'cpu-light' \gset
 
-SELECT plan(6);
+SELECT plan(8);
 
 DELETE FROM tforge.task_tau;
 SELECT is(tforge.update_tau('cpu-light', 10), :l::float8 * 10 + (1 - :l::float8) * :d::float8,
@@ -35,6 +38,25 @@ SELECT dblink_exec('other', $$ DELETE FROM tforge.task_tau $$);
 SELECT dblink_exec('other', $$ INSERT INTO tforge.task_tau (task_type, tau_s, samples) VALUES ('cpu-light', 50, 1) $$);
 SELECT is(tforge.update_tau('cpu-light', 20), :l::float8 * 20 + (1 - :l::float8) * 50,
           'a row put in the old one''s place is found');
+
+-- cpu-heavy's row shares the page. The other session rewrites cpu-light
+-- (the version this backend wrote last dies), VACUUM frees the dead
+-- versions' line pointers, and cpu-heavy is rewritten in one transaction
+-- (which prunes nothing) until its live version takes that line pointer.
+SELECT ctid AS seen FROM tforge.task_tau WHERE task_type = 'cpu-light' \gset
+SELECT dblink_exec('other', $$ INSERT INTO tforge.task_tau (task_type, tau_s, samples) VALUES ('cpu-heavy', 7, 1) $$);
+SELECT dblink_exec('other', $$ UPDATE tforge.task_tau SET tau_s = 77 WHERE task_type = 'cpu-light' $$);
+SELECT dblink_exec('other', $$ VACUUM tforge.task_tau $$);
+SELECT dblink_exec('other', format($f$ DO $d$ BEGIN
+  FOR i IN 1..200 LOOP
+    UPDATE tforge.task_tau SET tau_s = 7 + i WHERE task_type = 'cpu-heavy';
+    EXIT WHEN (SELECT ctid FROM tforge.task_tau WHERE task_type = 'cpu-heavy') = %L::tid;
+  END LOOP;
+END $d$ $f$, :'seen'));
+SELECT is((SELECT ctid FROM tforge.task_tau WHERE task_type = 'cpu-heavy'), :'seen'::tid,
+          'cpu-heavy''s live version is where the version of cpu-light this backend wrote last was');
+SELECT is(tforge.update_tau('cpu-light', 20), :l::float8 * 20 + (1 - :l::float8) * 77,
+          'a version pruned and its line pointer reused by another row: the row asked for is read, not that one');
 
 SELECT dblink_exec('other', $$ DELETE FROM tforge.task_tau $$);
 SELECT dblink_exec('other', $$ VACUUM tforge.task_tau $$);
