@@ -35,6 +35,7 @@
 #include "executor/spi_priv.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -573,4 +574,68 @@ CheckResourcesLayout(Oid type)
 				 errmsg("type %s is not the one tforge defines", format_type_be(type)),
 				 errdetail("tforge expects (cpu double precision, memory_bytes bigint, gpu_count integer, gpu_memory_bytes bigint)."),
 				 errhint("Restore the type's definition, or reinstall the extension.")));
+}
+
+/*
+ * Argument argno as an array, deconstructed: the one reader of a batch's
+ * array arguments (submit_tasks, complete_tasks, fail_tasks). A NULL
+ * argument is not given (a->n 0); an array of more than one dimension is
+ * refused (22023) rather than read flat; NULL elements are flagged in
+ * a->nulls, each caller saying what one means.
+ */
+void
+GetBatchArray(FunctionCallInfo fcinfo, int argno, const char *name, BatchArray *a)
+{
+	ArrayType  *array;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	a->given = !PG_ARGISNULL(argno);
+	a->n = 0;
+	a->values = NULL;
+	a->nulls = NULL;
+	if (!a->given)
+		return;
+	array = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array, got %d dimensions", name, ARR_NDIM(array))));
+	get_typlenbyvalalign(ARR_ELEMTYPE(array), &typlen, &typbyval, &typalign);
+	deconstruct_array(array, ARR_ELEMTYPE(array), typlen, typbyval, typalign, &a->values, &a->nulls, &a->n);
+}
+
+/*
+ * The per-item arrays of a batch (names[i], arrays[i]) go with the array
+ * against (n elements): each must be NULL or as long, else 22023 naming
+ * them all, with the lengths given.
+ */
+void
+CheckBatchLengths(const char *against, int n, int narrays, const char *const *names,
+				  const BatchArray *const *arrays)
+{
+	StringInfoData list;
+	StringInfoData lengths;
+	int			i;
+
+	for (i = 0; i < narrays; i++)
+		if (arrays[i]->given && arrays[i]->n != n)
+			break;
+	if (i == narrays)
+		return;
+	initStringInfo(&list);
+	initStringInfo(&lengths);
+	for (i = 0; i < narrays; i++)
+	{
+		const char *sep = i == 0 ? "" : i == narrays - 1 ? " and " : ", ";
+
+		appendStringInfo(&list, "%s%s", sep, names[i]);
+		appendStringInfo(&lengths, "%s%s%s %s", sep, names[i], i == 0 ? " has" : "",
+						 arrays[i]->given ? psprintf("%d", arrays[i]->n) : "NULL");
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must be NULL or as long as %s (%d)", list.data, against, n),
+			 errdetail("%s elements.", lengths.data)));
 }
