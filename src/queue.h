@@ -35,6 +35,7 @@
 
 #include "estimate.h"
 #include "profile.h"
+#include "tforge.h"
 
 /* Longest runtime tau learns from, and longest prediction, in seconds. */
 #define MAX_RUNTIME_S 1e9
@@ -58,21 +59,10 @@ UsableAmount(double x)
 	return x >= 0 && x <= MAX_USAGE;
 }
 
-#define MAX_ARGS 20
-
 /* Stands in a statement's argument types for tforge.resources. */
 #define RESOURCES_ARG InvalidOid
 
-/* One statement, prepared on first use in a backend and kept. */
-typedef struct QueueStatement
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[MAX_ARGS];
-	int			plan_option;	/* CURSOR_OPT_GENERIC_PLAN unless given */
-	Oid			resources_type; /* what RESOURCES_ARG meant when prepared */
-	SPIPlanPtr	plan;
-} QueueStatement;
+/* (QueueStatement, a statement prepared on first use and kept, is in tforge.h.) */
 
 /* The rule below in words, for messages: "... is <LEARNABLE_SECONDS>". */
 #define LEARNABLE_SECONDS "a number of seconds above 0 and at most 1e9"

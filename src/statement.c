@@ -79,10 +79,10 @@ StatementPlan(QueueStatement *stmt, Oid resources_type)
 	plan = SPI_prepare_cursor(stmt->sql, stmt->nargs, argtypes,
 							  stmt->plan_option ? stmt->plan_option : CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
-		elog(ERROR, "could not prepare a tforge queue statement: %s",
+		elog(ERROR, "could not prepare a tforge statement: %s",
 			 SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "could not keep a tforge queue statement");
+		elog(ERROR, "could not keep a tforge statement");
 	if (stmt->plan != NULL)
 		SPI_freeplan(stmt->plan);
 	stmt->plan = plan;
@@ -107,7 +107,42 @@ PlansOnRun(SPIPlanPtr plan)
 }
 
 /*
- * Run a statement; nulls[i] true means argument i is NULL. Returns SPI_processed.
+ * Run a statement; nulls NULL or nulls[i] true when argument i is NULL;
+ * read_only for a lookup (no new snapshot); guard: plan with the guard
+ * below. Returns SPI_processed. The one way tforge's C code runs a kept
+ * statement: Execute (the queue's statements, guarded) and
+ * ExecuteUnguarded (the GPU pool's) are this.
+ */
+static pg_attribute_always_inline uint64
+RunStatement(QueueStatement *stmt, Oid resources_type, const Datum *values, const bool *nulls,
+			 bool read_only, long limit, bool guard)
+{
+	SPIPlanPtr	plan = StatementPlan(stmt, resources_type);
+	char		n[MAX_ARGS];
+	int			level = -1;
+	int			i;
+	int			rc;
+
+	for (i = 0; i < stmt->nargs; i++)
+		n[i] = nulls != NULL && nulls[i] ? 'n' : ' ';
+	if (guard && PlansOnRun(plan))
+	{
+		level = NewGUCNestLevel();
+		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
+	rc = SPI_execute_plan(plan, (Datum *) values, n, read_only, limit);
+	if (level >= 0)
+		AtEOXact_GUC(true, level);
+	if (rc < 0)
+		elog(ERROR, "tforge statement failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/*
+ * Run a queue statement; nulls[i] true means argument i is NULL. Returns SPI_processed.
  *
  * Every queue statement finds its rows by key or takes the head of an
  * index, and its plan is kept for the backend's life: a plan made while
@@ -123,28 +158,18 @@ PlansOnRun(SPIPlanPtr plan)
 uint64
 Execute(QueueStatement *stmt, Oid resources_type, Datum *values, const bool *nulls, long limit)
 {
-	SPIPlanPtr	plan = StatementPlan(stmt, resources_type);
-	char		n[MAX_ARGS];
-	int			level = -1;
-	int			i;
-	int			rc;
+	return RunStatement(stmt, resources_type, values, nulls, false, limit, true);
+}
 
-	for (i = 0; i < stmt->nargs; i++)
-		n[i] = nulls[i] ? 'n' : ' ';
-	if (PlansOnRun(plan))
-	{
-		level = NewGUCNestLevel();
-		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-	}
-	rc = SPI_execute_plan(plan, values, n, false, limit);
-	if (level >= 0)
-		AtEOXact_GUC(true, level);
-	if (rc < 0)
-		elog(ERROR, "tforge queue statement failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
+/*
+ * Run a statement planned as the planner chooses (the GPU pool's: some
+ * of them read whole lists, which the guard would turn into full index
+ * scans).
+ */
+uint64
+ExecuteUnguarded(QueueStatement *stmt, const Datum *values, const bool *nulls, bool read_only)
+{
+	return RunStatement(stmt, InvalidOid, values, nulls, read_only, 0, false);
 }
 
 /*
