@@ -12,10 +12,11 @@
  *      an id given twice is tried once per round (the first occurrence that
  *      holds it wins, as in a sequence of single calls);
  *   2. every item the UPDATE did not complete gets a status row saying why
- *      (BatchRefusal): missing (no such task, or a NULL id), not_held (the
- *      task is not running, or runs for another worker) or stale_token (it
- *      was claimed again since the item's token): nothing else of the batch
- *      is lost;
+ *      (BatchRefusals, by the rule and in the words of the single calls'
+ *      refusals, held.c): missing (no such task, or a NULL id), not_held
+ *      (the task is not running, or runs for another worker) or
+ *      stale_token (it was claimed again since the item's token): nothing
+ *      else of the batch is lost;
  *   3. the completions are learned in array order, in memory: every
  *      learned row the batch touches (each key's profile, each type's
  *      profile and tau) is locked once, in a fixed order (per type in name
