@@ -5,12 +5,13 @@
  * complete_tasks(worker_id, task_ids, usages, claim_tokens):
  *
  *   1. one UPDATE marks every held task of the batch done, joined to the
- *      arrays by unnest ... WITH ORDINALITY; its WHERE clause is the one
+ *      arrays by unnest, each item with its position; its WHERE clause is the one
  *      complete_task's UPDATE has (running, leased to worker_id, under the
  *      item's claim token when it gives one), so the tasks' GPU blocks are
  *      released by the same trigger and a task can only be completed once;
  *      an id given twice is tried once per round (the first occurrence that
- *      holds it wins, as in a sequence of single calls);
+ *      holds it wins, as in a sequence of single calls), a round passing
+ *      only its own items, so that the rounds together cost O(n);
  *   2. every item the UPDATE did not complete gets a status row saying why
  *      (BatchRefusals, by the rule and in the words of the single calls'
  *      refusals, held.c): missing (no such task, or a NULL id), not_held
@@ -71,9 +72,13 @@
 #include "queue.h"
 #include "tforge.h"
 
-/* The items of one round of the batch, by position: $1 ids (NULL: not in this round). */
+/*
+ * The items of one round of the batch: $1 their task ids, $7 their
+ * positions in the batch (1-based), the other arrays theirs in the same
+ * order (RoundArgs).
+ */
 #define BATCH_ITEMS(cols, names) \
-	"WITH i AS (SELECT * FROM ROWS FROM (" cols ") WITH ORDINALITY AS i(" names ", ord))"
+	"WITH i AS (SELECT * FROM ROWS FROM (" cols ", pg_catalog.unnest($7)) AS i(" names ", ord))"
 
 /*
  * complete_tasks' UPDATE: complete_task's (queue.c), for every item of the
@@ -87,7 +92,7 @@ static QueueStatement complete_batch = {
 	" WHERE t.task_id = i.task_id AND t.status = 'running' AND t.worker_id = $2"
 	"   AND (i.token IS NULL OR t.claim_token = i.token)"
 	COMPLETED_RETURNING("i.ord", COMPLETED_PREDICTIONS),
-	6, {INT8ARRAYOID, TEXTOID, TIMESTAMPTZOID, JSONBARRAYOID, FLOAT8ARRAYOID, INT8ARRAYOID}
+	7, {INT8ARRAYOID, TEXTOID, TIMESTAMPTZOID, JSONBARRAYOID, FLOAT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
 };
 
 /*
@@ -110,7 +115,7 @@ static QueueStatement fail_batch = {
 	" WHERE t.task_id = i.task_id AND t.status = 'running' AND t.worker_id = $2"
 	"   AND (i.token IS NULL OR t.claim_token = i.token)"
 	" RETURNING i.ord, t.status::text",
-	6, {INT8ARRAYOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TEXTARRAYOID, INT8ARRAYOID}
+	7, {INT8ARRAYOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
 };
 
 /* One item of a batch. */
@@ -122,7 +127,6 @@ typedef struct BatchItem
 	int64		token;
 	int			next_same;		/* the next item with this task_id, -1: none */
 	bool		head;			/* the first item with this task_id */
-	bool		tried;			/* in a round already */
 	bool		applied;		/* completed or failed */
 	const char *status;			/* the result row's status */
 	const char *detail;
@@ -259,41 +263,74 @@ LinkDuplicates(BatchItem *items, int n)
 }
 
 /*
- * The ids of the next round as an int8[] argument: for each task named,
- * its first item not tried yet, unless an item of the task was applied
- * (as in a sequence of single calls, where the later items would find the
- * task done); NULL elsewhere. The items tried go to round (*nround of
- * them). False when there is nothing left to try.
+ * The rounds of a batch: the first tries each task's first item; each
+ * next one, for every item of the last that was not applied, the next item
+ * of its task (as in a sequence of single calls, where a later item finds
+ * a task an earlier one applied done). round holds the items of the round
+ * (in place); returns how many. Each item is tried at most once, so the
+ * rounds together cost O(n) however many items name one task.
  */
-static bool
-RoundIds(BatchItem *items, int n, Datum *arg, int *round, int *nround)
+static int
+FirstRound(BatchItem *items, int n, int *round)
 {
-	Datum	   *v = palloc0(sizeof(Datum) * Max(n, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
+	int			k = 0;
 	int			i;
 
-	*nround = 0;
-	memset(nulls, true, sizeof(bool) * Max(n, 1));
 	for (i = 0; i < n; i++)
-	{
-		int			j;
+		if (items[i].head)
+			round[k++] = i;
+	return k;
+}
 
-		if (!items[i].head)
-			continue;
-		for (j = i; j >= 0 && items[j].tried && !items[j].applied; j = items[j].next_same)
-			;
-		if (j < 0 || items[j].applied)
-			continue;
-		nulls[j] = false;
-		v[j] = Int64GetDatum(items[j].task_id);
-		items[j].tried = true;
-		round[(*nround)++] = j;
+static int
+NextRound(BatchItem *items, int *round, int k)
+{
+	int			m = 0;
+	int			r;
+
+	for (r = 0; r < k; r++)
+		if (!items[round[r]].applied && items[round[r]].next_same >= 0)
+			round[m++] = items[round[r]].next_same;
+	return m;
+}
+
+/* Elements round[0 .. k-1] of values (nulls: NULL, none is NULL) as an array of type. */
+static Datum
+RoundArray(const Datum *values, const bool *nulls, const int *round, int k, Oid type)
+{
+	Datum	   *v = palloc(sizeof(Datum) * Max(k, 1));
+	bool	   *nl = palloc(sizeof(bool) * Max(k, 1));
+	int			dims[1] = {k};
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			r;
+
+	for (r = 0; r < k; r++)
+	{
+		v[r] = values[round[r]];
+		nl[r] = nulls != NULL && nulls[round[r]];
 	}
-	*arg = PointerGetDatum(construct_md_array(v, nulls, 1, dims, lbs, INT8OID, sizeof(int64), true,
-											  TYPALIGN_DOUBLE));
-	return *nround > 0;
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(v, nl, 1, dims, lbs, type, typlen, typbyval, typalign));
+}
+
+/* $1 (the task ids) and $7 (the positions) of a round's statement. */
+static void
+RoundArgs(BatchItem *items, const int *round, int k, Datum *v)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * Max(k, 1));
+	Datum	   *ords = palloc(sizeof(Datum) * Max(k, 1));
+	int			r;
+
+	for (r = 0; r < k; r++)
+	{
+		ids[r] = Int64GetDatum(items[round[r]].task_id);
+		ords[r] = Int64GetDatum((int64) round[r] + 1);
+	}
+	v[0] = PointerGetDatum(construct_array(ids, k, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE));
+	v[6] = PointerGetDatum(construct_array(ords, k, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE));
 }
 
 /*
@@ -655,10 +692,8 @@ tforge_complete_tasks(PG_FUNCTION_ARGS)
 	int			nlearn = 0;
 	int			n;
 	int			i;
-	Datum		v[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
-	int			dims[1];
-	int			lbs[1] = {1};
+	Datum		v[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
 
 	n = BatchBegin(fcinfo, "tforge.complete_tasks()", &items);
 	worker_id = TextDatumGetCString(PG_GETARG_DATUM(0));
@@ -686,23 +721,23 @@ tforge_complete_tasks(PG_FUNCTION_ARGS)
 		noreported[i] = !has_reported;
 		reported[i] = Float8GetDatum(reported_s[i]);
 	}
-	dims[0] = n;
 	v[1] = PG_GETARG_DATUM(0);
 	v[2] = TimestampTzGetDatum(at);
-	v[3] = PointerGetDatum(construct_md_array(usages, nousage, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
-	v[4] = PointerGetDatum(construct_md_array(reported, noreported, 1, dims, lbs, FLOAT8OID, sizeof(float8),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	v[5] = PointerGetDatum(construct_md_array(arrays[1].values, arrays[1].nulls, 1, dims, lbs, INT8OID,
-											  sizeof(int64), true, TYPALIGN_DOUBLE));
 
 	SPI_connect();
 	LockBatchDevices(items, n);
 	l = palloc0(sizeof(Learning) * n);
 	round = palloc(sizeof(int) * n);
-	while (RoundIds(items, n, &v[0], round, &nround))
+	for (nround = FirstRound(items, n, round); nround > 0; nround = NextRound(items, round, nround))
 	{
-		uint64		done = Execute(&complete_batch, InvalidOid, v, nulls, 0);
+		uint64		done;
 		uint64		r;
+
+		RoundArgs(items, round, nround, v);
+		v[3] = RoundArray(usages, nousage, round, nround, JSONBOID);
+		v[4] = RoundArray(reported, noreported, round, nround, FLOAT8OID);
+		v[5] = RoundArray(arrays[1].values, arrays[1].nulls, round, nround, INT8OID);
+		done = Execute(&complete_batch, InvalidOid, v, nulls, 0);
 
 		ClaimPrefixUpdated(done);
 		for (r = 0; r < done; r++)
@@ -712,7 +747,7 @@ tforge_complete_tasks(PG_FUNCTION_ARGS)
 			Learning   *x = &l[nlearn++];
 			CompletedTask t;
 
-			if (k < 0 || k >= n)
+			if (k < 0 || k >= n || items[k].applied)
 				elog(ERROR, "tforge: a batch completion returned item %d of %d", k + 1, n);
 			items[k].applied = true;
 			items[k].status = "done";
@@ -753,10 +788,8 @@ tforge_fail_tasks(PG_FUNCTION_ARGS)
 	int		   *round;
 	int			nround;
 	int			n;
-	Datum		v[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
-	int			dims[1];
-	int			lbs[1] = {1};
+	Datum		v[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
 
 	n = BatchBegin(fcinfo, "tforge.fail_tasks()", &items);
 	worker_id = TextDatumGetCString(PG_GETARG_DATUM(0));
@@ -767,28 +800,28 @@ tforge_fail_tasks(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	LinkDuplicates(items, n);
 
-	dims[0] = n;
 	v[1] = PG_GETARG_DATUM(0);
 	v[2] = TimestampTzGetDatum(GetCurrentTimestamp());
 	v[3] = BoolGetDatum(PG_ARGISNULL(3) || PG_GETARG_BOOL(3));
-	v[4] = PointerGetDatum(construct_md_array(arrays[0].values, arrays[0].nulls, 1, dims, lbs, TEXTOID, -1,
-											  false, TYPALIGN_INT));
-	v[5] = PointerGetDatum(construct_md_array(arrays[1].values, arrays[1].nulls, 1, dims, lbs, INT8OID,
-											  sizeof(int64), true, TYPALIGN_DOUBLE));
 	SPI_connect();
 	LockBatchDevices(items, n);
 	round = palloc(sizeof(int) * n);
-	while (RoundIds(items, n, &v[0], round, &nround))
+	for (nround = FirstRound(items, n, round); nround > 0; nround = NextRound(items, round, nround))
 	{
-		uint64		done = Execute(&fail_batch, InvalidOid, v, nulls, 0);
+		uint64		done;
 		uint64		r;
+
+		RoundArgs(items, round, nround, v);
+		v[4] = RoundArray(arrays[0].values, arrays[0].nulls, round, nround, TEXTOID);
+		v[5] = RoundArray(arrays[1].values, arrays[1].nulls, round, nround, INT8OID);
+		done = Execute(&fail_batch, InvalidOid, v, nulls, 0);
 
 		for (r = 0; r < done; r++)
 		{
 			bool		isnull;
 			int			k = (int) DatumGetInt64(ResultValue(r, 1, &isnull)) - 1;
 
-			if (k < 0 || k >= n)
+			if (k < 0 || k >= n || items[k].applied)
 				elog(ERROR, "tforge: a batch failure returned item %d of %d", k + 1, n);
 			items[k].applied = true;
 			items[k].status = TextDatumGetCString(ResultValue(r, 2, &isnull));

@@ -10,7 +10,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(19);
+SELECT plan(21);
 
 -- Tasks: d done, c running for another worker, e claimed again by w since
 -- token et1 (et2 is current), p pending (never claimed), a and b held by w.
@@ -140,6 +140,30 @@ SELECT throws_ok(format($$SELECT * FROM tforge.complete_tasks('w', ARRAY[%s], AR
                  'arrays of another length are named together, as submit_tasks names them');
 SELECT results_eq(format('SELECT status::text, runtime_s FROM tforge.tasks WHERE task_id = %s', :h),
                   $$VALUES ('running', NULL::float8)$$, 'the refused calls left the held task running');
+
+-- ------------------------------------------------- many items of one task
+-- x is w's, y another worker's. Items 1-100: x under a token that is not
+-- its claim's; 101-200: y; 201: x under its token; 202-251: x without a
+-- token. As 251 single calls: 100 stale, 100 another worker's, done, then
+-- 50 that find x done (one round per item of x, each round only its own).
+SELECT 1 FROM tforge.complete_task(:h, 'w', NULL, :ht);
+SELECT tforge.submit_task('cpu-light') AS x \gset
+SELECT claim_token AS xt FROM tforge.claim_tasks('w') \gset
+SELECT tforge.submit_task('cpu-light') AS y \gset
+SELECT 1 FROM tforge.claim_tasks('other');
+CREATE TEMP TABLE many AS
+SELECT row_number() OVER () AS n, * FROM tforge.complete_tasks('w',
+  array_fill(:x::bigint, ARRAY[100]) || array_fill(:y::bigint, ARRAY[100]) || ARRAY[:x::bigint] || array_fill(:x::bigint, ARRAY[50]),
+  NULL,
+  array_fill(-1::bigint, ARRAY[100]) || array_fill(NULL::bigint, ARRAY[100]) || ARRAY[:xt::bigint] || array_fill(NULL::bigint, ARRAY[50]));
+SELECT results_eq('SELECT min(n), max(n), status, detail, count(*) FROM many GROUP BY status, detail ORDER BY min(n)',
+  format($$VALUES (1::bigint, 100::bigint, 'stale_token', 'task %s was claimed again: claim token -1 is stale, the current claim is %s', 100::bigint),
+                  (101, 200, 'not_held', 'task %s is running for worker "other"', 100),
+                  (201, 201, 'done', NULL, 1),
+                  (202, 251, 'not_held', 'task %s is done', 50)$$, :x, :xt, :y, :x),
+  'a batch naming one task 151 times resolves as 151 single calls would');
+SELECT results_eq(format('SELECT status::text, worker_id FROM tforge.tasks WHERE task_id IN (%s, %s) ORDER BY task_id', :x, :y),
+                  $$VALUES ('done', 'w'), ('running', 'other')$$, 'x completed once, y left to its worker');
 
 SELECT * FROM finish();
 ROLLBACK;
