@@ -5,17 +5,19 @@
  * complete_tasks(worker_id, task_ids, usages, claim_tokens):
  *
  *   1. one UPDATE marks every held task of the batch done, joined to the
- *      arrays by unnest ... WITH ORDINALITY; its WHERE clause is the one
+ *      arrays by unnest, each item with its position; its WHERE clause is the one
  *      complete_task's UPDATE has (running, leased to worker_id, under the
  *      item's claim token when it gives one), so the tasks' GPU blocks are
  *      released by the same trigger and a task can only be completed once;
  *      an id given twice is tried once per round (the first occurrence that
- *      holds it wins, as in a sequence of single calls);
+ *      holds it wins, as in a sequence of single calls), a round passing
+ *      only its own items, so that the rounds together cost O(n);
  *   2. every item the UPDATE did not complete gets a status row saying why
- *      (BatchRefusal): missing (no such task, or a NULL id), not_held (the
- *      task is not running, or runs for another worker) or stale_token (it
- *      was claimed again since the item's token): nothing else of the batch
- *      is lost;
+ *      (BatchRefusals, by the rule and in the words of the single calls'
+ *      refusals, held.c): missing (no such task, or a NULL id), not_held
+ *      (the task is not running, or runs for another worker) or
+ *      stale_token (it was claimed again since the item's token): nothing
+ *      else of the batch is lost;
  *   3. the completions are learned in array order, in memory: every
  *      learned row the batch touches (each key's profile, each type's
  *      profile and tau) is locked once, in a fixed order (per type in name
@@ -70,9 +72,13 @@
 #include "queue.h"
 #include "tforge.h"
 
-/* The items of one round of the batch, by position: $1 ids (NULL: not in this round). */
+/*
+ * The items of one round of the batch: $1 their task ids, $7 their
+ * positions in the batch (1-based), the other arrays theirs in the same
+ * order (RoundArgs).
+ */
 #define BATCH_ITEMS(cols, names) \
-	"WITH i AS (SELECT * FROM ROWS FROM (" cols ") WITH ORDINALITY AS i(" names ", ord))"
+	"WITH i AS (SELECT * FROM ROWS FROM (" cols ", pg_catalog.unnest($7)) AS i(" names ", ord))"
 
 /*
  * complete_tasks' UPDATE: complete_task's (queue.c), for every item of the
@@ -85,9 +91,8 @@ static QueueStatement complete_batch = {
 	"  FROM i"
 	" WHERE t.task_id = i.task_id AND t.status = 'running' AND t.worker_id = $2"
 	"   AND (i.token IS NULL OR t.claim_token = i.token)"
-	" RETURNING i.ord, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at, (t.resources).cpu,"
-	"           t.predictions_source, t.predictions",
-	6, {INT8ARRAYOID, TEXTOID, TIMESTAMPTZOID, JSONBARRAYOID, FLOAT8ARRAYOID, INT8ARRAYOID}
+	COMPLETED_RETURNING("i.ord", COMPLETED_PREDICTIONS),
+	7, {INT8ARRAYOID, TEXTOID, TIMESTAMPTZOID, JSONBARRAYOID, FLOAT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
 };
 
 /*
@@ -110,14 +115,7 @@ static QueueStatement fail_batch = {
 	" WHERE t.task_id = i.task_id AND t.status = 'running' AND t.worker_id = $2"
 	"   AND (i.token IS NULL OR t.claim_token = i.token)"
 	" RETURNING i.ord, t.status::text",
-	6, {INT8ARRAYOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TEXTARRAYOID, INT8ARRAYOID}
-};
-
-/* Who holds the tasks a batch could not complete or fail. */
-static QueueStatement batch_holders = {
-	"SELECT t.task_id, t.status::text, t.worker_id, t.claim_token FROM tforge.tasks t"
-	" WHERE t.task_id = ANY ($1)",
-	1, {INT8ARRAYOID}
+	7, {INT8ARRAYOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
 };
 
 /* One item of a batch. */
@@ -129,47 +127,49 @@ typedef struct BatchItem
 	int64		token;
 	int			next_same;		/* the next item with this task_id, -1: none */
 	bool		head;			/* the first item with this task_id */
-	bool		tried;			/* in a round already */
 	bool		applied;		/* completed or failed */
-	bool		explaining;		/* in the current BatchRefusals call */
 	const char *status;			/* the result row's status */
 	const char *detail;
 } BatchItem;
 
-/* The elements of an array argument (n of them, NULLs flagged); NULL array: n NULLs. */
+/*
+ * The per-item arrays of a batch of n items (arguments argnos, names),
+ * read by GetBatchArray: each NULL or as long as task_ids (22023), a NULL
+ * array standing for n NULL elements.
+ */
 static void
-ArrayItems(FunctionCallInfo fcinfo, int argno, Oid elemtype, int n, Datum **values, bool **nulls,
-		   const char *name, const char *against)
+ItemArrays(FunctionCallInfo fcinfo, int n, int narrays, const int *argnos, const char *const *names,
+		   BatchArray *arrays)
 {
-	int			count;
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
+	const BatchArray *check[2];
+	int			i;
 
-	if (PG_ARGISNULL(argno))
+	Assert(narrays <= lengthof(check));
+	for (i = 0; i < narrays; i++)
 	{
-		*values = palloc0(sizeof(Datum) * Max(n, 1));
-		*nulls = palloc(sizeof(bool) * Max(n, 1));
-		memset(*nulls, true, sizeof(bool) * Max(n, 1));
-		return;
+		GetBatchArray(fcinfo, argnos[i], names[i], &arrays[i]);
+		check[i] = &arrays[i];
 	}
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(argno), elemtype, typlen, typbyval, typalign,
-					  values, nulls, &count);
-	if (n >= 0 && count != n)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be NULL or as long as %s (%d), got %d elements", name, against, n, count)));
+	CheckBatchLengths("task_ids", n, narrays, names, check);
+	for (i = 0; i < narrays; i++)
+		if (!arrays[i].given)
+		{
+			arrays[i].values = palloc0(sizeof(Datum) * Max(n, 1));
+			arrays[i].nulls = palloc(sizeof(bool) * Max(n, 1));
+			memset(arrays[i].nulls, true, sizeof(bool) * Max(n, 1));
+			arrays[i].n = n;
+		}
 }
 
-/* worker_id and task_ids, checked, and the items; the element count. */
+/*
+ * worker_id and task_ids, checked, and the items; the element count. A
+ * NULL element of task_ids is an item of no task (status missing).
+ */
 static int
-BatchBegin(FunctionCallInfo fcinfo, const char *function, BatchItem **itemsp, Datum **idsp)
+BatchBegin(FunctionCallInfo fcinfo, const char *function, BatchItem **itemsp)
 {
-	Datum	   *ids;
-	bool	   *idnulls;
+	BatchArray	ids;
 	BatchItem  *items;
-	int			n;
 	int			i;
 
 	CheckWritable(function);
@@ -181,19 +181,17 @@ BatchBegin(FunctionCallInfo fcinfo, const char *function, BatchItem **itemsp, Da
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("task_ids must not be NULL")));
-	ArrayItems(fcinfo, 1, INT8OID, -1, &ids, &idnulls, "task_ids", NULL);
-	n = ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(1)), ARR_DIMS(PG_GETARG_ARRAYTYPE_P(1)));
-	items = palloc0(sizeof(BatchItem) * Max(n, 1));
-	for (i = 0; i < n; i++)
+	GetBatchArray(fcinfo, 1, "task_ids", &ids);
+	items = palloc0(sizeof(BatchItem) * Max(ids.n, 1));
+	for (i = 0; i < ids.n; i++)
 	{
-		items[i].noid = idnulls[i];
-		items[i].task_id = idnulls[i] ? 0 : DatumGetInt64(ids[i]);
+		items[i].noid = ids.nulls[i];
+		items[i].task_id = ids.nulls[i] ? 0 : DatumGetInt64(ids.values[i]);
 		items[i].next_same = -1;
 		items[i].notoken = true;
 	}
 	*itemsp = items;
-	*idsp = ids;
-	return n;
+	return ids.n;
 }
 
 /*
@@ -215,17 +213,16 @@ LockBatchDevices(BatchItem *items, int n)
 	PoolLockTaskDevices(ids, nids, NULL);
 }
 
-/* claim_tokens (argument argno) into the items. */
+/* claim_tokens (a NULL element: no token) into the items. */
 static void
-BatchTokens(FunctionCallInfo fcinfo, int argno, BatchItem *items, int n, Datum **tokensp, bool **tokennullsp)
+BatchTokens(const BatchArray *tokens, BatchItem *items, int n)
 {
 	int			i;
 
-	ArrayItems(fcinfo, argno, INT8OID, n, tokensp, tokennullsp, "claim_tokens", "task_ids");
 	for (i = 0; i < n; i++)
 	{
-		items[i].notoken = (*tokennullsp)[i];
-		items[i].token = items[i].notoken ? 0 : DatumGetInt64((*tokensp)[i]);
+		items[i].notoken = tokens->nulls[i];
+		items[i].token = items[i].notoken ? 0 : DatumGetInt64(tokens->values[i]);
 	}
 }
 
@@ -266,125 +263,132 @@ LinkDuplicates(BatchItem *items, int n)
 }
 
 /*
- * The ids of the next round as an int8[] argument: for each task named,
- * its first item not tried yet, unless an item of the task was applied
- * (as in a sequence of single calls, where the later items would find the
- * task done); NULL elsewhere. False when there is nothing left to try.
+ * The rounds of a batch: the first tries each task's first item; each
+ * next one, for every item of the last that was not applied, the next item
+ * of its task (as in a sequence of single calls, where a later item finds
+ * a task an earlier one applied done). round holds the items of the round
+ * (in place); returns how many. Each item is tried at most once, so the
+ * rounds together cost O(n) however many items name one task.
  */
-static bool
-RoundIds(BatchItem *items, int n, Datum *arg)
+static int
+FirstRound(BatchItem *items, int n, int *round)
 {
-	Datum	   *v = palloc0(sizeof(Datum) * Max(n, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
-	bool		any = false;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
+	int			k = 0;
 	int			i;
 
-	memset(nulls, true, sizeof(bool) * Max(n, 1));
 	for (i = 0; i < n; i++)
-	{
-		int			j;
+		if (items[i].head)
+			round[k++] = i;
+	return k;
+}
 
-		if (!items[i].head)
-			continue;
-		for (j = i; j >= 0 && items[j].tried && !items[j].applied; j = items[j].next_same)
-			;
-		if (j < 0 || items[j].applied)
-			continue;
-		nulls[j] = false;
-		v[j] = Int64GetDatum(items[j].task_id);
-		items[j].tried = true;
-		any = true;
+static int
+NextRound(BatchItem *items, int *round, int k)
+{
+	int			m = 0;
+	int			r;
+
+	for (r = 0; r < k; r++)
+		if (!items[round[r]].applied && items[round[r]].next_same >= 0)
+			round[m++] = items[round[r]].next_same;
+	return m;
+}
+
+/* Elements round[0 .. k-1] of values (nulls: NULL, none is NULL) as an array of type. */
+static Datum
+RoundArray(const Datum *values, const bool *nulls, const int *round, int k, Oid type)
+{
+	Datum	   *v = palloc(sizeof(Datum) * Max(k, 1));
+	bool	   *nl = palloc(sizeof(bool) * Max(k, 1));
+	int			dims[1] = {k};
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			r;
+
+	for (r = 0; r < k; r++)
+	{
+		v[r] = values[round[r]];
+		nl[r] = nulls != NULL && nulls[round[r]];
 	}
-	*arg = PointerGetDatum(construct_md_array(v, nulls, 1, dims, lbs, INT8OID, sizeof(int64), true,
-											  TYPALIGN_DOUBLE));
-	return any;
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(v, nl, 1, dims, lbs, type, typlen, typbyval, typalign));
+}
+
+/* $1 (the task ids) and $7 (the positions) of a round's statement. */
+static void
+RoundArgs(BatchItem *items, const int *round, int k, Datum *v)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * Max(k, 1));
+	Datum	   *ords = palloc(sizeof(Datum) * Max(k, 1));
+	int			r;
+
+	for (r = 0; r < k; r++)
+	{
+		ids[r] = Int64GetDatum(items[round[r]].task_id);
+		ords[r] = Int64GetDatum((int64) round[r] + 1);
+	}
+	v[0] = PointerGetDatum(construct_array(ids, k, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE));
+	v[6] = PointerGetDatum(construct_array(ords, k, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE));
 }
 
 /*
- * Why the items the batch could not apply were refused: the rule of
- * HeldTask (queue.c) per item (status missing, not_held or stale_token,
- * with a detail), from the task as it stands. Items already explained are
- * left alone; tried_only: only the items tried in a round (explained right
- * after it, before a later item of the same task changes the task).
+ * Why the items which[0 .. m-1] that the batch did not apply were refused:
+ * the status and detail TaskRefusals gives (held.c: HeldTask's rule, from
+ * the tasks as they stand now); an item without a task_id is missing.
+ * Items already explained or applied are skipped, so that an item is
+ * explained right after the round that tried it, before a later item of
+ * the same task changes the task.
  */
 static void
-BatchRefusals(BatchItem *items, int n, const char *worker_id, bool tried_only)
+BatchRefusals(BatchItem *items, const int *which, int m, const char *worker_id)
 {
-	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
-	int			m = 0;
-	uint64		rows;
-	uint64		r;
+	RefusedItem *refused = palloc(sizeof(RefusedItem) * Max(m, 1));
+	int		   *from = palloc(sizeof(int) * Max(m, 1));
+	int			k = 0;
 	int			i;
-	Datum		arg;
-	bool		argnull = false;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < m; i++)
 	{
-		if (items[i].applied || items[i].status != NULL || (tried_only && !items[i].tried))
+		BatchItem  *it = &items[which[i]];
+
+		if (it->applied || it->status != NULL)
 			continue;
-		if (items[i].noid)
+		if (it->noid)
 		{
-			items[i].status = "missing";
-			items[i].detail = "task_id is NULL";
+			it->status = "missing";
+			it->detail = "task_id is NULL";
 			continue;
 		}
-		items[i].status = "missing";
-		items[i].detail = psprintf("task " INT64_FORMAT " does not exist", items[i].task_id);
-		items[i].explaining = true;
-		ids[m++] = Int64GetDatum(items[i].task_id);
+		refused[k].task_id = it->task_id;
+		refused[k].notoken = it->notoken;
+		refused[k].token = it->token;
+		from[k++] = which[i];
 	}
-	if (m == 0)
-		return;
-	arg = PointerGetDatum(construct_array(ids, m, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE));
-	rows = Execute(&batch_holders, InvalidOid, &arg, &argnull, 0);
-	for (r = 0; r < rows; r++)
+	TaskRefusals(refused, k, worker_id, "the batch");
+	for (i = 0; i < k; i++)
 	{
-		bool		isnull;
-		bool		noholder;
-		bool		noclaim;
-		int64		task_id = DatumGetInt64(ResultValue(r, 1, &isnull));
-		char	   *status = TextDatumGetCString(ResultValue(r, 2, &isnull));
-		Datum		h = ResultValue(r, 3, &noholder);
-		char	   *holder = noholder ? NULL : TextDatumGetCString(h);
-		int64		claim = DatumGetInt64(ResultValue(r, 4, &noclaim));
-
-		for (i = 0; i < n; i++)
-		{
-			BatchItem  *it = &items[i];
-
-			if (!it->explaining || it->task_id != task_id)
-				continue;
-			if (strcmp(status, "running") != 0)
-			{
-				it->status = "not_held";
-				it->detail = psprintf("task " INT64_FORMAT " is %s", task_id, status);
-			}
-			else if (holder == NULL || strcmp(holder, worker_id) != 0)
-			{
-				it->status = "not_held";
-				it->detail = psprintf("task " INT64_FORMAT " is running for worker \"%s\"", task_id,
-									  holder ? holder : "");
-			}
-			else if (!it->notoken && (noclaim || claim != it->token))
-			{
-				it->status = "stale_token";
-				it->detail = psprintf("task " INT64_FORMAT " was claimed again: claim token " INT64_FORMAT
-									  " is stale, the current claim is %s", task_id, it->token,
-									  noclaim ? "without a token" : psprintf(INT64_FORMAT, claim));
-			}
-			else
-			{
-				/* held now, not when the batch ran: a concurrent claim committed between */
-				it->status = "not_held";
-				it->detail = psprintf("task " INT64_FORMAT " was not running for worker \"%s\" when the batch was applied",
-									  task_id, worker_id);
-			}
-		}
+		items[from[i]].status = refused[i].status;
+		items[from[i]].detail = refused[i].detail;
 	}
+	pfree(refused);
+	pfree(from);
+}
+
+/* BatchRefusals of every item neither applied nor explained yet. */
+static void
+BatchRefusalsLeft(BatchItem *items, int n, const char *worker_id)
+{
+	int		   *which = palloc(sizeof(int) * Max(n, 1));
+	int			m = 0;
+	int			i;
+
 	for (i = 0; i < n; i++)
-		items[i].explaining = false;
+		if (!items[i].applied && items[i].status == NULL)
+			which[m++] = i;
+	BatchRefusals(items, which, m, worker_id);
+	pfree(which);
 }
 
 /* The result rows, one per item in array order. */
@@ -671,30 +675,32 @@ PG_FUNCTION_INFO_V1(tforge_complete_tasks);
 Datum
 tforge_complete_tasks(PG_FUNCTION_ARGS)
 {
+	static const int argnos[2] = {2, 3};
+	static const char *const names[2] = {"usages", "claim_tokens"};
 	TimestampTz at = GetCurrentTimestamp();
 	BatchItem  *items;
-	Datum	   *ids;
+	BatchArray	arrays[2];
 	Datum	   *usages;
 	bool	   *nousage;
-	Datum	   *tokens;
-	bool	   *notoken;
 	Datum	   *reported;
 	bool	   *noreported;
 	double	   *reported_s;
 	Learning   *l;
 	char	   *worker_id;
+	int		   *round;
+	int			nround;
 	int			nlearn = 0;
 	int			n;
 	int			i;
-	Datum		v[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
-	int			dims[1];
-	int			lbs[1] = {1};
+	Datum		v[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
 
-	n = BatchBegin(fcinfo, "tforge.complete_tasks()", &items, &ids);
+	n = BatchBegin(fcinfo, "tforge.complete_tasks()", &items);
 	worker_id = TextDatumGetCString(PG_GETARG_DATUM(0));
-	ArrayItems(fcinfo, 2, JSONBOID, n, &usages, &nousage, "usages", "task_ids");
-	BatchTokens(fcinfo, 3, items, n, &tokens, &notoken);
+	ItemArrays(fcinfo, n, 2, argnos, names, arrays);
+	usages = arrays[0].values;
+	nousage = arrays[0].nulls;
+	BatchTokens(&arrays[1], items, n);
 	InitMaterializedSRF(fcinfo, 0);
 	if (n == 0)
 		return (Datum) 0;
@@ -706,92 +712,60 @@ tforge_complete_tasks(PG_FUNCTION_ARGS)
 	reported_s = palloc(sizeof(double) * n);
 	for (i = 0; i < n; i++)
 	{
-		Jsonb	   *usage = nousage[i] ? NULL : DatumGetJsonbP(usages[i]);
+		bool		has_reported;
+		Jsonb	   *usage = CompletionUsage(nousage[i] ? NULL : DatumGetJsonbP(usages[i]), items[i].task_id,
+											&reported_s[i], &has_reported);
 
-		if (usage != NULL && !JB_ROOT_IS_OBJECT(usage))
-		{
-			ereport(WARNING,
-					(errmsg("usage of task " INT64_FORMAT " ignored: not a JSON object", items[i].task_id)));
-			usage = NULL;
-			nousage[i] = true;
-		}
 		usages[i] = PointerGetDatum(usage);
-		reported_s[i] = 0;
-		noreported[i] = !JsonbNumber(usage, "runtime_s", &reported_s[i]);
+		nousage[i] = usage == NULL;
+		noreported[i] = !has_reported;
 		reported[i] = Float8GetDatum(reported_s[i]);
 	}
-	dims[0] = n;
 	v[1] = PG_GETARG_DATUM(0);
 	v[2] = TimestampTzGetDatum(at);
-	v[3] = PointerGetDatum(construct_md_array(usages, nousage, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
-	v[4] = PointerGetDatum(construct_md_array(reported, noreported, 1, dims, lbs, FLOAT8OID, sizeof(float8),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	v[5] = PointerGetDatum(construct_md_array(tokens, notoken, 1, dims, lbs, INT8OID, sizeof(int64), true,
-											  TYPALIGN_DOUBLE));
 
 	SPI_connect();
 	LockBatchDevices(items, n);
 	l = palloc0(sizeof(Learning) * n);
-	while (RoundIds(items, n, &v[0]))
+	round = palloc(sizeof(int) * n);
+	for (nround = FirstRound(items, n, round); nround > 0; nround = NextRound(items, round, nround))
 	{
-		uint64		done = Execute(&complete_batch, InvalidOid, v, nulls, 0);
+		uint64		done;
 		uint64		r;
+
+		RoundArgs(items, round, nround, v);
+		v[3] = RoundArray(usages, nousage, round, nround, JSONBOID);
+		v[4] = RoundArray(reported, noreported, round, nround, FLOAT8OID);
+		v[5] = RoundArray(arrays[1].values, arrays[1].nulls, round, nround, INT8OID);
+		done = Execute(&complete_batch, InvalidOid, v, nulls, 0);
 
 		ClaimPrefixUpdated(done);
 		for (r = 0; r < done; r++)
 		{
 			bool		isnull;
-			bool		noclaimed;
 			int			k = (int) DatumGetInt64(ResultValue(r, 1, &isnull)) - 1;
 			Learning   *x = &l[nlearn++];
-			Datum		payload;
-			Datum		procs;
-			Datum		claimed;
-			List	   *warnings = NIL;
-			ListCell   *lc;
-			Jsonb	   *usage = nousage[k] ? NULL : DatumGetJsonbP(usages[k]);
+			CompletedTask t;
 
-			if (k < 0 || k >= n)
+			if (k < 0 || k >= n || items[k].applied)
 				elog(ERROR, "tforge: a batch completion returned item %d of %d", k + 1, n);
 			items[k].applied = true;
 			items[k].status = "done";
-			x->task_id = items[k].task_id;
-			x->task_type = SPI_datumTransfer(ResultValue(r, 2, &isnull), false, -1);
-			x->task_key = ResultValue(r, 3, &x->nokey);
-			if (!x->nokey)
-				x->task_key = SPI_datumTransfer(x->task_key, false, -1);
-			x->c.samples[0] = DatumGetFloat8(ResultValue(r, 4, &isnull));
-			x->c.has[0] = !isnull;
-			payload = ResultValue(r, 5, &isnull);
-			x->c.bound = isnull ? 0 : RequestedBound(DatumGetJsonbP(payload));
-			claimed = ResultValue(r, 6, &noclaimed);
-			procs = ResultValue(r, 7, &isnull);
-			x->c.procs = isnull ? 0 : DatumGetFloat8(procs);
-			{
-				bool		nosource;
-				bool		nopredictions;
-				Datum		source = ResultValue(r, 8, &nosource);
-				Datum		predictions = ResultValue(r, 9, &nopredictions);
-
-				/* calibration's basis, as complete_task's (estimate.c) */
-				x->c.learn.submitted = SubmittedPredictionOf(source, nosource, predictions, nopredictions);
-			}
-			x->c.has[1] = UsageSample(usage, x->task_id, "cpu_s", &x->c.samples[1], &warnings);
-			x->c.has[2] = UsageSample(usage, x->task_id, "memory_bytes", &x->c.samples[2], &warnings);
-			x->c.has[3] = UsageSample(usage, x->task_id, "gpu_memory_bytes", &x->c.samples[3], &warnings);
-			CompletionSamples(&x->c, psprintf("task " INT64_FORMAT, x->task_id), false, &warnings);
-			foreach(lc, warnings)
-				ereport(WARNING, (errmsg_internal("%s", (char *) lfirst(lc))));
-			if (!x->c.has[0])
-				WarnNotLearned(x->task_id, usage, !noreported[k], reported_s[k], at,
-							   DatumGetTimestampTz(claimed), noclaimed);
 			x->item = k;
+			x->task_id = items[k].task_id;
+			CompletedRow(r, x->task_id, nousage[k] ? NULL : DatumGetJsonbP(usages[k]), &x->c, &t);
+			x->task_type = SPI_datumTransfer(t.task_type, false, -1);
+			x->nokey = t.nokey;
+			x->task_key = t.nokey ? (Datum) 0 : SPI_datumTransfer(t.task_key, false, -1);
+			if (!x->c.has[0])
+				WarnNotLearned(x->task_id, nousage[k] ? NULL : DatumGetJsonbP(usages[k]), !noreported[k],
+							   reported_s[k], at, t.claimed, t.noclaimed);
 		}
-		BatchRefusals(items, n, worker_id, true);
+		BatchRefusals(items, round, nround, worker_id);
 	}
 	/* learned in array order, whatever order the statement returned them in */
 	qsort(l, nlearn, sizeof(Learning), CompareLearnings);
-	BatchRefusals(items, n, worker_id, false);
+	BatchRefusalsLeft(items, n, worker_id);
 	LearnBatch(l, nlearn);
 	BatchResult(fcinfo, items, n);
 	SPI_finish();
@@ -806,55 +780,55 @@ PG_FUNCTION_INFO_V1(tforge_fail_tasks);
 Datum
 tforge_fail_tasks(PG_FUNCTION_ARGS)
 {
+	static const int argnos[2] = {2, 4};
+	static const char *const names[2] = {"errors", "claim_tokens"};
 	BatchItem  *items;
-	Datum	   *ids;
-	Datum	   *errors;
-	bool	   *noerror;
-	Datum	   *tokens;
-	bool	   *notoken;
+	BatchArray	arrays[2];
 	char	   *worker_id;
+	int		   *round;
+	int			nround;
 	int			n;
-	Datum		v[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
-	int			dims[1];
-	int			lbs[1] = {1};
+	Datum		v[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
 
-	n = BatchBegin(fcinfo, "tforge.fail_tasks()", &items, &ids);
+	n = BatchBegin(fcinfo, "tforge.fail_tasks()", &items);
 	worker_id = TextDatumGetCString(PG_GETARG_DATUM(0));
-	ArrayItems(fcinfo, 2, TEXTOID, n, &errors, &noerror, "errors", "task_ids");
-	BatchTokens(fcinfo, 4, items, n, &tokens, &notoken);
+	ItemArrays(fcinfo, n, 2, argnos, names, arrays);
+	BatchTokens(&arrays[1], items, n);
 	InitMaterializedSRF(fcinfo, 0);
 	if (n == 0)
 		return (Datum) 0;
 	LinkDuplicates(items, n);
 
-	dims[0] = n;
 	v[1] = PG_GETARG_DATUM(0);
 	v[2] = TimestampTzGetDatum(GetCurrentTimestamp());
 	v[3] = BoolGetDatum(PG_ARGISNULL(3) || PG_GETARG_BOOL(3));
-	v[4] = PointerGetDatum(construct_md_array(errors, noerror, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-	v[5] = PointerGetDatum(construct_md_array(tokens, notoken, 1, dims, lbs, INT8OID, sizeof(int64), true,
-											  TYPALIGN_DOUBLE));
 	SPI_connect();
 	LockBatchDevices(items, n);
-	while (RoundIds(items, n, &v[0]))
+	round = palloc(sizeof(int) * n);
+	for (nround = FirstRound(items, n, round); nround > 0; nround = NextRound(items, round, nround))
 	{
-		uint64		done = Execute(&fail_batch, InvalidOid, v, nulls, 0);
+		uint64		done;
 		uint64		r;
+
+		RoundArgs(items, round, nround, v);
+		v[4] = RoundArray(arrays[0].values, arrays[0].nulls, round, nround, TEXTOID);
+		v[5] = RoundArray(arrays[1].values, arrays[1].nulls, round, nround, INT8OID);
+		done = Execute(&fail_batch, InvalidOid, v, nulls, 0);
 
 		for (r = 0; r < done; r++)
 		{
 			bool		isnull;
 			int			k = (int) DatumGetInt64(ResultValue(r, 1, &isnull)) - 1;
 
-			if (k < 0 || k >= n)
+			if (k < 0 || k >= n || items[k].applied)
 				elog(ERROR, "tforge: a batch failure returned item %d of %d", k + 1, n);
 			items[k].applied = true;
 			items[k].status = TextDatumGetCString(ResultValue(r, 2, &isnull));
 		}
-		BatchRefusals(items, n, worker_id, true);
+		BatchRefusals(items, round, nround, worker_id);
 	}
-	BatchRefusals(items, n, worker_id, false);
+	BatchRefusalsLeft(items, n, worker_id);
 	BatchResult(fcinfo, items, n);
 	SPI_finish();
 	return (Datum) 0;

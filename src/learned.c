@@ -213,19 +213,44 @@ CheckNoRowSecurity(Relation rel)
 				 errhint("Disable row-level security on the table, or let the owner of the extension bypass it (no FORCE ROW LEVEL SECURITY).")));
 }
 
-static void
-LearnedWriteBegin(LearnedWrite *w, Relation rel)
+/*
+ * The executor state of single-row writes of rel without a plan, as the
+ * apply worker builds it (worker.c, create_edata_for_relation): a range
+ * table of rel alone, and rel's result relation in *rri. Learned-state
+ * writes (below) and the GPU pool's list writes (pool_lists.c) start here;
+ * RowWriteEnd releases it.
+ */
+EState *
+RowWriteBegin(Relation rel, ResultRelInfo **rri)
 {
+	EState	   *estate = CreateExecutorState();
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
 
-	w->estate = CreateExecutorState();
 	rte->rtekind = RTE_RELATION;
 	rte->relid = RelationGetRelid(rel);
 	rte->relkind = rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(w->estate, list_make1(rte));
-	w->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(w->rri, rel, 1, NULL, 0);
+	ExecInitRangeTable(estate, list_make1(rte));
+	*rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(*rri, rel, 1, NULL, 0);
+	return estate;
+}
+
+/* Release what RowWriteBegin and the writes made: the indexes opened, the slots. */
+void
+RowWriteEnd(EState *estate, ResultRelInfo *rri)
+{
+	if (rri->ri_IndexRelationDescs != NULL)
+		ExecCloseIndices(rri);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+}
+
+static void
+LearnedWriteBegin(LearnedWrite *w, Relation rel)
+{
+	w->estate = RowWriteBegin(rel, &w->rri);
+	/* where AfterTriggerEndQuery finds the relation of the AFTER triggers it fires */
 	w->estate->es_opened_result_relations = lappend(w->estate->es_opened_result_relations, w->rri);
 	w->estate->es_output_cid = GetCurrentCommandId(true);
 	w->estate->es_snapshot = GetActiveSnapshot();
@@ -237,12 +262,9 @@ LearnedWriteBegin(LearnedWrite *w, Relation rel)
 static void
 LearnedWriteEnd(LearnedWrite *w)
 {
-	if (w->rri->ri_IndexRelationDescs != NULL)
-		ExecCloseIndices(w->rri);
 	EvalPlanQualEnd(&w->epq);
 	AfterTriggerEndQuery(w->estate);
-	ExecResetTupleTable(w->estate->es_tupleTable, false);
-	FreeExecutorState(w->estate);
+	RowWriteEnd(w->estate, w->rri);
 }
 
 /*

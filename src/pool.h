@@ -8,6 +8,8 @@
 
 #include "executor/spi.h"
 
+#include "tforge.h"
+
 /* Alignment the queue allocates a task's GPU memory with, bytes. */
 #define POOL_TASK_ALIGNMENT 256
 
@@ -42,16 +44,8 @@ extern void PoolReleaseTask(int64 task_id);
 
 /* ---- pool_spi.c: the pool's SQL statements --------------------------------- */
 
-#define POOL_MAX_ARGS 12
-
-/* One statement, prepared on first use in a backend and kept. */
-typedef struct PoolStatement
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[POOL_MAX_ARGS];
-	SPIPlanPtr	plan;
-} PoolStatement;
+/* One statement, prepared on first use in a backend and kept: a queue statement (tforge.h). */
+typedef QueueStatement PoolStatement;
 
 /* True when the pool's tables are Citus tables (statements routed, nothing read directly). */
 extern bool PoolRouted(void);

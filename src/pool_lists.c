@@ -113,20 +113,12 @@ typedef struct ListTable
 	TupleTableSlot *slot;
 } ListTable;
 
+/* The list table opened, with the executor state of a learned-state write (RowWriteBegin, learned.c). */
 static void
 ListOpen(ListTable *t, const char *table)
 {
-	RangeTblEntry *rte = makeNode(RangeTblEntry);
-
 	t->rel = table_open(TforgeTable(table), RowExclusiveLock);
-	t->estate = CreateExecutorState();
-	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(t->rel);
-	rte->relkind = t->rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(t->estate, list_make1(rte));
-	t->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(t->rri, t->rel, 1, NULL, 0);
+	t->estate = RowWriteBegin(t->rel, &t->rri);
 	ExecOpenIndices(t->rri, false);
 	t->slot = table_slot_create(t->rel, &t->estate->es_tupleTable);
 }
@@ -134,9 +126,7 @@ ListOpen(ListTable *t, const char *table)
 static void
 ListClose(ListTable *t)
 {
-	ExecCloseIndices(t->rri);
-	ExecResetTupleTable(t->estate->es_tupleTable, false);
-	FreeExecutorState(t->estate);
+	RowWriteEnd(t->estate, t->rri);
 	table_close(t->rel, NoLock);
 }
 

@@ -13,23 +13,6 @@
 #include "queue.h"
 #include "tforge.h"
 
-/* The statement's plan, prepared on first use and kept for the backend. */
-static SPIPlanPtr
-PoolPlan(PoolStatement *stmt)
-{
-	SPIPlanPtr	plan;
-
-	if (stmt->plan != NULL)
-		return stmt->plan;
-	plan = SPI_prepare_cursor(stmt->sql, stmt->nargs, stmt->argtypes, CURSOR_OPT_GENERIC_PLAN);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare a tforge pool statement: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "could not keep a tforge pool statement");
-	stmt->plan = plan;
-	return plan;
-}
-
 /*
  * True when the pool's tables are Citus tables (see pool.c's banner):
  * statements are planned with their parameters, and nothing is read
@@ -42,20 +25,24 @@ PoolRouted(void)
 	return CitusRoutesTable(TforgeTable("gpu_blocks"));
 }
 
-/* Run a statement (read_only for the STABLE lookups); returns SPI_processed. */
+/*
+ * Run a statement (read_only for the STABLE lookups); returns
+ * SPI_processed. Outside Citus its plan is kept, as every statement's
+ * (ExecuteUnguarded, statement.c); on a Citus cluster it is planned with
+ * its parameters each time.
+ */
 uint64
 PoolExec(PoolStatement *stmt, const Datum *values, const bool *nulls, bool read_only)
 {
-	char		n[POOL_MAX_ARGS];
+	char		n[MAX_ARGS];
 	int			i;
 	int			rc;
 
+	if (!PoolRouted())
+		return ExecuteUnguarded(stmt, values, nulls, read_only);
 	for (i = 0; i < stmt->nargs; i++)
 		n[i] = nulls != NULL && nulls[i] ? 'n' : ' ';
-	if (PoolRouted())
-		rc = SPI_execute_with_args(stmt->sql, stmt->nargs, stmt->argtypes, (Datum *) values, n, read_only, 0);
-	else
-		rc = SPI_execute_plan(PoolPlan(stmt), (Datum *) values, n, read_only, 0);
+	rc = SPI_execute_with_args(stmt->sql, stmt->nargs, stmt->argtypes, (Datum *) values, n, read_only, 0);
 	if (rc < 0)
 		elog(ERROR, "tforge pool statement failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;

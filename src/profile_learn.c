@@ -247,6 +247,68 @@ CompletionSamples(Completion *c, const char *who, bool check_runtime, List **war
 	c->procs = KnownProcessors(c->procs);
 }
 
+/*
+ * A completion's usage argument as complete_task and complete_tasks read
+ * it before their UPDATE: a document that is not a JSON object is ignored
+ * (WARNING; NULL returned); *has_reported says whether it reports a
+ * runtime, *reported (else 0) which.
+ */
+Jsonb *
+CompletionUsage(Jsonb *usage, int64 task_id, double *reported, bool *has_reported)
+{
+	if (usage != NULL && !JB_ROOT_IS_OBJECT(usage))
+	{
+		ereport(WARNING,
+				(errmsg("usage of task " INT64_FORMAT " ignored: not a JSON object", task_id)));
+		usage = NULL;
+	}
+	*reported = 0;
+	*has_reported = JsonbNumber(usage, "runtime_s", reported);
+	return usage;
+}
+
+/*
+ * The one reading of a completed task's row: row row of the last
+ * statement, a completion's UPDATE returning COMPLETED_RETURNING (queue.h),
+ * for task task_id completed with usage (CompletionUsage's). Fills c (the
+ * caller zeroed it) with the runtime the UPDATE computed, the requested
+ * bound, the processors, what was predicted at submit and the usage's
+ * samples, checked (CompletionSamples, its WARNINGs given now), and t with
+ * the task's type, key and claim time (datums of the statement's result).
+ */
+void
+CompletedRow(uint64 row, int64 task_id, Jsonb *usage, Completion *c, CompletedTask *t)
+{
+	List	   *warnings = NIL;
+	ListCell   *lc;
+	bool		isnull;
+	bool		nosource;
+	bool		nopredictions;
+	Datum		source;
+	Datum		d;
+
+	t->task_type = ResultValue(row, 2, &isnull);
+	t->task_key = ResultValue(row, 3, &t->nokey);
+	c->samples[0] = DatumGetFloat8(ResultValue(row, 4, &isnull));
+	c->has[0] = !isnull;
+	d = ResultValue(row, 5, &isnull);
+	c->bound = isnull ? 0 : RequestedBound(DatumGetJsonbP(d));
+	t->claimed = DatumGetTimestampTz(ResultValue(row, 6, &t->noclaimed));
+	d = ResultValue(row, 7, &isnull);
+	c->procs = isnull ? 0 : DatumGetFloat8(d);
+	/* calibration's basis (estimate.c) */
+	source = ResultValue(row, 8, &nosource);
+	d = ResultValue(row, 9, &nopredictions);
+	c->learn.submitted = SubmittedPredictionOf(source, nosource, d, nopredictions);
+
+	c->has[1] = UsageSample(usage, task_id, "cpu_s", &c->samples[1], &warnings);
+	c->has[2] = UsageSample(usage, task_id, "memory_bytes", &c->samples[2], &warnings);
+	c->has[3] = UsageSample(usage, task_id, "gpu_memory_bytes", &c->samples[3], &warnings);
+	CompletionSamples(c, psprintf("task " INT64_FORMAT, task_id), false, &warnings);
+	foreach(lc, warnings)
+		ereport(WARNING, (errmsg_internal("%s", (char *) lfirst(lc))));
+}
+
 /* rolling_stats column name with sample x added, when there is one (NULL stays NULL without). */
 static void
 AddSample(RowEdit *e, const char *name, bool has, double x)

@@ -203,32 +203,18 @@ static QueueStatement claim_batch[2] = {
  * given) is done at $3; its runtime is the reported one ($5) or claim to
  * completion, NULL unless tau can learn from it. The row keeps what submit
  * predicted beside the runtime observed, which is all the scoring there is
- * (view tforge.prediction_scores). The WHERE clause is Held() below, as SQL.
+ * (view tforge.prediction_scores). The WHERE clause is HeldTask's rule (held.c), as SQL.
  */
 #define COMPLETE_SET \
 	"UPDATE tforge.tasks t" \
 	COMPLETE_COLUMNS("$4", "$5") \
 	" WHERE t.task_id = $1 AND t.status = 'running' AND t.worker_id = $2"
-#define COMPLETE_RETURNING(predictions) \
-	" RETURNING t, t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at, (t.resources).cpu," \
-	predictions
-/* what every strategy predicted at submit (0.2.0's columns; NULL in a 0.1.0 schema) */
-#define COMPLETE_PREDICTIONS " t.predictions_source, t.predictions"
-#define COMPLETE_PREDICTIONS_010 " NULL::pg_catalog.text, NULL::pg_catalog.float8[]"
 
 /* [0]: 0.1.0's complete_task, without a token; [1]: with one. */
 static QueueStatement complete[2] = {
-	{COMPLETE_SET COMPLETE_RETURNING(COMPLETE_PREDICTIONS_010), 5, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID}},
-	{COMPLETE_SET "   AND ($6::bigint IS NULL OR t.claim_token = $6)" COMPLETE_RETURNING(COMPLETE_PREDICTIONS),
+	{COMPLETE_SET COMPLETED_RETURNING("t", COMPLETED_PREDICTIONS_010), 5, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID}},
+	{COMPLETE_SET "   AND ($6::bigint IS NULL OR t.claim_token = $6)" COMPLETED_RETURNING("t", COMPLETED_PREDICTIONS),
 	6, {INT8OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID, INT8OID}}
-};
-
-/* A task, locked, with what says who holds it ([0]: in a 0.1.0 schema). */
-static QueueStatement held_by[2] = {
-	{"SELECT t, t.status::text, t.worker_id, NULL::bigint FROM tforge.tasks t WHERE t.task_id = $1 FOR UPDATE",
-	1, {INT8OID}},
-	{"SELECT t, t.status::text, t.worker_id, t.claim_token FROM tforge.tasks t WHERE t.task_id = $1 FOR UPDATE",
-	1, {INT8OID}}
 };
 
 /*
@@ -979,85 +965,6 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 /* ---- complete_task and learning --------------------------------------------- */
 
 /*
- * The one definition of "worker_id holds task_id": the task is running,
- * leased to worker_id and, when the worker gives its claim token, under
- * that claim. Without a token a worker id is the only identity, so a
- * worker id that claimed the task again (after its lease expired) holds
- * the new claim: workers that may share an id pass their token.
- *
- * Locks the task and returns it (a datum in the caller's memory context),
- * or raises why it is not held: 42704 when it does not exist, else 55000.
- * complete_task runs the same test as the WHERE clause of its UPDATE and
- * calls this only to explain a refusal.
- */
-static Datum
-HeldTask(int64 task_id, const char *worker_id, bool notoken, int64 token, bool tokens)
-{
-	Datum		v = Int64GetDatum(task_id);
-	bool		n = false;
-	bool		isnull;
-	bool		noholder;
-	bool		noclaim;
-	Datum		task;
-	char	   *status;
-	char	   *holder;
-	int64		claim;
-
-	if (Execute(&held_by[tokens ? 1 : 0], InvalidOid, &v, &n, 1) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("task " INT64_FORMAT " does not exist", task_id)));
-	task = SPI_datumTransfer(ResultValue(0, 1, &isnull), false, -1);
-	status = TextDatumGetCString(ResultValue(0, 2, &isnull));
-	v = ResultValue(0, 3, &noholder);
-	holder = noholder ? NULL : TextDatumGetCString(v);
-	claim = DatumGetInt64(ResultValue(0, 4, &noclaim));
-
-	if (strcmp(status, "running") == 0 && holder != NULL && strcmp(holder, worker_id) == 0 &&
-		(notoken || (!noclaim && claim == token)))
-		return task;
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("task " INT64_FORMAT " is not held by worker \"%s\"", task_id, worker_id),
-			 strcmp(status, "running") != 0
-			 ? errdetail("The task is %s.", status)
-			 : holder == NULL || strcmp(holder, worker_id) != 0
-			 ? errdetail("The task is running for worker \"%s\".", holder ? holder : "")
-			 : errdetail("The task was claimed again: claim token " INT64_FORMAT " is stale, the current claim is %s.",
-						 token, noclaim ? "without a token" : psprintf(INT64_FORMAT, claim)),
-			 errhint("A worker may only heartbeat, complete or fail a task it has claimed and whose lease has not been given to another worker.")));
-	return (Datum) 0;			/* keep the compiler quiet */
-}
-
-/*
- * _held_task(task_id, worker_id, claim_token) -> tasks
- *
- * HeldTask for heartbeat and fail_task (PL/pgSQL), so that the rule and its
- * error have one definition.
- */
-PG_FUNCTION_INFO_V1(tforge_held_task);
-Datum
-tforge_held_task(PG_FUNCTION_ARGS)
-{
-	Datum		task;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("task_id must not be NULL")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("worker_id must not be NULL")));
-	CheckWritable("tforge._held_task()");
-	SPI_connect();
-	task = HeldTask(PG_GETARG_INT64(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
-					PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2), true);
-	SPI_finish();
-	PG_RETURN_DATUM(task);
-}
-
-/*
  * The WARNING complete_task and complete_tasks (batch.c) give when a
  * runtime is not learned, with the value it saw: the reported one, else the
  * claim-to-completion time.
@@ -1101,25 +1008,17 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	char	   *worker_id;
 	Jsonb	   *usage = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	TimestampTz at = GetCurrentTimestamp();
-	double		reported = 0;
+	double		reported;
 	bool		has_reported;
 	Completion	c;
-	List	   *warnings = NIL;
-	ListCell   *lc;
+	CompletedTask t;
 	Datum		v[6];
 	bool		n[6] = {false, false, false, false, false, false};
 	bool		v010 = PG_NARGS() < 4;	/* 0.1.0's complete_task(task_id, worker_id, usage) */
 	bool		notoken = v010 || PG_ARGISNULL(3);
 	bool		isnull;
-	bool		nokey;
-	bool		noclaimed;
 	uint64		completed;
 	Datum		task;
-	Datum		task_type;
-	Datum		task_key;
-	Datum		payload;
-	Datum		procs;
-	TimestampTz claimed;
 	double		tau;
 
 	memset(&c, 0, sizeof(c));
@@ -1135,17 +1034,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	worker_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	CheckWritable("tforge.complete_task()");
 
-	if (usage != NULL && !JB_ROOT_IS_OBJECT(usage))
-	{
-		ereport(WARNING,
-				(errmsg("usage of task " INT64_FORMAT " ignored: not a JSON object", task_id)));
-		usage = NULL;
-	}
-	has_reported = JsonbNumber(usage, "runtime_s", &reported);
-
-	c.has[1] = UsageSample(usage, task_id, "cpu_s", &c.samples[1], &warnings);
-	c.has[2] = UsageSample(usage, task_id, "memory_bytes", &c.samples[2], &warnings);
-	c.has[3] = UsageSample(usage, task_id, "gpu_memory_bytes", &c.samples[3], &warnings);
+	usage = CompletionUsage(usage, task_id, &reported, &has_reported);
 
 	SPI_connect();
 
@@ -1161,7 +1050,7 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	completed = Execute(&complete[v010 ? 0 : 1], InvalidOid, v, n, 0);
 	ClaimPrefixUpdated(completed);
 	if (completed == 0)
-		HeldTask(task_id, worker_id, notoken, notoken ? 0 : PG_GETARG_INT64(3), !v010);
+		TaskNotHeld(task_id, worker_id, notoken, notoken ? 0 : PG_GETARG_INT64(3), !v010);
 
 	/*
 	 * Everything the completion needs from the UPDATE's result, read now:
@@ -1170,33 +1059,13 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	 * SPI_finish.
 	 */
 	task = SPI_datumTransfer(ResultValue(0, 1, &isnull), false, -1);
-	task_type = ResultValue(0, 2, &isnull);
-	task_key = ResultValue(0, 3, &nokey);
-	c.samples[0] = DatumGetFloat8(ResultValue(0, 4, &isnull));
-	c.has[0] = !isnull;
-	payload = ResultValue(0, 5, &isnull);
-	c.bound = isnull ? 0 : RequestedBound(DatumGetJsonbP(payload));
-	claimed = DatumGetTimestampTz(ResultValue(0, 6, &noclaimed));
-	procs = ResultValue(0, 7, &isnull);
-	c.procs = isnull ? 0 : DatumGetFloat8(procs);
-	{
-		bool		nosource;
-		bool		nopredictions;
-		Datum		source = ResultValue(0, 8, &nosource);
-		Datum		predictions = ResultValue(0, 9, &nopredictions);
+	CompletedRow(0, task_id, usage, &c, &t);
 
-		/* calibration's basis (estimate.c) */
-		c.learn.submitted = SubmittedPredictionOf(source, nosource, predictions, nopredictions);
-	}
-
-	CompletionSamples(&c, psprintf("task " INT64_FORMAT, task_id), false, &warnings);
-	foreach(lc, warnings)
-		ereport(WARNING, (errmsg_internal("%s", (char *) lfirst(lc))));
-	ProfileRecord(task_type, task_key, nokey, &c);
+	ProfileRecord(t.task_type, t.task_key, t.nokey, &c);
 	if (c.has[0])
-		TauUpdate(task_type, c.samples[0], &tau);
+		TauUpdate(t.task_type, c.samples[0], &tau);
 	else
-		WarnNotLearned(task_id, usage, has_reported, reported, at, claimed, noclaimed);
+		WarnNotLearned(task_id, usage, has_reported, reported, at, t.claimed, t.noclaimed);
 
 	SPI_finish();
 	PG_RETURN_DATUM(task);

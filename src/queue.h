@@ -6,10 +6,13 @@
  *                    and columns of a submit
  *   submit_batch.c   submit_tasks: many submits in one INSERT
  *   statement.c      the SPI plan cache, statement execution, row lookups by
- *                    index and the JSONB field readers
+ *                    index, the JSONB field readers and the reader of a
+ *                    batch's array arguments
  *   learned.c        writes of learned state (task_tau, profiles rows)
  *   rowcache.c       where this transaction last wrote each learned row
  *   batch.c          complete_tasks and fail_tasks: a batch in one statement
+ *   held.c           whether a worker holds a task, and why not (single
+ *                    calls and batches)
  *   tau.c            tau learning (and the seconds bound, below)
  *   profile_learn.c  profile learning: a completion into profiles, and the
  *                    resources a profile predicts
@@ -32,6 +35,7 @@
 
 #include "estimate.h"
 #include "profile.h"
+#include "tforge.h"
 
 /* Longest runtime tau learns from, and longest prediction, in seconds. */
 #define MAX_RUNTIME_S 1e9
@@ -55,21 +59,10 @@ UsableAmount(double x)
 	return x >= 0 && x <= MAX_USAGE;
 }
 
-#define MAX_ARGS 20
-
 /* Stands in a statement's argument types for tforge.resources. */
 #define RESOURCES_ARG InvalidOid
 
-/* One statement, prepared on first use in a backend and kept. */
-typedef struct QueueStatement
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[MAX_ARGS];
-	int			plan_option;	/* CURSOR_OPT_GENERIC_PLAN unless given */
-	Oid			resources_type; /* what RESOURCES_ARG meant when prepared */
-	SPIPlanPtr	plan;
-} QueueStatement;
+/* (QueueStatement, a statement prepared on first use and kept, is in tforge.h.) */
 
 /* The rule below in words, for messages: "... is <LEARNABLE_SECONDS>". */
 #define LEARNABLE_SECONDS "a number of seconds above 0 and at most 1e9"
@@ -215,6 +208,41 @@ extern Datum ColumnIfAny(TupleTableSlot *slot, const char *name, bool *isnull);
 extern bool LookupFloat8(const char *table, const char *index, Datum key, const char *column,
 						 double *value, bool *isnull);
 
+/* One array argument of a batch, deconstructed (GetBatchArray). */
+typedef struct BatchArray
+{
+	bool		given;			/* the argument is not NULL */
+	Datum	   *values;
+	bool	   *nulls;
+	int			n;
+} BatchArray;
+
+/* Argument argno as an array, deconstructed; 22023 unless it has at most one dimension. */
+extern void GetBatchArray(FunctionCallInfo fcinfo, int argno, const char *name, BatchArray *a);
+/* 22023 unless each array given (names[i], arrays[i]) has n elements, as many as against. */
+extern void CheckBatchLengths(const char *against, int n, int narrays, const char *const *names,
+							  const BatchArray *const *arrays);
+
+/* held.c ------------------------------------------------------------------ */
+
+/* One item a batch left out, explained by TaskRefusals. */
+typedef struct RefusedItem
+{
+	int64		task_id;
+	bool		notoken;
+	int64		token;
+	const char *status;			/* out: missing, not_held or stale_token */
+	char	   *detail;			/* out */
+} RefusedItem;
+
+/* Lock the task held by worker_id (under token unless notoken) and return it; else 42704 or 55000. */
+extern Datum HeldTask(int64 task_id, const char *worker_id, bool notoken, int64 token, bool tokens);
+/* Raise why complete_task's UPDATE left the task out (HeldTask's errors). */
+extern void TaskNotHeld(int64 task_id, const char *worker_id, bool notoken, int64 token,
+						bool tokens) pg_attribute_noreturn();
+/* Status and detail of each item a batch (what) left out, by HeldTask's rule. */
+extern void TaskRefusals(RefusedItem *items, int n, const char *worker_id, const char *what);
+
 /* rowcache.c -------------------------------------------------------------- */
 
 /* The row with key (keys) as the active snapshot sees it, from where this transaction wrote it. */
@@ -295,5 +323,33 @@ extern void WakeWorkers(Datum task_type);
 	"       deadline_met = ($3 <= t.deadline)"
 extern void WarnNotLearned(int64 task_id, Jsonb *usage, bool has_reported, double reported, TimestampTz at,
 						   TimestampTz claimed, bool noclaimed);
+
+/*
+ * What a completion's UPDATE returns after its first column (complete_task:
+ * the task row; complete_tasks: the item's position), the columns
+ * CompletedRow (profile_learn.c) reads: predictions what every strategy
+ * predicted at submit, COMPLETED_PREDICTIONS (0.2.0's columns) or
+ * COMPLETED_PREDICTIONS_010 (a 0.1.0 schema has none).
+ */
+#define COMPLETED_RETURNING(first, predictions) \
+	" RETURNING " first ", t.task_type, t.task_key, t.runtime_s, t.payload, t.claimed_at, (t.resources).cpu," \
+	predictions
+#define COMPLETED_PREDICTIONS " t.predictions_source, t.predictions"
+#define COMPLETED_PREDICTIONS_010 " NULL::pg_catalog.text, NULL::pg_catalog.float8[]"
+
+/* A completed task's row, as CompletedRow reads it beside its Completion. */
+typedef struct CompletedTask
+{
+	Datum		task_type;		/* in the statement's result: valid until SPI_finish */
+	Datum		task_key;
+	bool		nokey;
+	TimestampTz claimed;		/* claimed_at, unless noclaimed */
+	bool		noclaimed;
+} CompletedTask;
+
+/* profile_learn.c: a completion's usage argument (NULL unless an object: WARNING) and the runtime it reports. */
+extern Jsonb *CompletionUsage(Jsonb *usage, int64 task_id, double *reported, bool *has_reported);
+/* profile_learn.c: row row of a completion's UPDATE (COMPLETED_RETURNING) into c and t, its WARNINGs given. */
+extern void CompletedRow(uint64 row, int64 task_id, Jsonb *usage, Completion *c, CompletedTask *t);
 
 #endif							/* TFORGE_QUEUE_H */

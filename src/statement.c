@@ -35,6 +35,7 @@
 #include "executor/spi_priv.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -78,10 +79,10 @@ StatementPlan(QueueStatement *stmt, Oid resources_type)
 	plan = SPI_prepare_cursor(stmt->sql, stmt->nargs, argtypes,
 							  stmt->plan_option ? stmt->plan_option : CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
-		elog(ERROR, "could not prepare a tforge queue statement: %s",
+		elog(ERROR, "could not prepare a tforge statement: %s",
 			 SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "could not keep a tforge queue statement");
+		elog(ERROR, "could not keep a tforge statement");
 	if (stmt->plan != NULL)
 		SPI_freeplan(stmt->plan);
 	stmt->plan = plan;
@@ -106,7 +107,42 @@ PlansOnRun(SPIPlanPtr plan)
 }
 
 /*
- * Run a statement; nulls[i] true means argument i is NULL. Returns SPI_processed.
+ * Run a statement; nulls NULL or nulls[i] true when argument i is NULL;
+ * read_only for a lookup (no new snapshot); guard: plan with the guard
+ * below. Returns SPI_processed. The one way tforge's C code runs a kept
+ * statement: Execute (the queue's statements, guarded) and
+ * ExecuteUnguarded (the GPU pool's) are this.
+ */
+static pg_attribute_always_inline uint64
+RunStatement(QueueStatement *stmt, Oid resources_type, const Datum *values, const bool *nulls,
+			 bool read_only, long limit, bool guard)
+{
+	SPIPlanPtr	plan = StatementPlan(stmt, resources_type);
+	char		n[MAX_ARGS];
+	int			level = -1;
+	int			i;
+	int			rc;
+
+	for (i = 0; i < stmt->nargs; i++)
+		n[i] = nulls != NULL && nulls[i] ? 'n' : ' ';
+	if (guard && PlansOnRun(plan))
+	{
+		level = NewGUCNestLevel();
+		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
+	rc = SPI_execute_plan(plan, (Datum *) values, n, read_only, limit);
+	if (level >= 0)
+		AtEOXact_GUC(true, level);
+	if (rc < 0)
+		elog(ERROR, "tforge statement failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/*
+ * Run a queue statement; nulls[i] true means argument i is NULL. Returns SPI_processed.
  *
  * Every queue statement finds its rows by key or takes the head of an
  * index, and its plan is kept for the backend's life: a plan made while
@@ -122,28 +158,18 @@ PlansOnRun(SPIPlanPtr plan)
 uint64
 Execute(QueueStatement *stmt, Oid resources_type, Datum *values, const bool *nulls, long limit)
 {
-	SPIPlanPtr	plan = StatementPlan(stmt, resources_type);
-	char		n[MAX_ARGS];
-	int			level = -1;
-	int			i;
-	int			rc;
+	return RunStatement(stmt, resources_type, values, nulls, false, limit, true);
+}
 
-	for (i = 0; i < stmt->nargs; i++)
-		n[i] = nulls[i] ? 'n' : ' ';
-	if (PlansOnRun(plan))
-	{
-		level = NewGUCNestLevel();
-		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-	}
-	rc = SPI_execute_plan(plan, values, n, false, limit);
-	if (level >= 0)
-		AtEOXact_GUC(true, level);
-	if (rc < 0)
-		elog(ERROR, "tforge queue statement failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
+/*
+ * Run a statement planned as the planner chooses (the GPU pool's: some
+ * of them read whole lists, which the guard would turn into full index
+ * scans).
+ */
+uint64
+ExecuteUnguarded(QueueStatement *stmt, const Datum *values, const bool *nulls, bool read_only)
+{
+	return RunStatement(stmt, InvalidOid, values, nulls, read_only, 0, false);
 }
 
 /*
@@ -573,4 +599,68 @@ CheckResourcesLayout(Oid type)
 				 errmsg("type %s is not the one tforge defines", format_type_be(type)),
 				 errdetail("tforge expects (cpu double precision, memory_bytes bigint, gpu_count integer, gpu_memory_bytes bigint)."),
 				 errhint("Restore the type's definition, or reinstall the extension.")));
+}
+
+/*
+ * Argument argno as an array, deconstructed: the one reader of a batch's
+ * array arguments (submit_tasks, complete_tasks, fail_tasks). A NULL
+ * argument is not given (a->n 0); an array of more than one dimension is
+ * refused (22023) rather than read flat; NULL elements are flagged in
+ * a->nulls, each caller saying what one means.
+ */
+void
+GetBatchArray(FunctionCallInfo fcinfo, int argno, const char *name, BatchArray *a)
+{
+	ArrayType  *array;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	a->given = !PG_ARGISNULL(argno);
+	a->n = 0;
+	a->values = NULL;
+	a->nulls = NULL;
+	if (!a->given)
+		return;
+	array = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array, got %d dimensions", name, ARR_NDIM(array))));
+	get_typlenbyvalalign(ARR_ELEMTYPE(array), &typlen, &typbyval, &typalign);
+	deconstruct_array(array, ARR_ELEMTYPE(array), typlen, typbyval, typalign, &a->values, &a->nulls, &a->n);
+}
+
+/*
+ * The per-item arrays of a batch (names[i], arrays[i]) go with the array
+ * against (n elements): each must be NULL or as long, else 22023 naming
+ * them all, with the lengths given.
+ */
+void
+CheckBatchLengths(const char *against, int n, int narrays, const char *const *names,
+				  const BatchArray *const *arrays)
+{
+	StringInfoData list;
+	StringInfoData lengths;
+	int			i;
+
+	for (i = 0; i < narrays; i++)
+		if (arrays[i]->given && arrays[i]->n != n)
+			break;
+	if (i == narrays)
+		return;
+	initStringInfo(&list);
+	initStringInfo(&lengths);
+	for (i = 0; i < narrays; i++)
+	{
+		const char *sep = i == 0 ? "" : i == narrays - 1 ? " and " : ", ";
+
+		appendStringInfo(&list, "%s%s", sep, names[i]);
+		appendStringInfo(&lengths, "%s%s%s %s", sep, names[i], i == 0 ? " has" : "",
+						 arrays[i]->given ? psprintf("%d", arrays[i]->n) : "NULL");
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must be NULL or as long as %s (%d)", list.data, against, n),
+			 errdetail("%s elements.", lengths.data)));
 }

@@ -69,15 +69,6 @@ static QueueStatement submit_batch_insert = {
 	TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, INT4OID}
 };
 
-/* One element array argument, deconstructed. */
-typedef struct BatchArray
-{
-	bool		given;			/* the argument is not NULL */
-	Datum	   *values;
-	bool	   *nulls;
-	int			n;
-} BatchArray;
-
 /* What decides a task's learned columns besides its type. */
 typedef struct TaskQuery
 {
@@ -87,28 +78,6 @@ typedef struct TaskQuery
 	double		procs;			/* resources.cpu; 0: unknown */
 	bool		undeclared;		/* resources NULL or all fields NULL */
 } TaskQuery;
-
-/* Argument argno as an array, deconstructed; 22023 unless it has at most one dimension. */
-static void
-GetBatchArray(FunctionCallInfo fcinfo, int argno, const char *name, BatchArray *a)
-{
-	ArrayType  *array;
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	a->given = !PG_ARGISNULL(argno);
-	a->n = 0;
-	if (!a->given)
-		return;
-	array = PG_GETARG_ARRAYTYPE_P(argno);
-	if (ARR_NDIM(array) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a one-dimensional array, got %d dimensions", name, ARR_NDIM(array))));
-	get_typlenbyvalalign(ARR_ELEMTYPE(array), &typlen, &typbyval, &typalign);
-	deconstruct_array(array, ARR_ELEMTYPE(array), typlen, typbyval, typalign, &a->values, &a->nulls, &a->n);
-}
 
 /* Orders tasks by key (no key first), then the rest of what decides their columns; 0: same columns. */
 static int
@@ -238,15 +207,12 @@ tforge_submit_tasks(PG_FUNCTION_ARGS)
 				 errmsg("a batch of %d tasks is too large", n),
 				 errhint("Submit at most %d tasks per call.",
 						 (int) (MaxAllocSize / (sizeof(Datum) * EST_NSTRATEGIES)))));
-	if ((keys.given && keys.n != n) || (priorities.given && priorities.n != n) ||
-		(resources.given && resources.n != n))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("task_keys, priorities and resources must be NULL or as long as payloads (%d)", n),
-				 errdetail("task_keys has %s, priorities %s and resources %s elements.",
-						   keys.given ? psprintf("%d", keys.n) : "NULL",
-						   priorities.given ? psprintf("%d", priorities.n) : "NULL",
-						   resources.given ? psprintf("%d", resources.n) : "NULL")));
+	{
+		static const char *const names[3] = {"task_keys", "priorities", "resources"};
+		const BatchArray *const arrays[3] = {&keys, &priorities, &resources};
+
+		CheckBatchLengths("payloads", n, 3, names, arrays);
+	}
 	SubmitOptions(fcinfo, 5, 6, &sla, &attempts);
 
 	/* every element checked, and what decides its learned columns */

@@ -26,8 +26,41 @@ struct FunctionCallInfoBaseData;
 struct TriggerData;
 extern struct TriggerData *TforgeTrigger(struct FunctionCallInfoBaseData *fcinfo, const char *function,
 										 const char *table);
+#define MAX_ARGS 20
+
+/*
+ * statement.c: one SQL statement of tforge's C code (the queue's, the GPU
+ * pool's), prepared on first use in a backend and kept.
+ */
+typedef struct QueueStatement
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[MAX_ARGS];
+	int			plan_option;	/* CURSOR_OPT_GENERIC_PLAN unless given */
+	Oid			resources_type; /* what RESOURCES_ARG (queue.h) meant when prepared */
+	struct _SPI_plan *plan;		/* SPIPlanPtr */
+} QueueStatement;
+
+/*
+ * Run a statement without the queue's planning guard (Execute, queue.h):
+ * nulls NULL or nulls[i] true when argument i is NULL; read_only for a
+ * lookup. Returns SPI_processed (statement.c).
+ */
+extern uint64 ExecuteUnguarded(QueueStatement *stmt, const Datum *values, const bool *nulls, bool read_only);
+
 /* 09000: a BEFORE trigger on tforge.<table> skipped the write described by what (statement.c). */
 extern void SkippedByTrigger(const char *table, const char *what);
+
+/*
+ * learned.c: an executor state for writing single rows of rel without a
+ * plan (its one range table entry) and rel's result relation; and its end.
+ */
+struct EState;
+struct ResultRelInfo;
+struct RelationData;
+extern struct EState *RowWriteBegin(struct RelationData *rel, struct ResultRelInfo **rri);
+extern void RowWriteEnd(struct EState *estate, struct ResultRelInfo *rri);
 extern double tforge_ema_lambda;
 extern double tforge_sla_multiplier;
 extern int	tforge_max_attempts;
