@@ -9,7 +9,10 @@
 
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/heaptoast.h"
 #include "access/htup_details.h"
+#include "access/toast_compression.h"
+#include "access/toast_internals.h"
 #include "access/xact.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
@@ -575,13 +578,53 @@ RowEditSet(RowEdit *e, const char *name, Datum value, bool isnull)
 	e->replace[i] = true;
 }
 
-/* The new version, its updated_at now(). */
+/*
+ * The new version, its updated_at now().
+ *
+ * A version too large to be stored as it is (a profile's rings are a few
+ * kB) is compressed here as TOAST would compress it in heap_update: each
+ * rewritten column that may be compressed, with the column's compression
+ * method. heap_update's own toasting pass would do it while the row is
+ * already locked (it writes the lock to WAL and releases the page
+ * meanwhile), which lengthens the time a concurrent completion of the
+ * same type waits for the row; done before, the update is a plain one.
+ * What is stored is what TOAST stores; a column that does not shrink stays
+ * as it was given, and a version still too large is left to heap_update.
+ */
 HeapTuple
 RowEditFinish(RowEdit *e)
 {
+	TupleDesc	desc = e->slot->tts_tupleDescriptor;
+	HeapTuple	old = ExecFetchSlotHeapTuple(e->slot, false, NULL);
+	HeapTuple	version;
+	bool		compressed = false;
+	int			i;
+
 	RowEditSet(e, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
-	return heap_modify_tuple(ExecFetchSlotHeapTuple(e->slot, false, NULL), e->slot->tts_tupleDescriptor,
-							 e->values, e->nulls, e->replace);
+	version = heap_modify_tuple(old, desc, e->values, e->nulls, e->replace);
+	if (version->t_len <= TOAST_TUPLE_THRESHOLD || HeapTupleHasExternal(version))
+		return version;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+		Datum		c;
+
+		if (!e->replace[i] || e->nulls[i] || a->attlen != -1 ||
+			(a->attstorage != TYPSTORAGE_EXTENDED && a->attstorage != TYPSTORAGE_MAIN) ||
+			VARATT_IS_EXTENDED(DatumGetPointer(e->values[i])))
+			continue;
+		c = toast_compress_datum(e->values[i], CompressionMethodIsValid(a->attcompression)
+								 ? a->attcompression : default_toast_compression);
+		if (DatumGetPointer(c) != NULL)
+		{
+			e->values[i] = c;
+			compressed = true;
+		}
+	}
+	if (!compressed)
+		return version;
+	heap_freetuple(version);
+	return heap_modify_tuple(old, desc, e->values, e->nulls, e->replace);
 }
 
 void

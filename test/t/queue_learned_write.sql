@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(31);
+SELECT plan(33);
 
 -- One cycle of a task of type t and key k with a reported runtime.
 CREATE FUNCTION pg_temp.cycle(t text, k text, runtime float8) RETURNS text LANGUAGE plpgsql AS $$
@@ -154,6 +154,17 @@ SELECT throws_ok($$SELECT tforge.update_tau('cpu-light', 5)$$, '0A000', NULL,
 RESET ROLE;
 
 -- Read-only transactions ----------------------------------------------------
+-- Storage: a profile's rewritten columns are compressed before the update,
+-- as TOAST compresses them (the column's method, the row kept inline).
+SELECT count(pg_temp.cycle('cpu-light', 'storage', 2 + i / 10.0)) FROM generate_series(1, 100) i;
+SELECT reltoastrelid::regclass AS profiles_toast FROM pg_class WHERE oid = 'tforge.profiles'::regclass \gset
+SELECT is((SELECT pg_column_compression(p.recent) FROM tforge.profiles p WHERE p.task_key = 'storage'),
+          (SELECT CASE a.attcompression WHEN 'l' THEN 'lz4' WHEN 'p' THEN 'pglz'
+                  ELSE current_setting('default_toast_compression') END
+             FROM pg_attribute a WHERE a.attrelid = 'tforge.profiles'::regclass AND a.attname = 'recent'),
+          'a profile''s ring is stored compressed with its column''s method');
+SELECT is((SELECT count(*) FROM :profiles_toast), 0::bigint, 'profiles stay inline: nothing in their TOAST table');
+
 SET LOCAL transaction_read_only = on;
 SELECT throws_ok($$SELECT tforge.update_tau('cpu-light', 5)$$, '25006', NULL, 'read-only transactions are refused');
 
