@@ -7,8 +7,9 @@
  * for the hot path: in the governor's database, while its worker runs, one
  * spinlock hold reads the sampled queue fill and scale, makes the RED
  * decision and takes a token from the bucket. Elsewhere (another database,
- * or the library not preloaded) it applies RED to a pending count the
- * backend refreshes at most once per tforge.governor_interval.
+ * or the library not preloaded) it applies RED to a pending count refreshed
+ * at most once per tforge.governor_interval, by one backend for all
+ * (LocalFill).
  */
 #include "postgres.h"
 
@@ -30,6 +31,7 @@
 #include "utils/timestamp.h"
 
 #include "governor.h"
+#include "queue.h"
 #include "tforge.h"
 
 /* Admissions counted in this session when there is no shared memory. */
@@ -67,40 +69,137 @@ RedNow(double fill)
 	return tforge_red_max_p * (fill - tforge_red_min_th) / (tforge_red_max_th - tforge_red_min_th);
 }
 
-/* Pending tasks in this database, counted up to twice the capacity. */
-static int64
-CountPending(void)
+/*
+ * Pending tasks in this database, counted up to twice the capacity (SPI
+ * connected): one definition, for RED outside the governor's database and
+ * for the governor's samples. tasks_claim_idx holds exactly the pending
+ * tasks, so the count reads those and not the table, where done tasks
+ * outnumber them more with every hour; the statement is planned as every
+ * queue statement is (Execute: no sequential scan, which the planner picks
+ * for it as soon as statistics call the pending tasks a fair share).
+ */
+static QueueStatement pending_count = {
+	"SELECT pg_catalog.count(*) FROM (SELECT 1 FROM tforge.tasks t"
+	" WHERE t.status OPERATOR(pg_catalog.=) 'pending'::tforge.task_status LIMIT $1) s",
+	1, {INT8OID}
+};
+
+int64
+CountPendingTasks(void)
 {
-	static SPIPlanPtr plan = NULL;
-	int64		n = 0;
 	Datum		limit = Int64GetDatum((int64) tforge_queue_capacity * 2);
+	bool		nonull = false;
+	bool		isnull;
+	Datum		n;
+
+	if (Execute(&pending_count, InvalidOid, &limit, &nonull, 0) != 1)
+		return 0;
+	n = ResultValue(0, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(n);
+}
+
+/* The fill of this database's queue, counted now. */
+static double
+CountFill(void)
+{
+	int64		n;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (plan == NULL)
-	{
-		Oid			type = INT8OID;
-		SPIPlanPtr	p = SPI_prepare("SELECT pg_catalog.count(*) FROM"
-									" (SELECT 1 FROM tforge.tasks t"
-									" WHERE t.status OPERATOR(pg_catalog.=) 'pending'::tforge.task_status LIMIT $1) s",
-									1, &type);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "preparing the pending count failed: %s", SPI_result_code_string(SPI_result));
-		plan = p;
-	}
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_execute_plan(plan, &limit, NULL, true, 1) == SPI_OK_SELECT &&
-		SPI_tuptable != NULL && SPI_processed == 1)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		n = isnull ? 0 : DatumGetInt64(d);
-	}
+	n = CountPendingTasks();
 	PopActiveSnapshot();
 	SPI_finish();
-	return n;
+	return (double) n / tforge_queue_capacity;
+}
+
+/*
+ * Whether a count that finished at counted_at and took cost microseconds
+ * is due again at now: once per governor_interval, and never more often
+ * than a hundred times the last count took, so that counting costs at most
+ * about 1% of the time of whoever counts, however large the backlog (a
+ * count that takes longer than the interval would otherwise run on every
+ * submit, and submits would slow down with the backlog instead of being
+ * refused by RED).
+ */
+static inline bool
+CountDue(TimestampTz now, TimestampTz counted_at, int64 cost)
+{
+	return now - counted_at >= Max((int64) tforge_governor_interval * 1000, 100 * cost);
+}
+
+/*
+ * This database's slot in the shared RED counts (mutex held): its own, else
+ * a free one, else the one counted longest ago.
+ */
+static RedCount *
+RedSlot(GovernorShared *g)
+{
+	RedCount   *slot = NULL;
+	int			i;
+
+	for (i = 0; i < GOV_RED_DATABASES; i++)
+		if (g->red[i].database_id == MyDatabaseId)
+			return &g->red[i];
+	for (i = 0; i < GOV_RED_DATABASES; i++)
+		if (slot == NULL || !OidIsValid(g->red[i].database_id) ||
+			(OidIsValid(slot->database_id) && g->red[i].counted_at < slot->counted_at))
+			slot = &g->red[i];
+	memset(slot, 0, sizeof(RedCount));
+	slot->database_id = MyDatabaseId;
+	return slot;
+}
+
+/*
+ * The queue fill RED judges by outside the governor's database: a count of
+ * this database's pending tasks, due as CountDue says. With the library
+ * preloaded the count is shared: one backend counts while the others use
+ * the last count (a count left unfinished, by an error, is taken over after
+ * a second); without it each backend counts for itself.
+ */
+static double
+LocalFill(GovernorShared *g, TimestampTz now)
+{
+	static TimestampTz local_at = 0;
+	static double local_fill = 0;
+	static int64 local_cost = 0;
+	RedCount   *slot;
+	double		fill;
+	TimestampTz done;
+	bool		count;
+
+	if (g == NULL)
+	{
+		if (CountDue(now, local_at, local_cost))
+		{
+			local_fill = CountFill();
+			local_at = GetCurrentTimestamp();
+			local_cost = local_at - now;
+		}
+		return local_fill;
+	}
+
+	SpinLockAcquire(&g->mutex);
+	slot = RedSlot(g);
+	fill = slot->fill;
+	count = CountDue(now, slot->counted_at, slot->cost) &&
+		(slot->counting_since == 0 || now - slot->counting_since >= USECS_PER_SEC);
+	if (count)
+		slot->counting_since = now;
+	SpinLockRelease(&g->mutex);
+	if (!count)
+		return fill;
+
+	fill = CountFill();
+	done = GetCurrentTimestamp();
+	SpinLockAcquire(&g->mutex);
+	slot = RedSlot(g);
+	slot->fill = fill;
+	slot->counted_at = done;
+	slot->cost = done - now;
+	slot->counting_since = 0;
+	SpinLockRelease(&g->mutex);
+	return fill;
 }
 
 /*
@@ -134,10 +233,8 @@ void
 GovernorAdmitTasks(int64 n)
 {
 	GovernorShared *g = governor_shared;
-	static TimestampTz local_at = 0;
-	static double local_fill = 0;
-	static int64 local_cost = 0;	/* microseconds the last count took */
 	static bool noticed = false;
+	double		local_fill;
 	TimestampTz now;
 	double		draw;
 	double		p;
@@ -199,20 +296,8 @@ GovernorAdmitTasks(int64 n)
 		noticed = true;
 	}
 
-	/*
-	 * RED on this database's own queue, counted every governor_interval,
-	 * but never more often than ten times the last count took: a count that
-	 * takes longer than the interval (a large backlog, or a transaction that
-	 * claimed thousands of tasks, whose index entries the count steps over
-	 * until it commits) would otherwise run on every submit, and submits
-	 * would slow down with the backlog instead of being refused by RED.
-	 */
-	if (now - local_at >= Max((int64) tforge_governor_interval * 1000, 10 * local_cost))
-	{
-		local_fill = (double) CountPending() / tforge_queue_capacity;
-		local_at = GetCurrentTimestamp();
-		local_cost = local_at - now;
-	}
+	/* RED on this database's own queue */
+	local_fill = LocalFill(g, now);
 	p = RedNow(local_fill);
 	if (draw < p)
 	{

@@ -387,19 +387,6 @@ GovernorWorkerAlive(TimestampTz now)
 
 /* ---- SPI helpers (inside the pass's transaction) -------------------------- */
 
-/* One float8 (or NaN) from the first row of the last SPI result. */
-static double
-SpiFloat8(int col)
-{
-	bool		isnull;
-	Datum		d;
-
-	if (SPI_tuptable == NULL || SPI_processed == 0)
-		return get_float8_nan();
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
-	return isnull ? get_float8_nan() : DatumGetFloat8(d);
-}
-
 /*
  * The statements every pass runs, prepared on first use and kept for the
  * worker's life (SPI_keepplan): a pass every 50 ms would otherwise parse and
@@ -528,7 +515,6 @@ RecordEvent(const char *event, AimdState state, double pressure, int source, dou
 
 static char *worker_database = NULL;	/* the database this worker joined */
 static SPIPlanPtr ready_plan = NULL;
-static SPIPlanPtr pending_plan = NULL;
 static SPIPlanPtr gpu_plan = NULL;
 static bool started_logged = false;
 static bool gpu_warned = false;
@@ -667,18 +653,7 @@ GovernorPass(void)
 	if (ready)
 	{
 		/* pending tasks, counted up to twice the capacity (fill <= 2) */
-		Oid			type = INT8OID;
-		Datum		limit = Int64GetDatum((int64) tforge_queue_capacity * 2);
-		int			rc;
-
-		rc = SPI_execute_plan(KeptPlan(&pending_plan,
-									   "SELECT pg_catalog.count(*)::pg_catalog.float8 FROM"
-									   " (SELECT 1 FROM tforge.tasks t"
-									   " WHERE t.status OPERATOR(pg_catalog.=) 'pending'::tforge.task_status LIMIT $1) s",
-									   1, &type),
-							  &limit, NULL, true, 0);
-		if (rc == SPI_OK_SELECT)
-			pending = (int64) SpiFloat8(1);
+		pending = CountPendingTasks();
 		fill = (double) pending / tforge_queue_capacity;
 		src[GOV_SRC_QUEUE] = fill;
 	}

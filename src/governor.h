@@ -82,13 +82,28 @@ extern const char *const GovernorSourceNames[GOV_NSOURCES];
  * Shared state. Locking protocol:
  *  - mutex (spinlock) guards the fields submit_task reads and writes on the
  *    hot path: running, database_id, scale, fill, tokens, bucket_at,
- *    last_sample and the admission counters. Held for a few instructions.
+ *    last_sample, the admission counters and the RED counts of other
+ *    databases. Held for a few instructions.
  *  - lock (LWLock of tranche "tforge_governor") guards everything else:
  *    state, pressure, sources, override, housekeeping. The worker writes
  *    them once per pass; readers are governor_status() and friends.
  * The worker is the only writer of the sampled fields; backends write only
  * the override (under lock) and the bucket and counters (under mutex).
  */
+/*
+ * RED's count of pending tasks in a database the worker does not watch
+ * (admission.c), shared by the backends submitting there.
+ */
+#define GOV_RED_DATABASES 8
+typedef struct RedCount
+{
+	Oid			database_id;	/* InvalidOid: a free slot */
+	double		fill;			/* pending / queue_capacity, last count */
+	TimestampTz counted_at;		/* when the last count finished */
+	int64		cost;			/* microseconds it took */
+	TimestampTz counting_since; /* a backend counts now (0: none) */
+} RedCount;
+
 typedef struct GovernorShared
 {
 	LWLock	   *lock;
@@ -106,6 +121,7 @@ typedef struct GovernorShared
 	int64		admitted;
 	int64		refused_red;
 	int64		refused_rate;
+	RedCount	red[GOV_RED_DATABASES];
 
 	/* under lock */
 	AimdState	state;
@@ -131,6 +147,9 @@ extern double ServerResidentKb(void);
 
 /* governor.c */
 extern GovernorShared *governor_shared;
+
+/* admission.c: pending tasks of this database, up to twice the capacity (SPI connected) */
+extern int64 CountPendingTasks(void);
 extern bool tforge_governor_enabled;
 extern bool tforge_admission_enabled;
 extern char *tforge_governor_database;

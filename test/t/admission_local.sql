@@ -1,0 +1,66 @@
+-- Admission control outside the governor's database (src/admission.c):
+-- random early detection on this database's own pending count, counted
+-- through tasks_claim_idx and shared by the backends submitting here.
+-- RED refuses a submit with probability p(fill), fill = pending /
+-- tforge.queue_capacity: 0 below red_min_threshold, red_max_probability at
+-- or above red_max_threshold, linear between. The expected refusals are
+-- that formula worked from the settings, checked against a binomial bound
+-- (4.9 standard deviations: a false failure about once in a million runs).
+\set ECHO none
+\set QUIET 1
+\pset format unaligned
+\pset tuples_only true
+\pset pager off
+SET client_min_messages = warning;
+SELECT plan(5);
+
+-- n submits; how many admission control refused (53000), others re-raised.
+CREATE FUNCTION pg_temp.refused(n int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE r int := 0;
+BEGIN
+  FOR i IN 1..n LOOP
+    BEGIN
+      PERFORM tforge.submit_task('cpu-light');
+    EXCEPTION WHEN insufficient_resources THEN r := r + 1;
+    END;
+  END LOOP;
+  RETURN r;
+END $$;
+
+-- A full queue: 1.2 times the capacity pending, and ten times as many done
+-- tasks, which the count must not read.
+SELECT current_setting('tforge.queue_capacity')::int AS cap \gset
+INSERT INTO tforge.tasks (task_type, deadline, predicted_runtime_s, laxity_key, max_attempts, submitted_at,
+                          available_at, status, completed_at)
+SELECT 'cpu-light', now() + interval '1 h', 5, now(), 3, now(), now(),
+       CASE WHEN i <= :cap * 1.2 THEN 'pending' ELSE 'done' END::tforge.task_status,
+       CASE WHEN i <= :cap * 1.2 THEN NULL ELSE now() END
+  FROM generate_series(1, :cap * 12) i;
+SELECT CASE WHEN 1.2 >= current_setting('tforge.red_max_threshold')::float8
+            THEN current_setting('tforge.red_max_probability')::float8
+            ELSE current_setting('tforge.red_max_probability')::float8 * (1.2 - current_setting('tforge.red_min_threshold')::float8)
+                 / (current_setting('tforge.red_max_threshold')::float8 - current_setting('tforge.red_min_threshold')::float8)
+       END AS p \gset
+SELECT pg_sleep_for(current_setting('tforge.governor_interval')::interval * 2);
+
+SELECT pg_temp.refused(400) AS r \gset
+SELECT cmp_ok(:r, '>=', floor(400 * :p - 4.9 * sqrt(400 * :p * (1 - :p)))::int,
+              'a queue at 1.2 times its capacity: submits refused about p of the time (at least)');
+SELECT cmp_ok(:r, '<=', ceil(400 * :p + 4.9 * sqrt(400 * :p * (1 - :p)))::int,
+              'a queue at 1.2 times its capacity: submits refused about p of the time (at most)');
+SELECT throws_ok($$SELECT count(tforge.submit_task('cpu-light')) FROM generate_series(1, 200)$$, '53000', NULL,
+                 'a refusal is 53000 (200 submits in one statement: all admitted with probability (1 - p)^200)');
+
+-- Emptied: once the count is due again, nothing is refused.
+UPDATE tforge.tasks SET status = 'done', completed_at = now() WHERE status = 'pending';
+SELECT pg_sleep_for(current_setting('tforge.governor_interval')::interval * 2 + interval '0.5 s');
+SELECT is(pg_temp.refused(200), 0, 'an empty queue, counted again: nothing refused');
+
+-- Another session in this database submits on the same count.
+SELECT dblink_connect('other', tap_connstr());
+SELECT is((SELECT r FROM dblink('other', $$
+             SELECT count(*)::int FROM generate_series(1, 100) i
+              WHERE tforge.submit_task('cpu-light') IS NOT NULL$$) AS t(r int)), 100,
+          'another session''s submits are admitted too');
+SELECT dblink_disconnect('other');
+SELECT * FROM finish();
