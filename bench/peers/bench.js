@@ -5,8 +5,10 @@
 // CONCURRENCY concurrent no-op handlers, and the same jobs: JOBS no-op jobs
 // enqueued in bulk in chunks of CHUNK from one connection, drained with
 // no-op handlers (end to end: from the workers' start until every job is
-// recorded as completed in the database), then LATENCY_JOBS jobs submitted
-// one at a time at RATE jobs/s to idle workers (submit -> handler start).
+// recorded as completed in the database), then LATENCY_WARMUP + LATENCY_JOBS
+// jobs submitted one at a time at RATE jobs/s to idle workers, the last
+// LATENCY_JOBS measured (submit -> handler start; LATENCY_SAMPLES=FILE
+// writes them, one ms figure a line).
 // STEPS (default "enqueue drain latency") runs some steps only: without
 // drain, the enqueued jobs are deleted before the workers start, so that
 // the latency step still finds them idle; a step not run prints "-".
@@ -21,7 +23,8 @@ const CHUNK = env('CHUNK', 5000);
 const CONNECTIONS = env('CONNECTIONS', 4);
 const CONCURRENCY = env('CONCURRENCY', 4);
 const BATCH = env('BATCH', 500);
-const LATENCY_JOBS = env('LATENCY_JOBS', 100);
+const LATENCY_JOBS = env('LATENCY_JOBS', 300);
+const LATENCY_WARMUP = env('LATENCY_WARMUP', 10);
 const RATE = env('RATE', 10);
 const SINGLE_JOBS = env('SINGLE_JOBS', 5000);
 const STEPS = new Set((process.env.STEPS || 'enqueue drain latency').split(/[\s,]+/));
@@ -36,6 +39,7 @@ function quantile(xs, q) {
 	return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
 }
 function report(enqueue, drain, lat) {
+	if (process.env.LATENCY_SAMPLES) require('fs').writeFileSync(process.env.LATENCY_SAMPLES, lat.map((x) => x.toFixed(3) + '\n').join(''));
 	const fig = (x, d) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 	console.log(`enqueue ${fig(enqueue, 0)}`);
 	console.log(`drain ${DRAINED ? fig(drain, 0) : '-'}`);
@@ -74,19 +78,25 @@ function makeHandler() {
 // the system's database, so that the drain's dead rows are not cleaned up
 // by an autovacuum worker racing the measurement (it would land in one
 // system's phase or another's depending on the naptime), then 1 s for the
-// workers to be idle and listening (or polling).
+// workers to be idle and listening (or polling). The first LATENCY_WARMUP
+// jobs, submitted at the same rate, are not measured: the first job after
+// the VACUUM (ANALYZE) and the idle second is a cold start for every
+// system (about 5 ms against 1-2 ms for the next ones, tforge and
+// graphile-worker alike: cached plans re-made after the ANALYZE, idle
+// backends and event loops woken), and with 100 measured jobs the p99 is
+// the second-slowest, so one or two cold starts made it.
 async function latencyPhase(submitOne, h, admin) {
 	h.done = 0; h.lat = [];
 	if (!STEPS.has('latency')) return [];
 	await admin.query('VACUUM (ANALYZE)');
 	await sleep(1000);
-	for (let i = 0; i < LATENCY_JOBS; i++) {
+	for (let i = 0; i < LATENCY_WARMUP + LATENCY_JOBS; i++) {
 		const next = now() + 1000 / RATE;
-		await submitOne({ t: now() });
+		await submitOne(i < LATENCY_WARMUP ? { warmup: true } : { t: now() });
 		const wait = next - now();
 		if (wait > 0) await sleep(wait);
 	}
-	await h.waitFor(LATENCY_JOBS);
+	await h.waitFor(LATENCY_WARMUP + LATENCY_JOBS);
 	return h.lat;
 }
 

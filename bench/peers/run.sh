@@ -5,10 +5,15 @@
 # connections and handler concurrency (bench.js documents the protocol):
 #  1. enqueue JOBS no-op jobs in bulk (jobs/s);
 #  2. drain them with no-op handlers (jobs/s, end to end);
-#  3. submit -> handler start at RATE jobs/s to idle listening workers (p50/p99 ms);
+#  3. submit -> handler start at RATE jobs/s to idle listening workers (p50/p99 ms
+#     of LATENCY_JOBS jobs, after LATENCY_WARMUP jobs not measured);
 # and tforge's batched drain against its own one-task-per-call cycle
 # (SINGLE_JOBS jobs, claim_tasks(id, 1) + complete_task, same connections).
 # Knobs to shorten a run: JOBS, SINGLE_JOBS, LATENCY_JOBS, ENQUEUE_ROUNDS.
+# LATENCY_JOBS is 300 so that the p99 is the 297th of 300 starts rather than
+# the 99th of 100 (the second-slowest, which one stray scheduling delay on a
+# shared 2-core machine decides); LATENCY_SAMPLES_DIR=DIR keeps each
+# system's samples in DIR/SYSTEM.txt.
 # STEPS="enqueue latency" (say) runs some steps only (bench.js); a figure
 # not measured prints "-" and has no ratio line.
 # Needs PGHOST/PGPORT/PGUSER (make bench) and node + npm.
@@ -16,7 +21,7 @@ set -euo pipefail
 export PGOPTIONS="-c client_min_messages=warning"
 cd "$(dirname "$0")"
 export JOBS=${JOBS:-100000} CONNECTIONS=${CONNECTIONS:-4} CONCURRENCY=${CONCURRENCY:-4} \
-	BATCH=${BATCH:-500} CHUNK=${CHUNK:-5000} LATENCY_JOBS=${LATENCY_JOBS:-100} RATE=${RATE:-10} \
+	BATCH=${BATCH:-500} CHUNK=${CHUNK:-5000} LATENCY_JOBS=${LATENCY_JOBS:-300} LATENCY_WARMUP=${LATENCY_WARMUP:-10} RATE=${RATE:-10} \
 	SINGLE_JOBS=${SINGLE_JOBS:-5000}
 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 
@@ -54,7 +59,7 @@ if [[ " ${STEPS:-enqueue} " =~ [\ ,]enqueue[\ ,] ]]; then
 fi
 for sys in $systems; do
 	db=$(dbname "$sys")
-	out=$(node bench.js "$sys" "$db")
+	out=$(LATENCY_SAMPLES=${LATENCY_SAMPLES_DIR:+$LATENCY_SAMPLES_DIR/$sys.txt} node bench.js "$sys" "$db")
 	enq[$sys]=$(sed -n 's/^enqueue //p' <<<"$out")
 	[ "${enq[$sys]}" = - ] || { rounds[$sys]+=" ${enq[$sys]}"; enq[$sys]=$(median "${rounds[$sys]}"); }
 	drain[$sys]=$(sed -n 's/^drain //p' <<<"$out")
@@ -69,7 +74,7 @@ if [[ " ${STEPS:-drain} " =~ [\ ,]drain[\ ,] ]]; then
 fi
 psql -qX -d postgres -c "DROP DATABASE $(dbname tforge-single)"
 
-echo "$JOBS no-op jobs; $CONNECTIONS connections and $CONCURRENCY handlers each; batches of $BATCH; latency at $RATE jobs/s"
+echo "$JOBS no-op jobs; $CONNECTIONS connections and $CONCURRENCY handlers each; batches of $BATCH; latency at $RATE jobs/s ($LATENCY_JOBS jobs after $LATENCY_WARMUP unmeasured)"
 echo "load average (1, 5, 15 min) at the end: $(cut -d ' ' -f 1-3 /proc/loadavg)"
 for sys in $systems; do
 	[ -z "${rounds[$sys]:-}" ] || echo "$sys enqueue rounds (jobs/s):${rounds[$sys]}; median ${enq[$sys]}"
