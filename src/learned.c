@@ -246,6 +246,21 @@ LearnedWriteEnd(LearnedWrite *w)
 }
 
 /*
+ * Make what the current command has written so far visible to the write
+ * that follows, as SPI does before each statement of a function: a row the
+ * calling statement itself changed (WITH u AS (UPDATE tforge.task_tau ...)
+ * SELECT tforge.update_tau(...) FROM u) is then read and rewritten in its
+ * newest version, instead of the version that statement replaced, which
+ * the update could only find "modified by this command". Free when nothing
+ * was written since the last increment (the write ends with one).
+ */
+static void
+SeeThisCommand(void)
+{
+	CommandCounterIncrement();
+}
+
+/*
  * A row found for a write was changed by a concurrent transaction that
  * committed: 40001 under REPEATABLE READ and above (as UPDATE), else false
  * when it was deleted (the caller creates it again).
@@ -253,6 +268,12 @@ LearnedWriteEnd(LearnedWrite *w)
 static bool
 ConcurrentChange(Relation rel, TM_Result result)
 {
+	if (result == TM_SelfModified)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+				 errmsg("tuple to be updated was already modified by an operation triggered by the current command"),
+				 errdetail("A row of \"%s\" was changed while tforge was writing it.",
+						   RelationGetRelationName(rel))));
 	if (result != TM_Updated && result != TM_Deleted)
 		elog(ERROR, "tforge: unexpected status %u writing a row of \"%s\"", result,
 			 RelationGetRelationName(rel));
@@ -462,6 +483,7 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 	CheckCache *volatile checks;
 	bool		done;
 
+	SeeThisCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	found = LookupRow(table, index, nkeys, keys, keynulls, &rel);
 	if (TupIsNull(found))
@@ -606,6 +628,7 @@ LockLearned(const char *table, const char *index, int nkeys, const Datum *keys,
 	TM_Result	result;
 	bool		ok = false;
 
+	SeeThisCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	found = LookupRow(table, index, nkeys, keys, keynulls, &rel);
 	if (!TupIsNull(found))
