@@ -20,8 +20,9 @@
  *   - a hit is used only when the tuple at the TID is visible to the active
  *     snapshot, was written by this transaction, and has the key asked for
  *     (a stale entry, say after an UPDATE of the row by plain SQL in this
- *     transaction, or after a TRUNCATE, which changes the relation's file,
- *     falls back to the index and is replaced).
+ *     transaction, or after a TRUNCATE, which changes the relation's file
+ *     or empties in place one new in this transaction, falls back to the
+ *     index and is replaced).
  * A hit is therefore exactly the row the index probe would have found: the
  * one version of the key visible to the snapshot.
  */
@@ -105,6 +106,18 @@ MakeKey(Oid indexid, int nkeys, const Datum *keys, const bool *keynulls)
 	return k;
 }
 
+/*
+ * Whether the page of tid is still in rel's file. A TRUNCATE of a table
+ * whose file is new in this (sub)transaction (created, or truncated once
+ * already) empties that file in place, keeping its relfilenode; and VACUUM
+ * may cut empty pages off the end. A fetch beyond the end is an error.
+ */
+static bool
+InFile(Relation rel, ItemPointer tid)
+{
+	return ItemPointerGetBlockNumber(tid) < RelationGetNumberOfBlocks(rel);
+}
+
 /* Whether the slot's row has the key (index columns 1..nkeys of irel). */
 static bool
 HasKey(TupleTableSlot *slot, Relation irel, int nkeys, const Datum *keys, const bool *keynulls)
@@ -154,7 +167,7 @@ RowCacheFind(Relation rel, Relation irel, int nkeys, const Datum *keys, const bo
 		return false;
 	k = MakeKey(RelationGetRelid(irel), nkeys, keys, keynulls);
 	e = hash_search(row_cache, &k, HASH_FIND, NULL);
-	if (e == NULL || e->relfilenode != rel->rd_node.relNode)
+	if (e == NULL || e->relfilenode != rel->rd_node.relNode || !InFile(rel, &e->tid))
 		return false;
 	if (!table_tuple_fetch_row_version(rel, &e->tid, GetActiveSnapshot(), slot))
 		return false;
@@ -286,10 +299,7 @@ RowRootFind(Relation rel, Relation irel, int nkeys, const Datum *keys, const boo
 	bool		all_dead = false;
 	bool		found;
 
-	if (e == NULL || e->relfilenode != rel->rd_node.relNode)
-		return false;
-	/* VACUUM may have cut the page off the end of the file since */
-	if (ItemPointerGetBlockNumber(&e->tid) >= RelationGetNumberOfBlocks(rel))
+	if (e == NULL || e->relfilenode != rel->rd_node.relNode || !InFile(rel, &e->tid))
 		return false;
 	tid = e->tid;
 	fetch = table_index_fetch_begin(rel);
