@@ -197,7 +197,25 @@ typedef struct LearnedWrite
 	ResultRelInfo *rri;
 	EPQState	epq;
 	bool		hot;			/* the new version joined the row's HOT chain */
+	/* the row's key in its unique index tforge.<index> */
+	const char *index;
+	int			nkeys;
+	const Datum *keys;
+	const bool *keynulls;
 } LearnedWrite;
+
+/*
+ * Whether the version a concurrent update led to (tmfd.traversed) is
+ * another row: the update changed the key. UPDATE under READ COMMITTED
+ * rechecks its WHERE clause on that version and passes it over; so does a
+ * learned write, which then finds no row with its key (the caller creates
+ * it) rather than learning into the row that now has another key.
+ */
+static bool
+KeyChanged(LearnedWrite *w, TM_FailureData *tmfd, TupleTableSlot *locked)
+{
+	return tmfd->traversed && !RowHasKey(w->index, locked, w->nkeys, w->keys, w->keynulls);
+}
 
 /* Refuse the write (0A000) when row-level security applies to the table for the current user. */
 static void
@@ -314,6 +332,8 @@ UpdateLocked(LearnedWrite *w, Relation rel, ItemPointer tid, TupleTableSlot *nex
 							  &tmfd);
 	if (result != TM_Ok)
 		return ConcurrentChange(rel, result);
+	if (KeyChanged(w, &tmfd, locked))
+		return false;
 	ExecForceStoreHeapTuple(change(locked, arg), next, true);
 	ItemPointerSetInvalid(&next->tts_tid);
 	EvalPlanQualSetSlot(&w->epq, next);
@@ -441,6 +461,8 @@ UpdateFound(LearnedWrite *w, Relation rel, TupleTableSlot *current, TupleTableSl
 								  lockmode, LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
 		if (result != TM_Ok)
 			return ConcurrentChange(rel, result);
+		if (KeyChanged(w, &tmfd, locked))
+			return false;
 		current = locked;
 		tid = locked->tts_tid;
 	}
@@ -501,6 +523,10 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 
 	LearnedWriteBegin(&w, rel);
 	w.hot = false;
+	w.index = index;
+	w.nkeys = nkeys;
+	w.keys = keys;
+	w.keynulls = keynulls;
 	next = table_slot_create(rel, &w.estate->es_tupleTable);
 	checks = CheckCacheGet(rel);
 	if (checks != NULL)
@@ -641,7 +667,9 @@ LockLearned(const char *table, const char *index, int nkeys, const Datum *keys,
 								  GetCurrentCommandId(false), LockTupleNoKeyExclusive, LockWaitBlock,
 								  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
 								  &tmfd);
-		if (result == TM_Ok)
+		if (result == TM_Ok && tmfd.traversed && !RowHasKey(index, locked, nkeys, keys, keynulls))
+			ok = false;			/* another row now: see KeyChanged */
+		else if (result == TM_Ok)
 		{
 			ExecCopySlot(slot, locked);
 			slot->tts_tid = locked->tts_tid;

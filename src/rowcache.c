@@ -28,6 +28,7 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -43,6 +44,7 @@
 #include "utils/snapmgr.h"
 
 #include "queue.h"
+#include "tforge.h"
 
 typedef struct RowCacheKey
 {
@@ -135,6 +137,23 @@ HasKey(TupleTableSlot *slot, Relation irel, int nkeys, const Datum *keys, const 
 			return false;
 	}
 	return true;
+}
+
+/*
+ * Whether the version in slot, a row of tforge.<table>, still has key (keys)
+ * in that table's unique index tforge.<index>. A version reached by
+ * following a concurrent update may not (the update changed the key
+ * column): it is then another row, which an UPDATE ... WHERE key = ...
+ * would pass over when it rechecks its condition.
+ */
+bool
+RowHasKey(const char *index, TupleTableSlot *slot, int nkeys, const Datum *keys, const bool *keynulls)
+{
+	Relation	irel = index_open(TforgeTable(index), AccessShareLock);
+	bool		match = HasKey(slot, irel, nkeys, keys, keynulls);
+
+	index_close(irel, NoLock);
+	return match;
 }
 
 /* Whether the slot holds a version written by this transaction (or one of its subtransactions). */
