@@ -69,7 +69,8 @@
  *   - the new version goes through ExecSimpleRelationUpdate's steps: the
  *     replica-identity check of publications, BEFORE ROW triggers (which
  *     may change or skip it; with them the row is locked first, as the
- *     apply worker and UPDATE do), stored generated columns, NOT NULL and
+ *     apply worker and UPDATE do; triggers of UPDATE OF a column fire when
+ *     the write changes that column, MarkUpdatedColumns), stored generated columns, NOT NULL and
  *     CHECK constraints, the new index entries (ExecOpenIndices: expression
  *     and partial indexes too) unless the update is HOT, and AFTER ROW
  *     triggers, fired at AfterTriggerEndQuery as at the end of a statement
@@ -251,6 +252,36 @@ LearnedWriteBegin(LearnedWrite *w, Relation rel)
 	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
 }
 
+/*
+ * The columns the write changes, as the SET list of the UPDATE it stands
+ * for: every column whose new value differs from the version it replaces.
+ * Triggers for UPDATE OF a column fire by this list (an executor state with
+ * no list of updated columns fires none of them).
+ */
+static void
+MarkUpdatedColumns(LearnedWrite *w, TupleTableSlot *old, TupleTableSlot *next)
+{
+	RangeTblEntry *rte = exec_rt_fetch(w->rri->ri_RangeTableIndex, w->estate);
+	TupleDesc	desc = old->tts_tupleDescriptor;
+	Bitmapset  *cols = NULL;
+	int			i;
+
+	slot_getallattrs(old);
+	slot_getallattrs(next);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (a->attisdropped)
+			continue;
+		if (old->tts_isnull[i] != next->tts_isnull[i] ||
+			(!old->tts_isnull[i] &&
+			 !datumIsEqual(old->tts_values[i], next->tts_values[i], a->attbyval, a->attlen)))
+			cols = bms_add_member(cols, i + 1 - FirstLowInvalidHeapAttributeNumber);
+	}
+	rte->updatedCols = cols;
+}
+
 /* Fire the AFTER triggers queued and release the executor state. */
 static void
 LearnedWriteEnd(LearnedWrite *w)
@@ -335,6 +366,7 @@ UpdateLocked(LearnedWrite *w, Relation rel, ItemPointer tid, TupleTableSlot *nex
 	if (KeyChanged(w, &tmfd, locked))
 		return false;
 	ExecForceStoreHeapTuple(change(locked, arg), next, true);
+	MarkUpdatedColumns(w, locked, next);
 	ItemPointerSetInvalid(&next->tts_tid);
 	EvalPlanQualSetSlot(&w->epq, next);
 	ExecOpenIndices(w->rri, false);
@@ -445,6 +477,7 @@ UpdateFound(LearnedWrite *w, Relation rel, TupleTableSlot *current, TupleTableSl
 	for (;;)
 	{
 		ExecForceStoreHeapTuple(change(current, arg), next, true);
+		MarkUpdatedColumns(w, current, next);
 		if (constr != NULL && constr->has_generated_stored)
 			ExecComputeStoredGenerated(w->rri, w->estate, next, CMD_UPDATE);
 		if (constr != NULL)
