@@ -70,11 +70,13 @@
  *     replica-identity check of publications, BEFORE ROW triggers (which
  *     may change or skip it; with them the row is locked first, as the
  *     apply worker and UPDATE do; triggers of UPDATE OF a column fire when
- *     the write changes that column, MarkUpdatedColumns), stored generated columns, NOT NULL and
- *     CHECK constraints, the new index entries (ExecOpenIndices: expression
- *     and partial indexes too) unless the update is HOT, and AFTER ROW
- *     triggers, fired at AfterTriggerEndQuery as at the end of a statement
- *     (UpdateLocked, UpdateFound);
+ *     the write changes that column, MarkUpdatedColumns), stored generated
+ *     columns, NOT NULL and CHECK constraints, the new index entries
+ *     (ExecOpenIndices: expression and partial indexes too) unless the
+ *     update is HOT, and AFTER ROW triggers, fired at AfterTriggerEndQuery
+ *     as at the end of a statement (UpdateLocked, UpdateFound); a version
+ *     a concurrent update led to is written only if it still has the key
+ *     (KeyChanged);
  *   - the caller's privileges are checked as UPDATE checks them. Row-level
  *     security cannot be honoured without a plan (the apply worker refuses
  *     it too), so a table where it applies is refused with 0A000 rather
