@@ -49,6 +49,7 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "optimizer/optimizer.h"
+#include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
 #include "executor/nodeModifyTable.h"
 
@@ -72,11 +73,14 @@
  *   - the new version goes through ExecSimpleRelationUpdate's steps: the
  *     replica-identity check of publications, BEFORE ROW triggers (which
  *     may change or skip it; with them the row is locked first, as the
- *     apply worker and UPDATE do), stored generated columns, NOT NULL and
- *     CHECK constraints, the new index entries (ExecOpenIndices: expression
- *     and partial indexes too) unless the update is HOT, and AFTER ROW
- *     triggers, fired at AfterTriggerEndQuery as at the end of a statement
- *     (UpdateLocked, UpdateFound);
+ *     apply worker and UPDATE do; triggers of UPDATE OF a column fire when
+ *     the write changes that column, MarkUpdatedColumns), stored generated
+ *     columns, NOT NULL and CHECK constraints, the new index entries
+ *     (ExecOpenIndices: expression and partial indexes too) unless the
+ *     update is HOT, and AFTER ROW triggers, fired at AfterTriggerEndQuery
+ *     as at the end of a statement (UpdateLocked, UpdateFound); a version
+ *     a concurrent update led to is written only if it still has the key
+ *     (KeyChanged);
  *   - the caller's privileges are checked as UPDATE checks them. Row-level
  *     security cannot be honoured without a plan (the apply worker refuses
  *     it too), so a table where it applies is refused with 0A000 rather
@@ -200,7 +204,25 @@ typedef struct LearnedWrite
 	ResultRelInfo *rri;
 	EPQState	epq;
 	bool		hot;			/* the new version joined the row's HOT chain */
+	/* the row's key in its unique index tforge.<index> */
+	const char *index;
+	int			nkeys;
+	const Datum *keys;
+	const bool *keynulls;
 } LearnedWrite;
+
+/*
+ * Whether the version a concurrent update led to (tmfd.traversed) is
+ * another row: the update changed the key. UPDATE under READ COMMITTED
+ * rechecks its WHERE clause on that version and passes it over; so does a
+ * learned write, which then finds no row with its key (the caller creates
+ * it) rather than learning into the row that now has another key.
+ */
+static bool
+KeyChanged(LearnedWrite *w, TM_FailureData *tmfd, TupleTableSlot *locked)
+{
+	return tmfd->traversed && !RowHasKey(w->index, locked, w->nkeys, w->keys, w->keynulls);
+}
 
 /* Refuse the write (0A000) when row-level security applies to the table for the current user. */
 static void
@@ -261,6 +283,43 @@ LearnedWriteBegin(LearnedWrite *w, Relation rel)
 	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
 }
 
+/*
+ * The columns the write changes, as the SET list of the UPDATE it stands
+ * for: every column whose new value differs from the version it replaces.
+ * Triggers for UPDATE OF a column fire by this list (an executor state with
+ * no list of updated columns fires none of them).
+ */
+static void
+MarkUpdatedColumns(LearnedWrite *w, TupleTableSlot *old, TupleTableSlot *next)
+{
+	RangeTblEntry *rte = exec_rt_fetch(w->rri->ri_RangeTableIndex, w->estate);
+	TriggerDesc *trigdesc = w->rri->ri_TrigDesc;
+	TupleDesc	desc = old->tts_tupleDescriptor;
+	Bitmapset  *cols = NULL;
+	bool		listed = false;
+	int			i;
+
+	/* only a trigger of UPDATE OF columns reads the list */
+	for (i = 0; trigdesc != NULL && i < trigdesc->numtriggers && !listed; i++)
+		listed = trigdesc->triggers[i].tgnattr > 0 && TRIGGER_FOR_UPDATE(trigdesc->triggers[i].tgtype);
+	if (!listed)
+		return;
+	slot_getallattrs(old);
+	slot_getallattrs(next);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (a->attisdropped)
+			continue;
+		if (old->tts_isnull[i] != next->tts_isnull[i] ||
+			(!old->tts_isnull[i] &&
+			 !datumIsEqual(old->tts_values[i], next->tts_values[i], a->attbyval, a->attlen)))
+			cols = bms_add_member(cols, i + 1 - FirstLowInvalidHeapAttributeNumber);
+	}
+	rte->updatedCols = cols;
+}
+
 /* Fire the AFTER triggers queued and release the executor state. */
 static void
 LearnedWriteEnd(LearnedWrite *w)
@@ -271,6 +330,21 @@ LearnedWriteEnd(LearnedWrite *w)
 }
 
 /*
+ * Make what the current command has written so far visible to the write
+ * that follows, as SPI does before each statement of a function: a row the
+ * calling statement itself changed (WITH u AS (UPDATE tforge.task_tau ...)
+ * SELECT tforge.update_tau(...) FROM u) is then read and rewritten in its
+ * newest version, instead of the version that statement replaced, which
+ * the update could only find "modified by this command". Free when nothing
+ * was written since the last increment (the write ends with one).
+ */
+static void
+SeeThisCommand(void)
+{
+	CommandCounterIncrement();
+}
+
+/*
  * A row found for a write was changed by a concurrent transaction that
  * committed: 40001 under REPEATABLE READ and above (as UPDATE), else false
  * when it was deleted (the caller creates it again).
@@ -278,6 +352,12 @@ LearnedWriteEnd(LearnedWrite *w)
 static bool
 ConcurrentChange(Relation rel, TM_Result result)
 {
+	if (result == TM_SelfModified)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+				 errmsg("tuple to be updated was already modified by an operation triggered by the current command"),
+				 errdetail("A row of \"%s\" was changed while tforge was writing it.",
+						   RelationGetRelationName(rel))));
 	if (result != TM_Updated && result != TM_Deleted)
 		elog(ERROR, "tforge: unexpected status %u writing a row of \"%s\"", result,
 			 RelationGetRelationName(rel));
@@ -318,7 +398,10 @@ UpdateLocked(LearnedWrite *w, Relation rel, ItemPointer tid, TupleTableSlot *nex
 							  &tmfd);
 	if (result != TM_Ok)
 		return ConcurrentChange(rel, result);
+	if (KeyChanged(w, &tmfd, locked))
+		return false;
 	ExecForceStoreHeapTuple(change(locked, arg), next, true);
+	MarkUpdatedColumns(w, locked, next);
 	ItemPointerSetInvalid(&next->tts_tid);
 	EvalPlanQualSetSlot(&w->epq, next);
 	ExecOpenIndices(w->rri, false);
@@ -429,6 +512,7 @@ UpdateFound(LearnedWrite *w, Relation rel, TupleTableSlot *current, TupleTableSl
 	for (;;)
 	{
 		ExecForceStoreHeapTuple(change(current, arg), next, true);
+		MarkUpdatedColumns(w, current, next);
 		if (constr != NULL && constr->has_generated_stored)
 			ExecComputeStoredGenerated(w->rri, w->estate, next, CMD_UPDATE);
 		if (constr != NULL)
@@ -445,6 +529,8 @@ UpdateFound(LearnedWrite *w, Relation rel, TupleTableSlot *current, TupleTableSl
 								  lockmode, LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
 		if (result != TM_Ok)
 			return ConcurrentChange(rel, result);
+		if (KeyChanged(w, &tmfd, locked))
+			return false;
 		current = locked;
 		tid = locked->tts_tid;
 	}
@@ -487,6 +573,7 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 	CheckCache *volatile checks;
 	bool		done;
 
+	SeeThisCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	found = LookupRow(table, index, nkeys, keys, keynulls, &rel);
 	if (TupIsNull(found))
@@ -504,6 +591,10 @@ UpdateLearned(const char *table, const char *index, int nkeys, const Datum *keys
 
 	LearnedWriteBegin(&w, rel);
 	w.hot = false;
+	w.index = index;
+	w.nkeys = nkeys;
+	w.keys = keys;
+	w.keynulls = keynulls;
 	next = table_slot_create(rel, &w.estate->es_tupleTable);
 	checks = CheckCacheGet(rel);
 	if (checks != NULL)
@@ -672,6 +763,7 @@ LockLearned(const char *table, const char *index, int nkeys, const Datum *keys,
 	TM_Result	result;
 	bool		ok = false;
 
+	SeeThisCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	found = LookupRow(table, index, nkeys, keys, keynulls, &rel);
 	if (!TupIsNull(found))
@@ -684,7 +776,9 @@ LockLearned(const char *table, const char *index, int nkeys, const Datum *keys,
 								  GetCurrentCommandId(false), LockTupleNoKeyExclusive, LockWaitBlock,
 								  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
 								  &tmfd);
-		if (result == TM_Ok)
+		if (result == TM_Ok && tmfd.traversed && !RowHasKey(index, locked, nkeys, keys, keynulls))
+			ok = false;			/* another row now: see KeyChanged */
+		else if (result == TM_Ok)
 		{
 			ExecCopySlot(slot, locked);
 			slot->tts_tid = locked->tts_tid;

@@ -258,6 +258,9 @@ extern bool RowRootFind(Relation rel, Relation irel, int nkeys, const Datum *key
 extern void RowRootRemember(Relation rel, Oid indexid, int nkeys, const Datum *keys,
 							const bool *keynulls, ItemPointer root, ItemPointer last);
 extern void RowRootForget(Oid indexid, int nkeys, const Datum *keys, const bool *keynulls);
+/* Whether the version in slot still has key (keys) in index tforge.<index> (after following an update). */
+extern bool RowHasKey(const char *index, TupleTableSlot *slot, int nkeys, const Datum *keys,
+					  const bool *keynulls);
 
 /* learned.c --------------------------------------------------------------- */
 

@@ -20,13 +20,15 @@
  *   - a hit is used only when the tuple at the TID is visible to the active
  *     snapshot, was written by this transaction, and has the key asked for
  *     (a stale entry, say after an UPDATE of the row by plain SQL in this
- *     transaction, or after a TRUNCATE, which changes the relation's file,
- *     falls back to the index and is replaced).
+ *     transaction, or after a TRUNCATE, which changes the relation's file
+ *     or empties in place one new in this transaction, falls back to the
+ *     index and is replaced).
  * A hit is therefore exactly the row the index probe would have found: the
  * one version of the key visible to the snapshot.
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -43,6 +45,7 @@
 #include "utils/snapmgr.h"
 
 #include "queue.h"
+#include "tforge.h"
 
 typedef struct RowCacheKey
 {
@@ -106,6 +109,18 @@ MakeKey(Oid indexid, int nkeys, const Datum *keys, const bool *keynulls)
 	return k;
 }
 
+/*
+ * Whether the page of tid is still in rel's file. A TRUNCATE of a table
+ * whose file is new in this (sub)transaction (created, or truncated once
+ * already) empties that file in place, keeping its relfilenode; and VACUUM
+ * may cut empty pages off the end. A fetch beyond the end is an error.
+ */
+static bool
+InFile(Relation rel, ItemPointer tid)
+{
+	return ItemPointerGetBlockNumber(tid) < RelationGetNumberOfBlocks(rel);
+}
+
 /* Whether the slot's row has the key (index columns 1..nkeys of irel). */
 static bool
 HasKey(TupleTableSlot *slot, Relation irel, int nkeys, const Datum *keys, const bool *keynulls)
@@ -123,6 +138,23 @@ HasKey(TupleTableSlot *slot, Relation irel, int nkeys, const Datum *keys, const 
 			return false;
 	}
 	return true;
+}
+
+/*
+ * Whether the version in slot, a row of tforge.<table>, still has key (keys)
+ * in that table's unique index tforge.<index>. A version reached by
+ * following a concurrent update may not (the update changed the key
+ * column): it is then another row, which an UPDATE ... WHERE key = ...
+ * would pass over when it rechecks its condition.
+ */
+bool
+RowHasKey(const char *index, TupleTableSlot *slot, int nkeys, const Datum *keys, const bool *keynulls)
+{
+	Relation	irel = index_open(TforgeTable(index), AccessShareLock);
+	bool		match = HasKey(slot, irel, nkeys, keys, keynulls);
+
+	index_close(irel, NoLock);
+	return match;
 }
 
 /* Whether the slot holds a version written by this transaction (or one of its subtransactions). */
@@ -155,7 +187,7 @@ RowCacheFind(Relation rel, Relation irel, int nkeys, const Datum *keys, const bo
 		return false;
 	k = MakeKey(RelationGetRelid(irel), nkeys, keys, keynulls);
 	e = hash_search(row_cache, &k, HASH_FIND, NULL);
-	if (e == NULL || e->relfilenode != rel->rd_node.relNode)
+	if (e == NULL || e->relfilenode != rel->rd_node.relNode || !InFile(rel, &e->tid))
 		return false;
 	if (!table_tuple_fetch_row_version(rel, &e->tid, GetActiveSnapshot(), slot))
 		return false;
@@ -372,10 +404,7 @@ RowRootFind(Relation rel, Relation irel, int nkeys, const Datum *keys, const boo
 	bool		all_dead = false;
 	bool		found;
 
-	if (e == NULL || e->relfilenode != rel->rd_node.relNode)
-		return false;
-	/* VACUUM may have cut the pages off the end of the file since */
-	if (ItemPointerGetBlockNumber(&e->root) >= RelationGetNumberOfBlocks(rel))
+	if (e == NULL || e->relfilenode != rel->rd_node.relNode || !InFile(rel, &e->root))
 		return false;
 	/* (SERIALIZABLE: the root's fetch takes the predicate locks) */
 	if (ItemPointerIsValid(&e->last) && !IsolationIsSerializable() && TTS_IS_BUFFERTUPLE(slot) &&

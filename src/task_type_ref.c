@@ -31,11 +31,13 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
@@ -136,6 +138,11 @@ tforge_task_type_in_use(PG_FUNCTION_ARGS)
 	bool		isnull = false;
 	bool		used;
 	int			rc;
+	Oid			tasks;
+	Relation	rel;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		(!truncate && !(TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) &&
@@ -160,7 +167,20 @@ tforge_task_type_in_use(PG_FUNCTION_ARGS)
 		}
 	}
 
-	LockRelationOid(TforgeTable("tasks"), ShareLock);
+	tasks = TforgeTable("tasks");
+	LockRelationOid(tasks, ShareLock);
+	/*
+	 * The check reads every task, as the foreign key's did: as the table's
+	 * owner, past row-level security (a policy hiding some tasks from the
+	 * deleter would let it delete their type), and whether or not the
+	 * deleter may read tforge.tasks. The statement is fixed and
+	 * schema-qualified, and the function's search_path is pinned.
+	 */
+	rel = table_open(tasks, NoLock);
+	owner = rel->rd_rel->relowner;
+	table_close(rel, NoLock);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 	SPI_connect();
 	{
 		SPIPlanPtr	plan;
@@ -180,6 +200,7 @@ tforge_task_type_in_use(PG_FUNCTION_ARGS)
 		used = SPI_processed > 0;
 	}
 	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (used && truncate)
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),

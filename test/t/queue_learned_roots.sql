@@ -21,7 +21,7 @@ SELECT dblink_connect('other', tap_connstr());
 SELECT current_setting('tforge.ema_lambda')::float8 AS l \gset
 SELECT default_tau_s AS d FROM tforge.task_types WHERE name = 'cpu-light' \gset
 
-SELECT plan(8);
+SELECT plan(13);
 
 DELETE FROM tforge.task_tau;
 SELECT is(tforge.update_tau('cpu-light', 10), :l::float8 * 10 + (1 - :l::float8) * :d::float8,
@@ -63,6 +63,31 @@ SELECT dblink_exec('other', $$ VACUUM tforge.task_tau $$);
 SELECT is(pg_relation_size('tforge.task_tau'), 0::bigint, 'VACUUM cut the emptied table''s file');
 SELECT is(tforge.update_tau('cpu-light', 30), :l::float8 * 30 + (1 - :l::float8) * :d::float8,
           'a row remembered past the end of the file is not read: the type starts from its default again');
+
+-- In one transaction: a TRUNCATE gives the tables new files, rows are
+-- learned into them (twice: the second write is remembered), and a second
+-- TRUNCATE empties those files in place (they are new in this transaction),
+-- keeping their names: the rows this transaction remembered writing are
+-- then past their end, for tau and for profiles. (COMMIT, not ROLLBACK:
+-- pgTAP's results are rows of this transaction too.)
+BEGIN;
+TRUNCATE tforge.task_tau, tforge.profiles;
+SELECT tforge.update_tau('cpu-light', 10);
+SELECT tforge.update_tau('cpu-light', 10);
+SELECT tforge._profile_record('cpu-light', 'k', 10, NULL, NULL, NULL, NULL);
+SELECT tforge._profile_record('cpu-light', 'k', 10, NULL, NULL, NULL, NULL);
+SELECT pg_relation_filenode('tforge.task_tau') AS before_fn \gset
+TRUNCATE tforge.task_tau, tforge.profiles;
+SELECT is(pg_relation_filenode('tforge.task_tau'), :before_fn::oid, 'the second TRUNCATE kept the file');
+SELECT lives_ok($$ SELECT tforge.update_tau('cpu-light', 40) $$,
+                'a tau row this transaction wrote before its file was emptied is not read');
+SELECT is((SELECT tau_s FROM tforge.task_tau WHERE task_type = 'cpu-light'),
+          :l::float8 * 40 + (1 - :l::float8) * :d::float8, 'the type starts from its default again');
+SELECT lives_ok($$ SELECT tforge._profile_record('cpu-light', 'k', 10, NULL, NULL, NULL, NULL) $$,
+                'a profile written before its file was emptied is created again');
+SELECT is((SELECT array_agg(completions ORDER BY task_key NULLS FIRST) FROM tforge.profiles WHERE task_type = 'cpu-light'),
+          ARRAY[1, 1]::bigint[], 'one completion in the type''s profile and in the key''s');
+COMMIT;
 
 SELECT dblink_disconnect('other');
 SELECT * FROM finish();

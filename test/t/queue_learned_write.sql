@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(33);
+SELECT plan(38);
 
 -- One cycle of a task of type t and key k with a reported runtime.
 CREATE FUNCTION pg_temp.cycle(t text, k text, runtime float8) RETURNS text LANGUAGE plpgsql AS $$
@@ -88,6 +88,34 @@ SELECT is(tforge.get_tau('mixed'), 0.2::float8 * 20 + (1 - 0.2::float8) * 10, 't
 DROP TRIGGER n ON tforge.task_tau;
 ALTER TABLE tforge.task_tau DROP CONSTRAINT tau_positive;
 DROP TRIGGER a ON tforge.profiles; DROP TRIGGER b ON tforge.profiles;
+
+-- Triggers for UPDATE OF a column fire when a completion changes that
+-- column, as for an UPDATE that sets it, and not for a column it leaves alone.
+CREATE TABLE public.fired_cols (tbl text, trig text);
+CREATE FUNCTION public.log_col() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.fired_cols VALUES (TG_TABLE_NAME, TG_NAME); RETURN NEW; END $$;
+CREATE TRIGGER col_tau BEFORE UPDATE OF tau_s ON tforge.task_tau FOR EACH ROW EXECUTE FUNCTION public.log_col();
+CREATE TRIGGER col_tau_after AFTER UPDATE OF tau_s, samples ON tforge.task_tau FOR EACH ROW EXECUTE FUNCTION public.log_col();
+CREATE TRIGGER col_type BEFORE UPDATE OF task_type ON tforge.task_tau FOR EACH ROW EXECUTE FUNCTION public.log_col();
+CREATE TRIGGER col_completions AFTER UPDATE OF completions ON tforge.profiles FOR EACH ROW EXECUTE FUNCTION public.log_col();
+CREATE TRIGGER col_created BEFORE UPDATE OF created_at ON tforge.profiles FOR EACH ROW EXECUTE FUNCTION public.log_col();
+SELECT tforge.define_task_type('col-type', 10);
+SELECT tforge.update_tau('col-type', 1);  -- creates the row (an INSERT)
+DELETE FROM public.fired_cols;
+SELECT lives_ok($$SELECT tforge.update_tau('col-type', 1)$$, 'update_tau with column triggers on task_tau');
+SELECT set_eq($$SELECT tbl, trig FROM public.fired_cols$$,
+              $$VALUES ('task_tau', 'col_tau'), ('task_tau', 'col_tau_after')$$,
+              'UPDATE OF tau_s fires (BEFORE and AFTER), UPDATE OF task_type does not');
+DELETE FROM public.fired_cols;
+SELECT is(pg_temp.cycle('col-type', 'colk', 2), 'done', 'a first completion of a key creates its profiles');
+DELETE FROM public.fired_cols;
+SELECT is(pg_temp.cycle('col-type', 'colk', 2), 'done', 'a second completion with column triggers on profiles');
+SELECT is((SELECT count(*) FROM public.fired_cols WHERE tbl = 'profiles' AND trig = 'col_completions'), 2::bigint,
+          'UPDATE OF completions fires for the key''s and the type''s profile, UPDATE OF created_at for neither');
+DROP TRIGGER col_tau ON tforge.task_tau; DROP TRIGGER col_tau_after ON tforge.task_tau;
+DROP TRIGGER col_type ON tforge.task_tau;
+DROP TRIGGER col_completions ON tforge.profiles; DROP TRIGGER col_created ON tforge.profiles;
+DELETE FROM tforge.profiles WHERE task_type = 'col-type';  -- the counts below are of the other types
 
 -- Constraints and generated columns -----------------------------------------
 ALTER TABLE tforge.task_tau ADD CONSTRAINT tau_below_8 CHECK (task_type <> 'cpu-light' OR tau_s < 8);

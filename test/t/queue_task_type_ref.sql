@@ -16,7 +16,7 @@ SELECT tforge.define_task_type('ref-a', 10), tforge.define_task_type('ref-b', 10
        tforge.define_task_type('ref-e', 10);
 SELECT dblink_connect('b', tap_connstr()), dblink_connect('c', tap_connstr());
 
-SELECT plan(16);
+SELECT plan(20);
 
 -- Direct writes.
 SELECT throws_ok($$ INSERT INTO tforge.tasks (task_type, deadline, predicted_runtime_s, laxity_key, max_attempts)
@@ -90,7 +90,35 @@ SELECT throws_ok($$ INSERT INTO tap_ref.t VALUES (1) $$, '39P01', NULL,
                  'the trigger refuses a table other than tforge.tasks');
 RESET ROLE;
 
+-- The in-use check reads every task, as the foreign key did: a row-level
+-- security policy that hides a task from the deleter does not let it delete
+-- the task's type, and a role that may delete types without reading tasks
+-- may delete one no task names.
+SELECT tforge.define_task_type('ref-rls', 10), tforge.define_task_type('ref-free', 10);
+SELECT tforge.submit_task('ref-rls', task_key => 'not-the-admin');
+ALTER TABLE tforge.tasks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tap_ref_own ON tforge.tasks USING (task_key = current_user);
+SET ROLE tap_ref_admin;
+SELECT is((SELECT count(*) FROM tforge.tasks WHERE task_type = 'ref-rls'), 0::bigint,
+          'the policy hides the task from the admin');
+SELECT throws_ok($$ DELETE FROM tforge.task_types WHERE name = 'ref-rls' $$, '23503',
+                 'task type "ref-rls" is named by tasks', 'a type named by a task the deleter cannot see is not deleted');
+RESET ROLE;
+DROP POLICY tap_ref_own ON tforge.tasks;
+ALTER TABLE tforge.tasks DISABLE ROW LEVEL SECURITY;
+CREATE ROLE tap_ref_typist;
+GRANT USAGE ON SCHEMA tforge TO tap_ref_typist;
+GRANT SELECT, UPDATE, DELETE ON tforge.task_types TO tap_ref_typist;
+SET ROLE tap_ref_typist;
+SELECT lives_ok($$ DELETE FROM tforge.task_types WHERE name = 'ref-free' $$,
+                'a role that may delete types but not read tasks deletes a type no task names');
+SELECT throws_ok($$ UPDATE tforge.task_types SET name = 'ref-rls2' WHERE name = 'ref-rls' $$, '23503', NULL,
+                 'and cannot rename one a task names');
+RESET ROLE;
+
 SELECT dblink_disconnect('b'), dblink_disconnect('c');
 DROP SCHEMA tap_ref CASCADE;
+DROP OWNED BY tap_ref_typist;
+DROP ROLE tap_ref_typist;
 DROP ROLE tap_ref_admin;
 SELECT * FROM finish();
