@@ -173,14 +173,8 @@ BatchBegin(FunctionCallInfo fcinfo, const char *function, BatchItem **itemsp)
 	int			i;
 
 	CheckWritable(function);
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("worker_id must not be NULL")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("task_ids must not be NULL")));
+	RequireArg(fcinfo, 0, "worker_id");
+	RequireArg(fcinfo, 1, "task_ids");
 	GetBatchArray(fcinfo, 1, "task_ids", &ids);
 	items = palloc0(sizeof(BatchItem) * Max(ids.n, 1));
 	for (i = 0; i < ids.n; i++)

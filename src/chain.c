@@ -244,10 +244,7 @@ ChainRunArg(FunctionCallInfo fcinfo, int plain_nargs, const char **run)
 	*run = NULL;
 	if (PG_NARGS() <= plain_nargs)
 		return 0;
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("training_run_id must not be NULL")));
+	RequireArg(fcinfo, 0, "training_run_id");
 	*run = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	return 1;
 }
@@ -574,10 +571,7 @@ PG_FUNCTION_INFO_V1(chain_checkpoint_missing);
 Datum
 chain_checkpoint_missing(PG_FUNCTION_ARGS)
 {
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("checkpoint_id must not be NULL")));
+	RequireArg(fcinfo, 0, "checkpoint_id");
 	ReportMissingCheckpoint(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	PG_RETURN_VOID();
 }

@@ -30,6 +30,7 @@
 #include "utils/timestamp.h"
 
 #include "decay.h"
+#include "tforge.h"
 
 #define DECAY_BINARY_VERSION 1
 /* the text form's limit, which keeps doubled half-lives in int64 */
@@ -549,10 +550,7 @@ decay_agg_trans(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("half_life must not be NULL")));
+	RequireArg(fcinfo, 3, "half_life");
 	inagg = AggCheckCallContext(fcinfo, &aggcontext) != 0;
 	if (!inagg)
 		aggcontext = CurrentMemoryContext;

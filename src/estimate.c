@@ -882,10 +882,7 @@ tforge_estimate(PG_FUNCTION_ARGS)
 	int			attempt;
 	int			i;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("task_type must not be NULL")));
+	RequireArg(fcinfo, 0, "task_type");
 	strategy = EstimateStrategyFromName(PG_ARGISNULL(2)
 										? (tforge_learning_strategy ? tforge_learning_strategy : "adaptive")
 										: text_to_cstring(PG_GETARG_TEXT_PP(2)));

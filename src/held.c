@@ -202,14 +202,8 @@ tforge_held_task(PG_FUNCTION_ARGS)
 {
 	Datum		task;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("task_id must not be NULL")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("worker_id must not be NULL")));
+	RequireArg(fcinfo, 0, "task_id");
+	RequireArg(fcinfo, 1, "worker_id");
 	CheckWritable("tforge._held_task()");
 	SPI_connect();
 	task = HeldTask(PG_GETARG_INT64(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),

@@ -745,16 +745,6 @@ EvictAndAllocate(text *device_id, int64 actual, int64 alignment, const char *sta
 	return found;
 }
 
-/* 22004 unless argument argno is given. */
-static void
-Required(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", name)));
-}
-
 /* The allocation's size after alignment, validated (22023, 22003). */
 static int64
 RequestSize(int64 size, int64 alignment)
@@ -807,12 +797,12 @@ tforge_gpu_allocate(PG_FUNCTION_ARGS)
 	Datum		r[5] = {0, 0, 0, 0, 0};
 	bool		rn[5] = {false, true, true, false, true};
 
-	Required(fcinfo, 0, "device_id");
-	Required(fcinfo, 1, "tensor_id");
-	Required(fcinfo, 2, "size");
-	Required(fcinfo, 3, "alignment");
-	Required(fcinfo, 4, "pinned");
-	Required(fcinfo, 5, "priority");
+	RequireArg(fcinfo, 0, "device_id");
+	RequireArg(fcinfo, 1, "tensor_id");
+	RequireArg(fcinfo, 2, "size");
+	RequireArg(fcinfo, 3, "alignment");
+	RequireArg(fcinfo, 4, "pinned");
+	RequireArg(fcinfo, 5, "priority");
 	device_id = PG_GETARG_TEXT_PP(0);
 	tensor_id = PG_GETARG_TEXT_PP(1);
 	size = PG_GETARG_INT64(2);
@@ -879,9 +869,9 @@ tforge_best_fit_block(PG_FUNCTION_ARGS)
 	int64		block_id = 0;
 	bool		found;
 
-	Required(fcinfo, 0, "device_id");
-	Required(fcinfo, 1, "size");
-	Required(fcinfo, 2, "alignment");
+	RequireArg(fcinfo, 0, "device_id");
+	RequireArg(fcinfo, 1, "size");
+	RequireArg(fcinfo, 2, "alignment");
 	device_id = PG_GETARG_TEXT_PP(0);
 	actual = RequestSize(PG_GETARG_INT64(1), PG_GETARG_INT64(2));
 	SPI_connect();
@@ -1020,8 +1010,8 @@ PG_FUNCTION_INFO_V1(tforge_gpu_touch);
 Datum
 tforge_gpu_touch(PG_FUNCTION_ARGS)
 {
-	Required(fcinfo, 0, "block_id");
-	Required(fcinfo, 1, "at");
+	RequireArg(fcinfo, 0, "block_id");
+	RequireArg(fcinfo, 1, "at");
 	Touch(NULL, PG_GETARG_INT64(0), PG_GETARG_DATUM(1));
 	PG_RETURN_VOID();
 }
@@ -1040,8 +1030,8 @@ tforge_gpu_free_on(PG_FUNCTION_ARGS)
 	text	   *device;
 	int64		block_id;
 
-	Required(fcinfo, 0, "device_id");
-	Required(fcinfo, 1, "block_id");
+	RequireArg(fcinfo, 0, "device_id");
+	RequireArg(fcinfo, 1, "block_id");
 	device = PG_GETARG_TEXT_PP(0);
 	block_id = PG_GETARG_INT64(1);
 	PreventWrites("gpu_free()");
@@ -1056,8 +1046,8 @@ tforge_gpu_free_on(PG_FUNCTION_ARGS)
 static Datum
 ChangeStatusOn(FunctionCallInfo fcinfo, const StatusChange *change)
 {
-	Required(fcinfo, 0, "device_id");
-	Required(fcinfo, 1, "block_id");
+	RequireArg(fcinfo, 0, "device_id");
+	RequireArg(fcinfo, 1, "block_id");
 	ChangeStatus(PG_GETARG_TEXT_PP(0), PG_GETARG_INT64(1), change);
 	PG_RETURN_VOID();
 }
@@ -1088,9 +1078,9 @@ PG_FUNCTION_INFO_V1(tforge_gpu_touch_on);
 Datum
 tforge_gpu_touch_on(PG_FUNCTION_ARGS)
 {
-	Required(fcinfo, 0, "device_id");
-	Required(fcinfo, 1, "block_id");
-	Required(fcinfo, 2, "at");
+	RequireArg(fcinfo, 0, "device_id");
+	RequireArg(fcinfo, 1, "block_id");
+	RequireArg(fcinfo, 2, "at");
 	Touch(PG_GETARG_TEXT_PP(0), PG_GETARG_INT64(1), PG_GETARG_DATUM(2));
 	PG_RETURN_VOID();
 }

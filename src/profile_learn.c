@@ -472,10 +472,7 @@ tforge_profile_record(PG_FUNCTION_ARGS)
 	bool		isnull;
 
 	memset(&c, 0, sizeof(c));
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("task_type must not be NULL")));
+	RequireArg(fcinfo, 0, "task_type");
 	for (i = 0; i < 4; i++)
 	{
 		c.has[i] = !PG_ARGISNULL(2 + i);

@@ -677,10 +677,7 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	int64		task_id;
 
 	GovernorAdmit();
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("task_type must not be NULL")));
+	RequireArg(fcinfo, 0, "task_type");
 	SubmitOptions(fcinfo, 5, 6, &sla, &attempts);
 	undeclared = CheckResources(PG_GETARG_DATUM(2), PG_ARGISNULL(2), resources_type);
 	CheckWritable("tforge.submit_task()");
@@ -1022,14 +1019,8 @@ tforge_complete_task(PG_FUNCTION_ARGS)
 	double		tau;
 
 	memset(&c, 0, sizeof(c));
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("task_id must not be NULL")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("worker_id must not be NULL")));
+	RequireArg(fcinfo, 0, "task_id");
+	RequireArg(fcinfo, 1, "worker_id");
 	task_id = PG_GETARG_INT64(0);
 	worker_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	CheckWritable("tforge.complete_task()");

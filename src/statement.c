@@ -203,6 +203,16 @@ SkippedByTrigger(const char *table, const char *what)
 			 errhint("Triggers on tforge's tables must return the row they are given.")));
 }
 
+/* 22004 unless argument argno (called name) is given: the one wording of a NULL argument. */
+void
+RequireArg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+}
+
 /*
  * Refuse to change state (25006) in a read-only transaction, in parallel
  * mode and on a standby, before any work: every SQL-callable C function that

@@ -185,14 +185,8 @@ tforge_submit_tasks(PG_FUNCTION_ARGS)
 	uint64		inserted;
 
 	CheckWritable("tforge.submit_tasks()");
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("task_type must not be NULL")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("payloads must not be NULL")));
+	RequireArg(fcinfo, 0, "task_type");
+	RequireArg(fcinfo, 1, "payloads");
 	if (!OidIsValid(resources_type))
 		elog(ERROR, "tforge.submit_tasks: resources is not an array");
 	GetBatchArray(fcinfo, 1, "payloads", &payloads);

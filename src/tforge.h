@@ -125,4 +125,7 @@ extern void PlannerHookInit(void);
 /* wakeup.c: the count of listeners on tforge_tasks (_PG_init; shared_preload_libraries only) */
 extern void WakeupInit(void);
 
+/* statement.c: 22004 unless argument argno (called name) is given */
+extern void RequireArg(FunctionCallInfo fcinfo, int argno, const char *name);
+
 #endif							/* TFORGE_H */
