@@ -304,6 +304,14 @@ CREATE INDEX tasks_claim_idx ON tforge.tasks (laxity_key, priority DESC, submitt
 -- status so that the planner never prefers it to the primary key for a
 -- statement that names one running task.
 CREATE INDEX tasks_lease_idx ON tforge.tasks (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
+-- A claim walks tasks_claim_idx from its head, over the entries of the
+-- tasks claimed since the last vacuum: a claimed task's entry is only
+-- marked dead by the scans that pass it, and stays on its page until a
+-- vacuum removes it (no insert ever lands at the head to make room). The
+-- default threshold, a fifth of the table, grows with the done tasks the
+-- table keeps for tforge.task_retention, and so would the claims' walk:
+-- the queue is vacuumed when 1% of it, and at least 1,000 rows, are dead.
+ALTER TABLE tforge.tasks SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000);
 
 SELECT pg_catalog.pg_extension_config_dump('tforge.tasks', '');
 SELECT pg_catalog.pg_extension_config_dump('tforge.tasks_task_id_seq', '');

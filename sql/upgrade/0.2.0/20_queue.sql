@@ -249,3 +249,7 @@ CREATE TRIGGER task_types_truncate BEFORE TRUNCATE ON tforge.task_types
   FOR EACH STATEMENT EXECUTE FUNCTION tforge._task_type_in_use();
 COMMENT ON TRIGGER task_types_truncate ON tforge.task_types IS
   'tforge.task_types cannot be truncated while tforge.tasks has rows';
+
+-- Claims walk the dead head of tasks_claim_idx until a vacuum removes it
+-- (sql/install/20_queue.sql): the queue is vacuumed when 1% of it is dead.
+ALTER TABLE tforge.tasks SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000);
