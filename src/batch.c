@@ -162,6 +162,13 @@ ItemArrays(FunctionCallInfo fcinfo, int n, int narrays, const int *argnos, const
 }
 
 /*
+ * Bytes a task may take in the largest array a batch allocates (its
+ * learning's three row uses, its item): bounds a batch's size below what
+ * palloc accepts.
+ */
+#define BATCH_TASK_BYTES 256
+
+/*
  * worker_id and task_ids, checked, and the items; the element count. A
  * NULL element of task_ids is an item of no task (status missing).
  */
@@ -176,6 +183,12 @@ BatchBegin(FunctionCallInfo fcinfo, const char *function, BatchItem **itemsp)
 	RequireArg(fcinfo, 0, "worker_id");
 	RequireArg(fcinfo, 1, "task_ids");
 	GetBatchArray(fcinfo, 1, "task_ids", &ids);
+	/* what the largest per-task array of a batch may take (BATCH_TASK_BYTES) */
+	if ((Size) ids.n > MaxAllocSize / BATCH_TASK_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a batch of %d tasks is too large", ids.n),
+				 errhint("Give at most %d tasks per call.", (int) (MaxAllocSize / BATCH_TASK_BYTES))));
 	items = palloc0(sizeof(BatchItem) * Max(ids.n, 1));
 	for (i = 0; i < ids.n; i++)
 	{
@@ -428,6 +441,10 @@ typedef struct RowUse
 	int			item;			/* the completion (index into the batch's learnings) */
 	LearnedRow **ref;			/* where the completion keeps the row */
 } RowUse;
+
+/* (BATCH_TASK_BYTES, above) */
+StaticAssertDecl(3 * sizeof(RowUse) <= BATCH_TASK_BYTES && sizeof(BatchItem) <= BATCH_TASK_BYTES,
+				 "BATCH_TASK_BYTES is below what a task takes");
 
 #define ROW_KEY 0
 #define ROW_TYPE 1

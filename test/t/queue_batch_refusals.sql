@@ -10,7 +10,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(21);
+SELECT plan(23);
 
 -- Tasks: d done, c running for another worker, e claimed again by w since
 -- token et1 (et2 is current), p pending (never claimed), a and b held by w.
@@ -164,6 +164,13 @@ SELECT results_eq('SELECT min(n), max(n), status, detail, count(*) FROM many GRO
   'a batch naming one task 151 times resolves as 151 single calls would');
 SELECT results_eq(format('SELECT status::text, worker_id FROM tforge.tasks WHERE task_id IN (%s, %s) ORDER BY task_id', :x, :y),
                   $$VALUES ('done', 'w'), ('running', 'other')$$, 'x completed once, y left to its worker');
+
+-- A batch larger than palloc can hold per task is refused before any work
+-- (54000), not left to fail allocating (XX000).
+SELECT throws_ok($$SELECT count(*) FROM tforge.complete_tasks('w', array_fill(NULL::bigint, ARRAY[5000000]))$$,
+                 '54000', 'a batch of 5000000 tasks is too large', 'complete_tasks: a batch too large is 54000');
+SELECT throws_ok($$SELECT count(*) FROM tforge.fail_tasks('w', array_fill(NULL::bigint, ARRAY[5000000]), NULL)$$,
+                 '54000', 'a batch of 5000000 tasks is too large', 'fail_tasks: a batch too large is 54000');
 
 SELECT * FROM finish();
 ROLLBACK;
