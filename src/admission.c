@@ -16,6 +16,8 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/transam.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -130,10 +132,15 @@ CountDue(TimestampTz now, TimestampTz counted_at, int64 cost)
 
 /*
  * This database's slot in the shared RED counts (mutex held): its own, else
- * a free one, else the one counted longest ago.
+ * a free one, else one whose count is due anyway and that nobody is
+ * counting (the one counted longest ago); NULL when every slot is in use by
+ * a database whose count is still fresh: this backend then counts for
+ * itself, as without shared memory, rather than evicting a fresh count
+ * (more databases than slots would otherwise evict each other's counts on
+ * every submit, each eviction a count).
  */
 static RedCount *
-RedSlot(GovernorShared *g)
+RedSlot(GovernorShared *g, TimestampTz now)
 {
 	RedCount   *slot = NULL;
 	int			i;
@@ -142,9 +149,21 @@ RedSlot(GovernorShared *g)
 		if (g->red[i].database_id == MyDatabaseId)
 			return &g->red[i];
 	for (i = 0; i < GOV_RED_DATABASES; i++)
-		if (slot == NULL || !OidIsValid(g->red[i].database_id) ||
-			(OidIsValid(slot->database_id) && g->red[i].counted_at < slot->counted_at))
-			slot = &g->red[i];
+	{
+		RedCount   *c = &g->red[i];
+
+		if (!OidIsValid(c->database_id))
+		{
+			slot = c;
+			break;
+		}
+		if (CountDue(now, c->counted_at, c->cost) &&
+			(c->counting_since == 0 || now - c->counting_since >= USECS_PER_SEC) &&
+			(slot == NULL || c->counted_at < slot->counted_at))
+			slot = c;
+	}
+	if (slot == NULL)
+		return NULL;
 	memset(slot, 0, sizeof(RedCount));
 	slot->database_id = MyDatabaseId;
 	return slot;
@@ -155,7 +174,11 @@ RedSlot(GovernorShared *g)
  * this database's pending tasks, due as CountDue says. With the library
  * preloaded the count is shared: one backend counts while the others use
  * the last count (a count left unfinished, by an error, is taken over after
- * a second); without it each backend counts for itself.
+ * a second). Only a count any backend would make now is shared: one made
+ * by a transaction that has written (its own uncommitted tasks count) or
+ * reads through a transaction snapshot (REPEATABLE READ: the queue as it
+ * was) is that backend's alone, as is every count without the preload or
+ * when every slot holds another database's fresh count.
  */
 static double
 LocalFill(GovernorShared *g, TimestampTz now)
@@ -163,13 +186,34 @@ LocalFill(GovernorShared *g, TimestampTz now)
 	static TimestampTz local_at = 0;
 	static double local_fill = 0;
 	static int64 local_cost = 0;
-	RedCount   *slot;
-	double		fill;
+	RedCount   *slot = NULL;
+	double		fill = 0;
 	TimestampTz done;
-	bool		count;
+	bool		count = true;
+	bool		shareable = !TransactionIdIsValid(GetTopTransactionIdIfAny()) &&
+		!IsolationUsesXactSnapshot();
 
-	if (g == NULL)
+	if (g != NULL)
 	{
+		SpinLockAcquire(&g->mutex);
+		slot = RedSlot(g, now);
+		if (slot != NULL)
+		{
+			fill = slot->fill;
+			count = CountDue(now, slot->counted_at, slot->cost);
+			if (count && shareable &&
+				(slot->counting_since == 0 || now - slot->counting_since >= USECS_PER_SEC))
+				slot->counting_since = now;
+			else if (count && shareable)
+				count = false;	/* another backend counts now: use the last count */
+		}
+		SpinLockRelease(&g->mutex);
+		if (!count)
+			return fill;
+	}
+	if (slot == NULL || !shareable)
+	{
+		/* this backend's own count */
 		if (CountDue(now, local_at, local_cost))
 		{
 			local_fill = CountFill();
@@ -179,25 +223,17 @@ LocalFill(GovernorShared *g, TimestampTz now)
 		return local_fill;
 	}
 
-	SpinLockAcquire(&g->mutex);
-	slot = RedSlot(g);
-	fill = slot->fill;
-	count = CountDue(now, slot->counted_at, slot->cost) &&
-		(slot->counting_since == 0 || now - slot->counting_since >= USECS_PER_SEC);
-	if (count)
-		slot->counting_since = now;
-	SpinLockRelease(&g->mutex);
-	if (!count)
-		return fill;
-
 	fill = CountFill();
 	done = GetCurrentTimestamp();
 	SpinLockAcquire(&g->mutex);
-	slot = RedSlot(g);
-	slot->fill = fill;
-	slot->counted_at = done;
-	slot->cost = done - now;
-	slot->counting_since = 0;
+	slot = RedSlot(g, done);
+	if (slot != NULL)
+	{
+		slot->fill = fill;
+		slot->counted_at = done;
+		slot->cost = done - now;
+		slot->counting_since = 0;
+	}
 	SpinLockRelease(&g->mutex);
 	return fill;
 }

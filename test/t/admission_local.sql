@@ -12,7 +12,7 @@
 \pset tuples_only true
 \pset pager off
 SET client_min_messages = warning;
-SELECT plan(5);
+SELECT plan(6);
 
 -- n submits; how many admission control refused (53000), others re-raised.
 CREATE FUNCTION pg_temp.refused(n int) RETURNS int LANGUAGE plpgsql AS $$
@@ -62,5 +62,19 @@ SELECT is((SELECT r FROM dblink('other', $$
              SELECT count(*)::int FROM generate_series(1, 100) i
               WHERE tforge.submit_task('cpu-light') IS NOT NULL$$) AS t(r int)), 100,
           'another session''s submits are admitted too');
+-- A transaction's own view of the queue is not everyone's: this session
+-- counts inside a transaction holding a full queue of uncommitted tasks
+-- (and is refused by its own view); the other session is not.
+BEGIN;
+INSERT INTO tforge.tasks (task_type, deadline, predicted_runtime_s, laxity_key, max_attempts, submitted_at,
+                          available_at)
+SELECT 'cpu-light', now() + interval '1 h', 5, now(), 3, now(), now() FROM generate_series(1, :cap * 12 / 10);
+SELECT pg_sleep_for(current_setting('tforge.governor_interval')::interval * 2 + interval '0.5 s');
+SELECT pg_temp.refused(50) >= 0 AS counted \gset
+SELECT is((SELECT r FROM dblink('other', $$
+             SELECT count(*)::int FROM generate_series(1, 100) i
+              WHERE tforge.submit_task('cpu-light') IS NOT NULL$$) AS t(r int)), 100,
+          'another session is not refused for this transaction''s uncommitted tasks');
+ROLLBACK;
 SELECT dblink_disconnect('other');
 SELECT * FROM finish();
