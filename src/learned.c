@@ -371,6 +371,53 @@ ConcurrentChange(Relation rel, TM_Result result)
 	return false;
 }
 
+/*
+ * version as it will be stored, when it is too large to be stored as it is
+ * (a profile's rings are a few kB): compressed here as TOAST would compress
+ * it in heap_update, each column that may be compressed with the column's
+ * method. heap_update's own toasting pass would do it while the row is
+ * already locked (it writes the lock to WAL and releases the page
+ * meanwhile), which lengthens the time a concurrent completion of the same
+ * type waits for the row; done before, the update is a plain one. What is
+ * stored is what TOAST stores; a column that does not shrink stays as it
+ * was given, and a version still too large is left to heap_update. Only
+ * the version written is compressed (a batch learns through in-memory
+ * versions it never stores).
+ */
+static HeapTuple
+Compressed(Relation rel, HeapTuple version)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum	   *values;
+	bool	   *nulls;
+	bool		compressed = false;
+	int			i;
+
+	if (version->t_len <= TOAST_TUPLE_THRESHOLD || HeapTupleHasExternal(version))
+		return version;
+	values = palloc(sizeof(Datum) * desc->natts);
+	nulls = palloc(sizeof(bool) * desc->natts);
+	heap_deform_tuple(version, desc, values, nulls);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+		Datum		c;
+
+		if (nulls[i] || a->attisdropped || a->attlen != -1 ||
+			(a->attstorage != TYPSTORAGE_EXTENDED && a->attstorage != TYPSTORAGE_MAIN) ||
+			VARATT_IS_EXTENDED(DatumGetPointer(values[i])))
+			continue;
+		c = toast_compress_datum(values[i], CompressionMethodIsValid(a->attcompression)
+								 ? a->attcompression : default_toast_compression);
+		if (DatumGetPointer(c) != NULL)
+		{
+			values[i] = c;
+			compressed = true;
+		}
+	}
+	return compressed ? heap_form_tuple(desc, values, nulls) : version;
+}
+
 /* Whether the table has BEFORE UPDATE ROW triggers (the write is UpdateLocked's). */
 static bool
 UsesBeforeTriggers(LearnedWrite *w)
@@ -400,7 +447,7 @@ UpdateLocked(LearnedWrite *w, Relation rel, ItemPointer tid, TupleTableSlot *nex
 		return ConcurrentChange(rel, result);
 	if (KeyChanged(w, &tmfd, locked))
 		return false;
-	ExecForceStoreHeapTuple(change(locked, arg), next, true);
+	ExecForceStoreHeapTuple(Compressed(rel, change(locked, arg)), next, true);
 	MarkUpdatedColumns(w, locked, next);
 	ItemPointerSetInvalid(&next->tts_tid);
 	EvalPlanQualSetSlot(&w->epq, next);
@@ -511,7 +558,7 @@ UpdateFound(LearnedWrite *w, Relation rel, TupleTableSlot *current, TupleTableSl
 
 	for (;;)
 	{
-		ExecForceStoreHeapTuple(change(current, arg), next, true);
+		ExecForceStoreHeapTuple(Compressed(rel, change(current, arg)), next, true);
 		MarkUpdatedColumns(w, current, next);
 		if (constr != NULL && constr->has_generated_stored)
 			ExecComputeStoredGenerated(w->rri, w->estate, next, CMD_UPDATE);
@@ -669,53 +716,13 @@ RowEditSet(RowEdit *e, const char *name, Datum value, bool isnull)
 	e->replace[i] = true;
 }
 
-/*
- * The new version, its updated_at now().
- *
- * A version too large to be stored as it is (a profile's rings are a few
- * kB) is compressed here as TOAST would compress it in heap_update: each
- * rewritten column that may be compressed, with the column's compression
- * method. heap_update's own toasting pass would do it while the row is
- * already locked (it writes the lock to WAL and releases the page
- * meanwhile), which lengthens the time a concurrent completion of the
- * same type waits for the row; done before, the update is a plain one.
- * What is stored is what TOAST stores; a column that does not shrink stays
- * as it was given, and a version still too large is left to heap_update.
- */
+/* The new version, its updated_at now(). */
 HeapTuple
 RowEditFinish(RowEdit *e)
 {
-	TupleDesc	desc = e->slot->tts_tupleDescriptor;
-	HeapTuple	old = ExecFetchSlotHeapTuple(e->slot, false, NULL);
-	HeapTuple	version;
-	bool		compressed = false;
-	int			i;
-
 	RowEditSet(e, "updated_at", TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
-	version = heap_modify_tuple(old, desc, e->values, e->nulls, e->replace);
-	if (version->t_len <= TOAST_TUPLE_THRESHOLD || HeapTupleHasExternal(version))
-		return version;
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute a = TupleDescAttr(desc, i);
-		Datum		c;
-
-		if (!e->replace[i] || e->nulls[i] || a->attlen != -1 ||
-			(a->attstorage != TYPSTORAGE_EXTENDED && a->attstorage != TYPSTORAGE_MAIN) ||
-			VARATT_IS_EXTENDED(DatumGetPointer(e->values[i])))
-			continue;
-		c = toast_compress_datum(e->values[i], CompressionMethodIsValid(a->attcompression)
-								 ? a->attcompression : default_toast_compression);
-		if (DatumGetPointer(c) != NULL)
-		{
-			e->values[i] = c;
-			compressed = true;
-		}
-	}
-	if (!compressed)
-		return version;
-	heap_freetuple(version);
-	return heap_modify_tuple(old, desc, e->values, e->nulls, e->replace);
+	return heap_modify_tuple(ExecFetchSlotHeapTuple(e->slot, false, NULL), e->slot->tts_tupleDescriptor,
+							 e->values, e->nulls, e->replace);
 }
 
 void
