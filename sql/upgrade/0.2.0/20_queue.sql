@@ -249,3 +249,8 @@ CREATE TRIGGER task_types_truncate BEFORE TRUNCATE ON tforge.task_types
   FOR EACH STATEMENT EXECUTE FUNCTION tforge._task_type_in_use();
 COMMENT ON TRIGGER task_types_truncate ON tforge.task_types IS
   'tforge.task_types cannot be truncated while tforge.tasks has rows';
+
+-- A claim of some types only (claim_tasks(..., task_types), issue 16):
+-- each type's pending tasks in claim order (as in sql/install/20_queue.sql).
+CREATE INDEX tasks_type_claim_idx ON tforge.tasks (task_type, laxity_key, priority DESC, submitted_at, task_id)
+  WHERE status = 'pending';
