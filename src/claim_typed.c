@@ -36,7 +36,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -128,6 +127,19 @@ HeadCmp(const TypedHead *a, const TypedHead *b)
 	return 0;
 }
 
+/* qsort comparator of two text datums, by their bytes. */
+static int
+TypeNameCmp(const void *a, const void *b)
+{
+	text	   *ta = DatumGetTextPP(*(const Datum *) a);
+	text	   *tb = DatumGetTextPP(*(const Datum *) b);
+	int			la = VARSIZE_ANY_EXHDR(ta);
+	int			lb = VARSIZE_ANY_EXHDR(tb);
+	int			c = memcmp(VARDATA_ANY(ta), VARDATA_ANY(tb), Min(la, lb));
+
+	return c != 0 ? c : (la > lb) - (la < lb);
+}
+
 /* Set v[7..10] ($8 .. $11) to key, or to NULL. */
 static void
 SetKey(Datum *v, bool *n, const TypedHead *key)
@@ -185,7 +197,7 @@ ClaimFrom(ReturnSetInfo *rsinfo, const TypedHead *h, const TypedHead *before, in
 
 /*
  * Claim up to max tasks of the types in types (NULL elements and repeats
- * are ignored) into rsinfo (when not NULL; else, max being 1, the claimed
+ * are ignored; an array of any shape is read as its elements) into rsinfo (when not NULL; else, max being 1, the claimed
  * row is the last statement's result). args and argnulls are the claim's
  * $1 .. $6 (queue.c). Returns how many were claimed.
  */
@@ -204,19 +216,16 @@ ClaimTyped(ReturnSetInfo *rsinfo, ArrayType *types, int max, Oid resources_type,
 	int			i;
 	int			j;
 
+	/* the distinct types (sorted by bytes: a long list costs n log n) */
 	deconstruct_array(types, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
-	heads = palloc0(sizeof(TypedHead) * Max(nelems, 1));
-	for (i = 0; i < nelems; i++)
-	{
-		bool		seen = false;
-
-		if (nulls[i])
-			continue;
-		for (j = 0; j < nheads && !seen; j++)
-			seen = DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, heads[j].type, elems[i]));
-		if (!seen)
+	for (i = 0, j = 0; i < nelems; i++)
+		if (!nulls[i])
+			elems[j++] = elems[i];
+	qsort(elems, j, sizeof(Datum), TypeNameCmp);
+	heads = palloc0(sizeof(TypedHead) * Max(j, 1));
+	for (i = 0; i < j; i++)
+		if (i == 0 || TypeNameCmp(&elems[i - 1], &elems[i]) != 0)
 			heads[nheads++].type = elems[i];
-	}
 	for (i = 0; i < 6; i++)
 	{
 		v[i] = args[i];
