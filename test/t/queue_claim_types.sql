@@ -8,7 +8,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(13);
+SELECT plan(17);
 
 -- The queue is committed by a second session, which then keeps a random
 -- fifth of it locked FOR UPDATE while this one claims.
@@ -132,6 +132,32 @@ SELECT is((SELECT laxity_key FROM tforge.claim_tasks('cost', 1, task_types => AR
           'the claim of the other type takes its head behind 20,000 tasks');
 SELECT cmp_ok(pg_temp.entries_read() - (SELECT n FROM reads), '<', 20::numeric,
               'and reads fewer than 20 index entries for it');
+
+-- With gpu_device: of the listed types only, each claimed task's memory
+-- allocated, and a task that does not fit the device's free memory passed
+-- over. Device of 10240 bytes; in laxity order: 5 (gpu-inference, 5000:
+-- fits), 1 (gpu-training, 4000: fits in what is left), 2 (cpu-heavy: not
+-- listed), 3 (gpu-inference, 3000: no longer fits), 4 (gpu-training, 9000).
+UPDATE tforge.tasks SET status = 'dead' WHERE status = 'pending';
+SELECT tforge.gpu_add_device('q0', 10240) \g /dev/null
+CREATE TEMP TABLE g AS
+SELECT v.i, tforge.submit_task(v.t, resources => ROW(NULL, NULL, 1, v.m)::tforge.resources, sla_multiplier => v.s) AS task_id
+  FROM (VALUES (1, 'gpu-training', 4000::bigint, 1.05), (2, 'cpu-heavy', 1000, 1.2), (3, 'gpu-inference', 3000, 2.5),
+               (4, 'gpu-training', 9000, 1.5), (5, 'gpu-inference', 5000, 1.1)) v(i, t, m, s);
+-- laxity = (s - 1) * tau: 1: 0.05*60=3, 2: 0.2*15=3 (priority, arrival: 1 first), 3: 1.5*10=15, 4: 0.5*60=30, 5: 0.1*10=1
+SELECT results_eq($$ SELECT task_id FROM g ORDER BY array_position(ARRAY[5, 1, 2, 3, 4], i) $$,
+                  $$ SELECT task_id FROM tforge.tasks WHERE task_id IN (SELECT task_id FROM g)
+                      ORDER BY laxity_key, priority DESC, submitted_at, task_id $$ || ' OFFSET 0',
+                  'the GPU tasks are in the laxity order worked by hand');
+SELECT set_eq($$ SELECT task_id FROM tforge.claim_tasks('gw', 10, gpu_device => 'q0',
+                                                        task_types => ARRAY['gpu-training', 'gpu-inference']) $$,
+              $$ SELECT task_id FROM g WHERE i IN (5, 1) $$,
+              'a typed GPU claim takes the listed types'' tasks that fit the device, in laxity order');
+SELECT is((SELECT string_agg(tensor_id, ' ' ORDER BY offset_bytes) FROM tforge.gpu_blocks WHERE status <> 'free'),
+          (SELECT string_agg('task:' || task_id, ' ' ORDER BY i DESC) FROM g WHERE i IN (5, 1)),
+          'their memory is allocated on the device, least laxity first');
+SELECT is((SELECT string_agg(i::text, ',' ORDER BY i) FROM g JOIN tforge.tasks USING (task_id) WHERE status = 'pending'),
+          '2,3,4', 'the unlisted type and the tasks that no longer fit stay pending');
 
 SELECT dblink_disconnect('other') \g /dev/null
 SELECT * FROM finish();
