@@ -37,10 +37,13 @@ claim_ms() { # script -> average latency, ms
 	psql -qX -c 'VACUUM tforge.tasks' >/dev/null
 	pgbench -n -c 1 -T "$DURATION" -f "$1" 2>&1 | sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p'
 }
-fill 1000; small=$(claim_ms typed_claim.sql); small2=$(claim_ms typed2_claim.sql)
-fill 1000000; large=$(claim_ms typed_claim.sql); large2=$(claim_ms typed2_claim.sql)
+# baseline: the untyped claim (bench/queue's probe) over the same queues
+fill 1000; small=$(claim_ms typed_claim.sql); small2=$(claim_ms typed2_claim.sql); small0=$(claim_ms ../queue/tforge_claim.sql)
+fill 1000000; large=$(claim_ms typed_claim.sql); large2=$(claim_ms typed2_claim.sql); large0=$(claim_ms ../queue/tforge_claim.sql)
 printf 'typed claim latency, 1,000 other-type pending ahead:     %.3f ms (two types: %.3f ms)\n' "$small" "$small2"
 printf 'typed claim latency, 1,000,000 other-type pending ahead: %.3f ms (two types: %.3f ms)\n' "$large" "$large2"
+printf 'untyped claim latency (baseline, same queues): %.3f ms at 1,000, %.3f ms at 1,000,000 (ratio %.2f)\n' \
+	"$small0" "$large0" "$(awk -v a="$large0" -v b="$small0" 'BEGIN { print a / b }')"
 printf 'ratio typed claim cost 1,000,000 vs 1,000 other-type pending: %.2f (%.3f ms vs %.3f ms; target <= 1.5)\n' \
 	"$(awk -v a="$large" -v b="$small" 'BEGIN { print a / b }')" "$large" "$small"
 printf 'ratio two-type claim cost 1,000,000 vs 1,000 other-type pending: %.2f (%.3f ms vs %.3f ms; target <= 1.5)\n' \
