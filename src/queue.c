@@ -141,11 +141,7 @@ static QueueStatement expired_tasks = {
  * not yet run) has no tokens: its claims run the statements without them
  * (the [0] variants), so that workers keep working across the upgrade.
  */
-#define CLAIM_SET_010 \
-	"   SET status = 'running', worker_id = $4, claimed_at = $1," \
-	"       lease_s = $5, lease_expires_at = $1 + $6, attempts = k.attempts + 1"
-#define CLAIM_SET CLAIM_SET_010 \
-	",      claim_token = pg_catalog.nextval('tforge.claim_token_seq'::pg_catalog.regclass)"
+/* (CLAIM_SET_010, CLAIM_SET and CLAIM_FITS, which typed claims share, are in queue.h.) */
 #define CLAIM_HEAD(fits, limit) \
 	"SELECT h.task_id FROM tforge.tasks h" \
 	" WHERE h.status = 'pending' AND h.available_at <= $1" fits \
@@ -153,8 +149,6 @@ static QueueStatement expired_tasks = {
 	" ORDER BY h.laxity_key, h.priority DESC, h.submitted_at, h.task_id" \
 	" LIMIT " limit \
 	" FOR UPDATE SKIP LOCKED"
-#define CLAIM_FITS \
-	" AND ($2 IS NULL OR h.resources IS NULL OR tforge.resources_fit(h.resources, $2))"
 #define CLAIM_ONE(fits, set) \
 	"UPDATE tforge.tasks k" set \
 	" WHERE k.task_id = (" CLAIM_HEAD(fits, "1") ")" \
@@ -808,8 +802,8 @@ tforge_expire_leases(PG_FUNCTION_ARGS)
  * leaves 'running' (a trigger on tasks, sql/install/60_gpu.sql).
  */
 static void
-ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, Oid resources_type,
-			  Datum *v, bool *n)
+ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, ArrayType *types,
+			  Oid resources_type, Datum *v, bool *n, int tokens)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleDesc	desc;
@@ -837,7 +831,9 @@ ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, Oid 
 		fn[3] = false;
 		v[1] = HeapTupleGetDatum(heap_form_tuple(desc, f, fn));
 		n[1] = false;
-		if (Execute(claim, resources_type, v, n, 0) == 0)
+		/* a typed claim's last statement is the claim that succeeded */
+		if ((types != NULL ? ClaimTyped(NULL, types, 1, resources_type, v, n, tokens) :
+			 Execute(claim, resources_type, v, n, 0)) == 0)
 			break;
 		row = DatumGetHeapTupleHeader(ResultValue(0, 1, &isnull));
 		tuple.t_len = HeapTupleHeaderGetDatumLength(row);
@@ -875,7 +871,6 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 	Datum		v[11];
 	bool		n[11] = {false, false, false, false, false, false, false, false, false, false, false};
 	uint64		claimed;
-	uint64		i;
 	int			tokens;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(3))
@@ -923,7 +918,15 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 	tokens = SchemaHasTokens();
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 	{
-		ClaimOnDevice(fcinfo, PG_GETARG_TEXT_PP(4), &claim_one_fitting[tokens], resources_type, v, n);
+		ClaimOnDevice(fcinfo, PG_GETARG_TEXT_PP(4), &claim_one_fitting[tokens],
+					  n[6] ? NULL : PG_GETARG_ARRAYTYPE_P(5), resources_type, v, n, tokens);
+		SPI_finish();
+		return (Datum) 0;
+	}
+	if (!n[6])
+	{
+		/* only tasks of the listed types: their heads in tasks_type_claim_idx */
+		(void) ClaimTyped(rsinfo, PG_GETARG_ARRAYTYPE_P(5), PG_GETARG_INT32(1), resources_type, v, n, tokens);
 		SPI_finish();
 		return (Datum) 0;
 	}
@@ -942,7 +945,19 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 						  resources_type, v, n, 0);
 	if (claimed > 0)
 		ClaimPrefixClaimed(claimed);
-	for (i = 0; i < claimed; i++)
+	EmitClaimed(rsinfo, claimed);
+
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* Put the n rows (tforge.tasks) the last claim statement returned into the claim's result. */
+void
+EmitClaimed(ReturnSetInfo *rsinfo, uint64 n)
+{
+	uint64		i;
+
+	for (i = 0; i < n; i++)
 	{
 		bool		isnull;
 		HeapTupleHeader row = DatumGetHeapTupleHeader(ResultValue(i, 1, &isnull));
@@ -954,9 +969,6 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 		tuple.t_data = row;
 		tuplestore_puttuple(rsinfo->setResult, &tuple);
 	}
-
-	SPI_finish();
-	return (Datum) 0;
 }
 
 /* ---- complete_task and learning --------------------------------------------- */

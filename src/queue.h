@@ -28,7 +28,9 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "nodes/execnodes.h"
 #include "nodes/pg_list.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
 #include "utils/timestamp.h"
@@ -299,6 +301,27 @@ extern void ProfileRecord(Datum task_type, Datum task_key, bool nokey, Completio
 /* For a batch (batch.c): a profile after one completion, and a profile's creation. */
 extern HeapTuple ProfileLearn(TupleTableSlot *slot, Completion *c);
 extern bool ProfileCreate(Datum task_type, Datum task_key, bool nokey, Completion *c);
+
+/* claim_typed.c and the claim statements of queue.c ------------------------ */
+
+/*
+ * What a claim sets ($1 now, $4 worker, $5 lease seconds, $6 lease), with
+ * a fencing token (CLAIM_SET) or without (CLAIM_SET_010, a 0.1.0 schema),
+ * and the capacity test ($2) of a claim's head.
+ */
+#define CLAIM_SET_010 \
+	"   SET status = 'running', worker_id = $4, claimed_at = $1," \
+	"       lease_s = $5, lease_expires_at = $1 + $6, attempts = k.attempts + 1"
+#define CLAIM_SET CLAIM_SET_010 \
+	",      claim_token = pg_catalog.nextval('tforge.claim_token_seq'::pg_catalog.regclass)"
+#define CLAIM_FITS \
+	" AND ($2 IS NULL OR h.resources IS NULL OR tforge.resources_fit(h.resources, $2))"
+
+/* Put the n rows the last claim statement returned into the claim's result. */
+extern void EmitClaimed(ReturnSetInfo *rsinfo, uint64 n);
+/* Claim up to max tasks of the types in array types (claim_typed.c). */
+extern uint64 ClaimTyped(ReturnSetInfo *rsinfo, ArrayType *types, int max, Oid resources_type,
+						 const Datum *args, const bool *argnulls, int tokens);
 
 /* claim_prefix.c ---------------------------------------------------------- */
 

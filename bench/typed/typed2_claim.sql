@@ -1,0 +1,4 @@
+-- The cost of one claim of two types (rolled back so the queue stays put).
+BEGIN;
+SELECT task_id FROM tforge.claim_tasks('probe', task_types => ARRAY['bench-0', 'bench-1']);
+ROLLBACK;
