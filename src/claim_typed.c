@@ -5,9 +5,14 @@
  *
  * tasks_claim_idx orders every pending task by laxity: a claim of some
  * types that scanned it would step over every task of the other types
- * ahead of its own. tasks_type_claim_idx (sql/install/20_queue.sql) orders
- * the pending tasks of each type apart, (task_type, laxity_key, priority
- * DESC, submitted_at, task_id), so each type's head is one index probe.
+ * ahead of its own. tasks_type_claim_idx orders the pending tasks of each
+ * type apart, (task_type, laxity_key, priority DESC, submitted_at,
+ * task_id), so each type's head is one index probe. The index is the
+ * operator's to create (README, "Workers choose what they serve"): every
+ * submit would pay for its entry, and every claim and completion for its
+ * upkeep, in queues whose workers never name types. Without it a typed
+ * claim is the untyped claim's statement with the types as a filter
+ * (queue.c), whose cost grows with the other types' backlog ahead.
  *
  * One type: one statement, the untyped claim's with h.task_type = $7 as the
  * index condition.
@@ -45,6 +50,13 @@
 
 #include "queue.h"
 #include "tforge.h"
+
+/* Whether the operator created tasks_type_claim_idx (claims use it as it is). */
+bool
+TypedClaimIndex(void)
+{
+	return OidIsValid(TforgeRelid("tasks_type_claim_idx"));
+}
 
 /*
  * A type's head: its key in claim order, (laxity_key, priority DESC,

@@ -832,7 +832,7 @@ ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, Arra
 		v[1] = HeapTupleGetDatum(heap_form_tuple(desc, f, fn));
 		n[1] = false;
 		/* a typed claim's last statement is the claim that succeeded */
-		if ((types != NULL ? ClaimTyped(NULL, types, 1, resources_type, v, n, tokens) :
+		if ((types != NULL && TypedClaimIndex() ? ClaimTyped(NULL, types, 1, resources_type, v, n, tokens) :
 			 Execute(claim, resources_type, v, n, 0)) == 0)
 			break;
 		row = DatumGetHeapTupleHeader(ResultValue(0, 1, &isnull));
@@ -923,7 +923,7 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 		SPI_finish();
 		return (Datum) 0;
 	}
-	if (!n[6])
+	if (!n[6] && TypedClaimIndex())
 	{
 		/* only tasks of the listed types: their heads in tasks_type_claim_idx */
 		(void) ClaimTyped(rsinfo, PG_GETARG_ARRAYTYPE_P(5), PG_GETARG_INT32(1), resources_type, v, n, tokens);

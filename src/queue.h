@@ -319,6 +319,8 @@ extern bool ProfileCreate(Datum task_type, Datum task_key, bool nokey, Completio
 
 /* Put the n rows the last claim statement returned into the claim's result. */
 extern void EmitClaimed(ReturnSetInfo *rsinfo, uint64 n);
+/* Whether tasks_type_claim_idx exists (claim_typed.c). */
+extern bool TypedClaimIndex(void);
 /* Claim up to max tasks of the types in array types (claim_typed.c). */
 extern uint64 ClaimTyped(ReturnSetInfo *rsinfo, ArrayType *types, int max, Oid resources_type,
 						 const Datum *args, const bool *argnulls, int tokens);

@@ -13,6 +13,9 @@ export PGDATABASE=$DB
 psql -qX -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE EXTENSION tforge;
 SELECT tforge.define_task_type('bench-0', 5), tforge.define_task_type('bench-1', 5);
+-- the index a deployment whose workers name types creates (README)
+CREATE INDEX tasks_type_claim_idx ON tforge.tasks
+  (task_type, laxity_key, priority DESC, submitted_at, task_id) WHERE status = 'pending';
 SQL
 
 fill() { # n pending cpu-light tasks ahead of 1,000 of each bench type

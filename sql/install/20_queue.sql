@@ -297,12 +297,9 @@ COMMENT ON SEQUENCE tforge.claim_token_seq IS 'fencing tokens of claims (tforge.
 SELECT pg_catalog.pg_extension_config_dump('tforge.claim_token_seq', '');
 
 -- The claim's scan: least laxity, then priority (higher first), then arrival.
+-- (A claim of some types only uses tasks_type_claim_idx when the operator
+-- created it: README, "Workers choose what they serve"; src/claim_typed.c.)
 CREATE INDEX tasks_claim_idx ON tforge.tasks (laxity_key, priority DESC, submitted_at, task_id)
-  WHERE status = 'pending';
--- A claim of some types only (claim_tasks(..., task_types)): each type's
--- pending tasks in claim order, so that its head is one probe however many
--- tasks of other types are pending (src/claim_typed.c).
-CREATE INDEX tasks_type_claim_idx ON tforge.tasks (task_type, laxity_key, priority DESC, submitted_at, task_id)
   WHERE status = 'pending';
 -- Expired leases are found without scanning running tasks. Only running
 -- tasks have a lease; the index is partial on the lease rather than on the

@@ -1,18 +1,22 @@
 -- claim_tasks(..., task_types): exactly the least (laxity_key, priority DESC,
 -- submitted_at, task_id) among pending, available, fitting tasks of the
 -- listed types not locked by another session, one at a time and in
--- batches; and its cost does not depend on other types' backlog.
+-- batches; with tasks_type_claim_idx (which the operator creates, as here)
+-- its cost does not depend on other types' backlog, and without it the
+-- claims are the same.
 \set ECHO none
 \set QUIET 1
 \pset format unaligned
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(17);
+SELECT plan(20);
 
 -- The queue is committed by a second session, which then keeps a random
 -- fifth of it locked FOR UPDATE while this one claims.
 SELECT dblink_connect('other', public.tap_connstr()) \g /dev/null
+SELECT dblink_exec('other', $$CREATE INDEX tasks_type_claim_idx ON tforge.tasks
+  (task_type, laxity_key, priority DESC, submitted_at, task_id) WHERE status = 'pending'$$) \g /dev/null
 SELECT dblink_exec('other', $o$
   DO $d$ BEGIN
     PERFORM tforge.define_task_type(t, 5) FROM unnest(ARRAY['ta', 'tb', 'tc', 'td']) t;
@@ -158,6 +162,20 @@ SELECT is((SELECT string_agg(tensor_id, ' ' ORDER BY offset_bytes) FROM tforge.g
           'their memory is allocated on the device, least laxity first');
 SELECT is((SELECT string_agg(i::text, ',' ORDER BY i) FROM g JOIN tforge.tasks USING (task_id) WHERE status = 'pending'),
           '2,3,4', 'the unlisted type and the tasks that no longer fit stay pending');
+
+-- Without the index: the same claims (the types as a filter on the
+-- untyped claim's scan). The other session's locks are released first.
+SELECT dblink_exec('other', 'ROLLBACK') \g /dev/null
+TRUNCATE locked;
+DROP INDEX tforge.tasks_type_claim_idx;
+CREATE TEMP TABLE fb AS SELECT pg_temp.expected(ARRAY['cpu-heavy', 'gpu-inference'], NULL, 1) AS one,
+                               pg_temp.expected(ARRAY['gpu-training', 'cpu-heavy', 'gpu-inference'], NULL, 3) AS three;
+SELECT is((SELECT array_agg(task_id) FROM tforge.claim_tasks('fb', 1, task_types => ARRAY['cpu-heavy', 'gpu-inference'])),
+          (SELECT one FROM fb), 'without the index: the least task of the listed types');
+SELECT is((SELECT array_agg(task_id ORDER BY task_id) FROM tforge.claim_tasks('fb', 3, task_types => ARRAY['gpu-training', 'cpu-heavy', 'gpu-inference'])),
+          (SELECT array_agg(x ORDER BY x) FROM unnest((SELECT three FROM fb)) x(x) WHERE x <> ALL ((SELECT one FROM fb)::bigint[])),
+          'without the index: a batch takes the rest of them');
+SELECT ok(cardinality((SELECT three FROM fb)) = 3, 'three tasks were pending');
 
 SELECT dblink_disconnect('other') \g /dev/null
 SELECT * FROM finish();

@@ -253,8 +253,3 @@ COMMENT ON TRIGGER task_types_truncate ON tforge.task_types IS
 -- Claims walk the dead head of tasks_claim_idx until a vacuum removes it
 -- (sql/install/20_queue.sql): the queue is vacuumed when 1% of it is dead.
 ALTER TABLE tforge.tasks SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000);
-
--- A claim of some types only (claim_tasks(..., task_types), issue 16):
--- each type's pending tasks in claim order (as in sql/install/20_queue.sql).
-CREATE INDEX tasks_type_claim_idx ON tforge.tasks (task_type, laxity_key, priority DESC, submitted_at, task_id)
-  WHERE status = 'pending';
