@@ -130,6 +130,13 @@ CountDue(TimestampTz now, TimestampTz counted_at, int64 cost)
 	return now - counted_at >= Max((int64) tforge_governor_interval * 1000, 100 * cost);
 }
 
+/* Whether a backend is counting into slot c now (one that has not finished in a second is taken over). */
+static inline bool
+Counting(const RedCount *c, TimestampTz now)
+{
+	return c->counting_since != 0 && now - c->counting_since < USECS_PER_SEC;
+}
+
 /*
  * This database's slot in the shared RED counts (mutex held): its own, else
  * a free one, else one whose count is due anyway and that nobody is
@@ -157,8 +164,7 @@ RedSlot(GovernorShared *g, TimestampTz now)
 			slot = c;
 			break;
 		}
-		if (CountDue(now, c->counted_at, c->cost) &&
-			(c->counting_since == 0 || now - c->counting_since >= USECS_PER_SEC) &&
+		if (CountDue(now, c->counted_at, c->cost) && !Counting(c, now) &&
 			(slot == NULL || c->counted_at < slot->counted_at))
 			slot = c;
 	}
@@ -173,8 +179,7 @@ RedSlot(GovernorShared *g, TimestampTz now)
  * The queue fill RED judges by outside the governor's database: a count of
  * this database's pending tasks, due as CountDue says. With the library
  * preloaded the count is shared: one backend counts while the others use
- * the last count (a count left unfinished, by an error, is taken over after
- * a second). Only a count any backend would make now is shared: one made
+ * the last count (Counting). Only a count any backend would make now is shared: one made
  * by a transaction that has written (its own uncommitted tasks count) or
  * reads through a transaction snapshot (REPEATABLE READ: the queue as it
  * was) is that backend's alone, as is every count without the preload or
@@ -201,11 +206,10 @@ LocalFill(GovernorShared *g, TimestampTz now)
 		{
 			fill = slot->fill;
 			count = CountDue(now, slot->counted_at, slot->cost);
-			if (count && shareable &&
-				(slot->counting_since == 0 || now - slot->counting_since >= USECS_PER_SEC))
-				slot->counting_since = now;
-			else if (count && shareable)
+			if (count && shareable && Counting(slot, now))
 				count = false;	/* another backend counts now: use the last count */
+			else if (count && shareable)
+				slot->counting_since = now;
 		}
 		SpinLockRelease(&g->mutex);
 		if (!count)

@@ -806,6 +806,7 @@ ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, Arra
 			  Oid resources_type, Datum *v, bool *n, int tokens)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		typed = types != NULL && TypedClaimIndex();
 	TupleDesc	desc;
 	int			i;
 
@@ -832,7 +833,7 @@ ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, Arra
 		v[1] = HeapTupleGetDatum(heap_form_tuple(desc, f, fn));
 		n[1] = false;
 		/* a typed claim's last statement is the claim that succeeded */
-		if ((types != NULL && TypedClaimIndex() ? ClaimTyped(NULL, types, 1, resources_type, v, n, tokens) :
+		if ((typed ? ClaimTyped(NULL, types, 1, resources_type, v, n, tokens) :
 			 Execute(claim, resources_type, v, n, 0)) == 0)
 			break;
 		row = DatumGetHeapTupleHeader(ResultValue(0, 1, &isnull));
