@@ -210,8 +210,8 @@ SetKeyDatum(ClaimKey *k, int i, Datum d)
  * Whether the index is tasks_claim_idx as created: four key columns, the
  * ones above in order, priority descending and the others ascending.
  */
-static bool
-IndexShapeExpected(Relation heap, Relation index)
+bool
+ClaimIndexShape(Relation heap, Relation index)
 {
 	TupleDesc	desc = RelationGetDescr(heap);
 	int			i;
@@ -515,7 +515,7 @@ ClaimPrefix(Datum *start)
 
 	heap = table_open(relid, AccessShareLock);
 	index = index_open(indexid, AccessShareLock);
-	if (IndexShapeExpected(heap, index))
+	if (ClaimIndexShape(heap, index))
 	{
 		completions = Completions();
 		OwnCounts(relid, &inserted, &updated);

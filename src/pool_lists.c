@@ -242,13 +242,10 @@ Column(Relation rel, const char *name, Oid typid)
 static Oid
 Label(Oid typid, const char *label)
 {
-	HeapTuple	tuple = SearchSysCache2(ENUMTYPOIDNAME, ObjectIdGetDatum(typid), CStringGetDatum(label));
-	Oid			oid;
+	Oid			oid = EnumLabelOid(typid, label);
 
-	if (!HeapTupleIsValid(tuple))
+	if (!OidIsValid(oid))
 		elog(ERROR, "tforge.gpu_block_status has no label \"%s\"", label);
-	oid = ((Form_pg_enum) GETSTRUCT(tuple))->oid;
-	ReleaseSysCache(tuple);
 	return oid;
 }
 

@@ -153,8 +153,8 @@ static QueueStatement expired_tasks = {
 	"UPDATE tforge.tasks k" set \
 	" WHERE k.task_id = (" CLAIM_HEAD(fits, "1") ")" \
 	" RETURNING k"
-#define CLAIM_BATCH(set) \
-	"WITH picked AS (" CLAIM_HEAD(CLAIM_FITS, "$3") ")" \
+#define CLAIM_BATCH(range, set) \
+	"WITH picked AS (" CLAIM_HEAD(CLAIM_FITS range, "$3") ")" \
 	"UPDATE tforge.tasks k" set \
 	"  FROM picked p" \
 	" WHERE k.task_id = p.task_id" \
@@ -188,8 +188,27 @@ static QueueStatement claim_from[4][2][2] = {
 };
 
 static QueueStatement claim_batch[2] = {
-	{CLAIM_BATCH(CLAIM_SET_010), 7, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN},
-	{CLAIM_BATCH(CLAIM_SET), 7, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN}
+	{CLAIM_BATCH("", CLAIM_SET_010), 7, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN},
+	{CLAIM_BATCH("", CLAIM_SET), 7, CLAIM_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN}
+};
+
+/*
+ * The claims above past the shared bound $8 of tasks_claim_idx
+ * (claim_head.c): every entry below it is dead. [fits][tokens] for one
+ * task, [tokens] for a batch.
+ */
+#define CLAIM_AFTER " AND h.laxity_key >= $8"
+#define CLAIM_AFTER_ARGTYPES {TIMESTAMPTZOID, RESOURCES_ARG, INT4OID, TEXTOID, FLOAT8OID, INTERVALOID, TEXTARRAYOID, \
+	TIMESTAMPTZOID}
+static QueueStatement claim_one_after[2][2] = {
+	{{CLAIM_ONE(CLAIM_AFTER, CLAIM_SET_010), 8, CLAIM_AFTER_ARGTYPES},
+	 {CLAIM_ONE(CLAIM_AFTER, CLAIM_SET), 8, CLAIM_AFTER_ARGTYPES}},
+	{{CLAIM_ONE(CLAIM_FITS CLAIM_AFTER, CLAIM_SET_010), 8, CLAIM_AFTER_ARGTYPES},
+	 {CLAIM_ONE(CLAIM_FITS CLAIM_AFTER, CLAIM_SET), 8, CLAIM_AFTER_ARGTYPES}}
+};
+static QueueStatement claim_batch_after[2] = {
+	{CLAIM_BATCH(CLAIM_AFTER, CLAIM_SET_010), 8, CLAIM_AFTER_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN},
+	{CLAIM_BATCH(CLAIM_AFTER, CLAIM_SET), 8, CLAIM_AFTER_ARGTYPES, CURSOR_OPT_CUSTOM_PLAN}
 };
 
 /*
@@ -873,6 +892,7 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 	bool		n[11] = {false, false, false, false, false, false, false, false, false, false, false};
 	uint64		claimed;
 	int			tokens;
+	TimestampTz bound;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -939,6 +959,13 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 		claimed = 0;
 		for (r = 0; r < 4 && claimed == 0; r++)
 			claimed = Execute(&claim_from[r][!PG_ARGISNULL(2)][tokens], resources_type, v, n, 0);
+	}
+	else if (ClaimHeadBound(&bound))
+	{
+		/* past the entries every claim so far left dead (claim_head.c) */
+		v[7] = TimestampTzGetDatum(bound);
+		claimed = Execute(PG_GETARG_INT32(1) > 1 ? &claim_batch_after[tokens] :
+						  &claim_one_after[!PG_ARGISNULL(2)][tokens], resources_type, v, n, 0);
 	}
 	else
 		claimed = Execute(PG_GETARG_INT32(1) > 1 ? &claim_batch[tokens] :

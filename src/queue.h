@@ -333,6 +333,13 @@ extern bool ClaimPrefix(Datum *start);
 extern void ClaimPrefixClaimed(uint64 n);
 extern void ClaimPrefixUpdated(uint64 n);
 extern void ClaimPrefixInserted(int64 task_id);
+/* Whether index is tasks_claim_idx as the queue created it, on heap tforge.tasks. */
+extern bool ClaimIndexShape(Relation heap, Relation index);
+
+/* claim_head.c ------------------------------------------------------------ */
+
+/* The laxity_key below which tasks_claim_idx holds only dead entries, when known. */
+extern bool ClaimHeadBound(TimestampTz *bound);
 
 /* wakeup.c -------------------------------------------------------------- */
 

@@ -27,6 +27,7 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_enum.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -367,6 +368,20 @@ TforgeTrigger(FunctionCallInfo fcinfo, const char *function, const char *table)
 				 errmsg("%s() fires only on tforge.%s, not on \"%s\"", function, table,
 						RelationGetRelationName(trigdata->tg_relation))));
 	return trigdata;
+}
+
+/* The OID of label of enum typid; InvalidOid when typid has no such label (or is no enum). */
+Oid
+EnumLabelOid(Oid typid, const char *label)
+{
+	HeapTuple	tuple = SearchSysCache2(ENUMTYPOIDNAME, ObjectIdGetDatum(typid), CStringGetDatum(label));
+	Oid			oid;
+
+	if (!HeapTupleIsValid(tuple))
+		return InvalidOid;
+	oid = ((Form_pg_enum) GETSTRUCT(tuple))->oid;
+	ReleaseSysCache(tuple);
+	return oid;
 }
 
 /* TforgeRelid of a relation the extension script created: a can't-happen error if it is missing. */

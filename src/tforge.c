@@ -25,6 +25,7 @@ _PG_init(void)
 	GovernorInit();
 	PlannerHookInit();
 	WakeupInit();
+	ClaimHeadInit();
 
 	MarkGUCPrefixReserved("tforge");
 }

@@ -16,6 +16,8 @@ extern void TauInit(void);
 
 /* OID of relation tforge.<name> (statement.c, cached per backend): InvalidOid if none; TforgeTable errors. */
 extern Oid	TforgeRelid(const char *name);
+/* The OID of label of enum typid, InvalidOid when it has none (statement.c). */
+extern Oid	EnumLabelOid(Oid typid, const char *label);
 extern Oid	TforgeTable(const char *name);
 
 /*
@@ -124,6 +126,8 @@ extern void PlannerHookInit(void);
 
 /* wakeup.c: the count of listeners on tforge_tasks (_PG_init; shared_preload_libraries only) */
 extern void WakeupInit(void);
+/* claim_head.c: the claims' shared bounds of tasks_claim_idx (_PG_init; shared_preload_libraries only) */
+extern void ClaimHeadInit(void);
 
 /* statement.c: 22004 unless argument argno (called name) is given */
 extern void RequireArg(FunctionCallInfo fcinfo, int argno, const char *name);

@@ -72,13 +72,14 @@ REVOKE EXECUTE ON FUNCTION tforge.governor_override(float8),
 -- would cost more than the trigger: _gpu_release_task runs SQL only for a
 -- task that holds GPU memory, and sets the search path above itself around
 -- it (tforge_gpu_release_task, src/pool.c); _task_type_exists runs no SQL
--- (an index probe in C, src/task_type_ref.c).
+-- (an index probe in C, src/task_type_ref.c), nor does _claim_head_lower
+-- (shared memory only, src/claim_head.c).
 DO $$
 DECLARE
   inlined constant name[] := ARRAY['resources_fit', '_iso_utc', '_csv_field', 'find_by_state',
                                    'model_count', 'version_count', '_known_signal_type', 'signal_score',
                                    'signal_count', 'signal_velocity', 'signal_windows', 'trending'];
-  pins_own_path constant name[] := ARRAY['_gpu_release_task', '_task_type_exists'];
+  pins_own_path constant name[] := ARRAY['_gpu_release_task', '_task_type_exists', '_claim_head_lower'];
   f regprocedure;
 BEGIN
   FOR f IN

@@ -60,7 +60,7 @@ INSERT INTO expected_role VALUES
   ('gpu_evict', 'tforge_admin'), ('gpu_defragment', 'tforge_admin'),
   ('_gpu_release_task', 'tforge_admin'), ('_gpu_blocks_sync', 'tforge_admin'),
   ('_gpu_rebuild_lists', 'tforge_admin'),
-  ('_task_type_exists', 'tforge_admin'),
+  ('_task_type_exists', 'tforge_admin'), ('_claim_head_lower', 'tforge_admin'),
   ('_task_type_in_use', 'tforge_admin'),
   -- checkpoints (DESIGN 4): workers create and complete checkpoints, and
   -- mark one corrupted when they find it unreadable
@@ -147,11 +147,12 @@ SELECT is(ARRAY(SELECT sig FROM fns WHERE prosecdef AND has_function_privilege('
 -- functions (left inlinable, operators qualified) and every volatile
 -- function pins a search_path that starts with pg_catalog; the C trigger
 -- functions that pin it themselves around their SQL, or run none, are named
--- here (suite gpu_privileges checks the first, queue_task_type_ref the second).
+-- here (suite gpu_privileges checks the first, queue_task_type_ref the second,
+-- queue_claim_head the third).
 SELECT is(ARRAY(SELECT sig FROM fns
                  WHERE prokind IN ('f', 'p')
                    AND (provolatile = 'v' OR lanname NOT IN ('c', 'internal', 'sql'))
-                   AND sig NOT IN ('tforge._gpu_release_task()', 'tforge._task_type_exists()')
+                   AND sig NOT IN ('tforge._gpu_release_task()', 'tforge._task_type_exists()', 'tforge._claim_head_lower()')
                    AND NOT EXISTS (SELECT 1 FROM unnest(proconfig) c WHERE c LIKE 'search\_path=pg\_catalog%')
                  ORDER BY 1),
           '{}'::text[], 'every PL/pgSQL and every volatile function pins search_path, pg_catalog first');
