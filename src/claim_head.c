@@ -35,9 +35,9 @@
  * that page; the writer publishes after inserting, and either:
  *   - before the walk started: then the entry was there when the walk
  *     started (it publishes after inserting), and the walk stops at it;
- *   - while the walk runs: the slot's lowest key published during walks
- *     (reset when the first of the walks in progress starts) catches it,
- *     and the walk stores min(S, lowest);
+ *   - while the walk runs: the walk's record in the slot, which every
+ *     publication lowers, holds the lowest key published since it
+ *     started, and the walk stores min(S, that key);
  *   - after the walk stored its bound: the publication lowers it.
  * So the stored bound is never above a live entry. A claim takes its
  * snapshot after reading the bound: a task committed after that read may
@@ -102,6 +102,16 @@
 /* Databases whose bounds are kept; beyond them the least recently used is reused. */
 #define HEAD_DATABASES 16
 
+/* Walks of one database in progress at once; more walk without raising the bound. */
+#define HEAD_WALKS 8
+
+/* A walk in progress, and the lowest laxity_key published since it started. */
+typedef struct HeadWalk
+{
+	uint64		id;				/* 0: no walk */
+	TimestampTz lowest;
+} HeadWalk;
+
 typedef struct HeadSlot
 {
 	Oid			database_id;	/* InvalidOid: a free slot */
@@ -109,8 +119,7 @@ typedef struct HeadSlot
 	uint64		epoch;			/* changes whenever the bound is dropped or the slot reused */
 	bool		valid;			/* bound holds */
 	TimestampTz bound;			/* no entry below it that is not marked dead */
-	int			walkers;		/* walks of this epoch in progress */
-	TimestampTz lowest;			/* lowest laxity_key published while walkers > 0 */
+	HeadWalk	walks[HEAD_WALKS];	/* the walks in progress */
 	uint64		used;			/* a tick of the last use (least recently used goes first) */
 } HeadSlot;
 
@@ -156,8 +165,7 @@ DropBound(HeadSlot *slot)
 {
 	slot->valid = false;
 	slot->epoch = ++head_shared->ticks;
-	slot->walkers = 0;
-	slot->lowest = DT_NOEND;
+	memset(slot->walks, 0, sizeof(slot->walks));
 }
 
 /* This database's slot for index index_id (mutex held): its own, else a fresh one. */
@@ -299,9 +307,12 @@ Walk(Relation heap, Relation index, bool has_from, TimestampTz from)
 	return first;
 }
 
-/* Walk, as one of slot's walkers of epoch: an error leaves their count as it found it. */
+/*
+ * Walk, as walk walk_id of slot (0: not recorded): an error ends the
+ * record, which publications would otherwise keep lowering.
+ */
 static TimestampTz
-WalkCounted(Relation heap, Relation index, bool has_from, TimestampTz from, HeadSlot *slot, uint64 epoch)
+WalkRecorded(Relation heap, Relation index, bool has_from, TimestampTz from, HeadSlot *slot, uint64 walk_id)
 {
 	TimestampTz first = DT_NOEND;
 
@@ -312,8 +323,9 @@ WalkCounted(Relation heap, Relation index, bool has_from, TimestampTz from, Head
 	PG_CATCH();
 	{
 		SpinLockAcquire(&head_shared->mutex);
-		if (slot->database_id == MyDatabaseId && slot->epoch == epoch)
-			slot->walkers--;
+		for (int i = 0; i < HEAD_WALKS; i++)
+			if (walk_id != 0 && slot->walks[i].id == walk_id)
+				slot->walks[i].id = 0;
 		SpinLockRelease(&head_shared->mutex);
 		PG_RE_THROW();
 	}
@@ -339,7 +351,9 @@ ClaimHeadBound(TimestampTz *bound)
 	bool		from_valid;
 	TimestampTz from;
 	TimestampTz first;
+	uint64		walk_id = 0;
 	bool		found = false;
+	int			i;
 
 	if (head_shared == NULL || IsolationIsSerializable())
 		return false;
@@ -388,21 +402,33 @@ ClaimHeadBound(TimestampTz *bound)
 	epoch = slot->epoch;
 	from_valid = slot->valid;
 	from = slot->bound;
-	if (slot->walkers++ == 0)
-		slot->lowest = DT_NOEND;
+	for (i = 0; i < HEAD_WALKS; i++)
+		if (slot->walks[i].id == 0)
+		{
+			walk_id = slot->walks[i].id = ++head_shared->ticks;
+			slot->walks[i].lowest = DT_NOEND;
+			break;
+		}
 	SpinLockRelease(&head_shared->mutex);
 
-	first = WalkCounted(heap, index, from_valid, from, slot, epoch);
+	first = WalkRecorded(heap, index, from_valid, from, slot, walk_id);
 
 	SpinLockAcquire(&head_shared->mutex);
-	if (slot->database_id == MyDatabaseId && slot->epoch == epoch)
-	{
-		TimestampTz walked = Min(first, slot->lowest);
+	for (i = 0; i < HEAD_WALKS && walk_id != 0; i++)
+		if (slot->walks[i].id == walk_id)
+		{
+			/* still this database's and epoch's: the walk's result holds */
+			TimestampTz walked = Min(first, slot->walks[i].lowest);
 
-		slot->walkers--;
-		if (!slot->valid || walked > slot->bound)
-			slot->bound = walked;
-		slot->valid = true;
+			slot->walks[i].id = 0;
+			if (!slot->valid || walked > slot->bound)
+				slot->bound = walked;
+			slot->valid = true;
+			break;
+		}
+	/* a walk that could not be recorded leaves the bound as others left it */
+	if (slot->database_id == MyDatabaseId && slot->epoch == epoch && slot->valid)
+	{
 		*bound = slot->bound;
 		found = true;
 	}
@@ -473,8 +499,9 @@ tforge_claim_head_lower(PG_FUNCTION_ARGS)
 	{
 		if (slot->valid && key < slot->bound)
 			slot->bound = key;
-		if (slot->walkers > 0 && key < slot->lowest)
-			slot->lowest = key;
+		for (int i = 0; i < HEAD_WALKS; i++)
+			if (slot->walks[i].id != 0 && key < slot->walks[i].lowest)
+				slot->walks[i].lowest = key;
 	}
 	SpinLockRelease(&head_shared->mutex);
 	return PointerGetDatum(NULL);
