@@ -81,6 +81,7 @@
 #include "miscadmin.h"
 #include "nodes/primnodes.h"
 #include "optimizer/optimizer.h"
+#include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -98,6 +99,14 @@
 
 /* The trigger that publishes, as the install script creates it. */
 #define HEAD_TRIGGER "tasks_claim_head"
+
+/*
+ * A walk reads the first leaf page from the bound whole (the index AM reads a
+ * page at a time), which costs about what the claim's own scan does. So a
+ * claim walks only when the previous claim of this backend read more pages
+ * of the index than a descent to the bound and the page after it.
+ */
+#define HEAD_WALK_PAGES 4
 
 /* Databases whose bounds are kept; beyond them the least recently used is reused. */
 #define HEAD_DATABASES 16
@@ -142,7 +151,9 @@ static struct
 	bool		checked;		/* their shape was checked since their last invalidation */
 	bool		usable;			/* and the bound may be used for them */
 	bool		dropped_once;	/* the bound was dropped at this backend's first use */
-} mine;
+	bool		walk;			/* walk before the next claim */
+	int64		fetched;		/* the index's pages read when the claim's statement started */
+} mine = {.walk = true};
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -268,6 +279,13 @@ Publishing(Relation heap)
 		}
 	}
 	return false;
+}
+
+/* Pages of index this backend has read in this transaction so far (-1: not counted). */
+static int64
+PagesRead(Relation index)
+{
+	return index->pgstat_info != NULL ? index->pgstat_info->t_counts.t_blocks_fetched : -1;
 }
 
 /*
@@ -402,6 +420,16 @@ ClaimHeadBound(TimestampTz *bound)
 	epoch = slot->epoch;
 	from_valid = slot->valid;
 	from = slot->bound;
+	if (from_valid && !mine.walk)
+	{
+		/* the last claim found the bound close enough to the live head */
+		*bound = from;
+		SpinLockRelease(&head_shared->mutex);
+		mine.fetched = PagesRead(index);
+		index_close(index, NoLock);
+		table_close(heap, NoLock);
+		return true;
+	}
 	for (i = 0; i < HEAD_WALKS; i++)
 		if (slot->walks[i].id == 0)
 		{
@@ -434,9 +462,24 @@ ClaimHeadBound(TimestampTz *bound)
 	}
 	SpinLockRelease(&head_shared->mutex);
 
+	mine.fetched = PagesRead(index);
 	index_close(index, NoLock);
 	table_close(heap, NoLock);
 	return found;
+}
+
+/*
+ * The claim's statement ran from the bound ClaimHeadBound gave: the next
+ * claim walks if it read more than HEAD_WALK_PAGES pages of the index.
+ */
+void
+ClaimHeadScanned(void)
+{
+	Relation	index = index_open(mine.index_id, NoLock);	/* the claim's statement locked it */
+	int64		fetched = PagesRead(index);
+
+	mine.walk = fetched < 0 || mine.fetched < 0 || fetched - mine.fetched > HEAD_WALK_PAGES;
+	index_close(index, NoLock);
 }
 
 /*

@@ -966,6 +966,7 @@ tforge_claim_tasks(PG_FUNCTION_ARGS)
 		v[7] = TimestampTzGetDatum(bound);
 		claimed = Execute(PG_GETARG_INT32(1) > 1 ? &claim_batch_after[tokens] :
 						  &claim_one_after[!PG_ARGISNULL(2)][tokens], resources_type, v, n, 0);
+		ClaimHeadScanned();
 	}
 	else
 		claimed = Execute(PG_GETARG_INT32(1) > 1 ? &claim_batch[tokens] :

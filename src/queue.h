@@ -340,6 +340,8 @@ extern bool ClaimIndexShape(Relation heap, Relation index);
 
 /* The laxity_key below which tasks_claim_idx holds only dead entries, when known. */
 extern bool ClaimHeadBound(TimestampTz *bound);
+/* The claim's statement ran from that bound. */
+extern void ClaimHeadScanned(void);
 
 /* wakeup.c -------------------------------------------------------------- */
 
