@@ -104,10 +104,12 @@
  * constraint's stored expression (ccbin) is the one it was compiled from,
  * so a constraint added, dropped or changed is compiled afresh; a change to
  * any function (which an expression may have inlined) drops every entry.
- * A replaced entry's memory is not freed, since an outer write of the same
- * table may still be using it (constraint changes are rare); an entry in
- * use is not shared with a nested write, which then lets the executor
- * compile its own.
+ * Each entry's expressions live in a memory context of their own, deleted
+ * when the entry is compiled again: a function changes whenever any session
+ * of the database creates or replaces one, and a worker lives through many
+ * such changes. An entry is only compiled again while no write uses it (an
+ * entry in use is not shared with a nested write, which then lets the
+ * executor compile its own, nor dropped by CheckCacheDrop).
  */
 typedef struct CheckCache
 {
@@ -115,6 +117,7 @@ typedef struct CheckCache
 	int			ncheck;
 	char	  **ccbin;			/* what each expression was compiled from */
 	ExprState **exprs;
+	MemoryContext cxt;			/* holds ccbin and exprs; NULL: never compiled */
 	bool		in_use;
 } CheckCache;
 
@@ -183,7 +186,11 @@ CheckCacheGet(Relation rel)
 		return NULL;
 
 	e->relid = InvalidOid;		/* until compiled */
-	old = MemoryContextSwitchTo(check_cache_cxt);
+	if (e->cxt != NULL)
+		MemoryContextDelete(e->cxt);	/* the previous compilation, which no write uses */
+	e->cxt = NULL;
+	e->cxt = AllocSetContextCreate(check_cache_cxt, "tforge learned-state check", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(e->cxt);
 	e->ncheck = constr->num_check;
 	e->ccbin = palloc(sizeof(char *) * e->ncheck);
 	e->exprs = palloc(sizeof(ExprState *) * e->ncheck);
