@@ -23,6 +23,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -721,6 +722,30 @@ RowEditSet(RowEdit *e, const char *name, Datum value, bool isnull)
 	e->values[i] = value;
 	e->nulls[i] = isnull;
 	e->replace[i] = true;
+}
+
+/*
+ * Count one more in bigint column name (a NULL counts as 0) and return the
+ * new count; 22003 when the column already holds the largest bigint, as
+ * column + 1 in SQL would (what names the counter in the message). The
+ * one definition of a learned counter's step: it neither wraps around to a
+ * negative count nor reaches the table's constraints.
+ */
+int64
+RowEditCount(RowEdit *e, const char *name, const char *what)
+{
+	bool		isnull;
+	Datum		d = RowEditGet(e, name, &isnull);
+	int64		count = isnull ? 0 : DatumGetInt64(d);
+
+	if (pg_add_s64_overflow(count, 1, &count))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is out of range: it already counts %s", what,
+						DatumGetCString(DirectFunctionCall1(int8out, d))),
+				 errdetail("Column %s holds at most 9223372036854775807.", name)));
+	RowEditSet(e, name, Int64GetDatum(count), false);
+	return count;
 }
 
 /* The new version, its updated_at now(). */

@@ -271,6 +271,7 @@ extern bool UpdateLearned(const char *table, const char *index, int nkeys, const
 extern void RowEditBegin(RowEdit *e, TupleTableSlot *slot);
 extern Datum RowEditGet(RowEdit *e, const char *name, bool *isnull);
 extern void RowEditSet(RowEdit *e, const char *name, Datum value, bool isnull);
+extern int64 RowEditCount(RowEdit *e, const char *name, const char *what);
 extern HeapTuple RowEditFinish(RowEdit *e);
 extern void ConcurrentlyDeleted(const char *what, Datum task_type);
 extern bool TypeColumn(Datum task_type, const char *column, double *value, bool *isnull);
