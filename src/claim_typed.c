@@ -182,13 +182,14 @@ Peek(TypedHead *h, const TypedHead *after, Oid resources_type, Datum *v, bool *n
 		if (isnull)
 			elog(ERROR, "tforge: a pending task has a NULL claim key");
 	}
+	ResultRelease();			/* the key is by value: a claim of many types reads many heads */
 	return h->live;
 }
 
 /*
  * Claim up to max tasks of h's type, before key before when not NULL; how
- * many. The rows are the last statement's result, and are put into rsinfo
- * when it is not NULL.
+ * many. The rows are put into rsinfo when it is not NULL, else they are the
+ * last statement's result.
  */
 static uint64
 ClaimFrom(ReturnSetInfo *rsinfo, const TypedHead *h, const TypedHead *before, int max,
@@ -203,7 +204,10 @@ ClaimFrom(ReturnSetInfo *rsinfo, const TypedHead *h, const TypedHead *before, in
 	if (claimed > 0)
 		ClaimPrefixClaimed(claimed);
 	if (rsinfo != NULL)
+	{
 		EmitClaimed(rsinfo, claimed);
+		ResultRelease();
+	}
 	return claimed;
 }
 

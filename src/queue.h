@@ -181,6 +181,9 @@ extern uint64 Execute(QueueStatement *stmt, Oid resources_type, Datum *values, c
 /* Column col (1-based) of row row of the last statement's result (checked). */
 extern Datum ResultValue(uint64 row, int col, bool *isnull);
 
+/* Free the last statement's result (a loop's, once done with it). */
+extern void ResultRelease(void);
+
 /* 25006 in a read-only transaction, in parallel mode or during recovery. */
 extern void CheckWritable(const char *function);
 
