@@ -163,10 +163,10 @@ ItemArrays(FunctionCallInfo fcinfo, int n, int narrays, const int *argnos, const
 
 /*
  * Bytes a task may take in the largest array a batch allocates (its
- * learning's three row uses, its item): bounds a batch's size below what
- * palloc accepts.
+ * completion's learning, its learning's three row uses, its item): bounds a
+ * batch's size below what palloc accepts. Checked below for each of them.
  */
-#define BATCH_TASK_BYTES 256
+#define BATCH_TASK_BYTES 512
 
 /*
  * worker_id and task_ids, checked, and the items; the element count. A
@@ -442,9 +442,6 @@ typedef struct RowUse
 	LearnedRow **ref;			/* where the completion keeps the row */
 } RowUse;
 
-/* (BATCH_TASK_BYTES, above) */
-StaticAssertDecl(3 * sizeof(RowUse) <= BATCH_TASK_BYTES && sizeof(BatchItem) <= BATCH_TASK_BYTES,
-				 "BATCH_TASK_BYTES is below what a task takes");
 
 #define ROW_KEY 0
 #define ROW_TYPE 1
@@ -463,6 +460,11 @@ typedef struct Learning
 	LearnedRow *type;
 	LearnedRow *tau;
 } Learning;
+
+/* (BATCH_TASK_BYTES, above: every per-task array of a batch) */
+StaticAssertDecl(sizeof(Learning) <= BATCH_TASK_BYTES && 3 * sizeof(RowUse) <= BATCH_TASK_BYTES &&
+				 sizeof(BatchItem) <= BATCH_TASK_BYTES,
+				 "BATCH_TASK_BYTES is below what a task takes");
 
 static int
 CompareLearnings(const void *a, const void *b)
