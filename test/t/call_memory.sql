@@ -1,8 +1,9 @@
 -- A call that runs a statement per item keeps its memory flat however
 -- many items it has: complete_tasks and fail_tasks (a round per repeat of
 -- a task id), claim_tasks with task_types (a head per type, with the
--- operator's tasks_type_claim_idx) and claim_tasks with gpu_device (a
--- claim and an allocation per task). Each statement's result stayed in
+-- operator's tasks_type_claim_idx), claim_tasks with gpu_device (a claim
+-- and an allocation per task), gpu_evict and gpu_allocate (an eviction per
+-- cached block). Each statement's result stayed in
 -- memory until the call returned (about 8 kB each): a 1 MB array of one
 -- missing task id made complete_tasks grow by 2 GB, and a larger one got
 -- the backend killed by the kernel, which restarts the whole server.
@@ -25,11 +26,15 @@ SELECT dblink_connect('big', tap_connstr());
 SELECT * FROM dblink('big', $$SELECT tforge.gpu_add_device('mem-g0', 1099511627776) IS NULL$$) AS t(x bool);
 SELECT * FROM dblink('big', $$SELECT count(*) FROM tforge.submit_tasks('gpu-training', array_fill('{}'::jsonb, ARRAY[3000]),
                                resources => array_fill(ROW(1, 1, 1, 4096)::tforge.resources, ARRAY[3000]))$$) AS t(n bigint);
+SELECT * FROM dblink('big', $$SELECT tforge.gpu_add_device('mem-g1', 3000 * 4096) IS NULL$$) AS t(x bool);
+SELECT * FROM dblink('big', $$SELECT tforge.gpu_add_device('mem-g2', 3000 * 4096) IS NULL$$) AS t(x bool);
+SELECT * FROM dblink('big', $$SELECT count(tforge.gpu_mark_cached((tforge.gpu_allocate(d, 't' || g, 4096)).block_id))
+                               FROM unnest(ARRAY['mem-g1', 'mem-g2']) d, generate_series(1, 3000) g$$) AS t(n bigint);
 SELECT dblink_exec('big', $$CREATE INDEX tasks_type_claim_idx ON tforge.tasks (task_type, laxity_key, priority DESC, submitted_at, task_id)
                              WHERE status = 'pending'$$);
 \o
 
-SELECT plan(8);
+SELECT plan(12);
 
 -- The backend's private memory (kB).
 CREATE FUNCTION pg_temp.anon_kb(pid int) RETURNS bigint LANGUAGE sql AS $$
@@ -83,8 +88,18 @@ SELECT * FROM pg_temp.measure($$SELECT count(*) FROM tforge.claim_tasks('w', 1, 
 SELECT is(:gpu_result::bigint, 2999::bigint, 'claim_tasks with gpu_device: the 2,999 tasks left claimed and allocated');
 SELECT cmp_ok(:gpu_growth_kb::bigint, '<', 24576::bigint, 'claim_tasks with gpu_device: 2,999 claims grew the backend by less than 24 MB (about 40 MB before)');
 
-SELECT diag(format('peak growth (kB): complete_tasks %s, fail_tasks %s, typed claim %s, GPU claim %s',
-                   :complete_growth_kb, :fail_growth_kb, :typed_growth_kb, :gpu_growth_kb));
+-- Devices full of 3,000 cached blocks of 4 kB: evicting them all.
+SELECT * FROM pg_temp.measure($$SELECT tforge.gpu_evict('mem-g1', 4096)$$,
+                               $$SELECT tforge.gpu_evict('mem-g1', 3000 * 4096)$$) \gset evict_
+SELECT is(:evict_result::bigint, 2999 * 4096::bigint, 'gpu_evict: the 2,999 cached blocks left evicted');
+SELECT cmp_ok(:evict_growth_kb::bigint, '<', 12288::bigint, 'gpu_evict: 2,999 evictions grew the backend by less than 12 MB (about 24 MB before)');
+SELECT * FROM pg_temp.measure($$SELECT tforge.gpu_evict('mem-g2', 4096)$$,
+                               $$SELECT (tforge.gpu_allocate('mem-g2', 'big', 3000 * 4096)).success::int::bigint$$) \gset alloc_
+SELECT is(:alloc_result::bigint, 1::bigint, 'gpu_allocate: the whole device, once its 2,999 cached blocks left are evicted');
+SELECT cmp_ok(:alloc_growth_kb::bigint, '<', 12288::bigint, 'gpu_allocate: 2,999 evictions grew the backend by less than 12 MB (about 24 MB before)');
+
+SELECT diag(format('peak growth (kB): complete_tasks %s, fail_tasks %s, typed claim %s, GPU claim %s, gpu_evict %s, gpu_allocate %s',
+                   :complete_growth_kb, :fail_growth_kb, :typed_growth_kb, :gpu_growth_kb, :evict_growth_kb, :alloc_growth_kb));
 \o /dev/null
 SELECT dblink_disconnect('big');
 \o
