@@ -670,13 +670,14 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		task_id;
 
-	GovernorAdmit();
 	RequireArg(fcinfo, 0, "task_type");
 	SubmitOptions(fcinfo, 5, 6, &sla, &attempts);
 	undeclared = CheckResources(PG_GETARG_DATUM(2), PG_ARGISNULL(2), resources_type);
 	CheckWritable("tforge.submit_task()");
 	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
 		CalibrationCheckCoverage(coverage);
+	/* admission last: a call refused anyway takes no token and gets its own error */
+	GovernorAdmit();
 
 	l.query.bound = RequestedBound(payload);
 	l.query.procs = ResourcesProcessors(PG_GETARG_DATUM(2), PG_ARGISNULL(2));
