@@ -676,8 +676,6 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	CheckWritable("tforge.submit_task()");
 	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
 		CalibrationCheckCoverage(coverage);
-	/* admission last: a call refused anyway takes no token and gets its own error */
-	GovernorAdmit();
 
 	l.query.bound = RequestedBound(payload);
 	l.query.procs = ResourcesProcessors(PG_GETARG_DATUM(2), PG_ARGISNULL(2));
@@ -687,6 +685,8 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	LearnedFor(&lk, PG_GETARG_DATUM(4), PG_ARGISNULL(4), undeclared, resources_type, &l);
 	LearnedEnd(&lk);
 	PopActiveSnapshot();
+	/* admission once the call is known good: a call refused anyway takes no token and gets its own error */
+	GovernorAdmit();
 	SubmitColumns(&l, undeclared, sla, coverage, arrival, &r);
 
 	/* the columns of submit_insert */
