@@ -442,7 +442,6 @@ typedef struct RowUse
 	LearnedRow **ref;			/* where the completion keeps the row */
 } RowUse;
 
-
 #define ROW_KEY 0
 #define ROW_TYPE 1
 #define ROW_TAU 2
