@@ -163,10 +163,10 @@ ItemArrays(FunctionCallInfo fcinfo, int n, int narrays, const int *argnos, const
 
 /*
  * Bytes a task may take in the largest array a batch allocates (its
- * learning's three row uses, its item): bounds a batch's size below what
- * palloc accepts.
+ * completion's learning, its learning's three row uses, its item): bounds a
+ * batch's size below what palloc accepts. Checked below for each of them.
  */
-#define BATCH_TASK_BYTES 256
+#define BATCH_TASK_BYTES 512
 
 /*
  * worker_id and task_ids, checked, and the items; the element count. A
@@ -442,10 +442,6 @@ typedef struct RowUse
 	LearnedRow **ref;			/* where the completion keeps the row */
 } RowUse;
 
-/* (BATCH_TASK_BYTES, above) */
-StaticAssertDecl(3 * sizeof(RowUse) <= BATCH_TASK_BYTES && sizeof(BatchItem) <= BATCH_TASK_BYTES,
-				 "BATCH_TASK_BYTES is below what a task takes");
-
 #define ROW_KEY 0
 #define ROW_TYPE 1
 #define ROW_TAU 2
@@ -463,6 +459,11 @@ typedef struct Learning
 	LearnedRow *type;
 	LearnedRow *tau;
 } Learning;
+
+/* (BATCH_TASK_BYTES, above: every per-task array of a batch) */
+StaticAssertDecl(sizeof(Learning) <= BATCH_TASK_BYTES && 3 * sizeof(RowUse) <= BATCH_TASK_BYTES &&
+				 sizeof(BatchItem) <= BATCH_TASK_BYTES,
+				 "BATCH_TASK_BYTES is below what a task takes");
 
 static int
 CompareLearnings(const void *a, const void *b)
@@ -703,6 +704,8 @@ tforge_complete_tasks(PG_FUNCTION_ARGS)
 	int			nlearn = 0;
 	int			n;
 	int			i;
+	MemoryContext outer;
+	MemoryContext round_cxt;	/* a round's arguments, until the next round */
 	Datum		v[7];
 	bool		nulls[7] = {false, false, false, false, false, false, false};
 
@@ -736,6 +739,8 @@ tforge_complete_tasks(PG_FUNCTION_ARGS)
 	v[2] = TimestampTzGetDatum(at);
 
 	SPI_connect();
+	outer = CurrentMemoryContext;
+	round_cxt = AllocSetContextCreate(outer, "tforge batch round", ALLOCSET_DEFAULT_SIZES);
 	LockBatchDevices(items, n);
 	l = palloc0(sizeof(Learning) * n);
 	round = palloc(sizeof(int) * n);
@@ -744,11 +749,14 @@ tforge_complete_tasks(PG_FUNCTION_ARGS)
 		uint64		done;
 		uint64		r;
 
+		MemoryContextReset(round_cxt);
+		MemoryContextSwitchTo(round_cxt);
 		RoundArgs(items, round, nround, v);
 		v[3] = RoundArray(usages, nousage, round, nround, JSONBOID);
 		v[4] = RoundArray(reported, noreported, round, nround, FLOAT8OID);
 		v[5] = RoundArray(arrays[1].values, arrays[1].nulls, round, nround, INT8OID);
 		done = Execute(&complete_batch, InvalidOid, v, nulls, 0);
+		MemoryContextSwitchTo(outer);
 
 		ClaimPrefixUpdated(done);
 		for (r = 0; r < done; r++)
@@ -772,8 +780,10 @@ tforge_complete_tasks(PG_FUNCTION_ARGS)
 				WarnNotLearned(x->task_id, nousage[k] ? NULL : DatumGetJsonbP(usages[k]), !noreported[k],
 							   reported_s[k], at, t.claimed, t.noclaimed);
 		}
+		ResultRelease();
 		BatchRefusals(items, round, nround, worker_id);
 	}
+	MemoryContextDelete(round_cxt);
 	/* learned in array order, whatever order the statement returned them in */
 	qsort(l, nlearn, sizeof(Learning), CompareLearnings);
 	BatchRefusalsLeft(items, n, worker_id);
@@ -799,6 +809,8 @@ tforge_fail_tasks(PG_FUNCTION_ARGS)
 	int		   *round;
 	int			nround;
 	int			n;
+	MemoryContext outer;
+	MemoryContext round_cxt;	/* a round's arguments, until the next round */
 	Datum		v[7];
 	bool		nulls[7] = {false, false, false, false, false, false, false};
 
@@ -815,6 +827,8 @@ tforge_fail_tasks(PG_FUNCTION_ARGS)
 	v[2] = TimestampTzGetDatum(GetCurrentTimestamp());
 	v[3] = BoolGetDatum(PG_ARGISNULL(3) || PG_GETARG_BOOL(3));
 	SPI_connect();
+	outer = CurrentMemoryContext;
+	round_cxt = AllocSetContextCreate(outer, "tforge batch round", ALLOCSET_DEFAULT_SIZES);
 	LockBatchDevices(items, n);
 	round = palloc(sizeof(int) * n);
 	for (nround = FirstRound(items, n, round); nround > 0; nround = NextRound(items, round, nround))
@@ -822,10 +836,13 @@ tforge_fail_tasks(PG_FUNCTION_ARGS)
 		uint64		done;
 		uint64		r;
 
+		MemoryContextReset(round_cxt);
+		MemoryContextSwitchTo(round_cxt);
 		RoundArgs(items, round, nround, v);
 		v[4] = RoundArray(arrays[0].values, arrays[0].nulls, round, nround, TEXTOID);
 		v[5] = RoundArray(arrays[1].values, arrays[1].nulls, round, nround, INT8OID);
 		done = Execute(&fail_batch, InvalidOid, v, nulls, 0);
+		MemoryContextSwitchTo(outer);
 
 		for (r = 0; r < done; r++)
 		{
@@ -837,8 +854,10 @@ tforge_fail_tasks(PG_FUNCTION_ARGS)
 			items[k].applied = true;
 			items[k].status = TextDatumGetCString(ResultValue(r, 2, &isnull));
 		}
+		ResultRelease();
 		BatchRefusals(items, round, nround, worker_id);
 	}
+	MemoryContextDelete(round_cxt);
 	BatchRefusalsLeft(items, n, worker_id);
 	BatchResult(fcinfo, items, n);
 	SPI_finish();

@@ -46,6 +46,7 @@
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/timestamp.h"
 
 #include "queue.h"
@@ -171,24 +172,30 @@ Peek(TypedHead *h, const TypedHead *after, Oid resources_type, Datum *v, bool *n
 {
 	int			i;
 
+	/* the key's types: timestamptz, int4, timestamptz, int8 */
+	static const bool byval[4] = {FLOAT8PASSBYVAL, true, FLOAT8PASSBYVAL, FLOAT8PASSBYVAL};
+	static const int16 len[4] = {8, 4, 8, 8};
+
 	v[6] = h->type;
 	SetKey(v, n, after);
 	h->live = Execute(&typed_peek[after != NULL], resources_type, v, n, 1) == 1;
 	for (i = 0; i < 4 && h->live; i++)
 	{
 		bool		isnull;
+		Datum		d = ResultValue(0, i + 1, &isnull);
 
-		h->key[i] = ResultValue(0, i + 1, &isnull);
 		if (isnull)
 			elog(ERROR, "tforge: a pending task has a NULL claim key");
+		h->key[i] = datumCopy(d, byval[i], len[i]);
 	}
+	ResultRelease();			/* the key is copied out: a claim of many types reads many heads */
 	return h->live;
 }
 
 /*
  * Claim up to max tasks of h's type, before key before when not NULL; how
- * many. The rows are the last statement's result, and are put into rsinfo
- * when it is not NULL.
+ * many. The rows are put into rsinfo when it is not NULL, else they are the
+ * last statement's result.
  */
 static uint64
 ClaimFrom(ReturnSetInfo *rsinfo, const TypedHead *h, const TypedHead *before, int max,
@@ -203,7 +210,10 @@ ClaimFrom(ReturnSetInfo *rsinfo, const TypedHead *h, const TypedHead *before, in
 	if (claimed > 0)
 		ClaimPrefixClaimed(claimed);
 	if (rsinfo != NULL)
+	{
 		EmitClaimed(rsinfo, claimed);
+		ResultRelease();
+	}
 	return claimed;
 }
 

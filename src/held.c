@@ -285,6 +285,8 @@ TaskRefusals(RefusedItem *items, int n, const char *worker_id, const char *what)
 								  RefusalText(why, &h, worker_id, it->token, what));
 		}
 	}
+	ResultRelease();
+	pfree(DatumGetPointer(arg));
 	/* no row: no such task */
 	for (i = 0; i < n; i++)
 		if (items[i].status == NULL)

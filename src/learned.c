@@ -23,6 +23,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -104,10 +105,12 @@
  * constraint's stored expression (ccbin) is the one it was compiled from,
  * so a constraint added, dropped or changed is compiled afresh; a change to
  * any function (which an expression may have inlined) drops every entry.
- * A replaced entry's memory is not freed, since an outer write of the same
- * table may still be using it (constraint changes are rare); an entry in
- * use is not shared with a nested write, which then lets the executor
- * compile its own.
+ * Each entry's expressions live in a memory context of their own, deleted
+ * when the entry is compiled again: a function changes whenever any session
+ * of the database creates or replaces one, and a worker lives through many
+ * such changes. An entry is only compiled again while no write uses it (an
+ * entry in use is not shared with a nested write, which then lets the
+ * executor compile its own, nor dropped by CheckCacheDrop).
  */
 typedef struct CheckCache
 {
@@ -115,6 +118,7 @@ typedef struct CheckCache
 	int			ncheck;
 	char	  **ccbin;			/* what each expression was compiled from */
 	ExprState **exprs;
+	MemoryContext cxt;			/* holds ccbin and exprs; NULL: never compiled */
 	bool		in_use;
 } CheckCache;
 
@@ -183,7 +187,11 @@ CheckCacheGet(Relation rel)
 		return NULL;
 
 	e->relid = InvalidOid;		/* until compiled */
-	old = MemoryContextSwitchTo(check_cache_cxt);
+	if (e->cxt != NULL)
+		MemoryContextDelete(e->cxt);	/* the previous compilation, which no write uses */
+	e->cxt = NULL;
+	e->cxt = AllocSetContextCreate(check_cache_cxt, "tforge learned-state check", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(e->cxt);
 	e->ncheck = constr->num_check;
 	e->ccbin = palloc(sizeof(char *) * e->ncheck);
 	e->exprs = palloc(sizeof(ExprState *) * e->ncheck);
@@ -714,6 +722,30 @@ RowEditSet(RowEdit *e, const char *name, Datum value, bool isnull)
 	e->values[i] = value;
 	e->nulls[i] = isnull;
 	e->replace[i] = true;
+}
+
+/*
+ * Count one more in bigint column name (a NULL counts as 0) and return the
+ * new count; 22003 when the column already holds the largest bigint, as
+ * column + 1 in SQL would (what names the counter in the message). The
+ * one definition of a learned counter's step: it neither wraps around to a
+ * negative count nor reaches the table's constraints.
+ */
+int64
+RowEditCount(RowEdit *e, const char *name, const char *what)
+{
+	bool		isnull;
+	Datum		d = RowEditGet(e, name, &isnull);
+	int64		count = isnull ? 0 : DatumGetInt64(d);
+
+	if (pg_add_s64_overflow(count, 1, &count))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is out of range: it already counts %s", what,
+						DatumGetCString(DirectFunctionCall1(int8out, d))),
+				 errdetail("Column %s holds at most 9223372036854775807.", name)));
+	RowEditSet(e, name, Int64GetDatum(count), false);
+	return count;
 }
 
 /* The new version, its updated_at now(). */

@@ -700,7 +700,14 @@ FreeLocked(text *device_id, int64 block_id)
 	return span.size;
 }
 
-/* Evict the least recently accessed cached block of a locked device; its size, or 0 if none. */
+/*
+ * Evict the least recently accessed cached block of a locked device; its
+ * size, or 0 if none. The caller runs each eviction in an SPI connection of
+ * its own (SPI_connect ... SPI_finish), so that an eviction's statements
+ * and their results go with it: a device may hold any number of cached
+ * blocks, and each eviction's results (about 8 kB) otherwise stayed until
+ * the call returned.
+ */
 static int64
 EvictOne(text *device_id)
 {
@@ -727,14 +734,18 @@ EvictAndAllocate(text *device_id, int64 actual, int64 alignment, const char *sta
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
-	while (EvictOne(device_id) > 0)
+	for (;;)
 	{
+		bool		evicted;
+
 		CHECK_FOR_INTERRUPTS();
-		if (AllocateFit(device_id, actual, alignment, status, tensor_id, priority, block_id, offset))
-		{
-			found = true;
+		SPI_connect();			/* (EvictOne) */
+		evicted = EvictOne(device_id) > 0;
+		found = evicted && AllocateFit(device_id, actual, alignment, status, tensor_id, priority,
+									   block_id, offset);
+		SPI_finish();
+		if (!evicted || found)
 			break;
-		}
 	}
 	if (found)
 		ReleaseCurrentSubTransaction();
@@ -1102,9 +1113,14 @@ tforge_gpu_evict(PG_FUNCTION_ARGS)
 	PreventWrites("gpu_evict()");
 	SPI_connect();
 	(void) LockDevice(device_id);
-	while (freed < needed && (one = EvictOne(device_id)) > 0)
+	while (freed < needed)
 	{
 		CHECK_FOR_INTERRUPTS();
+		SPI_connect();			/* (EvictOne) */
+		one = EvictOne(device_id);
+		SPI_finish();
+		if (one <= 0)
+			break;
 		freed += one;
 	}
 	SPI_finish();

@@ -345,11 +345,10 @@ ProfileChange(TupleTableSlot *slot, void *arg)
 	/* a 0.1.0 schema (before ALTER EXTENSION UPDATE) lacks the ring, calibration and pooled scores */
 	learning = ColumnIndexIfAny(slot->tts_tupleDescriptor, "recent") >= 0;
 	RowEditBegin(&e, slot);
-	completions = DatumGetInt64(RowEditGet(&e, "completions", &isnull)) + 1;
+	completions = RowEditCount(&e, "completions", "the number of completions a profile has seen");
 	runtime = RowEditGet(&e, "runtime", &noruntime);
 	stats = noruntime ? NULL : DatumGetRollingStatsP(runtime);
 
-	RowEditSet(&e, "completions", Int64GetDatum(completions), false);
 	if (tforge_profile_sample_after == 0 || (stats ? stats->count : 0) < tforge_profile_sample_after ||
 		completions % tforge_profile_sample_every == 0)
 	{

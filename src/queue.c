@@ -689,7 +689,6 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		task_id;
 
-	GovernorAdmit();
 	RequireArg(fcinfo, 0, "task_type");
 	SubmitOptions(fcinfo, 5, 6, &sla, &attempts);
 	undeclared = CheckResources(PG_GETARG_DATUM(2), PG_ARGISNULL(2), resources_type);
@@ -705,6 +704,8 @@ tforge_submit_task(PG_FUNCTION_ARGS)
 	LearnedFor(&lk, PG_GETARG_DATUM(4), PG_ARGISNULL(4), undeclared, resources_type, &l);
 	LearnedEnd(&lk);
 	PopActiveSnapshot();
+	/* admission once the call is known good: a call refused anyway takes no token and gets its own error */
+	GovernorAdmit();
 	SubmitColumns(&l, undeclared, sla, coverage, arrival, &r);
 
 	/* the columns of submit_insert */
@@ -834,7 +835,7 @@ ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, Arra
 
 	for (i = 0; i < PG_GETARG_INT32(1); i++)
 	{
-		int64		room = PoolClaimableBytes(device);
+		int64		room;
 		Datum		f[4] = {0, 0, 0, 0};
 		bool		fn[4] = {true, true, true, true};
 		HeapTupleHeader row;
@@ -843,6 +844,12 @@ ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, Arra
 		Datum		need;
 		int			j;
 
+		/*
+		 * Each task's statements in an SPI connection of their own, so that
+		 * their results and memory go when the task is claimed (ResultRelease).
+		 */
+		SPI_connect();
+		room = PoolClaimableBytes(device);
 		/* the caller's capacity, its GPU memory at most what the device has free */
 		for (j = 0; j < 4 && !PG_ARGISNULL(2); j++)
 			f[j] = GetAttributeByNum(PG_GETARG_HEAPTUPLEHEADER(2), j + 1, &fn[j]);
@@ -854,7 +861,10 @@ ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, Arra
 		/* a typed claim's last statement is the claim that succeeded */
 		if ((typed ? ClaimTyped(NULL, types, 1, resources_type, v, n, tokens) :
 			 Execute(claim, resources_type, v, n, 0)) == 0)
+		{
+			SPI_finish();
 			break;
+		}
 		row = DatumGetHeapTupleHeader(ResultValue(0, 1, &isnull));
 		tuple.t_len = HeapTupleHeaderGetDatumLength(row);
 		ItemPointerSetInvalid(&tuple.t_self);
@@ -869,6 +879,7 @@ ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, Arra
 			!PoolClaimTask(device, DatumGetInt64(GetAttributeByName(row, "task_id", &isnull)),
 						   DatumGetInt64(need)))
 			elog(ERROR, "tforge: a claimed task's GPU memory did not fit the room measured for it");
+		SPI_finish();
 	}
 }
 

@@ -181,6 +181,9 @@ extern uint64 Execute(QueueStatement *stmt, Oid resources_type, Datum *values, c
 /* Column col (1-based) of row row of the last statement's result (checked). */
 extern Datum ResultValue(uint64 row, int col, bool *isnull);
 
+/* Free the last statement's result (a loop's, once done with it). */
+extern void ResultRelease(void);
+
 /* 25006 in a read-only transaction, in parallel mode or during recovery. */
 extern void CheckWritable(const char *function);
 
@@ -271,6 +274,7 @@ extern bool UpdateLearned(const char *table, const char *index, int nkeys, const
 extern void RowEditBegin(RowEdit *e, TupleTableSlot *slot);
 extern Datum RowEditGet(RowEdit *e, const char *name, bool *isnull);
 extern void RowEditSet(RowEdit *e, const char *name, Datum value, bool isnull);
+extern int64 RowEditCount(RowEdit *e, const char *name, const char *what);
 extern HeapTuple RowEditFinish(RowEdit *e);
 extern void ConcurrentlyDeleted(const char *what, Datum task_type);
 extern bool TypeColumn(Datum task_type, const char *column, double *value, bool *isnull);

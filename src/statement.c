@@ -190,6 +190,20 @@ ResultValue(uint64 row, int col, bool *isnull)
 }
 
 /*
+ * Free the last statement's result. Every result stays in memory until the
+ * function's SPI connection ends, so a loop that runs statements per item
+ * (a batch's rounds, a typed claim's heads, a GPU claim's tasks) calls this
+ * once it is done with each one: otherwise each statement kept about 8 kB
+ * until the call returned, and one call with a large enough argument grew
+ * its backend until the kernel killed it, restarting the whole server.
+ */
+void
+ResultRelease(void)
+{
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
  * 09000: a row tforge wrote did not reach tforge.<table> (what: which) -- a
  * BEFORE trigger someone put on the table returned NULL. The write is
  * refused loudly rather than reported as done.

@@ -252,7 +252,7 @@ TauChange(TupleTableSlot *slot, void *arg)
 				 errmsg("new tau %s s of a task type is not " LEARNABLE_SECONDS,
 						float8out_internal(t->tau))));
 	RowEditSet(&e, "tau_s", Float8GetDatum(t->tau), false);
-	RowEditSet(&e, "samples", Int64GetDatum(DatumGetInt64(RowEditGet(&e, "samples", &isnull)) + 1), false);
+	(void) RowEditCount(&e, "samples", "the number of runtimes a task type's tau has absorbed");
 	return RowEditFinish(&e);
 }
 

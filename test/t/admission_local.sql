@@ -12,7 +12,7 @@
 \pset tuples_only true
 \pset pager off
 SET client_min_messages = warning;
-SELECT plan(6);
+SELECT plan(9);
 
 -- n submits; how many admission control refused (53000), others re-raised.
 CREATE FUNCTION pg_temp.refused(n int) RETURNS int LANGUAGE plpgsql AS $$
@@ -50,6 +50,37 @@ SELECT cmp_ok(:r, '<=', ceil(400 * :p + 4.9 * sqrt(400 * :p * (1 - :p)))::int,
               'a queue at 1.2 times its capacity: submits refused about p of the time (at most)');
 SELECT throws_ok($$SELECT count(tforge.submit_task('cpu-light')) FROM generate_series(1, 200)$$, '53000', NULL,
                  'a refusal is 53000 (200 submits in one statement: all admitted with probability (1 - p)^200)');
+
+-- A submit that is refused anyway gets its own error, never admission
+-- control's: in a READ ONLY transaction 25006 (CheckWritable, before any
+-- work), with a NULL type 22004, with an unknown type 42704. Before, admission ran first and 53000
+-- came about p of the time (and took a token of the governor's bucket).
+CREATE FUNCTION pg_temp.states(n int, read_only boolean, task_type text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  st text;
+  seen text[] := '{}';
+BEGIN
+  FOR i IN 1..n LOOP
+    BEGIN
+      IF read_only THEN
+        PERFORM set_config('transaction_read_only', 'on', true);
+      END IF;
+      PERFORM tforge.submit_task(task_type);
+      RAISE EXCEPTION 'admitted' USING ERRCODE = 'ZZ001';
+    EXCEPTION WHEN others THEN st := SQLSTATE;
+    END;
+    IF NOT st = ANY (seen) THEN
+      seen := seen || st;
+    END IF;
+  END LOOP;
+  RETURN array_to_string(ARRAY(SELECT unnest(seen) ORDER BY 1), ',');
+END $$;
+SELECT is(pg_temp.states(200, true, 'cpu-light'), '25006',
+          'READ ONLY: 200 submits to a full queue all refused with 25006, none with 53000');
+SELECT is(pg_temp.states(200, false, NULL), '22004',
+          'a NULL task type: 200 submits to a full queue all refused with 22004, none with 53000');
+SELECT is(pg_temp.states(200, false, 'no-such-type'), '42704',
+          'an unknown task type: 200 submits to a full queue all refused with 42704, none with 53000');
 
 -- Emptied: once the count is due again, nothing is refused.
 UPDATE tforge.tasks SET status = 'done', completed_at = now() WHERE status = 'pending';

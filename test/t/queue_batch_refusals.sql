@@ -10,7 +10,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(23);
+SELECT plan(25);
 
 -- Tasks: d done, c running for another worker, e claimed again by w since
 -- token et1 (et2 is current), p pending (never claimed), a and b held by w.
@@ -171,6 +171,13 @@ SELECT throws_ok($$SELECT count(*) FROM tforge.complete_tasks('w', array_fill(NU
                  '54000', 'a batch of 5000000 tasks is too large', 'complete_tasks: a batch too large is 54000');
 SELECT throws_ok($$SELECT count(*) FROM tforge.fail_tasks('w', array_fill(NULL::bigint, ARRAY[5000000]), NULL)$$,
                  '54000', 'a batch of 5000000 tasks is too large', 'fail_tasks: a batch too large is 54000');
+-- 4,000,000 completions take 4,000,000 learnings of 280 bytes, beyond the
+-- 1 GB palloc accepts (they failed with XX000, "invalid memory alloc request
+-- size 1120000000"): refused as well.
+SELECT throws_ok($$SELECT count(*) FROM tforge.complete_tasks('w', array_fill(NULL::bigint, ARRAY[4000000]))$$,
+                 '54000', 'a batch of 4000000 tasks is too large', 'complete_tasks: a batch whose learnings exceed 1 GB is 54000');
+SELECT throws_ok($$SELECT count(*) FROM tforge.fail_tasks('w', array_fill(NULL::bigint, ARRAY[4000000]), NULL)$$,
+                 '54000', 'a batch of 4000000 tasks is too large', 'fail_tasks: the same bound');
 
 SELECT * FROM finish();
 ROLLBACK;
