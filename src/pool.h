@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "storage/itemptr.h"
 
 #include "tforge.h"
 
@@ -58,6 +59,20 @@ extern int64 ResultInt8(uint64 row, int col, bool *isnull);
 
 /* Column col of result row row as a C string; NULL if NULL. */
 extern char *ResultText(uint64 row, int col);
+
+/* ---- pool_lists.c: the lists derived from gpu_blocks --------------------- */
+
+#define POOL_LIST_FREE 0		/* gpu_free_blocks */
+#define POOL_LIST_TENSOR 1		/* gpu_tensor_blocks */
+#define POOL_LIST_CACHED 2		/* gpu_cached_blocks */
+#define POOL_LISTS 3
+
+/*
+ * The row of block block_id in list list (table relid) was just read at
+ * tid: a deletion of it tries there before it probes the list's index.
+ * Only a hint: the deletion checks the row.
+ */
+extern void PoolListRowSeen(int list, Oid relid, int64 block_id, ItemPointer tid);
 
 /* ---- pool_read.c: the allocator's reads without a statement --------------- */
 

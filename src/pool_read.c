@@ -118,6 +118,7 @@ ReadFreeSpan(text *device_id, int64 block_id, FreeSpan *span)
 		{
 			span->has_left = true;
 			span->left = DatumGetInt64(slot_getattr(freeslot, free_id_att, &isnull));
+			PoolListRowSeen(POOL_LIST_FREE, RelationGetRelid(freelist), span->left, &freeslot->tts_tid);
 			span->left_offset = DatumGetInt64(slot_getattr(freeslot, free_offset_att, &isnull));
 		}
 
@@ -192,6 +193,7 @@ BestFit(text *device_id, int64 actual, int64 alignment, bool read_only, BestFitB
 			fit->offset = offset;
 			fit->size = size;
 			fit->start = start;
+			PoolListRowSeen(POOL_LIST_FREE, RelationGetRelid(rel), fit->block_id, &slot->tts_tid);
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
