@@ -74,6 +74,15 @@ extern char *ResultText(uint64 row, int col);
  */
 extern void PoolListRowSeen(int list, Oid relid, int64 block_id, ItemPointer tid);
 
+/*
+ * The version of block block_id in gpu_blocks (table relid) was just seen
+ * at tid (NULL: the block is gone). Only a hint (FetchBlockHinted).
+ */
+extern void PoolBlockRowSeen(Oid relid, int64 block_id, ItemPointer tid);
+
+/* Where block block_id of table relid was last seen, if known. */
+extern bool PoolBlockRowHint(Oid relid, int64 block_id, ItemPointer tid);
+
 /* ---- pool_read.c: the allocator's reads without a statement --------------- */
 
 /* What a free reads first: the block, and its free neighbours if any. */
@@ -101,6 +110,15 @@ typedef struct BestFitBlock
 	int64		size;
 	int64		start;
 } BestFitBlock;
+
+/*
+ * The row of block block_id in gpu_blocks (rel, block id column id_att)
+ * that snapshot sees, into slot, found at the place this backend last saw
+ * it; false when there is no hint or the hinted place does not hold it
+ * (the caller then probes the primary key). Not on Citus.
+ */
+extern bool FetchBlockHinted(Relation rel, AttrNumber id_att, int64 block_id, Snapshot snapshot,
+							 TupleTableSlot *slot);
 
 /* Not on Citus: pool.c's best_fit statement there. */
 extern bool BestFit(text *device_id, int64 actual, int64 alignment, bool read_only, BestFitBlock *fit);

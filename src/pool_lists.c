@@ -160,6 +160,46 @@ HintSet(int list, Oid relid, int64 block_id, ItemPointer tid)
 	ItemPointerCopy(tid, &h->tid);
 }
 
+/*
+ * The same for the rows of gpu_blocks itself: the version of each block
+ * this backend last saw (written, as its trigger sees it, or read by a
+ * probe of the primary key). Each allocate+free pair adds two versions to
+ * the block's HOT chain, which PostgreSQL prunes only once the page is
+ * nearly full, so a probe by block id walks dozens of versions; the
+ * allocator's reads try the hinted version first (PoolBlockRowHint).
+ * Only the version a snapshot sees is visible to it, and block ids are
+ * unique, so a visible row with the block's id at the hinted place is the
+ * row the probe would return.
+ */
+static ListHint block_hints[LIST_HINTS];
+
+void
+PoolBlockRowSeen(Oid relid, int64 block_id, ItemPointer tid)
+{
+	ListHint   *h = &block_hints[(uint64) block_id % LIST_HINTS];
+
+	if (tid == NULL || !ItemPointerIsValid(tid))
+	{
+		if (h->block_id == block_id)
+			h->relid = InvalidOid;
+		return;
+	}
+	h->block_id = block_id;
+	h->relid = relid;
+	ItemPointerCopy(tid, &h->tid);
+}
+
+bool
+PoolBlockRowHint(Oid relid, int64 block_id, ItemPointer tid)
+{
+	ListHint   *h = &block_hints[(uint64) block_id % LIST_HINTS];
+
+	if (!OidIsValid(relid) || h->relid != relid || h->block_id != block_id)
+		return false;
+	ItemPointerCopy(&h->tid, tid);
+	return true;
+}
+
 void
 PoolListRowSeen(int list, Oid relid, int64 block_id, ItemPointer tid)
 {
@@ -651,6 +691,11 @@ tforge_gpu_blocks_sync(PG_FUNCTION_ARGS)
 	ReadEntry(trigdata->tg_relation, &cols,
 			  TRIGGER_FIRED_BY_INSERT(event) ? trigdata->tg_trigtuple :
 			  TRIGGER_FIRED_BY_UPDATE(event) ? trigdata->tg_newtuple : NULL, &n);
+	if (n.present)
+		PoolBlockRowSeen(RelationGetRelid(trigdata->tg_relation), n.block_id,
+						 TRIGGER_FIRED_BY_INSERT(event) ? &trigdata->tg_trigtuple->t_self : &trigdata->tg_newtuple->t_self);
+	else
+		PoolBlockRowSeen(InvalidOid, o.block_id, NULL);
 	if (routed)
 		SPI_connect();
 	for (i = 0; i < lengthof(lists); i++)
