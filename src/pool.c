@@ -24,7 +24,12 @@
  * larger or misaligned, the free gap and tail inserted; a free reads the
  * block and its free neighbours by index probes (ReadFreeSpan) and is an
  * UPDATE, with a DELETE per free neighbour merged. Every step is an index probe, so both
- * are O(log n) in the blocks of the device. Short statements rather than
+ * are O(log n) in the blocks of the device. The block itself is read and
+ * updated first at the row version this backend last saw (a TID checked
+ * against the snapshot and the block id; PoolBlockRowSeen in
+ * pool_lists.c), since a probe of the primary key walks the block's whole
+ * HOT chain: each allocate+free pair adds two versions, and PostgreSQL
+ * prunes them only once the page is nearly full. Short statements rather than
  * one CTE each: a statement's executor start-up grows with its plan, and
  * these touch the fewest rows and index entries a split or merge can (the
  * block keeps its row; only a new remainder is a new row). What every write

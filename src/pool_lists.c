@@ -29,9 +29,10 @@
  * How the lists are written: outside Citus, through the executor's
  * routines for a single row (ExecSimpleRelationInsert/Delete, as logical
  * replication's apply writes a row: constraints, unique checks and index
- * entries as for any INSERT or DELETE), the entry to delete found by a
- * probe of the list's index on its key with the snapshot a statement would take
- * now. That is a tenth of an SQL statement's planning and executor
+ * entries as for any INSERT or DELETE), the entry to delete found where
+ * this backend last wrote or read it (a checked hint, see ListHint) or
+ * else by a probe of the list's index on its key, with the snapshot a
+ * statement would take now. That is a tenth of an SQL statement's planning and executor
  * start-up, and the trigger fires twice per allocate+free pair. On a Citus
  * cluster the lists are Citus tables (distributed next to the blocks) and
  * the same changes are SQL statements, which Citus routes to the shard of

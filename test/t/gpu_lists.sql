@@ -13,7 +13,7 @@
 \pset pager off
 SET client_min_messages = warning;
 
-SELECT plan(28);
+SELECT plan(29);
 
 CREATE ROLE tap_lists_admin IN ROLE tforge_admin;
 CREATE ROLE tap_lists_worker IN ROLE tforge_worker;
@@ -288,7 +288,19 @@ SELECT block_id AS tx FROM tforge.gpu_allocate('lt', 'after-vacuum', 8192) \gset
 VACUUM FULL tforge.gpu_tensor_blocks;
 SELECT tforge.gpu_free(:tx);
 SELECT is_empty($$ SELECT lists_wrong(d.device_id) FROM tforge.gpu_devices d $$,
-                'and after the list tables were rewritten (other rows where the remembered ones were)');
+                'and after the list tables were rewritten');
+-- a rewrite that puts another block's row where this backend wrote X's: one
+-- dead row before X's and twenty live ones after it, so every row after the
+-- dead one moves down
+SELECT tforge.gpu_add_device('lm', 1048576);
+SELECT block_id AS tz FROM tforge.gpu_allocate('lm', 'dead-before', 4096) \gset
+SELECT block_id AS tx FROM tforge.gpu_allocate('lm', 'moved', 4096) \gset
+SELECT tforge.gpu_free(:tz);
+SELECT count(tforge.gpu_allocate('lm', 'after-' || i, 4096)) FROM generate_series(1, 20) i;
+VACUUM FULL tforge.gpu_tensor_blocks;
+SELECT tforge.gpu_free(:tx);
+SELECT is_empty($$ SELECT lists_wrong(d.device_id) FROM tforge.gpu_devices d $$,
+                'and after a rewrite put other rows where the remembered ones were');
 BEGIN;
 SAVEPOINT s;
 SELECT block_id AS tx FROM tforge.gpu_allocate('lt', 'rolled-back', 8192) \gset
