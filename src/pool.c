@@ -24,7 +24,12 @@
  * larger or misaligned, the free gap and tail inserted; a free reads the
  * block and its free neighbours by index probes (ReadFreeSpan) and is an
  * UPDATE, with a DELETE per free neighbour merged. Every step is an index probe, so both
- * are O(log n) in the blocks of the device. Short statements rather than
+ * are O(log n) in the blocks of the device. The block itself is read and
+ * updated first at the row version this backend last saw (a TID checked
+ * against the snapshot and the block id; PoolBlockRowSeen in
+ * pool_lists.c), since a probe of the primary key walks the block's whole
+ * HOT chain: each allocate+free pair adds two versions, and PostgreSQL
+ * prunes them only once the page is nearly full. Short statements rather than
  * one CTE each: a statement's executor start-up grows with its plan, and
  * these touch the fewest rows and index entries a split or merge can (the
  * block keeps its row; only a new remainder is a new row). What every write
@@ -136,6 +141,20 @@ static PoolStatement take_block = {
 };
 
 /*
+ * take_block with the block's row version named by its TID as well ($12):
+ * see ExecOnBlock.
+ */
+static PoolStatement take_block_at = {
+	"UPDATE tforge.gpu_blocks b"
+	"   SET offset_bytes = $3, size_bytes = $4, alignment = $5, status = $6::tforge.gpu_block_status,"
+	"       tensor_id = $7, priority = $8, allocated_at = $9, last_accessed = $9"
+	" WHERE b.ctid = $12 AND b.block_id = $1 AND b.device_id = $2"
+	"   AND b.status OPERATOR(pg_catalog.=) 'free' AND b.offset_bytes = $10 AND b.size_bytes = $11",
+	12, {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID,
+	TIDOID}
+};
+
+/*
  * A free, read first: block $1 of device $2 (its offset, size and status)
  * and its free neighbours, the free block ending where it starts (id,
  * offset) and the free block starting where it ends (id, end). No row:
@@ -167,6 +186,15 @@ static PoolStatement free_block = {
 	"       allocated_at = NULL, last_accessed = NULL, offset_bytes = $3, size_bytes = $4"
 	" WHERE b.block_id = $1 AND b.device_id = $2",
 	4, {INT8OID, TEXTOID, INT8OID, INT8OID}
+};
+
+/* free_block with the block's row version named by its TID as well ($5): see ExecOnBlock. */
+static PoolStatement free_block_at = {
+	"UPDATE tforge.gpu_blocks b"
+	"   SET status = 'free', alignment = NULL, tensor_id = NULL, priority = 0,"
+	"       allocated_at = NULL, last_accessed = NULL, offset_bytes = $3, size_bytes = $4"
+	" WHERE b.ctid = $5 AND b.block_id = $1 AND b.device_id = $2",
+	5, {INT8OID, TEXTOID, INT8OID, INT8OID, TIDOID}
 };
 
 /* The status of block $1 of device $2. */
@@ -506,6 +534,7 @@ BlockDevice(int64 block_id)
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
+	TupleTableSlot *slot;
 	text	   *device = NULL;
 
 	if (PoolRouted())
@@ -527,18 +556,32 @@ BlockDevice(int64 block_id)
 		elog(ERROR, "tforge.gpu_blocks lacks block_id or device_id");
 	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
-	ScanKeyInit(&key, id_att, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(block_id));
-	scan = systable_beginscan(rel, TforgeTable("gpu_blocks_pkey"), true, snapshot, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
+	slot = table_slot_create(rel, NULL);
+	if (FetchBlockHinted(rel, id_att, block_id, snapshot, slot))
 	{
 		bool		isnull;
-		Datum		d = heap_getattr(tuple, device_att, RelationGetDescr(rel), &isnull);
+		Datum		d = slot_getattr(slot, device_att, &isnull);
 
 		if (!isnull)
 			device = DatumGetTextPCopy(d);
 	}
-	systable_endscan(scan);
+	else
+	{
+		ScanKeyInit(&key, id_att, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(block_id));
+		scan = systable_beginscan(rel, TforgeTable("gpu_blocks_pkey"), true, snapshot, 1, &key);
+		tuple = systable_getnext(scan);
+		if (HeapTupleIsValid(tuple))
+		{
+			bool		isnull;
+			Datum		d = heap_getattr(tuple, device_att, RelationGetDescr(rel), &isnull);
+
+			if (!isnull)
+				device = DatumGetTextPCopy(d);
+			PoolBlockRowSeen(RelationGetRelid(rel), block_id, &tuple->t_self);
+		}
+		systable_endscan(scan);
+	}
+	ExecDropSingleTupleTableSlot(slot);
 	UnregisterSnapshot(snapshot);
 	table_close(rel, NoLock);
 	return device;
@@ -575,6 +618,32 @@ tforge_gpu_total(PG_FUNCTION_ARGS)
 
 static void InsertFree(text *device_id, int64 start, int64 end);
 
+/*
+ * Run stmt, an UPDATE of block block_id whose WHERE names the block by its
+ * id: first as at, the same statement with the row version also named by
+ * the TID this backend last saw it at (one more parameter, after stmt's in
+ * values), which the planner reads by a TID scan instead of a probe of
+ * the primary key that walks the block's HOT chain (see
+ * PoolBlockRowSeen). When the hint is stale at finds no row and stmt runs
+ * as it always did. Returns the rows updated.
+ */
+static uint64
+ExecOnBlock(PoolStatement *at, PoolStatement *stmt, Datum *values, int64 block_id)
+{
+	ItemPointerData tid;
+	uint64		n;
+
+	Assert(at->nargs == stmt->nargs + 1);
+	if (!PoolRouted() && PoolBlockRowHint(TforgeTable("gpu_blocks"), block_id, &tid))
+	{
+		values[stmt->nargs] = PointerGetDatum(&tid);
+		n = PoolExec(at, values, NULL, false);
+		if (n > 0)
+			return n;
+	}
+	return PoolExec(stmt, values, NULL, false);
+}
+
 /* Best fit (see best_fit): BestFit's index walk, or the statement on a Citus cluster. */
 static bool
 FindBestFit(text *device_id, int64 actual, int64 alignment, bool read_only, BestFitBlock *fit)
@@ -603,7 +672,7 @@ static bool
 AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, text *tensor_id,
 			int32 priority, int64 *block_id, int64 *offset)
 {
-	Datum		t[11];
+	Datum		t[12];
 	BestFitBlock fit;
 	int64		from;
 	int64		size;
@@ -626,7 +695,7 @@ AllocateFit(text *device_id, int64 actual, int64 alignment, const char *status, 
 	t[9] = Int64GetDatum(from);
 	t[10] = Int64GetDatum(size);
 	/* no row: a BEFORE trigger skipped it (the device lock keeps the free list and the block in step) */
-	if (PoolExec(&take_block, t, NULL, false) != 1)
+	if (ExecOnBlock(&take_block_at, &take_block, t, *block_id) != 1)
 		SkippedByTrigger("gpu_blocks", psprintf("the allocation of GPU block " INT64_FORMAT, *block_id));
 	InsertFree(device_id, from, *offset);
 	InsertFree(device_id, *offset + actual, from + size);
@@ -665,7 +734,7 @@ ReadFreeSpanRouted(text *device_id, int64 block_id, FreeSpan *span)
 static int64
 FreeLocked(text *device_id, int64 block_id)
 {
-	Datum		v[4] = {0, PointerGetDatum(device_id), 0, 0};
+	Datum		v[5] = {0, PointerGetDatum(device_id), 0, 0, 0};
 	FreeSpan	span;
 	int64		from;
 	int64		end;
@@ -695,7 +764,7 @@ FreeLocked(text *device_id, int64 block_id)
 	v[0] = Int64GetDatum(block_id);
 	v[2] = Int64GetDatum(from);
 	v[3] = Int64GetDatum(end - from);
-	if (PoolExec(&free_block, v, NULL, false) != 1)	/* (the device lock keeps it otherwise) */
+	if (ExecOnBlock(&free_block_at, &free_block, v, block_id) != 1)	/* (the device lock keeps it otherwise) */
 		SkippedByTrigger("gpu_blocks", psprintf("the release of GPU block " INT64_FORMAT, block_id));
 	return span.size;
 }

@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "storage/itemptr.h"
 
 #include "tforge.h"
 
@@ -59,6 +60,29 @@ extern int64 ResultInt8(uint64 row, int col, bool *isnull);
 /* Column col of result row row as a C string; NULL if NULL. */
 extern char *ResultText(uint64 row, int col);
 
+/* ---- pool_lists.c: the lists derived from gpu_blocks --------------------- */
+
+#define POOL_LIST_FREE 0		/* gpu_free_blocks */
+#define POOL_LIST_TENSOR 1		/* gpu_tensor_blocks */
+#define POOL_LIST_CACHED 2		/* gpu_cached_blocks */
+#define POOL_LISTS 3
+
+/*
+ * The row of block block_id in list list (table relid) was just read at
+ * tid: a deletion of it tries there before it probes the list's index.
+ * Only a hint: the deletion checks the row.
+ */
+extern void PoolListRowSeen(int list, Oid relid, int64 block_id, ItemPointer tid);
+
+/*
+ * The version of block block_id in gpu_blocks (table relid) was just seen
+ * at tid (NULL: the block is gone). Only a hint (FetchBlockHinted).
+ */
+extern void PoolBlockRowSeen(Oid relid, int64 block_id, ItemPointer tid);
+
+/* Where block block_id of table relid was last seen, if known. */
+extern bool PoolBlockRowHint(Oid relid, int64 block_id, ItemPointer tid);
+
 /* ---- pool_read.c: the allocator's reads without a statement --------------- */
 
 /* What a free reads first: the block, and its free neighbours if any. */
@@ -86,6 +110,15 @@ typedef struct BestFitBlock
 	int64		size;
 	int64		start;
 } BestFitBlock;
+
+/*
+ * The row of block block_id in gpu_blocks (rel, block id column id_att)
+ * that snapshot sees, into slot, found at the place this backend last saw
+ * it; false when there is no hint or the hinted place does not hold it
+ * (the caller then probes the primary key). Not on Citus.
+ */
+extern bool FetchBlockHinted(Relation rel, AttrNumber id_att, int64 block_id, Snapshot snapshot,
+							 TupleTableSlot *slot);
 
 /* Not on Citus: pool.c's best_fit statement there. */
 extern bool BestFit(text *device_id, int64 actual, int64 alignment, bool read_only, BestFitBlock *fit);

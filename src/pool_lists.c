@@ -29,9 +29,10 @@
  * How the lists are written: outside Citus, through the executor's
  * routines for a single row (ExecSimpleRelationInsert/Delete, as logical
  * replication's apply writes a row: constraints, unique checks and index
- * entries as for any INSERT or DELETE), the entry to delete found by a
- * probe of the list's index on its key with the snapshot a statement would take
- * now. That is a tenth of an SQL statement's planning and executor
+ * entries as for any INSERT or DELETE), the entry to delete found where
+ * this backend last wrote or read it (a checked hint, see ListHint) or
+ * else by a probe of the list's index on its key, with the snapshot a
+ * statement would take now. That is a tenth of an SQL statement's planning and executor
  * start-up, and the trigger fires twice per allocate+free pair. On a Citus
  * cluster the lists are Citus tables (distributed next to the blocks) and
  * the same changes are SQL statements, which Citus routes to the shard of
@@ -52,6 +53,7 @@
 #include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_relation.h"
+#include "storage/bufmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/snapmgr.h"
 #include "fmgr.h"
@@ -111,12 +113,106 @@ typedef struct ListTable
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
+	int			list;			/* POOL_LIST_* */
 } ListTable;
+
+/*
+ * Where this backend last saw each block's row of a list: the TID of the
+ * row its trigger inserted, or of the free-list row best fit or a free's
+ * neighbour lookup just read (PoolListRowSeen). A deletion tries that TID
+ * first and takes the row only if it is visible to the deletion's
+ * snapshot and equals, column for column, the row the block's version
+ * makes; anything else (another backend wrote the row, it was deleted,
+ * its TID reused, the table rewritten, the slot taken by another block)
+ * falls back to the index probe. Equal rows are interchangeable entries,
+ * so the hint never changes which row a list loses, only how it is found.
+ * Why: an allocate+free pair deletes and re-inserts the same key, and
+ * until their deleters' commits are known flushed (asynchronous commit:
+ * no hint bits) the dead versions of the key cannot be marked dead in the
+ * index, so a probe reads every one of them (a third of the pair's
+ * instructions).
+ */
+#define LIST_HINTS 1024			/* per list, direct-mapped by block id */
+
+typedef struct ListHint
+{
+	int64		block_id;
+	Oid			relid;			/* InvalidOid: empty */
+	ItemPointerData tid;
+} ListHint;
+
+static ListHint hints[POOL_LISTS][LIST_HINTS];
+
+static ListHint *
+HintSlot(int list, int64 block_id)
+{
+	return &hints[list][(uint64) block_id % LIST_HINTS];
+}
+
+static void
+HintSet(int list, Oid relid, int64 block_id, ItemPointer tid)
+{
+	ListHint   *h = HintSlot(list, block_id);
+
+	if (!ItemPointerIsValid(tid))
+		return;
+	h->block_id = block_id;
+	h->relid = relid;
+	ItemPointerCopy(tid, &h->tid);
+}
+
+/*
+ * The same for the rows of gpu_blocks itself: the version of each block
+ * this backend last saw (written, as its trigger sees it, or read by a
+ * probe of the primary key). Each allocate+free pair adds two versions to
+ * the block's HOT chain, which PostgreSQL prunes only once the page is
+ * nearly full, so a probe by block id walks dozens of versions; the
+ * allocator's reads try the hinted version first (PoolBlockRowHint).
+ * Only the version a snapshot sees is visible to it, and block ids are
+ * unique, so a visible row with the block's id at the hinted place is the
+ * row the probe would return.
+ */
+static ListHint block_hints[LIST_HINTS];
+
+void
+PoolBlockRowSeen(Oid relid, int64 block_id, ItemPointer tid)
+{
+	ListHint   *h = &block_hints[(uint64) block_id % LIST_HINTS];
+
+	if (tid == NULL || !ItemPointerIsValid(tid))
+	{
+		if (h->block_id == block_id)
+			h->relid = InvalidOid;
+		return;
+	}
+	h->block_id = block_id;
+	h->relid = relid;
+	ItemPointerCopy(tid, &h->tid);
+}
+
+bool
+PoolBlockRowHint(Oid relid, int64 block_id, ItemPointer tid)
+{
+	ListHint   *h = &block_hints[(uint64) block_id % LIST_HINTS];
+
+	if (!OidIsValid(relid) || h->relid != relid || h->block_id != block_id)
+		return false;
+	ItemPointerCopy(&h->tid, tid);
+	return true;
+}
+
+void
+PoolListRowSeen(int list, Oid relid, int64 block_id, ItemPointer tid)
+{
+	Assert(list >= 0 && list < POOL_LISTS);
+	HintSet(list, relid, block_id, tid);
+}
 
 /* The list table opened, with the executor state of a learned-state write (RowWriteBegin, learned.c). */
 static void
-ListOpen(ListTable *t, const char *table)
+ListOpen(ListTable *t, int list, const char *table)
 {
+	t->list = list;
 	t->rel = table_open(TforgeTable(table), RowExclusiveLock);
 	t->estate = RowWriteBegin(t->rel, &t->rri);
 	ExecOpenIndices(t->rri, false);
@@ -132,7 +228,7 @@ ListClose(ListTable *t)
 
 /* Insert the row values/nulls (every column of the list, in table order). */
 static void
-ListInsert(ListTable *t, const Datum *values, const bool *nulls)
+ListInsert(ListTable *t, const Datum *values, const bool *nulls, int64 block_id)
 {
 	TupleDesc	desc = RelationGetDescr(t->rel);
 	int			i;
@@ -146,6 +242,7 @@ ListInsert(ListTable *t, const Datum *values, const bool *nulls)
 	ExecStoreVirtualTuple(t->slot);
 	t->estate->es_output_cid = GetCurrentCommandId(true);
 	ExecSimpleRelationInsert(t->rri, t->estate, t->slot);
+	HintSet(t->list, RelationGetRelid(t->rel), block_id, &t->slot->tts_tid);
 }
 
 /*
@@ -154,15 +251,47 @@ ListInsert(ListTable *t, const Datum *values, const bool *nulls)
  * this transaction's earlier writes and everything committed are seen.
  * False when there is no such row.
  */
+/*
+ * Whether the row at tid is visible to snapshot and is exactly row
+ * values/nulls (every column, in table order); if so it is in t->slot.
+ */
 static bool
-ListDelete(ListTable *t, const char *index, int nkeys, const Datum *key, const Oid *eq, int64 block_id)
+ListFetchRow(ListTable *t, ItemPointer tid, Snapshot snapshot, const Datum *values, const bool *nulls)
+{
+	TupleDesc	desc = RelationGetDescr(t->rel);
+	int			i;
+
+	if (ItemPointerGetBlockNumber(tid) >= RelationGetNumberOfBlocks(t->rel))
+		return false;
+	if (!table_tuple_fetch_row_version(t->rel, tid, snapshot, t->slot))
+		return false;
+	slot_getallattrs(t->slot);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (t->slot->tts_isnull[i] != nulls[i])
+			return false;
+		if (!nulls[i] && !datumIsEqual(t->slot->tts_values[i], values[i], att->attbyval, att->attlen))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The row of block block_id whose key (the leading columns of index
+ * index) equals key[0 .. nkeys - 1] (equality functions eq), visible to
+ * snapshot, into t->slot; false when there is none.
+ */
+static bool
+ListProbe(ListTable *t, const char *index, int nkeys, const Datum *key, const Oid *eq, int64 block_id,
+		  Snapshot snapshot)
 {
 	AttrNumber	block_att = attnameAttNum(t->rel, "block_id", false);
 	Relation	idx = index_open(TforgeTable(index), AccessShareLock);
 	ScanKeyData keys[3];
 	IndexScanDesc scan;
-	Snapshot	snapshot;
-	bool		found;
+	bool		found = false;
 	int			i;
 
 	Assert(nkeys <= 3);
@@ -171,18 +300,47 @@ ListDelete(ListTable *t, const char *index, int nkeys, const Datum *key, const O
 		ScanKeyInit(&keys[i], i + 1, BTEqualStrategyNumber, eq[i], key[i]);
 		keys[i].sk_collation = idx->rd_indcollation[i];
 	}
-	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	scan = index_beginscan(t->rel, idx, snapshot, nkeys, 0);
 	index_rescan(scan, keys, nkeys, NULL, 0);
-	found = false;
-	while (!found && block_att > 0 && index_getnext_slot(scan, ForwardScanDirection, t->slot))
+	/*
+	 * Newest entries first: equal keys are ordered by heap TID, and the
+	 * live row of a key that allocations and frees keep deleting and
+	 * re-inserting is usually the last of a run of dead versions that
+	 * cannot be marked dead yet (see the hints above).
+	 */
+	while (!found && block_att > 0 && index_getnext_slot(scan, BackwardScanDirection, t->slot))
 	{
 		bool		isnull;
 
 		found = DatumGetInt64(slot_getattr(t->slot, block_att, &isnull)) == block_id && !isnull;
 	}
 	index_endscan(scan);
+	index_close(idx, NoLock);
+	return found;
+}
+
+/*
+ * Delete the row values/nulls of block block_id (its first nkeys columns
+ * the key of index index, with equality functions eq), as a statement
+ * would now: this transaction's earlier writes and everything committed
+ * are seen. Tries the hint first, then the index. False when there is no
+ * such row.
+ */
+static bool
+ListDelete(ListTable *t, const char *index, int nkeys, const Datum *values, const bool *nulls, const Oid *eq,
+		   int64 block_id)
+{
+	ListHint   *hint = HintSlot(t->list, block_id);
+	Snapshot	snapshot;
+	bool		found;
+
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	found = hint->relid == RelationGetRelid(t->rel) && hint->block_id == block_id &&
+		ListFetchRow(t, &hint->tid, snapshot, values, nulls);
+	hint->relid = InvalidOid;
+	if (!found)
+		found = ListProbe(t, index, nkeys, values, eq, block_id, snapshot);
 	if (found)
 	{
 		t->estate->es_snapshot = snapshot;
@@ -192,7 +350,6 @@ ListDelete(ListTable *t, const char *index, int nkeys, const Datum *key, const O
 		t->estate->es_snapshot = InvalidSnapshot;
 	}
 	UnregisterSnapshot(snapshot);
-	index_close(idx, NoLock);
 	return found;
 }
 
@@ -347,6 +504,7 @@ Missing(const char *list, const BlockEntry *e)
  */
 typedef struct BlockList
 {
+	int			list;			/* POOL_LIST_* (the hints) */
 	const char *name;			/* for messages */
 	const char *table;
 	const char *index;			/* an index on the key columns */
@@ -431,11 +589,11 @@ CachedRow(const BlockEntry *e, Datum *v, bool *nulls)
 }
 
 static const BlockList lists[] = {
-	{"free list", "gpu_free_blocks", "gpu_free_blocks_fit_idx", 3, {F_TEXTEQ, F_INT8EQ, F_INT8EQ},
+	{POOL_LIST_FREE, "free list", "gpu_free_blocks", "gpu_free_blocks_fit_idx", 3, {F_TEXTEQ, F_INT8EQ, F_INT8EQ},
 	&free_add, &free_drop, HasFree, SameFree, FreeRow},
-	{"tensor index", "gpu_tensor_blocks", "gpu_tensor_blocks_tensor_idx", 3, {F_TEXTEQ, F_TEXTEQ, F_INT8EQ},
+	{POOL_LIST_TENSOR, "tensor index", "gpu_tensor_blocks", "gpu_tensor_blocks_tensor_idx", 3, {F_TEXTEQ, F_TEXTEQ, F_INT8EQ},
 	&tensor_add, &tensor_drop, HasTensor, SameTensor, TensorRow},
-	{"eviction order", "gpu_cached_blocks", "gpu_cached_blocks_block_idx", 2, {F_TEXTEQ, F_INT8EQ},
+	{POOL_LIST_CACHED, "eviction order", "gpu_cached_blocks", "gpu_cached_blocks_block_idx", 2, {F_TEXTEQ, F_INT8EQ},
 	&cached_add, &cached_drop, HasCached, SameCached, CachedRow},
 };
 
@@ -468,17 +626,17 @@ SyncList(const BlockList *l, const BlockEntry *o, const BlockEntry *n, bool rout
 		}
 		return;
 	}
-	ListOpen(&t, l->table);
+	ListOpen(&t, l->list, l->table);
 	if (has_old)
 	{
 		l->row(o, v, nulls);
-		if (!ListDelete(&t, l->index, l->nkeys, v, l->eq, o->block_id))
+		if (!ListDelete(&t, l->index, l->nkeys, v, nulls, l->eq, o->block_id))
 			Missing(l->name, o);
 	}
 	if (has_new)
 	{
 		l->row(n, v, nulls);
-		ListInsert(&t, v, nulls);
+		ListInsert(&t, v, nulls, n->block_id);
 	}
 	ListClose(&t);
 }
@@ -534,6 +692,11 @@ tforge_gpu_blocks_sync(PG_FUNCTION_ARGS)
 	ReadEntry(trigdata->tg_relation, &cols,
 			  TRIGGER_FIRED_BY_INSERT(event) ? trigdata->tg_trigtuple :
 			  TRIGGER_FIRED_BY_UPDATE(event) ? trigdata->tg_newtuple : NULL, &n);
+	if (n.present)
+		PoolBlockRowSeen(RelationGetRelid(trigdata->tg_relation), n.block_id,
+						 TRIGGER_FIRED_BY_INSERT(event) ? &trigdata->tg_trigtuple->t_self : &trigdata->tg_newtuple->t_self);
+	else
+		PoolBlockRowSeen(InvalidOid, o.block_id, NULL);
 	if (routed)
 		SPI_connect();
 	for (i = 0; i < lengthof(lists); i++)

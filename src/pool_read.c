@@ -20,6 +20,7 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "parser/parse_relation.h"
+#include "storage/bufmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -42,6 +43,36 @@ FirstByIndex(Relation rel, Relation index, Snapshot snapshot, ScanKey keys, int 
 	found = index_getnext_slot(scan, dir, slot);
 	index_endscan(scan);
 	return found;
+}
+
+bool
+FetchBlockHinted(Relation rel, AttrNumber id_att, int64 block_id, Snapshot snapshot, TupleTableSlot *slot)
+{
+	ItemPointerData tid;
+	bool		isnull;
+
+	if (!PoolBlockRowHint(RelationGetRelid(rel), block_id, &tid))
+		return false;
+	if (ItemPointerGetBlockNumber(&tid) >= RelationGetNumberOfBlocks(rel))
+		return false;
+	if (!table_tuple_fetch_row_version(rel, &tid, snapshot, slot))
+		return false;
+	return DatumGetInt64(slot_getattr(slot, id_att, &isnull)) == block_id && !isnull;
+}
+
+/* Block block_id of rel (gpu_blocks) as snapshot sees it: the hinted place, else the primary key pkey. */
+static bool
+ProbeBlock(Relation rel, Relation pkey, AttrNumber id_att, int64 block_id, Snapshot snapshot, TupleTableSlot *slot)
+{
+	ScanKeyData key;
+
+	if (FetchBlockHinted(rel, id_att, block_id, snapshot, slot))
+		return true;
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(block_id));
+	if (!FirstByIndex(rel, pkey, snapshot, &key, 1, ForwardScanDirection, slot))
+		return false;
+	PoolBlockRowSeen(RelationGetRelid(rel), block_id, &slot->tts_tid);
+	return true;
 }
 
 /*
@@ -97,8 +128,7 @@ ReadFreeSpan(text *device_id, int64 block_id, FreeSpan *span)
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(block_id));
-	if (FirstByIndex(rel, pkey, snapshot, keys, 1, ForwardScanDirection, slot) &&
+	if (ProbeBlock(rel, pkey, id_att, block_id, snapshot, slot) &&
 		DatumGetBool(DirectFunctionCall2Coll(texteq, TupleDescAttr(desc, device_att - 1)->attcollation,
 											 slot_getattr(slot, device_att, &isnull), PointerGetDatum(device_id))))
 	{
@@ -118,6 +148,7 @@ ReadFreeSpan(text *device_id, int64 block_id, FreeSpan *span)
 		{
 			span->has_left = true;
 			span->left = DatumGetInt64(slot_getattr(freeslot, free_id_att, &isnull));
+			PoolListRowSeen(POOL_LIST_FREE, RelationGetRelid(freelist), span->left, &freeslot->tts_tid);
 			span->left_offset = DatumGetInt64(slot_getattr(freeslot, free_offset_att, &isnull));
 		}
 
@@ -192,6 +223,7 @@ BestFit(text *device_id, int64 actual, int64 alignment, bool read_only, BestFitB
 			fit->offset = offset;
 			fit->size = size;
 			fit->start = start;
+			PoolListRowSeen(POOL_LIST_FREE, RelationGetRelid(rel), fit->block_id, &slot->tts_tid);
 		}
 		CHECK_FOR_INTERRUPTS();
 	}

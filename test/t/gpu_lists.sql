@@ -13,7 +13,7 @@
 \pset pager off
 SET client_min_messages = warning;
 
-SELECT plan(22);
+SELECT plan(29);
 
 CREATE ROLE tap_lists_admin IN ROLE tforge_admin;
 CREATE ROLE tap_lists_worker IN ROLE tforge_worker;
@@ -265,6 +265,69 @@ SELECT is((SELECT n_tup_upd - :upd0 FROM pg_stat_xact_user_tables WHERE relid = 
 SELECT is((SELECT n_tup_hot_upd - :hot0 FROM pg_stat_xact_user_tables WHERE relid = 'tforge.gpu_blocks'::regclass),
           2::bigint, 'both are HOT (no index of gpu_blocks covers what they change)');
 COMMIT;
+
+-- ---- a deletion's remembered row (pool_lists.c's hints) never takes a wrong row ------
+-- This backend remembers where it wrote or read each block's list row; those
+-- rows are then moved (a rebuild), replaced by other rows at the same place
+-- (VACUUM FULL) or rolled back, and the lists must still follow every write.
+SELECT tforge.gpu_add_device('lt', 1048576);
+SELECT tforge.gpu_allocate('lt', 'keep-a', 4096);
+SELECT block_id AS tfree FROM tforge.gpu_allocate('lt', 'hole', 8192) \gset
+SELECT tforge.gpu_allocate('lt', 'keep-b', 4096);
+SELECT tforge.gpu_free(:tfree);
+SELECT tforge._gpu_rebuild_lists();
+SELECT block_id AS tx FROM tforge.gpu_allocate('lt', 'after-rebuild', 8192) \gset
+SELECT tforge.gpu_free(:tx);
+SELECT is_empty($$ SELECT lists_wrong(d.device_id) FROM tforge.gpu_devices d $$,
+                'an allocate and a free after the lists were rebuilt elsewhere keep them exact');
+SELECT block_id AS tx FROM tforge.gpu_allocate('lt', 'before-vacuum', 8192) \gset
+SELECT tforge.gpu_free(:tx);
+VACUUM FULL tforge.gpu_free_blocks;
+VACUUM FULL tforge.gpu_tensor_blocks;
+SELECT block_id AS tx FROM tforge.gpu_allocate('lt', 'after-vacuum', 8192) \gset
+VACUUM FULL tforge.gpu_tensor_blocks;
+SELECT tforge.gpu_free(:tx);
+SELECT is_empty($$ SELECT lists_wrong(d.device_id) FROM tforge.gpu_devices d $$,
+                'and after the list tables were rewritten');
+-- a rewrite that puts another block's row where this backend wrote X's: one
+-- dead row before X's and twenty live ones after it, so every row after the
+-- dead one moves down
+SELECT tforge.gpu_add_device('lm', 1048576);
+SELECT block_id AS tz FROM tforge.gpu_allocate('lm', 'dead-before', 4096) \gset
+SELECT block_id AS tx FROM tforge.gpu_allocate('lm', 'moved', 4096) \gset
+SELECT tforge.gpu_free(:tz);
+SELECT count(tforge.gpu_allocate('lm', 'after-' || i, 4096)) FROM generate_series(1, 20) i;
+VACUUM FULL tforge.gpu_tensor_blocks;
+SELECT tforge.gpu_free(:tx);
+SELECT is_empty($$ SELECT lists_wrong(d.device_id) FROM tforge.gpu_devices d $$,
+                'and after a rewrite put other rows where the remembered ones were');
+BEGIN;
+SAVEPOINT s;
+SELECT block_id AS tx FROM tforge.gpu_allocate('lt', 'rolled-back', 8192) \gset
+ROLLBACK TO s;
+SELECT block_id AS tx FROM tforge.gpu_allocate('lt', 'kept', 8192) \gset
+SAVEPOINT t;
+SELECT tforge.gpu_free(:tx);
+ROLLBACK TO t;
+SELECT tforge.gpu_free(:tx);
+COMMIT;
+SELECT is_empty($$ SELECT lists_wrong(d.device_id) FROM tforge.gpu_devices d $$,
+                'and after rows it wrote were rolled back');
+-- The same for the remembered versions of gpu_blocks rows: after a rewrite
+-- other blocks' rows sit where this backend saw the block, and a free must
+-- still change that block and no other.
+SELECT block_id AS ty FROM tforge.gpu_allocate('lt', 'before-blocks-vacuum', 8192) \gset
+VACUUM FULL tforge.gpu_blocks;
+CREATE TEMP TABLE others_before AS SELECT * FROM tforge.gpu_blocks WHERE block_id <> :ty;
+SELECT tforge.gpu_free(:ty);
+SELECT is((SELECT status::text || ' ' || size_bytes FROM tforge.gpu_blocks WHERE block_id = :ty), 'free 8192',
+          'after gpu_blocks was rewritten a free frees its block');
+SELECT is_empty($$ (SELECT * FROM others_before EXCEPT ALL SELECT * FROM tforge.gpu_blocks WHERE block_id <> $$ || :ty || $$)
+                   UNION ALL (SELECT * FROM tforge.gpu_blocks WHERE block_id <> $$ || :ty || $$ EXCEPT ALL SELECT * FROM others_before) $$,
+                'and no other block');
+SELECT is_empty($$ SELECT lists_wrong(d.device_id) FROM tforge.gpu_devices d
+                   UNION ALL SELECT c FROM tforge.gpu_devices d, tforge.gpu_check(d.device_id) c WHERE d.device_id = 'lt' $$,
+                'and the lists and the tiling follow');
 
 -- ---- nobody writes a list; the trigger fires on gpu_blocks only ----------------------
 SET ROLE tap_lists_admin;
