@@ -842,7 +842,9 @@ ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, Arra
 		HeapTupleData tuple;
 		bool		isnull;
 		Datum		need;
+		uint64		claimed;
 		int			j;
+		int			r;
 
 		/*
 		 * Each task's statements in an SPI connection of their own, so that
@@ -858,13 +860,25 @@ ClaimOnDevice(FunctionCallInfo fcinfo, text *device, QueueStatement *claim, Arra
 		fn[3] = false;
 		v[1] = HeapTupleGetDatum(heap_form_tuple(desc, f, fn));
 		n[1] = false;
-		/* a typed claim's last statement is the claim that succeeded */
-		if ((typed ? ClaimTyped(NULL, types, 1, resources_type, v, n, tokens) :
-			 Execute(claim, resources_type, v, n, 0)) == 0)
+		/*
+		 * A typed claim's last statement is the claim that succeeded; an
+		 * untyped one starts past the tasks this transaction claimed before
+		 * (claim_prefix.c), or this loop would step over each of them again.
+		 */
+		if (typed)
+			claimed = ClaimTyped(NULL, types, 1, resources_type, v, n, tokens);
+		else if (ClaimPrefix(&v[7]))
+			for (claimed = 0, r = 0; r < 4 && claimed == 0; r++)
+				claimed = Execute(&claim_from[r][1][tokens], resources_type, v, n, 0);
+		else
+			claimed = Execute(claim, resources_type, v, n, 0);
+		if (claimed == 0)
 		{
 			SPI_finish();
 			break;
 		}
+		if (!typed)
+			ClaimPrefixClaimed(claimed);
 		row = DatumGetHeapTupleHeader(ResultValue(0, 1, &isnull));
 		tuple.t_len = HeapTupleHeaderGetDatumLength(row);
 		ItemPointerSetInvalid(&tuple.t_self);

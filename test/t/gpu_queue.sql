@@ -9,7 +9,7 @@
 \pset pager off
 SET client_min_messages = warning;
 
-SELECT plan(23);
+SELECT plan(25);
 
 -- Four tasks in laxity order (same type, submitted one after the other):
 -- GPU memory 4000, 8000, 3000 and none. Device of 10240 bytes.
@@ -104,6 +104,23 @@ SELECT ok((SELECT sum(((resources).gpu_memory_bytes + 255) / 256 * 256) FROM tfo
           AND NOT EXISTS (SELECT 1 FROM tforge.gpu_check('q1')),
           'the claims fit the device, and it is tiled exactly');
 SELECT dblink_disconnect('c1'), dblink_disconnect('c2');
+
+-- One call claiming many tasks on a device starts each claim past the
+-- tasks it claimed before (claim_prefix.c): tasks_claim_idx returns a few
+-- entries per task, not every entry this transaction already claimed
+-- (2,000 tasks: about 2,000,000 that way).
+SELECT tforge.gpu_add_device('q2', 1073741824);
+INSERT INTO tforge.tasks (task_type, deadline, predicted_runtime_s, laxity_key, max_attempts, resources)
+SELECT 'gpu-inference', now() - interval '1 day' + i * interval '1 s', 5, now() - interval '1 day' + i * interval '1 s' - interval '5 s',
+       3, ROW(NULL, NULL, 1, 1024)::tforge.resources
+  FROM generate_series(1, 2000) i;
+BEGIN;  -- the counts are this backend's, reported (and reset) only between transactions
+SELECT pg_stat_get_xact_tuples_returned('tforge.tasks_claim_idx'::regclass) AS returned \gset
+SELECT is((SELECT count(*) FROM tforge.claim_tasks('many', 2000, gpu_device => 'q2')), 2000::bigint,
+          'one call claims 2,000 tasks on a device');
+SELECT cmp_ok(pg_stat_get_xact_tuples_returned('tforge.tasks_claim_idx'::regclass) - :returned, '<=', 20000::bigint,
+              '... and tasks_claim_idx returns at most 10 entries per task claimed');
+COMMIT;
 
 -- The release trigger reads tforge.resources by attribute number: a type a
 -- superuser changed under the library is refused (55000), not misread.
