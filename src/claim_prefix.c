@@ -208,7 +208,9 @@ SetKeyDatum(ClaimKey *k, int i, Datum d)
 
 /*
  * Whether the index is tasks_claim_idx as created: four key columns, the
- * ones above in order, priority descending and the others ascending; and
+ * ones above in order, priority descending and the others ascending, each
+ * NOT NULL (the ranges claims scan, from a position or from the shared
+ * bound of claim_head.c, hold no NULL, which sorts last); and
  * built, valid and kept up to date by every write. A scan of the index
  * stands for a scan of the pending tasks: one that a failed CREATE INDEX
  * CONCURRENTLY left behind under the name (not ready: no metapage, and no
@@ -236,7 +238,8 @@ ClaimIndexShape(Relation heap, Relation index)
 		if (att <= 0 || att > desc->natts)
 			return false;
 		a = TupleDescAttr(desc, att - 1);
-		if (a->attisdropped || a->atttypid != key_types[i] || strcmp(NameStr(a->attname), key_columns[i]) != 0 ||
+		if (a->attisdropped || !a->attnotnull || a->atttypid != key_types[i] ||
+			strcmp(NameStr(a->attname), key_columns[i]) != 0 ||
 			index->rd_opcintype[i] != key_types[i] ||
 			((index->rd_indoption[i] & INDOPTION_DESC) != 0) != desc_expected)
 			return false;

@@ -13,7 +13,7 @@
 \pset tuples_only true
 \pset pager off
 SET client_min_messages = warning;
-SELECT plan(4);
+SELECT plan(7);
 
 ALTER TABLE tforge.tasks SET (autovacuum_enabled = off);
 SELECT dblink_connect('a', tap_connstr());
@@ -71,5 +71,21 @@ SELECT dblink_exec('c', 'CREATE INDEX tasks_claim_idx ON tforge.tasks'
 SELECT public.first_pending() AS want \gset
 SELECT is(public.claim_in('a'), :want::bigint, 'a claim takes the least laxity task once the index is rebuilt');
 
-SELECT dblink_disconnect('a'), dblink_disconnect('c'), dblink_disconnect('w');
+-- ------------------------------------------- laxity_key made nullable
+
+-- A superuser drops laxity_key's NOT NULL and writes a pending task
+-- without one: it sorts after every other, and is claimed once they are.
+ALTER TABLE tforge.tasks ALTER COLUMN laxity_key DROP NOT NULL;
+INSERT INTO tforge.tasks (task_type, deadline, predicted_runtime_s, laxity_key, max_attempts)
+VALUES ('cpu-light', now() + interval '1 hour', 5, NULL, 3) RETURNING task_id AS unkeyed \gset
+SELECT count(*) AS keyed FROM tforge.tasks WHERE status = 'pending' AND laxity_key IS NOT NULL \gset
+SELECT is(ARRAY(SELECT task_id FROM dblink('a', pg_catalog.format('SELECT task_id FROM tforge.claim_tasks(%L, %s)', 'a', :keyed))
+                    AS t(task_id bigint) WHERE task_id = :unkeyed), '{}'::bigint[],
+          'a batch claim takes the tasks with a laxity_key first');
+SELECT is(public.claim_in('a'), :unkeyed::bigint, 'a claim then takes the task without a laxity_key');
+UPDATE tforge.tasks SET status = 'pending', worker_id = NULL WHERE task_id = :unkeyed;
+SELECT dblink_connect('n', tap_connstr());
+SELECT is(public.claim_in('n'), :unkeyed::bigint, '... and so does a backend started afterwards');
+
+SELECT dblink_disconnect('a'), dblink_disconnect('c'), dblink_disconnect('n'), dblink_disconnect('w');
 SELECT * FROM finish();
