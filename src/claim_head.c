@@ -465,10 +465,14 @@ tforge_claim_head_lower(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("tforge._claim_head_lower() must be fired AFTER INSERT OR UPDATE FOR EACH ROW")));
-	if (head_shared == NULL)
+	/*
+	 * A superuser may have dropped or retyped status or laxity_key: then
+	 * claims find tasks_claim_idx unlike the queue's (ClaimIndexShape,
+	 * PendingPredicate) and use no bound, and there is nothing to publish.
+	 */
+	if (head_shared == NULL || status <= 0 || laxity <= 0 ||
+		TupleDescAttr(desc, laxity - 1)->atttypid != TIMESTAMPTZOID)
 		return PointerGetDatum(NULL);
-	if (status <= 0 || laxity <= 0 || TupleDescAttr(desc, laxity - 1)->atttypid != TIMESTAMPTZOID)
-		elog(ERROR, "tforge._claim_head_lower: tforge.tasks has no status or laxity_key column");
 
 	new = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	pending = EnumLabelOid(TupleDescAttr(desc, status - 1)->atttypid, "pending");

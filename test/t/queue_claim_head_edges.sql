@@ -13,7 +13,7 @@
 \pset tuples_only true
 \pset pager off
 SET client_min_messages = warning;
-SELECT plan(7);
+SELECT plan(9);
 
 ALTER TABLE tforge.tasks SET (autovacuum_enabled = off);
 SELECT dblink_connect('a', tap_connstr());
@@ -86,6 +86,17 @@ SELECT is(public.claim_in('a'), :unkeyed::bigint, 'a claim then takes the task w
 UPDATE tforge.tasks SET status = 'pending', worker_id = NULL WHERE task_id = :unkeyed;
 SELECT dblink_connect('n', tap_connstr());
 SELECT is(public.claim_in('n'), :unkeyed::bigint, '... and so does a backend started afterwards');
+
+-- ------------------------------------------- laxity_key retyped
+
+-- A superuser retypes laxity_key: writes still succeed (the trigger has
+-- nothing to publish, and claims use no bound).
+ALTER TABLE tforge.tasks ALTER COLUMN laxity_key TYPE timestamp;
+SELECT lives_ok($$INSERT INTO tforge.tasks (task_type, deadline, predicted_runtime_s, laxity_key, max_attempts)
+                  VALUES ('cpu-light', now(), 5, now() - interval '3 days', 3)$$,
+                'a write after laxity_key was retyped succeeds');
+SELECT public.first_pending() AS want \gset
+SELECT is(public.claim_in('a'), :want::bigint, 'a claim after laxity_key was retyped takes the least laxity task');
 
 SELECT dblink_disconnect('a'), dblink_disconnect('c'), dblink_disconnect('n'), dblink_disconnect('w');
 SELECT * FROM finish();
