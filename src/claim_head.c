@@ -326,28 +326,40 @@ Walk(Relation heap, Relation index, bool has_from, TimestampTz from)
 }
 
 /*
- * Walk, as walk walk_id of slot (0: not recorded): an error ends the
- * record, which publications would otherwise keep lowering.
+ * before_shmem_exit and error cleanup of a walk: forget walk walk_id's
+ * record (in whichever slot holds it: ids are never reused).
+ */
+static void
+EndWalkRecord(int code, Datum arg)
+{
+	uint64		walk_id = DatumGetUInt64(arg);
+
+	if (walk_id == 0 || head_shared == NULL)
+		return;
+	SpinLockAcquire(&head_shared->mutex);
+	for (int s = 0; s < HEAD_DATABASES; s++)
+		for (int i = 0; i < HEAD_WALKS; i++)
+			if (head_shared->slots[s].walks[i].id == walk_id)
+				head_shared->slots[s].walks[i].id = 0;
+	SpinLockRelease(&head_shared->mutex);
+}
+
+/*
+ * Walk, as walk walk_id (0: not recorded): an error, or a FATAL exit (a
+ * backend terminated while it walks a long dead stretch), ends the record,
+ * which would otherwise hold one of the HEAD_WALKS places of its slot until
+ * the bound is next dropped; with all of them held, no walk raises it.
  */
 static TimestampTz
-WalkRecorded(Relation heap, Relation index, bool has_from, TimestampTz from, HeadSlot *slot, uint64 walk_id)
+WalkRecorded(Relation heap, Relation index, bool has_from, TimestampTz from, uint64 walk_id)
 {
 	TimestampTz first = DT_NOEND;
 
-	PG_TRY();
+	PG_ENSURE_ERROR_CLEANUP(EndWalkRecord, UInt64GetDatum(walk_id));
 	{
 		first = Walk(heap, index, has_from, from);
 	}
-	PG_CATCH();
-	{
-		SpinLockAcquire(&head_shared->mutex);
-		for (int i = 0; i < HEAD_WALKS; i++)
-			if (walk_id != 0 && slot->walks[i].id == walk_id)
-				slot->walks[i].id = 0;
-		SpinLockRelease(&head_shared->mutex);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	PG_END_ENSURE_ERROR_CLEANUP(EndWalkRecord, UInt64GetDatum(walk_id));
 	return first;
 }
 
@@ -439,7 +451,7 @@ ClaimHeadBound(TimestampTz *bound)
 		}
 	SpinLockRelease(&head_shared->mutex);
 
-	first = WalkRecorded(heap, index, from_valid, from, slot, walk_id);
+	first = WalkRecorded(heap, index, from_valid, from, walk_id);
 
 	SpinLockAcquire(&head_shared->mutex);
 	for (i = 0; i < HEAD_WALKS && walk_id != 0; i++)
@@ -508,10 +520,14 @@ tforge_claim_head_lower(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("tforge._claim_head_lower() must be fired AFTER INSERT OR UPDATE FOR EACH ROW")));
-	if (head_shared == NULL)
+	/*
+	 * A superuser may have dropped or retyped status or laxity_key: then
+	 * claims find tasks_claim_idx unlike the queue's (ClaimIndexShape,
+	 * PendingPredicate) and use no bound, and there is nothing to publish.
+	 */
+	if (head_shared == NULL || status <= 0 || laxity <= 0 ||
+		TupleDescAttr(desc, laxity - 1)->atttypid != TIMESTAMPTZOID)
 		return PointerGetDatum(NULL);
-	if (status <= 0 || laxity <= 0 || TupleDescAttr(desc, laxity - 1)->atttypid != TIMESTAMPTZOID)
-		elog(ERROR, "tforge._claim_head_lower: tforge.tasks has no status or laxity_key column");
 
 	new = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	pending = EnumLabelOid(TupleDescAttr(desc, status - 1)->atttypid, "pending");

@@ -208,7 +208,14 @@ SetKeyDatum(ClaimKey *k, int i, Datum d)
 
 /*
  * Whether the index is tasks_claim_idx as created: four key columns, the
- * ones above in order, priority descending and the others ascending.
+ * ones above in order, priority descending and the others ascending, each
+ * NOT NULL (the ranges claims scan, from a position or from the shared
+ * bound of claim_head.c, hold no NULL, which sorts last); and
+ * built, valid and kept up to date by every write. A scan of the index
+ * stands for a scan of the pending tasks: one that a failed CREATE INDEX
+ * CONCURRENTLY left behind under the name (not ready: no metapage, and no
+ * entry for anything written since; ready but not valid: no entry for some
+ * tasks) would miss them, or fail to read it.
  */
 bool
 ClaimIndexShape(Relation heap, Relation index)
@@ -216,6 +223,8 @@ ClaimIndexShape(Relation heap, Relation index)
 	TupleDesc	desc = RelationGetDescr(heap);
 	int			i;
 
+	if (!index->rd_index->indisvalid || !index->rd_index->indisready || !index->rd_index->indislive)
+		return false;
 	if (heap->rd_rel->relhassubclass || heap->rd_rel->relkind != RELKIND_RELATION ||
 		index->rd_rel->relam != BTREE_AM_OID || index->rd_index->indnkeyatts != 4 ||
 		index->rd_index->indnatts != 4)
@@ -229,7 +238,8 @@ ClaimIndexShape(Relation heap, Relation index)
 		if (att <= 0 || att > desc->natts)
 			return false;
 		a = TupleDescAttr(desc, att - 1);
-		if (a->attisdropped || a->atttypid != key_types[i] || strcmp(NameStr(a->attname), key_columns[i]) != 0 ||
+		if (a->attisdropped || !a->attnotnull || a->atttypid != key_types[i] ||
+			strcmp(NameStr(a->attname), key_columns[i]) != 0 ||
 			index->rd_opcintype[i] != key_types[i] ||
 			((index->rd_indoption[i] & INDOPTION_DESC) != 0) != desc_expected)
 			return false;

@@ -5,7 +5,9 @@
 #   harness.sh demo | test | stress | bench [bench-name...] | shell
 #
 # stress runs the long suites (test/lib/crash-stress.sh: crash cycles under
-# load, fsync = on).
+# load, fsync = on; test/lib/claim-head-stress.sh: claims against a
+# brute-force order after concurrent writers, claimers and operators;
+# test/lib/claim-head-fatal.sh: backends terminated in a claim's walk).
 #
 # Environment (all optional):
 #   TFORGE_PORT      port of the throwaway cluster (default 55432)
@@ -86,7 +88,13 @@ $AS "$PGBIN/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null ||
 
 case "$mode" in
 	test) "$top/test/lib/run-tests.sh" ;;
-	stress) "$top/test/lib/crash-stress.sh" ;;
+	stress)
+		status=0
+		"$top/test/lib/crash-stress.sh" || status=1
+		"$top/test/lib/claim-head-stress.sh" || status=1
+		"$top/test/lib/claim-head-fatal.sh" || status=1
+		exit $status
+		;;
 	demo) "$top/test/lib/demo.sh" ;;
 	bench)
 		status=0
