@@ -3,7 +3,7 @@
 # is missing. Runs apt-get as root, or through sudo for a normal user.
 set -euo pipefail
 
-PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-semver make gcc valgrind"
+PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-semver make gcc valgrind gdb"
 
 missing=""
 for p in $PACKAGES; do
