@@ -179,6 +179,18 @@ DropBound(HeadSlot *slot)
 	memset(slot->walks, 0, sizeof(slot->walks));
 }
 
+/* Forget this database's bound, if it has one. */
+static void
+DropDatabaseBound(void)
+{
+	HeadSlot   *slot;
+
+	SpinLockAcquire(&head_shared->mutex);
+	if ((slot = FindSlot()) != NULL)
+		DropBound(slot);
+	SpinLockRelease(&head_shared->mutex);
+}
+
 /* This database's slot for index index_id (mutex held): its own, else a fresh one. */
 static HeadSlot *
 UseSlot(Oid index_id)
@@ -221,17 +233,11 @@ UseSlot(Oid index_id)
 static void
 HeadRelcacheCallback(Datum arg, Oid relid)
 {
-	HeadSlot   *slot;
-
 	if (OidIsValid(relid) && relid != mine.heap_id && relid != mine.index_id)
 		return;
 	mine.checked = false;
-	if (head_shared == NULL || !OidIsValid(mine.heap_id) || mine.database_id != MyDatabaseId)
-		return;
-	SpinLockAcquire(&head_shared->mutex);
-	if ((slot = FindSlot()) != NULL)
-		DropBound(slot);
-	SpinLockRelease(&head_shared->mutex);
+	if (head_shared != NULL && OidIsValid(mine.heap_id) && mine.database_id == MyDatabaseId)
+		DropDatabaseBound();
 }
 
 /* Whether the index's predicate is exactly status = 'pending' on heap's status column. */
@@ -413,10 +419,7 @@ ClaimHeadBound(TimestampTz *bound)
 	if (!mine.usable)
 	{
 		/* nothing publishes now: whatever bound there is may be too high later */
-		SpinLockAcquire(&head_shared->mutex);
-		if ((slot = FindSlot()) != NULL)
-			DropBound(slot);
-		SpinLockRelease(&head_shared->mutex);
+		DropDatabaseBound();
 		index_close(index, NoLock);
 		table_close(heap, NoLock);
 		return false;

@@ -530,10 +530,8 @@ BlockDevice(int64 block_id)
 	Relation	rel;
 	AttrNumber	id_att;
 	AttrNumber	device_att;
+	Relation	pkey;
 	Snapshot	snapshot;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
 	TupleTableSlot *slot;
 	text	   *device = NULL;
 
@@ -556,8 +554,9 @@ BlockDevice(int64 block_id)
 		elog(ERROR, "tforge.gpu_blocks lacks block_id or device_id");
 	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	pkey = index_open(TforgeTable("gpu_blocks_pkey"), AccessShareLock);
 	slot = table_slot_create(rel, NULL);
-	if (FetchBlockHinted(rel, id_att, block_id, snapshot, slot))
+	if (ProbeBlock(rel, pkey, id_att, block_id, snapshot, slot))
 	{
 		bool		isnull;
 		Datum		d = slot_getattr(slot, device_att, &isnull);
@@ -565,23 +564,8 @@ BlockDevice(int64 block_id)
 		if (!isnull)
 			device = DatumGetTextPCopy(d);
 	}
-	else
-	{
-		ScanKeyInit(&key, id_att, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(block_id));
-		scan = systable_beginscan(rel, TforgeTable("gpu_blocks_pkey"), true, snapshot, 1, &key);
-		tuple = systable_getnext(scan);
-		if (HeapTupleIsValid(tuple))
-		{
-			bool		isnull;
-			Datum		d = heap_getattr(tuple, device_att, RelationGetDescr(rel), &isnull);
-
-			if (!isnull)
-				device = DatumGetTextPCopy(d);
-			PoolBlockRowSeen(RelationGetRelid(rel), block_id, &tuple->t_self);
-		}
-		systable_endscan(scan);
-	}
 	ExecDropSingleTupleTableSlot(slot);
+	index_close(pkey, NoLock);
 	UnregisterSnapshot(snapshot);
 	table_close(rel, NoLock);
 	return device;

@@ -111,14 +111,16 @@ typedef struct BestFitBlock
 	int64		start;
 } BestFitBlock;
 
+/* The row version at tid if snapshot sees it, into slot; false if not (or past the table's end). */
+extern bool FetchVisibleAt(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot *slot);
+
 /*
- * The row of block block_id in gpu_blocks (rel, block id column id_att)
- * that snapshot sees, into slot, found at the place this backend last saw
- * it; false when there is no hint or the hinted place does not hold it
- * (the caller then probes the primary key). Not on Citus.
+ * Block block_id of rel (gpu_blocks, block id column id_att) as snapshot
+ * sees it, into slot: at the place this backend last saw it, else by a
+ * probe of the primary key pkey. Not on Citus.
  */
-extern bool FetchBlockHinted(Relation rel, AttrNumber id_att, int64 block_id, Snapshot snapshot,
-							 TupleTableSlot *slot);
+extern bool ProbeBlock(Relation rel, Relation pkey, AttrNumber id_att, int64 block_id, Snapshot snapshot,
+					   TupleTableSlot *slot);
 
 /* Not on Citus: pool.c's best_fit statement there. */
 extern bool BestFit(text *device_id, int64 actual, int64 alignment, bool read_only, BestFitBlock *fit);

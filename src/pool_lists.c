@@ -141,7 +141,10 @@ typedef struct ListHint
 	ItemPointerData tid;
 } ListHint;
 
-static ListHint hints[POOL_LISTS][LIST_HINTS];
+/* hints[POOL_LISTS]: the rows of gpu_blocks itself (PoolBlockRowSeen) */
+#define HINT_BLOCKS POOL_LISTS
+
+static ListHint hints[POOL_LISTS + 1][LIST_HINTS];
 
 static ListHint *
 HintSlot(int list, int64 block_id)
@@ -172,28 +175,21 @@ HintSet(int list, Oid relid, int64 block_id, ItemPointer tid)
  * unique, so a visible row with the block's id at the hinted place is the
  * row the probe would return.
  */
-static ListHint block_hints[LIST_HINTS];
-
 void
 PoolBlockRowSeen(Oid relid, int64 block_id, ItemPointer tid)
 {
-	ListHint   *h = &block_hints[(uint64) block_id % LIST_HINTS];
+	ListHint   *h = HintSlot(HINT_BLOCKS, block_id);
 
-	if (tid == NULL || !ItemPointerIsValid(tid))
-	{
-		if (h->block_id == block_id)
-			h->relid = InvalidOid;
-		return;
-	}
-	h->block_id = block_id;
-	h->relid = relid;
-	ItemPointerCopy(tid, &h->tid);
+	if (tid != NULL && ItemPointerIsValid(tid))
+		HintSet(HINT_BLOCKS, relid, block_id, tid);
+	else if (h->block_id == block_id)
+		h->relid = InvalidOid;
 }
 
 bool
 PoolBlockRowHint(Oid relid, int64 block_id, ItemPointer tid)
 {
-	ListHint   *h = &block_hints[(uint64) block_id % LIST_HINTS];
+	ListHint   *h = HintSlot(HINT_BLOCKS, block_id);
 
 	if (!OidIsValid(relid) || h->relid != relid || h->block_id != block_id)
 		return false;
@@ -261,9 +257,7 @@ ListFetchRow(ListTable *t, ItemPointer tid, Snapshot snapshot, const Datum *valu
 	TupleDesc	desc = RelationGetDescr(t->rel);
 	int			i;
 
-	if (ItemPointerGetBlockNumber(tid) >= RelationGetNumberOfBlocks(t->rel))
-		return false;
-	if (!table_tuple_fetch_row_version(t->rel, tid, snapshot, t->slot))
+	if (!FetchVisibleAt(t->rel, tid, snapshot, t->slot))
 		return false;
 	slot_getallattrs(t->slot);
 	for (i = 0; i < desc->natts; i++)

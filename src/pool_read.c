@@ -46,22 +46,32 @@ FirstByIndex(Relation rel, Relation index, Snapshot snapshot, ScanKey keys, int 
 }
 
 bool
+FetchVisibleAt(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot *slot)
+{
+	/* a hint may point past the end of a table that a vacuum truncated since */
+	return ItemPointerGetBlockNumber(tid) < RelationGetNumberOfBlocks(rel) &&
+		table_tuple_fetch_row_version(rel, tid, snapshot, slot);
+}
+
+/*
+ * The row of block block_id in gpu_blocks (rel, block id column id_att)
+ * that snapshot sees, into slot, at the place this backend last saw it;
+ * false when there is no hint or the hinted place does not hold it.
+ */
+static bool
 FetchBlockHinted(Relation rel, AttrNumber id_att, int64 block_id, Snapshot snapshot, TupleTableSlot *slot)
 {
 	ItemPointerData tid;
 	bool		isnull;
+	Datum		id;
 
-	if (!PoolBlockRowHint(RelationGetRelid(rel), block_id, &tid))
+	if (!PoolBlockRowHint(RelationGetRelid(rel), block_id, &tid) || !FetchVisibleAt(rel, &tid, snapshot, slot))
 		return false;
-	if (ItemPointerGetBlockNumber(&tid) >= RelationGetNumberOfBlocks(rel))
-		return false;
-	if (!table_tuple_fetch_row_version(rel, &tid, snapshot, slot))
-		return false;
-	return DatumGetInt64(slot_getattr(slot, id_att, &isnull)) == block_id && !isnull;
+	id = slot_getattr(slot, id_att, &isnull);
+	return !isnull && DatumGetInt64(id) == block_id;
 }
 
-/* Block block_id of rel (gpu_blocks) as snapshot sees it: the hinted place, else the primary key pkey. */
-static bool
+bool
 ProbeBlock(Relation rel, Relation pkey, AttrNumber id_att, int64 block_id, Snapshot snapshot, TupleTableSlot *slot)
 {
 	ScanKeyData key;
